@@ -1,0 +1,172 @@
+//! What the `stephost` command prints: text for people, `--json` for
+//! scripts.
+
+use anyhow::Result;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+use stephost::{
+    ComponentReport, LogStream, Runtime, StepComponent, StepConfig, StepInput, StepOutcome, WorkflowOutcome,
+    WorkflowStatus,
+};
+
+/// Prints one step's outcome: return value (or error), exports, logs below
+/// them with stderr lines marked, egress, then the duration.
+pub fn print_step(outcome: &StepOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    print!("{}", render_step(outcome, ""));
+    Ok(())
+}
+
+fn render_step(outcome: &StepOutcome, indent: &str) -> String {
+    let mut out = String::new();
+    match &outcome.result {
+        Ok(value) => {
+            let _ = writeln!(out, "{indent}return value:");
+            for line in pretty(value).lines() {
+                let _ = writeln!(out, "{indent}  {line}");
+            }
+        }
+        Err(error) => {
+            let _ = writeln!(out, "{indent}error: {error}");
+            if let Some(detail) = error.detail() {
+                for line in detail.lines() {
+                    let _ = writeln!(out, "{indent}  {line}");
+                }
+            }
+        }
+    }
+    if !outcome.exports.is_empty() {
+        let _ = writeln!(out, "{indent}exports:");
+        for (name, value) in &outcome.exports {
+            let _ = writeln!(out, "{indent}  {name} = {value}");
+        }
+    }
+    if let Some(reason) = &outcome.exit {
+        let _ = writeln!(out, "{indent}exit: {reason}");
+    }
+    if let Some(response) = &outcome.response {
+        let _ = writeln!(out, "{indent}http response: {} ({} bytes)", response.status, response.body.len());
+    }
+    if !outcome.logs.is_empty() {
+        let _ = writeln!(out, "{indent}logs:");
+        for line in &outcome.logs {
+            let mark = match line.stream {
+                LogStream::Stdout => "   ",
+                LogStream::Stderr => "err",
+                LogStream::Host => "!!!",
+            };
+            let _ = writeln!(out, "{indent}  {mark} {}", line.text);
+        }
+    }
+    if !outcome.egress.is_empty() {
+        let _ = writeln!(out, "{indent}http requests:");
+        for r in &outcome.egress {
+            let verdict = match (&r.status, &r.error, r.allowed) {
+                (Some(status), _, _) => status.to_string(),
+                (None, Some(error), false) => format!("refused: {error}"),
+                (None, Some(error), true) => format!("failed: {error}"),
+                (None, None, _) => "no response".into(),
+            };
+            let _ = writeln!(
+                out,
+                "{indent}  {} {}://{}:{}{} -> {verdict} ({} ms)",
+                r.method, r.scheme, r.host, r.port, r.path, r.duration_ms
+            );
+        }
+    }
+    let _ = writeln!(out, "{indent}duration: {}", ms(outcome.duration));
+    out
+}
+
+/// Prints a workflow run: each step in order, then how it ended.
+pub fn print_workflow(outcome: &WorkflowOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    for step in &outcome.steps {
+        println!("step {}:", step.step);
+        print!("{}", render_step(step, "  "));
+    }
+    match &outcome.status {
+        WorkflowStatus::Succeeded => {
+            println!("workflow `{}` succeeded in {}", outcome.workflow, ms(outcome.duration))
+        }
+        WorkflowStatus::Exited { step, reason } => println!(
+            "workflow `{}` exited after step `{step}`: {reason} ({})",
+            outcome.workflow,
+            ms(outcome.duration)
+        ),
+        WorkflowStatus::Failed { step, error } => {
+            eprintln!("error: workflow `{}` failed at step `{step}`: {error}", outcome.workflow)
+        }
+    }
+    Ok(())
+}
+
+/// Prints what `stephost inspect` found.
+pub fn print_report(report: &ComponentReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    println!("{} ({} bytes, sha256 {})", report.path.display(), report.size_bytes, report.hash);
+    println!("imports:");
+    for (name, kind) in &report.imports {
+        println!("  {name} ({kind})");
+    }
+    println!("exports:");
+    for (name, kind) in &report.exports {
+        println!("  {name} ({kind})");
+    }
+    match &report.misfit {
+        None => println!("fits the stephost:step@0.1.0 world"),
+        Some(reason) => println!("does not fit the stephost:step@0.1.0 world: {reason}"),
+    }
+    Ok(())
+}
+
+/// Times `runs` sequential runs after a warm-up; returns a report.
+pub async fn bench(runtime: &Runtime, step: &StepComponent, input: &StepInput, runs: u32) -> Result<String> {
+    let config = StepConfig::default();
+    for _ in 0..100 {
+        let outcome = runtime.run(step, input.clone(), &config).await;
+        if let Err(error) = outcome.result {
+            anyhow::bail!("the step fails, nothing to measure: {error}");
+        }
+    }
+    let mut samples = Vec::with_capacity(runs as usize);
+    let started = Instant::now();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let _ = runtime.run(step, input.clone(), &config).await;
+        samples.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Ok(format!(
+        "{} runs of {}: median {}, p99 {}, min {}, {:.0} runs/s on one task",
+        samples.len(),
+        step.path.display(),
+        us(pick(0.5)),
+        us(pick(0.99)),
+        us(samples[0]),
+        samples.len() as f64 / total.as_secs_f64()
+    ))
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}

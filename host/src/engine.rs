@@ -1,0 +1,70 @@
+//! The one shared wasmtime `Engine`: component model, async, pooling
+//! allocator, epoch interruption, copy-on-write memory images; and the
+//! ticker thread that advances its epoch so long-running guests yield.
+
+use crate::limits::Limits;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. A running guest yields to the executor at
+/// every tick, which is what lets a wall-clock timeout stop a busy loop.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine, sized for `max_concurrent_runs` instances at once.
+pub fn build_engine(max_concurrent_runs: u32) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+
+    let runs = max_concurrent_runs.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(runs)
+        // A Rust step has ~4 core instances, a JS or Python one more.
+        .total_core_instances(runs.saturating_mul(8))
+        .total_memories(runs.saturating_mul(2))
+        .total_tables(runs.saturating_mul(8))
+        .total_stacks(runs)
+        .max_memories_per_module(1)
+        .max_tables_per_module(4)
+        .max_memory_size(Limits::MAX_MEMORY_BYTES)
+        .max_component_instance_size(4 << 20)
+        .max_core_instance_size(4 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread for `engine`.
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("stephost-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

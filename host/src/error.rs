@@ -1,0 +1,134 @@
+//! Typed errors: each names the step or file, the limit, and what happened,
+//! in one line; details (a wasm backtrace) are kept apart from the message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a file could not be loaded as a step component.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("{path} is not a WebAssembly file (it does not start with the `\\0asm` header)")]
+    NotWasm { path: PathBuf },
+
+    #[error(
+        "{path} is a core module, not a component: build with --target wasm32-wasip2 or cargo component build"
+    )]
+    CoreModule { path: PathBuf },
+
+    #[error("{path} is not a valid component: {message}")]
+    Invalid { path: PathBuf, message: String },
+
+    #[error("{path} does not fit the stephost:step world: {reason}")]
+    WrongWorld { path: PathBuf, reason: String },
+
+    #[error("compiled-component cache at {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+}
+
+/// Why a step did not complete. Every variant names the step.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepError {
+    #[error("step `{step}` timed out after {}", human_duration(*limit))]
+    TimedOut { step: String, limit: Duration },
+
+    #[error("step `{step}` exceeded its {} memory limit", human_bytes(*limit))]
+    MemoryLimit { step: String, limit: usize },
+
+    #[error("step `{step}` trapped: {message}")]
+    Trapped { step: String, message: String, backtrace: Option<String> },
+
+    #[error("step `{step}` returned invalid JSON: {detail}")]
+    InvalidJson { step: String, detail: String },
+
+    #[error("step `{step}` produced {what} of {size} bytes, over its {} output limit", human_bytes(*limit))]
+    OutputTooLarge { step: String, what: String, size: usize, limit: usize },
+
+    #[error("step `{step}` failed: {message}")]
+    Failed { step: String, message: String },
+
+    #[error("step `{step}` could not start: {message}")]
+    Instantiate { step: String, message: String },
+}
+
+impl StepError {
+    /// The step this error belongs to.
+    pub fn step(&self) -> &str {
+        match self {
+            StepError::TimedOut { step, .. }
+            | StepError::MemoryLimit { step, .. }
+            | StepError::Trapped { step, .. }
+            | StepError::InvalidJson { step, .. }
+            | StepError::OutputTooLarge { step, .. }
+            | StepError::Failed { step, .. }
+            | StepError::Instantiate { step, .. } => step,
+        }
+    }
+
+    /// Extra detail worth showing below the one-line message (the wasm
+    /// backtrace of a trap).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            StepError::Trapped { backtrace, .. } => backtrace.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a workflow file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+
+    #[error("{path}: step `{step}`: {source}")]
+    Load { path: PathBuf, step: String, source: LoadError },
+}
+
+/// `30 s`, `1.5 s`, `250 ms`: how limits read in messages.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// `256 MiB`, `1 MiB`, `512 KiB`, `100 bytes`.
+pub fn human_bytes(n: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else if n >= KIB && n % KIB == 0 {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human_bytes(256 << 20), "256 MiB");
+        assert_eq!(human_bytes(512 << 10), "512 KiB");
+        assert_eq!(human_bytes(100), "100 bytes");
+    }
+}

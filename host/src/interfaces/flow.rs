@@ -1,0 +1,94 @@
+//! `stephost:step/flow`: exports, early exit and the HTTP response.
+
+use crate::bindings::stephost::step::flow::Host;
+use crate::outcome::HttpResponse;
+use crate::state::StepState;
+use crate::workflow::is_valid_name;
+
+/// The trap payload that stops a step which called `flow.exit`; the runner
+/// recognizes it and reports an exit, not a failure.
+#[derive(Debug)]
+pub(crate) struct ExitRequested;
+
+impl std::fmt::Display for ExitRequested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the step called flow.exit")
+    }
+}
+
+impl std::error::Error for ExitRequested {}
+
+/// The step exceeded its output limit through exports; stops the step.
+#[derive(Debug)]
+pub(crate) struct ExportsTooLarge;
+
+impl std::fmt::Display for ExportsTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the step's exports exceeded its output limit")
+    }
+}
+
+impl std::error::Error for ExportsTooLarge {}
+
+impl Host for StepState {
+    fn export(&mut self, name: String, value: String) -> wasmtime::Result<Result<(), String>> {
+        if name == "$return_value" {
+            return Ok(Err("`$return_value` is reserved for the return value".into()));
+        }
+        if !is_valid_name(&name) {
+            return Ok(Err(format!(
+                "export name `{name}` must be letters, digits and underscores, not starting with a digit"
+            )));
+        }
+        let produced = &mut self.produced;
+        let previous = produced.exports.iter().position(|(n, _)| *n == name);
+        let replaced_bytes = previous.map_or(0, |i| produced.exports[i].1.to_string().len());
+        let total = produced.export_bytes - replaced_bytes + value.len();
+        if total > self.output_limit {
+            produced.exports_over_limit = Some(total);
+            return Err(wasmtime::Error::new(ExportsTooLarge));
+        }
+        let parsed = match serde_json::from_str(&value) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(Err(format!("export `{name}` is not valid JSON: {e}"))),
+        };
+        produced.export_bytes = total;
+        match previous {
+            Some(i) => produced.exports[i].1 = parsed,
+            None => produced.exports.push((name, parsed)),
+        }
+        Ok(Ok(()))
+    }
+
+    fn exit(&mut self, reason: String) -> wasmtime::Result<()> {
+        self.produced.exit = Some(reason);
+        Err(wasmtime::Error::new(ExitRequested))
+    }
+
+    fn respond(
+        &mut self,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<(), String> {
+        if self.produced.response.is_some() {
+            return Err("a response was already set for this run".into());
+        }
+        if !(100..=599).contains(&status) {
+            return Err(format!("status {status} is not between 100 and 599"));
+        }
+        for (name, value) in &headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!("`{name}` is not a valid header name"));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(format!("the value of header `{name}` is not valid"));
+            }
+        }
+        if body.len() > self.output_limit {
+            return Err(format!("the body is {} bytes, over the output limit", body.len()));
+        }
+        self.produced.response = Some(HttpResponse { status, headers, body });
+        Ok(())
+    }
+}

@@ -1,0 +1,311 @@
+//! The `stephost` command: parses arguments and calls the library.
+
+mod cli;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use stephost::{HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
+
+/// Run workflow code steps as sandboxed WebAssembly components.
+///
+/// A step gets the trigger event, earlier steps' results and its connected
+/// accounts through the stephost:step WIT world; its only way out is HTTP
+/// through the host, to the hosts it is allowed.
+#[derive(Parser)]
+#[command(name = "stephost", version, propagate_version = true)]
+struct Cli {
+    /// Data directory: the compiled-component cache and everything stephost
+    /// stores.
+    #[arg(long, global = true, env = "STEPHOST_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one step component and print its return value, exports and logs.
+    Run(RunArgs),
+    /// Show what a component imports and exports, and whether it is a step.
+    Inspect {
+        /// The component file (.wasm).
+        component: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with workflow files (ordered steps).
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Measure a step's end-to-end time (instantiate + run + collect) with
+    /// its compiled component cached.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// Run a workflow file's steps in order; each sees the earlier ones.
+    Run {
+        /// The workflow file (TOML).
+        workflow: PathBuf,
+        #[command(flatten)]
+        event: EventArgs,
+        #[command(flatten)]
+        egress: EgressArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The step component (.wasm).
+    component: PathBuf,
+    #[command(flatten)]
+    event: EventArgs,
+    /// Earlier steps' results: a JSON object of step name to result
+    /// (`{"fetch": {"$return_value": …, "user_id": 1}}`).
+    #[arg(long, value_name = "FILE")]
+    steps: Option<PathBuf>,
+    /// An environment variable for the step (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// A connected account's field, e.g. slack.oauth_access_token=xoxb-…
+    /// (repeatable).
+    #[arg(long = "auth", value_name = "APP.KEY=VALUE")]
+    auths: Vec<String>,
+    /// A destination the step may reach: scheme://host[:port] with `*`
+    /// wildcards, e.g. https://*.slack.com (repeatable; default: none).
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    allow_hosts: Vec<String>,
+    /// Wall-clock limit in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+    /// Memory limit in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    memory: u64,
+    #[command(flatten)]
+    egress: EgressArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EventArgs {
+    /// The trigger event: a JSON file, or - for stdin (default: {}).
+    #[arg(long, value_name = "FILE")]
+    event: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EgressArgs {
+    /// Connect to ADDR for HOST:PORT, like curl --resolve (e.g. to point
+    /// slack.com:443 at a local stand-in); the URL and TLS name stay.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<String>,
+    /// Also trust this PEM CA certificate for outbound HTTPS (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The step component (.wasm).
+    component: PathBuf,
+    #[command(flatten)]
+    event: EventArgs,
+    /// How many runs to time (after 100 warm-up runs).
+    #[arg(long, default_value_t = 10_000)]
+    runs: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let result = runtime.context("cannot start the async runtime").and_then(|rt| rt.block_on(dispatch(cli)));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `error: context: cause` on one line.
+fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}").replace('\n', " ")
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let data_dir = data_dir(cli.data)?;
+    match cli.command {
+        Command::Run(args) => run_step(&data_dir, args).await,
+        Command::Inspect { component, json } => {
+            let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
+            let report = runtime.inspect(&component)?;
+            cli::print_report(&report, json)?;
+            Ok(if report.misfit.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Workflow(WorkflowCommand::Run { workflow, event, egress, json }) => {
+            let runtime = runtime(&data_dir, &egress)?;
+            let workflow = Workflow::from_file(&workflow)?;
+            let event = read_event(&event)?;
+            let outcome = workflow.run(&runtime, &event).await?;
+            cli::print_workflow(&outcome, json)?;
+            Ok(match outcome.status {
+                stephost::WorkflowStatus::Failed { .. } => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+        Command::Bench(args) => {
+            let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
+            let step = runtime.load(&args.component)?;
+            let event = read_event(&args.event)?;
+            let input = StepInput { step_name: step_name(&args.component), event: event.to_string(), ..Default::default() };
+            let report = cli::bench(&runtime, &step, &input, args.runs).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
+    let runtime = runtime(data_dir, &args.egress)?;
+    let step = runtime.load(&args.component)?;
+    let event = read_event(&args.event)?;
+    let steps = match &args.steps {
+        Some(path) => read_steps(path)?,
+        None => Vec::new(),
+    };
+    if !(args.timeout > 0.0 && args.timeout <= 86_400.0) {
+        bail!("--timeout {} must be above 0 and at most 86400 seconds", args.timeout);
+    }
+    let limits = Limits {
+        timeout: Duration::from_secs_f64(args.timeout),
+        memory_bytes: stephost::workflow::memory_limit(args.memory).map_err(|e| anyhow!("--memory: {e}"))?,
+        ..Limits::default()
+    };
+    let policy = HostPolicy::parse(&args.allow_hosts)?;
+    let input = StepInput {
+        step_name: step_name(&args.component),
+        event: event.to_string(),
+        steps,
+        auths: parse_auths(&args.auths)?,
+        env: args.env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
+    };
+    let outcome = runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy) }).await;
+    cli::print_step(&outcome, args.json)?;
+    Ok(if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The step's name in messages: the file stem, made a valid name.
+fn step_name(component: &Path) -> String {
+    let stem = component.file_stem().map_or("step".into(), |s| s.to_string_lossy().into_owned());
+    stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => dirs::data_local_dir()
+            .map(|d| d.join("stephost"))
+            .ok_or_else(|| anyhow!("no home directory: pass --data DIR or set STEPHOST_DATA")),
+    }
+}
+
+fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
+    let mut config = RuntimeConfig { cache_dir: Some(data_dir.join("components")), ..RuntimeConfig::default() };
+    for spec in &egress.resolve {
+        config.egress.resolve.push(parse_resolve(spec)?);
+    }
+    for path in &egress.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("--ca-cert {}", path.display()))?;
+        config.egress.extra_root_certs_pem.push(pem);
+    }
+    Ok(Runtime::new(config)?)
+}
+
+/// `HOST:PORT:ADDR` (ADDR may be `[v6]`).
+fn parse_resolve(spec: &str) -> Result<(String, SocketAddr)> {
+    let bad = || anyhow!("--resolve {spec}: expected HOST:PORT:ADDR, e.g. slack.com:443:127.0.0.1");
+    let (host, rest) = spec.split_once(':').ok_or_else(bad)?;
+    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let socket = (addr, port).to_socket_addrs().map_err(|_| bad())?.next().ok_or_else(bad)?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_ascii_lowercase(), socket))
+}
+
+fn read_event(args: &EventArgs) -> Result<Value> {
+    let Some(path) = &args.event else { return Ok(Value::Object(Default::default())) };
+    let (text, name) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the event from stdin")?;
+        (text, "stdin".to_string())
+    } else {
+        let text = std::fs::read_to_string(path).with_context(|| format!("event file {}", path.display()))?;
+        (text, path.display().to_string())
+    };
+    serde_json::from_str(&text).with_context(|| format!("the event in {name} is not valid JSON"))
+}
+
+fn read_steps(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("steps file {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("the steps file {} is not valid JSON", path.display()))?;
+    let Value::Object(map) = value else {
+        bail!("the steps file {} must hold a JSON object of step name to result", path.display());
+    };
+    map.into_iter()
+        .map(|(name, result)| {
+            if !stephost::workflow::is_valid_name(&name) {
+                bail!("the steps file {}: `{name}` is not a valid step name", path.display());
+            }
+            Ok((name, result.to_string()))
+        })
+        .collect()
+}
+
+fn parse_env(kv: &str) -> Result<(String, String)> {
+    let (key, value) = kv.split_once('=').ok_or_else(|| anyhow!("--env {kv}: expected K=V"))?;
+    if key.is_empty() || key.contains('\0') || value.contains('\0') {
+        bail!("--env {key}: names are non-empty and neither name nor value may hold a NUL byte");
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// `APP.KEY=VALUE` flags grouped by app, in the order given. The value is
+/// never echoed in errors.
+fn parse_auths(flags: &[String]) -> Result<Vec<(String, Vec<(String, String)>)>> {
+    let mut apps: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for flag in flags {
+        let Some((target, value)) = flag.split_once('=') else {
+            bail!("--auth: expected APP.KEY=VALUE (got no `=`)");
+        };
+        let Some((app, key)) = target.split_once('.') else {
+            bail!("--auth {target}=…: expected APP.KEY=VALUE, e.g. slack.oauth_access_token=…");
+        };
+        if app.is_empty() || key.is_empty() {
+            bail!("--auth {target}=…: the app and the key must not be empty");
+        }
+        match apps.iter_mut().find(|(name, _)| name == app) {
+            Some((_, fields)) => fields.push((key.to_string(), value.to_string())),
+            None => apps.push((app.to_string(), vec![(key.to_string(), value.to_string())])),
+        }
+    }
+    Ok(apps)
+}

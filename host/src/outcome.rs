@@ -1,0 +1,101 @@
+//! What goes into one run of a step, and what comes out of it.
+
+use crate::egress::EgressRecord;
+use crate::error::StepError;
+use crate::logs::LogLine;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Everything a step reads, prepared before the run and shared read-only
+/// with the guest's imports.
+#[derive(Debug, Clone, Default)]
+pub struct StepInput {
+    /// The step's name, used in every error and record.
+    pub step_name: String,
+    /// The trigger event, as a JSON document.
+    pub event: String,
+    /// Earlier steps' results in run order: name and JSON object
+    /// (`$return_value` plus exports).
+    pub steps: Vec<(String, String)>,
+    /// Connected apps in order, each with its properties in order.
+    pub auths: Vec<(String, Vec<(String, String)>)>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// The HTTP response a step set with `flow.respond`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body as text if it is UTF-8, else base64 is left to the caller:
+    /// kept raw here.
+    #[serde(with = "body_as_text")]
+    pub body: Vec<u8>,
+}
+
+mod body_as_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(body))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes())
+    }
+}
+
+/// The result of one run of a step: its return value or error, and
+/// everything it produced on the way (kept on failure too).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepOutcome {
+    pub step: String,
+    /// `Ok(return value)` (`null` for none), or the error that ended it.
+    #[serde(serialize_with = "serialize_result")]
+    pub result: Result<Value, StepError>,
+    /// Named exports in the order first made.
+    pub exports: Vec<(String, Value)>,
+    /// Set when the step called `flow.exit`: the workflow ends after it.
+    pub exit: Option<String>,
+    pub response: Option<HttpResponse>,
+    pub logs: Vec<LogLine>,
+    pub logs_truncated: bool,
+    pub egress: Vec<EgressRecord>,
+    #[serde(serialize_with = "serialize_ms")]
+    pub duration: Duration,
+}
+
+impl StepOutcome {
+    /// The step's result as later steps see it: `$return_value` plus each
+    /// export under its own key.
+    pub fn as_step_result(&self) -> Value {
+        let mut object = serde_json::Map::new();
+        let return_value = self.result.as_ref().ok().cloned().unwrap_or(Value::Null);
+        object.insert("$return_value".into(), return_value);
+        for (name, value) in &self.exports {
+            object.insert(name.clone(), value.clone());
+        }
+        Value::Object(object)
+    }
+}
+
+fn serialize_result<S: serde::Serializer>(
+    result: &Result<Value, StepError>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    match result {
+        Ok(value) => map.serialize_entry("return_value", value)?,
+        Err(error) => map.serialize_entry(
+            "error",
+            &serde_json::json!({ "message": error.to_string(), "detail": error }),
+        )?,
+    }
+    map.end()
+}
+
+pub(crate) fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}

@@ -1,0 +1,230 @@
+//! The runtime: one engine, one linker, the component cache and the shared
+//! HTTP client; and `run`, which gives each run a fresh store under its
+//! limits and turns whatever happened into a [`StepOutcome`].
+
+use crate::bindings::Step;
+use crate::cache::ComponentCache;
+use crate::component::{self, ComponentReport, StepComponent};
+use crate::egress::{EgressClient, EgressConfig, EgressHook, HostPolicy};
+use crate::engine::{EpochTicker, build_engine};
+use crate::error::{LoadError, StepError};
+use crate::interfaces::ExitRequested;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::logs::{LogSink, LogStream};
+use crate::outcome::{StepInput, StepOutcome};
+use crate::state::{Produced, StepState};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// How a runtime is set up; one per process.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+    pub egress: EgressConfig,
+    /// Instances that may exist at once (sizes the pooling allocator).
+    pub max_concurrent_runs: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { cache_dir: None, egress: EgressConfig::default(), max_concurrent_runs: 1000 }
+    }
+}
+
+/// How one step may run: its limits and where it may connect.
+#[derive(Debug, Clone, Default)]
+pub struct StepConfig {
+    pub limits: Limits,
+    pub policy: Arc<HostPolicy>,
+}
+
+/// Why the runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// Runs step components. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StepState>,
+    cache: ComponentCache,
+    client: EgressClient,
+    loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the engine, links WASI p2 (granting nothing), wasi:http
+    /// through the egress hook, and the step interfaces.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let fail = |e: wasmtime::Error| RuntimeError(format!("{e:#}"));
+        let engine = build_engine(config.max_concurrent_runs).map_err(fail)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(fail)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(fail)?;
+        Step::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state).map_err(fail)?;
+        let cache = ComponentCache::new(&engine, config.cache_dir);
+        let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Self { engine, linker, cache, client, loaded: Mutex::default(), _ticker: ticker })
+    }
+
+    /// Loads a step component: from this process's memory if the same bytes
+    /// were loaded before, else from the disk cache, else compiled.
+    pub fn load(&self, path: &Path) -> Result<Arc<StepComponent>, LoadError> {
+        let (_, hash) = component::read_component(path)?;
+        if let Some(step) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            return Ok(step.clone());
+        }
+        let step = Arc::new(component::load(&self.engine, &self.linker, &self.cache, path)?);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, step.clone());
+        Ok(step)
+    }
+
+    /// Describes a component's imports and exports and whether it fits.
+    pub fn inspect(&self, path: &Path) -> Result<ComponentReport, LoadError> {
+        component::inspect(&self.engine, &self.linker, &self.cache, path)
+    }
+
+    /// Runs a step once in a fresh store. Never panics or fails as a whole:
+    /// every way the step can end is in the outcome's `result`.
+    pub async fn run(&self, step: &StepComponent, input: StepInput, config: &StepConfig) -> StepOutcome {
+        let started = Instant::now();
+        let limits = config.limits;
+        let step_name = input.step_name.clone();
+        let logs = LogSink::new(limits.log_bytes);
+        let egress = EgressHook::new(config.policy.clone(), self.client.clone());
+        let egress_records = egress.records();
+
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(logs.pipe(LogStream::Stdout))
+            .stderr(logs.pipe(LogStream::Stderr))
+            .envs(&input.env)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = StepState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress,
+            input: Arc::new(input),
+            produced: Produced::default(),
+            memory: MemoryLimiter::new(limits.memory_bytes),
+            output_limit: limits.output_bytes,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let ended = {
+            let call = async {
+                let instance = step.pre.instantiate_async(&mut store).await.map_err(Ended::Instantiate)?;
+                instance.call_run(&mut store).await.map_err(Ended::Trap)
+            };
+            match tokio::time::timeout(limits.timeout, call).await {
+                Ok(Ok(Ok(json))) => Ended::Returned(json),
+                Ok(Ok(Err(message))) => Ended::Failed(message),
+                Ok(Err(ended)) => ended,
+                Err(_) => Ended::TimedOut,
+            }
+        };
+
+        let (log_lines, logs_truncated) = logs.finish();
+        let state = store.data_mut();
+        let produced = std::mem::take(&mut state.produced);
+        let result = classify(ended, &step_name, &limits, &produced, state.memory.exceeded, &log_lines);
+        let egress = std::mem::take(&mut *egress_records.lock().unwrap_or_else(|p| p.into_inner()));
+        StepOutcome {
+            step: step_name,
+            result,
+            exports: produced.exports,
+            exit: produced.exit,
+            response: produced.response,
+            logs: log_lines,
+            logs_truncated,
+            egress,
+            duration: started.elapsed(),
+        }
+    }
+}
+
+/// How a run ended, before it is judged against the limits.
+enum Ended {
+    Returned(String),
+    Failed(String),
+    Instantiate(wasmtime::Error),
+    Trap(wasmtime::Error),
+    TimedOut,
+}
+
+fn classify(
+    ended: Ended,
+    step: &str,
+    limits: &Limits,
+    produced: &Produced,
+    memory_exceeded: bool,
+    logs: &[crate::LogLine],
+) -> Result<Value, StepError> {
+    let step = step.to_string();
+    match ended {
+        Ended::TimedOut => Err(StepError::TimedOut { step, limit: limits.timeout }),
+        Ended::Failed(message) => Err(StepError::Failed { step, message }),
+        Ended::Returned(json) => {
+            if json.len() > limits.output_bytes {
+                return Err(StepError::OutputTooLarge {
+                    step,
+                    what: "a return value".into(),
+                    size: json.len(),
+                    limit: limits.output_bytes,
+                });
+            }
+            serde_json::from_str(&json).map_err(|e| StepError::InvalidJson { step, detail: e.to_string() })
+        }
+        Ended::Trap(error) | Ended::Instantiate(error) if error.downcast_ref::<ExitRequested>().is_some() => {
+            Ok(Value::Null)
+        }
+        Ended::Trap(_) | Ended::Instantiate(_) if memory_exceeded => {
+            Err(StepError::MemoryLimit { step, limit: limits.memory_bytes })
+        }
+        Ended::Trap(_) if produced.exports_over_limit.is_some() => Err(StepError::OutputTooLarge {
+            step,
+            what: "exports".into(),
+            size: produced.exports_over_limit.unwrap_or_default(),
+            limit: limits.output_bytes,
+        }),
+        Ended::Trap(error) => {
+            let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string());
+            let trap = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => crate::cache::first_line(&format!("{error:#}")),
+            };
+            let message = match panic_message(logs) {
+                Some(panic) => format!("panicked: {panic} ({trap})"),
+                None => trap,
+            };
+            Err(StepError::Trapped { step, message, backtrace })
+        }
+        Ended::Instantiate(error) => {
+            Err(StepError::Instantiate { step, message: crate::cache::first_line(&format!("{error:#}")) })
+        }
+    }
+}
+
+/// A Rust guest's panic message, which its panic hook printed to stderr just
+/// before trapping: the line after `thread '…' panicked at …:`.
+fn panic_message(logs: &[crate::LogLine]) -> Option<String> {
+    let stderr: Vec<&str> =
+        logs.iter().filter(|l| l.stream == LogStream::Stderr).map(|l| l.text.as_str()).collect();
+    let at = stderr.iter().rposition(|line| line.contains("panicked at"))?;
+    stderr.get(at + 1).map(|line| line.to_string())
+}

@@ -1,0 +1,329 @@
+//! Workflow files: ordered steps, each with its component, connected apps,
+//! environment, allowed hosts and limits; and running them in order, each
+//! later step seeing the earlier ones under `steps`.
+//!
+//! ```toml
+//! name = "demo"
+//!
+//! [[steps]]
+//! name = "post"                       # letters, digits, underscores
+//! component = "slack_post.wasm"       # relative to this file
+//! allowed_hosts = ["https://slack.com"]
+//! timeout_secs = 10                   # default 30
+//! memory_mib = 64                     # default 256
+//! env = { CHANNEL = "#general" }
+//! [steps.auths.slack]
+//! oauth_access_token = "xoxb-…"
+//! ```
+
+use crate::component::StepComponent;
+use crate::egress::HostPolicy;
+use crate::error::{LoadError, WorkflowError};
+use crate::limits::Limits;
+use crate::outcome::{StepInput, StepOutcome};
+use crate::runtime::{Runtime, StepConfig};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The name under which every step finds the trigger (`steps.trigger.event`).
+pub const TRIGGER_STEP: &str = "trigger";
+
+/// Step and export names: letters, digits and underscores, not starting
+/// with a digit (Pipedream's rule for step names).
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFile {
+    name: Option<String>,
+    #[serde(default)]
+    steps: Vec<StepFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    name: String,
+    component: PathBuf,
+    #[serde(default)]
+    auths: toml::Table,
+    #[serde(default)]
+    env: toml::Table,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    timeout_secs: Option<f64>,
+    memory_mib: Option<u64>,
+    log_kib: Option<u64>,
+    output_kib: Option<u64>,
+}
+
+/// A parsed, validated workflow.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub name: String,
+    pub path: PathBuf,
+    pub steps: Vec<WorkflowStep>,
+}
+
+/// One step of a workflow, with its component path resolved.
+#[derive(Debug, Clone)]
+pub struct WorkflowStep {
+    pub name: String,
+    pub component: PathBuf,
+    pub auths: Vec<(String, Vec<(String, String)>)>,
+    pub env: Vec<(String, String)>,
+    pub config: StepConfig,
+}
+
+/// How a workflow run ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    Succeeded,
+    /// A step failed; later steps did not run.
+    Failed { step: String, error: String },
+    /// A step called `flow.exit`; later steps did not run.
+    Exited { step: String, reason: String },
+}
+
+/// Every step that ran, in order, and how the run ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkflowOutcome {
+    pub workflow: String,
+    #[serde(flatten)]
+    pub status: WorkflowStatus,
+    pub steps: Vec<StepOutcome>,
+    #[serde(serialize_with = "crate::outcome::serialize_ms")]
+    pub duration: Duration,
+}
+
+impl Workflow {
+    /// Reads and validates a workflow file; component paths are relative
+    /// to the file.
+    pub fn from_file(path: &Path) -> Result<Self, WorkflowError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| WorkflowError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates workflow text as if read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, WorkflowError> {
+        let invalid = |message: String| WorkflowError::Invalid { path: path.to_path_buf(), message };
+        let file: WorkflowFile = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
+        if file.steps.is_empty() {
+            return Err(invalid("the workflow has no steps (add a [[steps]] table)".into()));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut steps: Vec<WorkflowStep> = Vec::with_capacity(file.steps.len());
+        for step in file.steps {
+            let name = step.name.clone();
+            let in_step = |message: String| invalid(format!("step `{name}`: {message}"));
+            if !is_valid_name(&name) {
+                return Err(in_step(
+                    "step names are letters, digits and underscores, not starting with a digit".into(),
+                ));
+            }
+            if name == TRIGGER_STEP {
+                return Err(in_step("`trigger` is reserved for the trigger's data".into()));
+            }
+            if steps.iter().any(|s| s.name == name) {
+                return Err(in_step("two steps have this name".into()));
+            }
+            let limits = limits_of(&step).map_err(&in_step)?;
+            let policy = HostPolicy::parse(&step.allowed_hosts).map_err(|e| in_step(e.to_string()))?;
+            let auths = step
+                .auths
+                .iter()
+                .map(|(app, fields)| {
+                    let toml::Value::Table(fields) = fields else {
+                        return Err(in_step(format!("auths.{app} must be a table of fields")));
+                    };
+                    Ok((app.clone(), string_pairs(fields, &format!("auths.{app}")).map_err(&in_step)?))
+                })
+                .collect::<Result<_, _>>()?;
+            let env = string_pairs(&step.env, "env").map_err(&in_step)?;
+            steps.push(WorkflowStep {
+                name,
+                component: base.join(&step.component),
+                auths,
+                env,
+                config: StepConfig { limits, policy: Arc::new(policy) },
+            });
+        }
+        let name = file.name.unwrap_or_else(|| {
+            path.file_stem().map_or("workflow".into(), |s| s.to_string_lossy().into_owned())
+        });
+        Ok(Self { name, path: path.to_path_buf(), steps })
+    }
+
+    /// Loads every step's component (so a bad one fails before anything
+    /// runs), then runs the steps in order until one fails or exits.
+    pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
+        let components = self
+            .steps
+            .iter()
+            .map(|step| {
+                runtime.load(&step.component).map_err(|source: LoadError| WorkflowError::Load {
+                    path: self.path.clone(),
+                    step: step.name.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<Arc<StepComponent>>, _>>()?;
+        Ok(self.run_loaded(runtime, &components, event).await)
+    }
+
+    async fn run_loaded(
+        &self,
+        runtime: &Runtime,
+        components: &[Arc<StepComponent>],
+        event: &Value,
+    ) -> WorkflowOutcome {
+        let started = Instant::now();
+        let event_json = event.to_string();
+        let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
+        let mut outcomes = Vec::with_capacity(self.steps.len());
+        let mut status = WorkflowStatus::Succeeded;
+        for (step, component) in self.steps.iter().zip(components) {
+            let input = StepInput {
+                step_name: step.name.clone(),
+                event: event_json.clone(),
+                steps: results.clone(),
+                auths: step.auths.clone(),
+                env: step.env.clone(),
+            };
+            let outcome = runtime.run(component, input, &step.config).await;
+            results.push((step.name.clone(), outcome.as_step_result().to_string()));
+            let ended = match (&outcome.result, &outcome.exit) {
+                (Err(error), _) => Some(WorkflowStatus::Failed { step: step.name.clone(), error: error.to_string() }),
+                (Ok(_), Some(reason)) => Some(WorkflowStatus::Exited { step: step.name.clone(), reason: reason.clone() }),
+                (Ok(_), None) => None,
+            };
+            outcomes.push(outcome);
+            if let Some(ended) = ended {
+                status = ended;
+                break;
+            }
+        }
+        WorkflowOutcome { workflow: self.name.clone(), status, steps: outcomes, duration: started.elapsed() }
+    }
+}
+
+fn limits_of(step: &StepFile) -> Result<Limits, String> {
+    let mut limits = Limits::default();
+    if let Some(secs) = step.timeout_secs {
+        if !(secs > 0.0 && secs <= 86_400.0) {
+            return Err(format!("timeout_secs = {secs} must be above 0 and at most 86400"));
+        }
+        limits.timeout = Duration::from_secs_f64(secs);
+    }
+    if let Some(mib) = step.memory_mib {
+        limits.memory_bytes = memory_limit(mib)?;
+    }
+    if let Some(kib) = step.log_kib {
+        limits.log_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+    }
+    if let Some(kib) = step.output_kib {
+        limits.output_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
+}
+
+/// Checks a memory limit in MiB and returns it in bytes.
+pub fn memory_limit(mib: u64) -> Result<usize, String> {
+    let max_mib = (Limits::MAX_MEMORY_BYTES >> 20) as u64;
+    if mib == 0 || mib > max_mib {
+        return Err(format!("memory limit {mib} MiB must be between 1 and {max_mib} MiB"));
+    }
+    Ok((mib << 20) as usize)
+}
+
+fn string_pairs(table: &toml::Table, what: &str) -> Result<Vec<(String, String)>, String> {
+    table
+        .iter()
+        .map(|(key, value)| match value {
+            toml::Value::String(s) => Ok((key.clone(), s.clone())),
+            other => Err(format!("{what}.{key} must be a string, not {}", other.type_str())),
+        })
+        .collect()
+}
+
+/// A TOML error in one line: `line N: message`.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Workflow, String> {
+        Workflow::parse(text, Path::new("/flows/w.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn steps_are_parsed_with_paths_relative_to_the_file() {
+        let w = parse(
+            r#"
+            name = "demo"
+            [[steps]]
+            name = "post"
+            component = "steps/post.wasm"
+            allowed_hosts = ["https://slack.com"]
+            timeout_secs = 2.5
+            memory_mib = 64
+            env = { B = "2", A = "1" }
+            [steps.auths.slack]
+            oauth_access_token = "t"
+            oauth_uid = "u"
+            "#,
+        )
+        .unwrap();
+        let step = &w.steps[0];
+        assert_eq!(step.component, Path::new("/flows/steps/post.wasm"));
+        assert_eq!(step.config.limits.timeout, Duration::from_millis(2500));
+        assert_eq!(step.config.limits.memory_bytes, 64 << 20);
+        assert_eq!(step.env, [("B".into(), "2".into()), ("A".into(), "1".into())]);
+        assert_eq!(step.auths[0].1[1], ("oauth_uid".into(), "u".into()));
+        assert!(step.config.policy.allows("https", "slack.com", 443));
+    }
+
+    #[test]
+    fn bad_workflows_get_one_line_errors_naming_the_problem() {
+        let cases = [
+            ("", "no steps"),
+            ("[[steps]]\nname = \"a-b\"\ncomponent = \"x.wasm\"", "step `a-b`: step names are letters"),
+            ("[[steps]]\nname = \"trigger\"\ncomponent = \"x.wasm\"", "reserved"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\n[[steps]]\nname = \"a\"\ncomponent = \"y\"", "two steps"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nmemory_mib = 0", "between 1 and"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nallowed_hosts = [\"nope\"]", "allowed host `nope`"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\ntimeout = 3", "line 4: unknown field `timeout`"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nenv = { N = 1 }", "env.N must be a string"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "not one line: {err}");
+        }
+    }
+
+    #[test]
+    fn names_follow_pipedreams_rule() {
+        assert!(is_valid_name("fetch_user") && is_valid_name("_x1"));
+        assert!(!is_valid_name("1x") && !is_valid_name("a-b") && !is_valid_name(""));
+    }
+}
