@@ -11,9 +11,12 @@ use wasip2::http::types::{
 };
 use wasip2::io::streams::StreamError;
 
-/// Bytes written to the request body per call (the host's default chunk
-/// limit is larger; this keeps each copy small).
-const WRITE_CHUNK: usize = 64 * 1024;
+/// Bytes written to the request body per call: `blocking-write-and-flush`
+/// takes at most 4096.
+const WRITE_CHUNK: usize = 4096;
+
+/// Bytes asked for per read of the response body.
+const READ_CHUNK: u64 = 64 * 1024;
 
 /// `GET url`.
 pub fn get(url: &str) -> anyhow::Result<Response> {
@@ -110,14 +113,9 @@ impl Request {
 
         let outgoing_body = request.body().map_err(|()| anyhow!("request body already taken"))?;
         let pending = outgoing_handler::handle(request, None).map_err(describe_error)?;
-        {
-            let stream = outgoing_body.write().map_err(|()| anyhow!("request body already taken"))?;
-            for chunk in self.body.chunks(WRITE_CHUNK) {
-                stream.blocking_write_and_flush(chunk).context("writing the request body")?;
-            }
-        }
-        OutgoingBody::finish(outgoing_body, None).map_err(describe_error)?;
-
+        let written = write_body(outgoing_body, &self.body);
+        // A refused or failed request closes the body early: its own error
+        // says more than the closed stream does.
         let incoming = loop {
             match pending.get() {
                 Some(result) => {
@@ -128,6 +126,7 @@ impl Request {
                 None => pending.subscribe().block(),
             }
         };
+        written?;
         let status = incoming.status();
         let headers = incoming
             .headers()
@@ -142,11 +141,21 @@ impl Request {
     }
 }
 
+fn write_body(body: OutgoingBody, bytes: &[u8]) -> anyhow::Result<()> {
+    {
+        let stream = body.write().map_err(|()| anyhow!("request body already taken"))?;
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            stream.blocking_write_and_flush(chunk).context("writing the request body")?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(describe_error)
+}
+
 fn read_all(body: &IncomingBody) -> anyhow::Result<Vec<u8>> {
     let stream = body.stream().map_err(|()| anyhow!("response body already taken"))?;
     let mut bytes = Vec::new();
     loop {
-        match stream.blocking_read(WRITE_CHUNK as u64) {
+        match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => return Ok(bytes),
             Err(StreamError::LastOperationFailed(e)) => {

@@ -46,12 +46,15 @@ impl ComponentCache {
         hash: &str,
     ) -> Result<(Component, CacheSource), LoadError> {
         let cached = self.dir.as_ref().map(|dir| dir.join(format!("{hash}-{}.cwasm", self.engine_key)));
-        if let Some(file) = cached.as_ref().filter(|f| f.is_file()) {
-            // SAFETY: the file was written by `Component::serialize` of an
+        if let Some(bytes) = cached.as_ref().and_then(|file| std::fs::read(file).ok()) {
+            // Read into memory rather than mapping the file: a cache file
+            // truncated or replaced by anyone while mapped would SIGBUS the
+            // whole host.
+            // SAFETY: the bytes were written by `Component::serialize` of an
             // engine with the same compatibility hash, into the user's own
-            // data directory (created owner-only). A corrupt or foreign
-            // file fails validation here and is recompiled below.
-            if let Ok(component) = unsafe { Component::deserialize_file(engine, file) } {
+            // data directory (created owner-only). A corrupt or foreign file
+            // fails validation here and is recompiled below.
+            if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
                 return Ok((component, CacheSource::Disk));
             }
         }

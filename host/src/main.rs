@@ -88,10 +88,10 @@ struct RunArgs {
     #[arg(long = "allow-host", value_name = "PATTERN")]
     allow_hosts: Vec<String>,
     /// Wall-clock limit in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, allow_negative_numbers = true)]
     timeout: f64,
     /// Memory limit in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    #[arg(long, value_name = "MIB", default_value_t = 256, allow_negative_numbers = true)]
     memory: u64,
     #[command(flatten)]
     egress: EgressArgs,

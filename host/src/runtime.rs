@@ -206,7 +206,7 @@ fn classify(
             let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string());
             let trap = match error.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => trap.to_string(),
-                None => crate::cache::first_line(&format!("{error:#}")),
+                None => error.root_cause().to_string(),
             };
             let message = match panic_message(logs) {
                 Some(panic) => format!("panicked: {panic} ({trap})"),
@@ -215,7 +215,7 @@ fn classify(
             Err(StepError::Trapped { step, message, backtrace })
         }
         Ended::Instantiate(error) => {
-            Err(StepError::Instantiate { step, message: crate::cache::first_line(&format!("{error:#}")) })
+            Err(StepError::Instantiate { step, message: error.root_cause().to_string() })
         }
     }
 }

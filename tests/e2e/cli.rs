@@ -1,0 +1,114 @@
+//! The `stephost` command as users run it.
+
+use crate::support::{guest, repo};
+use std::process::{Command, Output};
+
+fn stephost(args: &[&str], stdin: Option<&str>) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stephost"));
+    command.args(args).env("STEPHOST_DATA", data.path()).current_dir(repo());
+    if let Some(input) = stdin {
+        use std::io::Write;
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        return child.wait_with_output().unwrap();
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_prints_return_value_exports_logs_and_duration() {
+    let hello = guest("hello");
+    let out = stephost(&["run", hello.to_str().unwrap(), "--event", "-"], Some(r#"{"name":"Ada"}"#));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let expected_order = ["return value:", "\"name\": \"Ada\"", "exports:", "fields = [\"name\"]", "logs:", "hello: the event has 1 field(s)", "duration: "];
+    let mut at = 0;
+    for needle in expected_order {
+        let found = stdout[at..].find(needle).unwrap_or_else(|| panic!("`{needle}` missing or out of order in:\n{stdout}"));
+        at += found;
+    }
+}
+
+#[test]
+fn run_marks_stderr_lines_and_passes_env_and_auths() {
+    let probe = guest("probe");
+    let event = r#"{"actions":[{"do":"stderr","text":"careful"}]}"#;
+    let out = stephost(
+        &["run", probe.to_str().unwrap(), "--event", "-", "--env", "A=1", "--auth", "slack.oauth_uid=U1", "--json"],
+        Some(event),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let seen = &json["result"]["return_value"];
+    assert_eq!(seen["env"]["A"], "1");
+    assert_eq!(seen["auths"]["slack"]["oauth_uid"], "U1");
+    assert_eq!(json["logs"][0]["stream"], "stderr");
+
+    let out = stephost(&["run", probe.to_str().unwrap(), "--event", "-"], Some(event));
+    assert!(text(&out.stdout).contains("err careful"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn a_failing_step_exits_1_with_the_error_on_stdout_and_logs_kept() {
+    let hostile = guest("hostile");
+    let out = stephost(&["run", hostile.to_str().unwrap(), "--event", "-", "--timeout", "0.3"], Some(r#"{"attack":"loop"}"#));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("error: step `hostile` timed out after 300 ms"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn the_demo_workflow_runs_from_the_cli() {
+    guest("hello");
+    let out = stephost(
+        &["workflow", "run", "examples/workflows/demo.toml", "--event", "examples/events/signup.json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("step hello:") && stdout.contains("step transform:"), "{stdout}");
+    assert!(stdout.contains("\"greeting\": \"Hello, Ada Lovelace!\""), "{stdout}");
+    assert!(stdout.contains("workflow `demo` succeeded"), "{stdout}");
+}
+
+#[test]
+fn bad_input_gets_a_one_line_error_and_exit_code_2() {
+    let hello = guest("hello");
+    let hello = hello.to_str().unwrap();
+    let cases: [(&[&str], Option<&str>, &str); 7] = [
+        (&["run", "missing.wasm"], None, "error: missing.wasm: cannot read: No such file or directory"),
+        (&["run", hello, "--event", "-"], Some("{oops"), "error: the event in stdin is not valid JSON"),
+        (&["run", hello, "--allow-host", "slack.com"], None, "error: allowed host `slack.com` is invalid: no `://`"),
+        (&["run", hello, "--auth", "slack=secret-value"], None, "error: --auth slack=…: expected APP.KEY=VALUE"),
+        (&["run", hello, "--memory", "0"], None, "error: --memory: memory limit 0 MiB must be between 1 and 4096 MiB"),
+        (&["run", hello, "--timeout", "-1"], None, "error: --timeout -1 must be above 0"),
+        (&["workflow", "run", "nope.toml"], None, "error: nope.toml: cannot read"),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = stephost(args, stdin);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(!stderr.contains("secret-value"), "auth values are never echoed");
+    }
+}
+
+#[test]
+fn help_explains_the_commands_and_flags() {
+    let out = stephost(&["run", "--help"], None);
+    let help = text(&out.stdout);
+    for flag in ["--event", "--steps", "--env", "--auth", "--allow-host", "--timeout", "--memory", "--json", "--resolve"] {
+        assert!(help.contains(flag), "run --help lacks {flag}:\n{help}");
+    }
+    let out = stephost(&["--help"], None);
+    let help = text(&out.stdout);
+    for command in ["run", "inspect", "workflow", "bench"] {
+        assert!(help.contains(command), "--help lacks {command}");
+    }
+}

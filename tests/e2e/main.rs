@@ -1,0 +1,10 @@
+//! End-to-end tests: real guest components (built once from `examples/`),
+//! real loopback servers, real files. One binary, one module per area.
+
+mod cli;
+mod contract;
+mod egress;
+mod hostile;
+mod loading;
+mod support;
+mod workflow;

@@ -1,0 +1,217 @@
+//! Shared test support: the guest components (built once per test run), a
+//! runtime factory, and real loopback servers standing in for APIs.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use stephost::{EgressConfig, Runtime, RuntimeConfig, StepComponent};
+use tokio_rustls::rustls;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A guest component from the examples workspace (example steps and test
+/// fixtures), built once for the whole test run.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--manifest-path"])
+            .arg(repo().join("examples/Cargo.toml"))
+            .status()
+            .expect("running cargo to build the guest components");
+        assert!(status.success(), "building the guest components failed");
+    });
+    let path = repo().join("examples/target/wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "no guest component at {}", path.display());
+    path
+}
+
+/// A runtime without a disk cache, sized small for tests.
+pub fn runtime() -> Runtime {
+    runtime_with(EgressConfig::default(), None)
+}
+
+/// A runtime with the given egress settings and cache directory.
+pub fn runtime_with(egress: EgressConfig, cache_dir: Option<PathBuf>) -> Runtime {
+    Runtime::new(RuntimeConfig { cache_dir, egress, max_concurrent_runs: 16 }).expect("runtime")
+}
+
+/// Loads a guest into a runtime.
+pub fn load(runtime: &Runtime, name: &str) -> Arc<StepComponent> {
+    runtime.load(&guest(name)).expect("loading the guest")
+}
+
+/// One request a stand-in server received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("request body is JSON")
+    }
+}
+
+type Log = Arc<Mutex<Vec<Recorded>>>;
+
+/// A real HTTPS server on 127.0.0.1 standing in for API hosts (Slack,
+/// GitHub), with a certificate for their names from a test CA. Point the
+/// runtime at it with [`StandIn::egress`], as `curl --resolve` would.
+pub struct StandIn {
+    pub addr: SocketAddr,
+    pub ca_pem: String,
+    names: Vec<String>,
+    log: Log,
+}
+
+/// The token the stand-in accepts.
+pub const GOOD_TOKEN: &str = "xoxb-real-test-token-0123456789";
+
+impl StandIn {
+    /// Starts the stand-in for `names` (e.g. `["slack.com", "api.github.com"]`).
+    pub async fn start(names: &[&str]) -> Self {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "stephost test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let names_owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let leaf = rcgen::CertificateParams::new(names_owned.clone()).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+        let log: Log = Arc::default();
+        let app = api_routes(log.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, ca_pem: ca_cert.pem(), names: names_owned, log }
+    }
+
+    /// Egress settings that send the stand-in's names here and trust its CA.
+    pub fn egress(&self) -> EgressConfig {
+        EgressConfig {
+            resolve: self.names.iter().map(|n| (n.clone(), self.addr)).collect(),
+            extra_root_certs_pem: vec![self.ca_pem.clone().into_bytes()],
+        }
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// A plain-HTTP server on 127.0.0.1 with the same routes.
+pub struct PlainServer {
+    pub addr: SocketAddr,
+    log: Log,
+}
+
+impl PlainServer {
+    pub async fn start() -> Self {
+        let log: Log = Arc::default();
+        let app = api_routes(log.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Slack's `chat.postMessage`, GitHub's `/user`, a redirect and an echo.
+fn api_routes(log: Log) -> Router {
+    Router::new().fallback(handle).with_state(log)
+}
+
+async fn handle(State(log): State<Log>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        host: parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default().to_string(),
+        path: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    log.lock().unwrap().push(recorded.clone());
+    let authorized = recorded.header("authorization") == Some(&format!("Bearer {GOOD_TOKEN}"));
+    match (recorded.method.as_str(), parts.uri.path()) {
+        ("POST", "/api/chat.postMessage") if authorized => {
+            let sent = recorded.json();
+            axum::Json(serde_json::json!({
+                "ok": true, "channel": "C024BE91L", "ts": "1712345678.000100",
+                "message": { "text": sent["text"], "type": "message" }
+            }))
+            .into_response()
+        }
+        ("POST", "/api/chat.postMessage") => {
+            axum::Json(serde_json::json!({ "ok": false, "error": "invalid_auth" })).into_response()
+        }
+        ("GET", "/user") if authorized => {
+            axum::Json(serde_json::json!({ "login": "octocat", "id": 583231, "type": "User" })).into_response()
+        }
+        ("GET", "/user") => (StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
+        ("GET", "/redirect") => {
+            (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
+        }
+        _ => (StatusCode::OK, format!("echo {} {}", recorded.method, recorded.path)).into_response(),
+    }
+}

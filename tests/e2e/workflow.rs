@@ -1,0 +1,84 @@
+//! Workflows: steps in order, data passed along, exit and failure.
+
+use crate::support::{guest, runtime};
+use serde_json::json;
+use std::path::Path;
+use stephost::{Workflow, WorkflowStatus};
+
+/// A workflow file in a temp dir naming guests by absolute path.
+fn workflow(steps: &[(&str, &str)]) -> Workflow {
+    let mut text = String::from("name = \"test\"\n");
+    for (name, component) in steps {
+        text.push_str(&format!(
+            "[[steps]]\nname = \"{name}\"\ncomponent = \"{}\"\n",
+            guest(component).display()
+        ));
+    }
+    Workflow::parse(&text, Path::new("/tmp/test.toml")).expect("valid workflow")
+}
+
+#[tokio::test]
+async fn two_step_workflow_passes_return_value_and_exports_along() {
+    let runtime = runtime();
+    let flow = workflow(&[("hello", "hello"), ("transform", "transform"), ("check", "probe")]);
+    let event = json!({ "name": "Ada", "email": "ada@example.com" });
+
+    let outcome = flow.run(&runtime, &event).await.unwrap();
+
+    assert_eq!(outcome.status, WorkflowStatus::Succeeded);
+    assert_eq!(outcome.steps.len(), 3);
+    assert_eq!(outcome.steps[0].result.as_ref().unwrap(), &event);
+    assert_eq!(
+        outcome.steps[1].result.as_ref().unwrap(),
+        &json!({ "greeting": "Hello, Ada!", "field_count": 2 })
+    );
+    let seen = outcome.steps[2].result.as_ref().unwrap();
+    assert_eq!(seen["step_names"], json!(["trigger", "hello", "transform"]));
+    assert_eq!(seen["steps"]["trigger"], json!({ "event": event }));
+    assert_eq!(seen["steps"]["hello"], json!({ "$return_value": event, "fields": ["email", "name"] }));
+    assert_eq!(seen["steps"]["transform"]["greeting"], "Hello, Ada!");
+}
+
+#[tokio::test]
+async fn exit_ends_the_workflow_after_that_step() {
+    let runtime = runtime();
+    let flow = workflow(&[("hello", "hello"), ("transform", "transform"), ("never", "probe")]);
+
+    let outcome = flow.run(&runtime, &json!({ "email": "no-name@example.com" })).await.unwrap();
+
+    assert_eq!(
+        outcome.status,
+        WorkflowStatus::Exited {
+            step: "transform".into(),
+            reason: "the event has no `name`: nothing to greet".into()
+        }
+    );
+    assert_eq!(outcome.steps.len(), 2, "the step after the exit did not run");
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_workflow_and_is_named() {
+    let runtime = runtime();
+    let flow = workflow(&[("first", "probe"), ("boom", "hostile"), ("never", "probe")]);
+
+    let outcome = flow.run(&runtime, &json!({ "attack": "panic" })).await.unwrap();
+
+    let WorkflowStatus::Failed { step, error } = &outcome.status else {
+        panic!("expected a failure, got {:?}", outcome.status)
+    };
+    assert_eq!(step, "boom");
+    assert!(error.starts_with("step `boom` trapped: panicked"), "{error}");
+    assert_eq!(outcome.steps.len(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_component_fails_before_any_step_runs() {
+    let runtime = runtime();
+    let text = format!(
+        "[[steps]]\nname = \"ok\"\ncomponent = \"{}\"\n[[steps]]\nname = \"gone\"\ncomponent = \"nowhere.wasm\"\n",
+        guest("probe").display()
+    );
+    let flow = Workflow::parse(&text, Path::new("/tmp/flows/w.toml")).unwrap();
+    let error = flow.run(&runtime, &json!({})).await.unwrap_err().to_string();
+    assert!(error.contains("step `gone`") && error.contains("/tmp/flows/nowhere.wasm: cannot read"), "{error}");
+}
