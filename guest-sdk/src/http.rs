@@ -6,9 +6,7 @@ use anyhow::{Context as _, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
-};
+use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
 use wasip2::io::streams::StreamError;
 
 /// Bytes written to the request body per call: `blocking-write-and-flush`
@@ -100,8 +98,7 @@ impl Request {
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into_bytes()))
             .collect();
-        let headers =
-            Fields::from_list(&entries).map_err(|e| anyhow!("invalid request header: {e:?}"))?;
+        let headers = Fields::from_list(&entries).map_err(|e| anyhow!("invalid request header: {e:?}"))?;
         let request = OutgoingRequest::new(headers);
         request.set_method(&wasi_method(&self.method)).map_err(|()| anyhow!("invalid method"))?;
         request.set_scheme(Some(&scheme)).map_err(|()| anyhow!("invalid scheme"))?;
@@ -119,9 +116,7 @@ impl Request {
         let incoming = loop {
             match pending.get() {
                 Some(result) => {
-                    break result
-                        .map_err(|()| anyhow!("response already taken"))?
-                        .map_err(describe_error)?;
+                    break result.map_err(|()| anyhow!("response already taken"))?.map_err(describe_error)?;
                 }
                 None => pending.subscribe().block(),
             }
@@ -204,10 +199,7 @@ pub struct Response {
 impl Response {
     /// The first value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as UTF-8 text (invalid bytes replaced).

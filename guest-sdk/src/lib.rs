@@ -60,9 +60,7 @@ macro_rules! export_step {
 }
 
 #[doc(hidden)]
-pub fn __run_step<T: Serialize>(
-    run: fn(&Context) -> anyhow::Result<T>,
-) -> Result<String, String> {
+pub fn __run_step<T: Serialize>(run: fn(&Context) -> anyhow::Result<T>) -> Result<String, String> {
     let value = run(&Context { _private: () }).map_err(|e| format!("{e:#}"))?;
     serde_json::to_string(&value).map_err(|e| format!("the return value is not JSON: {e}"))
 }
@@ -129,9 +127,7 @@ impl HttpResponse {
 
     /// A response with a JSON body and `content-type: application/json`.
     pub fn json(status: u16, value: &impl Serialize) -> anyhow::Result<Self> {
-        Ok(Self::new(status)
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(value)?))
+        Ok(Self::new(status).header("content-type", "application/json").body(serde_json::to_vec(value)?))
     }
 
     /// Adds a header.
@@ -167,9 +163,8 @@ impl Steps {
 
     /// Like [`Steps::get`], but an error naming the step when it did not run.
     pub fn require(&self, name: &str) -> anyhow::Result<StepResult> {
-        self.get(name).ok_or_else(|| {
-            anyhow!("no step named `{name}` ran before this one (ran: {:?})", self.names())
-        })
+        self.get(name)
+            .ok_or_else(|| anyhow!("no step named `{name}` ran before this one (ran: {:?})", self.names()))
     }
 }
 
@@ -194,9 +189,8 @@ impl StepResult {
     /// One named export deserialized into `T`, with an error naming it when
     /// it is missing or of another shape.
     pub fn export_as<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
-        let value = self
-            .export(name)
-            .ok_or_else(|| anyhow!("step `{}` has no export `{name}`", self.name))?;
+        let value =
+            self.export(name).ok_or_else(|| anyhow!("step `{}` has no export `{name}`", self.name))?;
         serde_json::from_value(value.clone())
             .with_context(|| format!("export `{name}` of step `{}` has another shape", self.name))
     }
@@ -243,9 +237,8 @@ impl App {
     /// One property's value (a sealed placeholder for secrets), or an error
     /// naming the app and the property if there is none.
     pub fn get(&self, key: &str) -> anyhow::Result<String> {
-        self.try_get(key).ok_or_else(|| {
-            anyhow!("app `{}` has no property `{key}` (it has: {:?})", self.name, self.keys())
-        })
+        self.try_get(key)
+            .ok_or_else(|| anyhow!("app `{}` has no property `{key}` (it has: {:?})", self.name, self.keys()))
     }
 
     /// One property's value, `None` if there is no such property.

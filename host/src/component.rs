@@ -81,13 +81,12 @@ pub(crate) fn load(
     linker: &Linker<StepState>,
     cache: &ComponentCache,
     path: &Path,
+    bytes: &[u8],
+    hash: String,
 ) -> Result<StepComponent, LoadError> {
-    let (bytes, hash) = read_component(path)?;
-    let (component, source) = cache.load(engine, path, &bytes, &hash)?;
-    let pre = link(engine, linker, &component).map_err(|reason| LoadError::WrongWorld {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let (component, source) = cache.load(engine, path, bytes, &hash)?;
+    let pre = link(engine, linker, &component)
+        .map_err(|reason| LoadError::WrongWorld { path: path.to_path_buf(), reason })?;
     Ok(StepComponent { path: path.to_path_buf(), hash, source, pre })
 }
 

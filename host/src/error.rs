@@ -33,7 +33,11 @@ pub enum LoadError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepError {
     #[error("step `{step}` timed out after {}", human_duration(*limit))]
-    TimedOut { step: String, limit: Duration },
+    TimedOut {
+        step: String,
+        #[serde(rename = "limit_ms", serialize_with = "crate::outcome::serialize_ms")]
+        limit: Duration,
+    },
 
     #[error("step `{step}` exceeded its {} memory limit", human_bytes(*limit))]
     MemoryLimit { step: String, limit: usize },
@@ -94,7 +98,7 @@ pub enum WorkflowError {
 /// `30 s`, `1.5 s`, `250 ms`: how limits read in messages.
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.1} s", d.as_secs_f64())
@@ -107,11 +111,11 @@ pub fn human_duration(d: Duration) -> String {
 pub fn human_bytes(n: usize) -> String {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
     } else if n >= MIB {
         format!("{:.1} MiB", n as f64 / MIB as f64)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} bytes")

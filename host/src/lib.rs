@@ -25,7 +25,6 @@ pub use egress::{EgressConfig, EgressRecord, HostPattern, HostPolicy};
 pub use error::{LoadError, StepError, WorkflowError};
 pub use limits::Limits;
 pub use logs::{LogLine, LogStream};
-pub use outcome::{HttpResponse, StepInput, StepOutcome};
+pub use outcome::{AccountFields, HttpResponse, StepInput, StepOutcome};
 pub use runtime::{Runtime, RuntimeConfig, StepConfig};
 pub use workflow::{Workflow, WorkflowOutcome, WorkflowStatus, WorkflowStep};
-

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use stephost::{HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
+use stephost::{AccountFields, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
 
 /// Run workflow code steps as sandboxed WebAssembly components.
 ///
@@ -172,7 +172,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             let step = runtime.load(&args.component)?;
             let event = read_event(&args.event)?;
-            let input = StepInput { step_name: step_name(&args.component), event: event.to_string(), ..Default::default() };
+            let input = StepInput {
+                step_name: step_name(&args.component),
+                event: event.to_string(),
+                ..Default::default()
+            };
             let report = cli::bench(&runtime, &step, &input, args.runs).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
@@ -225,7 +229,8 @@ fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
-    let mut config = RuntimeConfig { cache_dir: Some(data_dir.join("components")), ..RuntimeConfig::default() };
+    let mut config =
+        RuntimeConfig { cache_dir: Some(data_dir.join("components")), ..RuntimeConfig::default() };
     for spec in &egress.resolve {
         config.egress.resolve.push(parse_resolve(spec)?);
     }
@@ -290,8 +295,8 @@ fn parse_env(kv: &str) -> Result<(String, String)> {
 
 /// `APP.KEY=VALUE` flags grouped by app, in the order given. The value is
 /// never echoed in errors.
-fn parse_auths(flags: &[String]) -> Result<Vec<(String, Vec<(String, String)>)>> {
-    let mut apps: Vec<(String, Vec<(String, String)>)> = Vec::new();
+fn parse_auths(flags: &[String]) -> Result<Vec<(String, AccountFields)>> {
+    let mut apps: Vec<(String, AccountFields)> = Vec::new();
     for flag in flags {
         let Some((target, value)) = flag.split_once('=') else {
             bail!("--auth: expected APP.KEY=VALUE (got no `=`)");

@@ -6,6 +6,9 @@ use crate::logs::LogLine;
 use serde_json::Value;
 use std::time::Duration;
 
+/// One connected app's account: property name and value, in order.
+pub type AccountFields = Vec<(String, String)>;
+
 /// Everything a step reads, prepared before the run and shared read-only
 /// with the guest's imports.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +21,7 @@ pub struct StepInput {
     /// (`$return_value` plus exports).
     pub steps: Vec<(String, String)>,
     /// Connected apps in order, each with its properties in order.
-    pub auths: Vec<(String, Vec<(String, String)>)>,
+    pub auths: Vec<(String, AccountFields)>,
     /// Environment variables.
     pub env: Vec<(String, String)>,
 }

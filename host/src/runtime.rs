@@ -80,11 +80,12 @@ impl Runtime {
     /// Loads a step component: from this process's memory if the same bytes
     /// were loaded before, else from the disk cache, else compiled.
     pub fn load(&self, path: &Path) -> Result<Arc<StepComponent>, LoadError> {
-        let (_, hash) = component::read_component(path)?;
+        let (bytes, hash) = component::read_component(path)?;
         if let Some(step) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
             return Ok(step.clone());
         }
-        let step = Arc::new(component::load(&self.engine, &self.linker, &self.cache, path)?);
+        let step =
+            Arc::new(component::load(&self.engine, &self.linker, &self.cache, path, &bytes, hash.clone())?);
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, step.clone());
         Ok(step)
     }

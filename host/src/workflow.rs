@@ -20,7 +20,7 @@ use crate::component::StepComponent;
 use crate::egress::HostPolicy;
 use crate::error::{LoadError, WorkflowError};
 use crate::limits::Limits;
-use crate::outcome::{StepInput, StepOutcome};
+use crate::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::runtime::{Runtime, StepConfig};
 use serde::Deserialize;
 use serde_json::Value;
@@ -77,7 +77,7 @@ pub struct Workflow {
 pub struct WorkflowStep {
     pub name: String,
     pub component: PathBuf,
-    pub auths: Vec<(String, Vec<(String, String)>)>,
+    pub auths: Vec<(String, AccountFields)>,
     pub env: Vec<(String, String)>,
     pub config: StepConfig,
 }
@@ -88,9 +88,15 @@ pub struct WorkflowStep {
 pub enum WorkflowStatus {
     Succeeded,
     /// A step failed; later steps did not run.
-    Failed { step: String, error: String },
+    Failed {
+        step: String,
+        error: String,
+    },
     /// A step called `flow.exit`; later steps did not run.
-    Exited { step: String, reason: String },
+    Exited {
+        step: String,
+        reason: String,
+    },
 }
 
 /// Every step that ran, in order, and how the run ended.
@@ -202,8 +208,12 @@ impl Workflow {
             let outcome = runtime.run(component, input, &step.config).await;
             results.push((step.name.clone(), outcome.as_step_result().to_string()));
             let ended = match (&outcome.result, &outcome.exit) {
-                (Err(error), _) => Some(WorkflowStatus::Failed { step: step.name.clone(), error: error.to_string() }),
-                (Ok(_), Some(reason)) => Some(WorkflowStatus::Exited { step: step.name.clone(), reason: reason.clone() }),
+                (Err(error), _) => {
+                    Some(WorkflowStatus::Failed { step: step.name.clone(), error: error.to_string() })
+                }
+                (Ok(_), Some(reason)) => {
+                    Some(WorkflowStatus::Exited { step: step.name.clone(), reason: reason.clone() })
+                }
                 (Ok(_), None) => None,
             };
             outcomes.push(outcome);
@@ -308,7 +318,10 @@ mod tests {
             ("", "no steps"),
             ("[[steps]]\nname = \"a-b\"\ncomponent = \"x.wasm\"", "step `a-b`: step names are letters"),
             ("[[steps]]\nname = \"trigger\"\ncomponent = \"x.wasm\"", "reserved"),
-            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\n[[steps]]\nname = \"a\"\ncomponent = \"y\"", "two steps"),
+            (
+                "[[steps]]\nname = \"a\"\ncomponent = \"x\"\n[[steps]]\nname = \"a\"\ncomponent = \"y\"",
+                "two steps",
+            ),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nmemory_mib = 0", "between 1 and"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nallowed_hosts = [\"nope\"]", "allowed host `nope`"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\ntimeout = 3", "line 4: unknown field `timeout`"),

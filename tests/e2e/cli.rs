@@ -9,7 +9,10 @@ fn stephost(args: &[&str], stdin: Option<&str>) -> Output {
     command.args(args).env("STEPHOST_DATA", data.path()).current_dir(repo());
     if let Some(input) = stdin {
         use std::io::Write;
-        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let mut child = command.spawn().unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         return child.wait_with_output().unwrap();
@@ -27,10 +30,20 @@ fn run_prints_return_value_exports_logs_and_duration() {
     let out = stephost(&["run", hello.to_str().unwrap(), "--event", "-"], Some(r#"{"name":"Ada"}"#));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let expected_order = ["return value:", "\"name\": \"Ada\"", "exports:", "fields = [\"name\"]", "logs:", "hello: the event has 1 field(s)", "duration: "];
+    let expected_order = [
+        "return value:",
+        "\"name\": \"Ada\"",
+        "exports:",
+        "fields = [\"name\"]",
+        "logs:",
+        "hello: the event has 1 field(s)",
+        "duration: ",
+    ];
     let mut at = 0;
     for needle in expected_order {
-        let found = stdout[at..].find(needle).unwrap_or_else(|| panic!("`{needle}` missing or out of order in:\n{stdout}"));
+        let found = stdout[at..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` missing or out of order in:\n{stdout}"));
         at += found;
     }
 }
@@ -40,7 +53,17 @@ fn run_marks_stderr_lines_and_passes_env_and_auths() {
     let probe = guest("probe");
     let event = r#"{"actions":[{"do":"stderr","text":"careful"}]}"#;
     let out = stephost(
-        &["run", probe.to_str().unwrap(), "--event", "-", "--env", "A=1", "--auth", "slack.oauth_uid=U1", "--json"],
+        &[
+            "run",
+            probe.to_str().unwrap(),
+            "--event",
+            "-",
+            "--env",
+            "A=1",
+            "--auth",
+            "slack.oauth_uid=U1",
+            "--json",
+        ],
         Some(event),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -57,9 +80,16 @@ fn run_marks_stderr_lines_and_passes_env_and_auths() {
 #[test]
 fn a_failing_step_exits_1_with_the_error_on_stdout_and_logs_kept() {
     let hostile = guest("hostile");
-    let out = stephost(&["run", hostile.to_str().unwrap(), "--event", "-", "--timeout", "0.3"], Some(r#"{"attack":"loop"}"#));
+    let out = stephost(
+        &["run", hostile.to_str().unwrap(), "--event", "-", "--timeout", "0.3"],
+        Some(r#"{"attack":"loop"}"#),
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("error: step `hostile` timed out after 300 ms"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("error: step `hostile` timed out after 300 ms"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -83,9 +113,21 @@ fn bad_input_gets_a_one_line_error_and_exit_code_2() {
     let cases: [(&[&str], Option<&str>, &str); 7] = [
         (&["run", "missing.wasm"], None, "error: missing.wasm: cannot read: No such file or directory"),
         (&["run", hello, "--event", "-"], Some("{oops"), "error: the event in stdin is not valid JSON"),
-        (&["run", hello, "--allow-host", "slack.com"], None, "error: allowed host `slack.com` is invalid: no `://`"),
-        (&["run", hello, "--auth", "slack=secret-value"], None, "error: --auth slack=…: expected APP.KEY=VALUE"),
-        (&["run", hello, "--memory", "0"], None, "error: --memory: memory limit 0 MiB must be between 1 and 4096 MiB"),
+        (
+            &["run", hello, "--allow-host", "slack.com"],
+            None,
+            "error: allowed host `slack.com` is invalid: no `://`",
+        ),
+        (
+            &["run", hello, "--auth", "slack=secret-value"],
+            None,
+            "error: --auth slack=…: expected APP.KEY=VALUE",
+        ),
+        (
+            &["run", hello, "--memory", "0"],
+            None,
+            "error: --memory: memory limit 0 MiB must be between 1 and 4096 MiB",
+        ),
         (&["run", hello, "--timeout", "-1"], None, "error: --timeout -1 must be above 0"),
         (&["workflow", "run", "nope.toml"], None, "error: nope.toml: cannot read"),
     ];
@@ -103,7 +145,17 @@ fn bad_input_gets_a_one_line_error_and_exit_code_2() {
 fn help_explains_the_commands_and_flags() {
     let out = stephost(&["run", "--help"], None);
     let help = text(&out.stdout);
-    for flag in ["--event", "--steps", "--env", "--auth", "--allow-host", "--timeout", "--memory", "--json", "--resolve"] {
+    for flag in [
+        "--event",
+        "--steps",
+        "--env",
+        "--auth",
+        "--allow-host",
+        "--timeout",
+        "--memory",
+        "--json",
+        "--resolve",
+    ] {
         assert!(help.contains(flag), "run --help lacks {flag}:\n{help}");
     }
     let out = stephost(&["--help"], None);

@@ -59,7 +59,10 @@ async fn exports_logs_exit_and_respond_are_recorded() {
     let outcome = runtime.run(&probe, input(event), &StepConfig::default()).await;
 
     assert_eq!(outcome.result.as_ref().unwrap(), &Value::Null, "an exited step returns null");
-    assert_eq!(outcome.exports, vec![("user_id".into(), json!(43)), ("profile".into(), json!({ "name": "Ada" }))]);
+    assert_eq!(
+        outcome.exports,
+        vec![("user_id".into(), json!(43)), ("profile".into(), json!({ "name": "Ada" }))]
+    );
     assert_eq!(outcome.exit.as_deref(), Some("nothing more to do"));
     let response = outcome.response.as_ref().expect("a response was set");
     assert_eq!((response.status, response.body.as_slice()), (201, b"created".as_slice()));

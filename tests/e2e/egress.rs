@@ -24,8 +24,9 @@ async fn slack_post_reaches_the_slack_stand_in_with_the_token() {
     let runtime = runtime_with(slack.egress(), None);
     let step = load(&runtime, "slack_post");
 
-    let outcome =
-        runtime.run(&step, with_auth("slack_post", "slack", GOOD_TOKEN), &config(&["https://slack.com"])).await;
+    let outcome = runtime
+        .run(&step, with_auth("slack_post", "slack", GOOD_TOKEN), &config(&["https://slack.com"]))
+        .await;
 
     let body = outcome.result.expect("the post succeeds");
     assert_eq!(body["ok"], true);
@@ -64,8 +65,9 @@ async fn a_wrong_token_is_reported_with_the_apis_answer() {
     let runtime = runtime_with(github.egress(), None);
     let step = load(&runtime, "github_user");
 
-    let outcome =
-        runtime.run(&step, with_auth("github_user", "github", "wrong"), &config(&["https://api.github.com"])).await;
+    let outcome = runtime
+        .run(&step, with_auth("github_user", "github", "wrong"), &config(&["https://api.github.com"]))
+        .await;
 
     let error = outcome.result.unwrap_err().to_string();
     assert!(error.contains("HTTP 401: Bad credentials"), "{error}");
@@ -78,7 +80,8 @@ async fn request_to_a_host_not_allowed_is_refused_and_the_step_sees_an_error() {
     let step = load(&runtime, "slack_post");
 
     for allowed in [&[][..], &["https://api.github.com", "https://*.slack.com", "http://slack.com"][..]] {
-        let outcome = runtime.run(&step, with_auth("slack_post", "slack", GOOD_TOKEN), &config(allowed)).await;
+        let outcome =
+            runtime.run(&step, with_auth("slack_post", "slack", GOOD_TOKEN), &config(allowed)).await;
 
         let Err(StepError::Failed { message, .. }) = &outcome.result else {
             panic!("expected the step to fail, got {:?}", outcome.result)
@@ -86,7 +89,13 @@ async fn request_to_a_host_not_allowed_is_refused_and_the_step_sees_an_error() {
         assert!(message.contains("refused by the host's egress policy"), "{message}");
         let record = &outcome.egress[0];
         assert!(!record.allowed);
-        assert!(record.error.as_deref().unwrap().contains("https://slack.com:443 is not in the step's allowed hosts"));
+        assert!(
+            record
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("https://slack.com:443 is not in the step's allowed hosts")
+        );
     }
     assert!(slack.requests().is_empty(), "nothing reached the server");
 }

@@ -7,7 +7,11 @@ use std::time::Duration;
 use stephost::{Limits, LogStream, Runtime, StepConfig, StepError, StepInput, StepOutcome};
 
 fn attack_input(attack: &str) -> StepInput {
-    StepInput { step_name: "hostile".into(), event: json!({ "attack": attack }).to_string(), ..Default::default() }
+    StepInput {
+        step_name: "hostile".into(),
+        event: json!({ "attack": attack }).to_string(),
+        ..Default::default()
+    }
 }
 
 fn limits(timeout_ms: u64, memory_mib: usize) -> StepConfig {
@@ -72,7 +76,11 @@ async fn panic_becomes_a_trap_error_with_the_panic_message_and_backtrace() {
         error.to_string(),
         "step `hostile` trapped: panicked: the hostile step panicked on purpose (wasm trap: wasm `unreachable` instruction executed)"
     );
-    assert!(error.detail().unwrap().contains("hostile.wasm!"), "backtrace names the module: {:?}", error.detail());
+    assert!(
+        error.detail().unwrap().contains("hostile.wasm!"),
+        "backtrace names the module: {:?}",
+        error.detail()
+    );
     host_still_runs_normal_steps(&runtime).await;
 }
 
@@ -82,7 +90,8 @@ async fn log_flood_is_truncated_with_a_visible_notice() {
     let outcome = attack(&runtime, "log_flood", &StepConfig::default()).await;
     assert_eq!(outcome.result.as_ref().unwrap(), &json!("flooded"), "the step itself goes on");
     assert!(outcome.logs_truncated);
-    let kept: usize = outcome.logs.iter().filter(|l| l.stream == LogStream::Stdout).map(|l| l.text.len() + 1).sum();
+    let kept: usize =
+        outcome.logs.iter().filter(|l| l.stream == LogStream::Stdout).map(|l| l.text.len() + 1).sum();
     assert_eq!(kept, 1 << 20, "exactly the 1 MiB limit is kept");
     let notice = outcome.logs.last().unwrap();
     assert_eq!(notice.stream, LogStream::Host);
@@ -139,8 +148,11 @@ async fn a_runaway_step_does_not_hold_up_other_runs() {
     let normal = async {
         let mut results = Vec::new();
         for i in 0..20 {
-            let input =
-                StepInput { step_name: "hello".into(), event: json!({ "i": i }).to_string(), ..Default::default() };
+            let input = StepInput {
+                step_name: "hello".into(),
+                event: json!({ "i": i }).to_string(),
+                ..Default::default()
+            };
             results.push(runtime.run(&hello, input, &StepConfig::default()).await);
         }
         // On this single-threaded executor, the normal runs only got to run

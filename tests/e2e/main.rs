@@ -6,5 +6,6 @@ mod contract;
 mod egress;
 mod hostile;
 mod loading;
+mod sdk;
 mod support;
 mod workflow;

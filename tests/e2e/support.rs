@@ -98,7 +98,10 @@ impl StandIn {
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let names_owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let leaf = rcgen::CertificateParams::new(names_owned.clone()).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        let leaf = rcgen::CertificateParams::new(names_owned.clone())
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -206,7 +209,8 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
             axum::Json(serde_json::json!({ "ok": false, "error": "invalid_auth" })).into_response()
         }
         ("GET", "/user") if authorized => {
-            axum::Json(serde_json::json!({ "login": "octocat", "id": 583231, "type": "User" })).into_response()
+            axum::Json(serde_json::json!({ "login": "octocat", "id": 583231, "type": "User" }))
+                .into_response()
         }
         ("GET", "/user") => (StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
         ("GET", "/redirect") => {

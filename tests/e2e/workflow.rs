@@ -80,5 +80,8 @@ async fn a_missing_component_fails_before_any_step_runs() {
     );
     let flow = Workflow::parse(&text, Path::new("/tmp/flows/w.toml")).unwrap();
     let error = flow.run(&runtime, &json!({})).await.unwrap_err().to_string();
-    assert!(error.contains("step `gone`") && error.contains("/tmp/flows/nowhere.wasm: cannot read"), "{error}");
+    assert!(
+        error.contains("step `gone`") && error.contains("/tmp/flows/nowhere.wasm: cannot read"),
+        "{error}"
+    );
 }

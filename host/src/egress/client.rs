@@ -87,10 +87,9 @@ impl EgressClient {
         if let Some(headers) = out.headers_mut() {
             *headers = response.headers().clone();
         }
-        let stream = response
-            .bytes_stream()
-            .map_ok(Frame::data)
-            .map_err(|e| if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError });
+        let stream = response.bytes_stream().map_ok(Frame::data).map_err(|e| {
+            if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError }
+        });
         let body = StreamBody::new(stream).boxed_unsync();
         out.body(body).map_err(|e| (HttpError::InternalError(Some(e.to_string())), e.to_string()))
     }

@@ -6,8 +6,8 @@
 mod client;
 mod policy;
 
-pub use client::EgressConfig;
 pub(crate) use client::EgressClient;
+pub use client::EgressConfig;
 pub use policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_host};
 
 use std::sync::{Arc, Mutex};
@@ -103,10 +103,8 @@ impl WasiHttpHooks for EgressHook {
             return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
         };
         if !self.policy.allows(&dest.scheme, &dest.host, dest.port) {
-            let reason = format!(
-                "{}://{}:{} is not in the step's allowed hosts",
-                dest.scheme, dest.host, dest.port
-            );
+            let reason =
+                format!("{}://{}:{} is not in the step's allowed hosts", dest.scheme, dest.host, dest.port);
             record(&dest, false, None, Some(reason));
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }

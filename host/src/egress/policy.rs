@@ -28,7 +28,9 @@ enum HostMatch {
 
 /// Why a pattern was rejected; names the pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("allowed host `{pattern}` is invalid: {reason} (expected scheme://host[:port], e.g. https://api.github.com or https://*.slack.com)")]
+#[error(
+    "allowed host `{pattern}` is invalid: {reason} (expected scheme://host[:port], e.g. https://api.github.com or https://*.slack.com)"
+)]
 pub struct PatternError {
     pub pattern: String,
     pub reason: String,

@@ -7,28 +7,15 @@ use crate::workflow::is_valid_name;
 
 /// The trap payload that stops a step which called `flow.exit`; the runner
 /// recognizes it and reports an exit, not a failure.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the step called flow.exit")]
 pub(crate) struct ExitRequested;
 
-impl std::fmt::Display for ExitRequested {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the step called flow.exit")
-    }
-}
-
-impl std::error::Error for ExitRequested {}
-
-/// The step exceeded its output limit through exports; stops the step.
-#[derive(Debug)]
-pub(crate) struct ExportsTooLarge;
-
-impl std::fmt::Display for ExportsTooLarge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the step's exports exceeded its output limit")
-    }
-}
-
-impl std::error::Error for ExportsTooLarge {}
+/// The trap payload that stops a step whose exports went over its output
+/// limit (the runner reports it from `Produced::exports_over_limit`).
+#[derive(Debug, thiserror::Error)]
+#[error("the step's exports exceeded its output limit")]
+struct ExportsTooLarge;
 
 impl Host for StepState {
     fn export(&mut self, name: String, value: String) -> wasmtime::Result<Result<(), String>> {
@@ -65,12 +52,7 @@ impl Host for StepState {
         Err(wasmtime::Error::new(ExitRequested))
     }
 
-    fn respond(
-        &mut self,
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> Result<(), String> {
+    fn respond(&mut self, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<(), String> {
         if self.produced.response.is_some() {
             return Err("a response was already set for this run".into());
         }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine with only the Rust toolchain:
+# installs the wasm32-wasip2 target, builds every guest component once
+# (example steps and test fixtures), then runs unit and end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2
+# `cargo component build` is one of the two ways users build steps; a test
+# checks that it works.
+cargo component --version 2>/dev/null | grep -q "0.21.1" || cargo install cargo-component@0.21.1 --locked
+cargo build --release --manifest-path examples/Cargo.toml
+cargo test --workspace "$@"
