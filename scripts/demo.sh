@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
-cargo build --release --manifest-path examples/Cargo.toml
+cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 cargo run -p stephost -- workflow run examples/workflows/demo.toml --event examples/events/signup.json "$@"

@@ -8,5 +8,5 @@ rustup target add wasm32-wasip2
 # `cargo component build` is one of the two ways users build steps; a test
 # checks that it works.
 cargo component --version 2>/dev/null | grep -q "0.21.1" || cargo install cargo-component@0.21.1 --locked
-cargo build --release --manifest-path examples/Cargo.toml
+cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 cargo test --workspace "$@"

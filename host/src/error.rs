@@ -72,6 +72,20 @@ impl StepError {
         }
     }
 
+    /// The same error with every text in it passed through `f` (used to
+    /// redact secret values before an error is stored or printed).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Self {
+        match self {
+            StepError::Trapped { step, message, backtrace } => {
+                StepError::Trapped { step, message: f(&message), backtrace: backtrace.map(|b| f(&b)) }
+            }
+            StepError::InvalidJson { step, detail } => StepError::InvalidJson { step, detail: f(&detail) },
+            StepError::Failed { step, message } => StepError::Failed { step, message: f(&message) },
+            StepError::Instantiate { step, message } => StepError::Instantiate { step, message: f(&message) },
+            other => other,
+        }
+    }
+
     /// Extra detail worth showing below the one-line message (the wasm
     /// backtrace of a trap).
     pub fn detail(&self) -> Option<&str> {

@@ -6,6 +6,8 @@
 //! earlier steps' results and connected accounts through WIT imports, and
 //! routes every outbound HTTP request through the egress hook.
 
+pub mod apps;
+pub mod audit;
 mod bindings;
 pub mod cache;
 pub mod component;
@@ -17,9 +19,11 @@ pub mod limits;
 pub mod logs;
 pub mod outcome;
 pub mod runtime;
+pub mod secrets;
 mod state;
 pub mod workflow;
 
+pub use apps::{App, Catalog};
 pub use component::{ComponentReport, StepComponent};
 pub use egress::{EgressConfig, EgressRecord, HostPattern, HostPolicy};
 pub use error::{LoadError, StepError, WorkflowError};

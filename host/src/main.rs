@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use stephost::{AccountFields, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
+use stephost::{AccountFields, Catalog, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
 
 /// Run workflow code steps as sandboxed WebAssembly components.
 ///
@@ -45,6 +45,9 @@ enum Command {
     /// Work with workflow files (ordered steps).
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Read and check the audit log of outbound requests and secret reads.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measure a step's end-to-end time (instantiate + run + collect) with
     /// its compiled component cached.
     Bench(BenchArgs),
@@ -66,6 +69,30 @@ enum WorkflowCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: finds any edited, removed or reordered line.
+    Verify,
+    /// List audit records, newest last.
+    List {
+        /// Only this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Only this step.
+        #[arg(long)]
+        step: Option<String>,
+        /// Only requests that swapped in, or reads of, this app's secrets.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only refused requests.
+        #[arg(long)]
+        refused: bool,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// The step component (.wasm).
@@ -79,8 +106,14 @@ struct RunArgs {
     /// An environment variable for the step (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     env: Vec<String>,
+    /// A secret environment variable (repeatable): the step sees a sealed
+    /// placeholder, swapped for the value only on requests to its
+    /// --allow-host destinations.
+    #[arg(long = "secret-env", value_name = "K=V")]
+    secret_env: Vec<String>,
     /// A connected account's field, e.g. slack.oauth_access_token=xoxb-…
-    /// (repeatable).
+    /// (repeatable). Secret fields reach the step sealed; the app's hosts
+    /// are allowed too.
     #[arg(long = "auth", value_name = "APP.KEY=VALUE")]
     auths: Vec<String>,
     /// A destination the step may reach: scheme://host[:port] with `*`
@@ -168,6 +201,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 _ => ExitCode::SUCCESS,
             })
         }
+        Command::Audit(command) => audit(&data_dir, command),
         Command::Bench(args) => {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             let step = runtime.load(&args.component)?;
@@ -201,12 +235,24 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let policy = HostPolicy::parse(&args.allow_hosts)?;
+    let auths = parse_auths(&args.auths)?;
+    for (app, fields) in &auths {
+        let known = runtime.catalog().get(app).ok_or_else(|| {
+            anyhow!("--auth {app}.…: app `{app}` is not in the app catalog (known: {})", runtime.catalog().names().join(", "))
+        })?;
+        if let Some((key, _)) = fields.iter().find(|(key, _)| known.field(key).is_none()) {
+            let fields: Vec<&str> = known.fields.iter().map(|f| f.name.as_str()).collect();
+            bail!("--auth {app}.{key}=…: app `{app}` has no field `{key}` (fields: {})", fields.join(", "));
+        }
+    }
     let input = StepInput {
         step_name: step_name(&args.component),
         event: event.to_string(),
         steps,
-        auths: parse_auths(&args.auths)?,
+        auths,
         env: args.env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
+        secret_env: args.secret_env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
+        ..StepInput::default()
     };
     let outcome = runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy) }).await;
     cli::print_step(&outcome, args.json)?;
@@ -229,8 +275,12 @@ fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
-    let mut config =
-        RuntimeConfig { cache_dir: Some(data_dir.join("components")), ..RuntimeConfig::default() };
+    let mut config = RuntimeConfig {
+        cache_dir: Some(data_dir.join("components")),
+        catalog: Arc::new(Catalog::with_dir(&data_dir.join("apps"))?),
+        audit_path: Some(data_dir.join("audit.jsonl")),
+        ..RuntimeConfig::default()
+    };
     for spec in &egress.resolve {
         config.egress.resolve.push(parse_resolve(spec)?);
     }
@@ -283,6 +333,39 @@ fn read_steps(path: &Path) -> Result<Vec<(String, String)>> {
             Ok((name, result.to_string()))
         })
         .collect()
+}
+
+fn audit(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
+    let path = data_dir.join("audit.jsonl");
+    match command {
+        AuditCommand::Verify => match stephost::audit::verify(&path) {
+            Ok(count) => {
+                println!("{}: {count} records, hash chain intact", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        AuditCommand::List { run, step, app, refused, json } => {
+            let entries = stephost::audit::read_entries(&path)?;
+            let selected = entries.iter().filter(|e| {
+                run.as_ref().is_none_or(|r| &e.run == r)
+                    && step.as_ref().is_none_or(|s| &e.step == s)
+                    && app.as_ref().is_none_or(|a| cli::audit_mentions_app(e, a))
+                    && (!refused || cli::audit_is_refusal(e))
+            });
+            for entry in selected {
+                if json {
+                    println!("{}", serde_json::to_string(entry)?);
+                } else {
+                    println!("{}", cli::render_audit(entry));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn parse_env(kv: &str) -> Result<(String, String)> {

@@ -13,6 +13,9 @@ pub type AccountFields = Vec<(String, String)>;
 /// with the guest's imports.
 #[derive(Debug, Clone, Default)]
 pub struct StepInput {
+    /// The run this step belongs to (all steps of a workflow run share it);
+    /// empty: the runtime makes one up.
+    pub run_id: String,
     /// The step's name, used in every error and record.
     pub step_name: String,
     /// The trigger event, as a JSON document.
@@ -22,8 +25,12 @@ pub struct StepInput {
     pub steps: Vec<(String, String)>,
     /// Connected apps in order, each with its properties in order.
     pub auths: Vec<(String, AccountFields)>,
-    /// Environment variables.
+    /// Environment variables, in clear.
     pub env: Vec<(String, String)>,
+    /// Secret environment variables: the step sees a sealed placeholder,
+    /// swapped for the value only on requests to the step's own allowed
+    /// hosts.
+    pub secret_env: Vec<(String, String)>,
 }
 
 /// The HTTP response a step set with `flow.respond`.
@@ -31,8 +38,7 @@ pub struct StepInput {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    /// The body as text if it is UTF-8, else base64 is left to the caller:
-    /// kept raw here.
+    /// Raw bytes; shown as (lossy) text in JSON output.
     #[serde(with = "body_as_text")]
     pub body: Vec<u8>,
 }
@@ -53,6 +59,7 @@ mod body_as_text {
 /// everything it produced on the way (kept on failure too).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepOutcome {
+    pub run_id: String,
     pub step: String,
     /// `Ok(return value)` (`null` for none), or the error that ended it.
     #[serde(serialize_with = "serialize_result")]

@@ -2,17 +2,20 @@
 //! HTTP client; and `run`, which gives each run a fresh store under its
 //! limits and turns whatever happened into a [`StepOutcome`].
 
+use crate::apps::Catalog;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::bindings::Step;
 use crate::cache::ComponentCache;
 use crate::component::{self, ComponentReport, StepComponent};
-use crate::egress::{EgressClient, EgressConfig, EgressHook, HostPolicy};
+use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{LoadError, StepError};
 use crate::interfaces::ExitRequested;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::{LogSink, LogStream};
 use crate::outcome::{StepInput, StepOutcome};
-use crate::state::{Produced, StepState};
+use crate::secrets::{Binding, Placement, Vault};
+use crate::state::{Produced, ShownAccount, StepState};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,11 +34,21 @@ pub struct RuntimeConfig {
     pub egress: EgressConfig,
     /// Instances that may exist at once (sizes the pooling allocator).
     pub max_concurrent_runs: u32,
+    /// The apps whose accounts steps may use.
+    pub catalog: Arc<Catalog>,
+    /// Where the audit log goes; `None` keeps records in outcomes only.
+    pub audit_path: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: None, egress: EgressConfig::default(), max_concurrent_runs: 1000 }
+        Self {
+            cache_dir: None,
+            egress: EgressConfig::default(),
+            max_concurrent_runs: 1000,
+            catalog: Arc::new(Catalog::builtin()),
+            audit_path: None,
+        }
     }
 }
 
@@ -57,6 +70,8 @@ pub struct Runtime {
     linker: Linker<StepState>,
     cache: ComponentCache,
     client: EgressClient,
+    catalog: Arc<Catalog>,
+    audit: Option<Arc<AuditLog>>,
     loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
     _ticker: EpochTicker,
 }
@@ -73,8 +88,74 @@ impl Runtime {
         Step::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
+        let audit = match &config.audit_path {
+            Some(path) => Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?)),
+            None => None,
+        };
         let ticker = EpochTicker::start(&engine);
-        Ok(Self { engine, linker, cache, client, loaded: Mutex::default(), _ticker: ticker })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            client,
+            catalog: config.catalog,
+            audit,
+            loaded: Mutex::default(),
+            _ticker: ticker,
+        })
+    }
+
+    /// The app catalog steps' accounts are checked against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Seals the run's secrets: each secret account field and secret
+    /// environment variable becomes a placeholder bound to where it may go.
+    /// A field the catalog does not know is sealed with no binding at all:
+    /// the step can hold it but it can never leave.
+    fn seal(&self, input: &StepInput, config: &StepConfig, run_id: &str) -> Sealing {
+        let mut vault = Vault::default();
+        let mut accounts = Vec::new();
+        let mut app_hosts = Vec::new();
+        let nowhere = || Binding { hosts: Arc::default(), placements: Vec::new() };
+        for (app_name, fields) in &input.auths {
+            let app = self.catalog.get(app_name);
+            if let Some(app) = app {
+                app_hosts.push(app.hosts.clone());
+            }
+            let shown = fields
+                .iter()
+                .map(|(key, value)| {
+                    let label = format!("{app_name}.{key}");
+                    match app.and_then(|a| a.field(key).map(|f| (a, f))) {
+                        Some((_, field)) if !field.secret => (key.clone(), value.clone(), false),
+                        Some((app, field)) => (key.clone(), vault.seal(&label, value, app.binding(field)), true),
+                        None => (key.clone(), vault.seal(&label, value, nowhere()), true),
+                    }
+                })
+                .collect();
+            accounts.push(ShownAccount { app: app_name.clone(), fields: shown });
+        }
+        let mut env = input.env.clone();
+        for (name, value) in &input.secret_env {
+            let binding = Binding { hosts: config.policy.clone(), placements: vec![Placement::Anywhere] };
+            env.push((name.clone(), vault.seal(&format!("env.{name}"), value, binding)));
+            self.audit_event(run_id, &input.step_name, AuditEvent::SecretRead {
+                app: "env".into(),
+                key: name.clone(),
+            });
+        }
+        let policy = Arc::new(config.policy.union(app_hosts.iter().map(|h| h.as_ref())));
+        Sealing { vault: Arc::new(vault), accounts, env, policy }
+    }
+
+    fn audit_event(&self, run_id: &str, step: &str, event: AuditEvent) {
+        if let Some(audit) = &self.audit
+            && let Err(e) = audit.append(run_id, step, event)
+        {
+            eprintln!("stephost: {e}");
+        }
     }
 
     /// Loads a step component: from this process's memory if the same bytes
@@ -101,22 +182,35 @@ impl Runtime {
         let started = Instant::now();
         let limits = config.limits;
         let step_name = input.step_name.clone();
+        let run_id = if input.run_id.is_empty() { new_run_id() } else { input.run_id.clone() };
         let logs = LogSink::new(limits.log_bytes);
-        let egress = EgressHook::new(config.policy.clone(), self.client.clone());
-        let egress_records = egress.records();
+        let sealing = self.seal(&input, config, &run_id);
+        let vault = sealing.vault.clone();
+        let egress = Arc::new(EgressContext {
+            run_id: run_id.clone(),
+            step: step_name.clone(),
+            policy: sealing.policy,
+            vault: vault.clone(),
+            client: self.client.clone(),
+            audit: self.audit.clone(),
+            records: Mutex::default(),
+        });
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))
             .stderr(logs.pipe(LogStream::Stderr))
-            .envs(&input.env)
+            .envs(&sealing.env)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         let state = StepState {
+            run_id: run_id.clone(),
+            accounts: sealing.accounts,
+            audit: self.audit.clone(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress,
+            egress: EgressHook::new(egress.clone()),
             input: Arc::new(input),
             produced: Produced::default(),
             memory: MemoryLimiter::new(limits.memory_bytes),
@@ -140,23 +234,76 @@ impl Runtime {
             }
         };
 
-        let (log_lines, logs_truncated) = logs.finish();
         let state = store.data_mut();
         let produced = std::mem::take(&mut state.produced);
-        let result = classify(ended, &step_name, &limits, &produced, state.memory.exceeded, &log_lines);
-        let egress = std::mem::take(&mut *egress_records.lock().unwrap_or_else(|p| p.into_inner()));
-        StepOutcome {
-            step: step_name,
-            result,
-            exports: produced.exports,
-            exit: produced.exit,
-            response: produced.response,
-            logs: log_lines,
-            logs_truncated,
-            egress,
-            duration: started.elapsed(),
+        let memory_exceeded = state.memory.exceeded;
+        // Dropping the store drops any response bodies the step left open,
+        // which completes their egress records.
+        drop(store);
+        let (log_lines, logs_truncated) = logs.finish();
+        let result = classify(ended, &step_name, &limits, &produced, memory_exceeded, &log_lines);
+        let egress = std::mem::take(&mut *egress.records.lock().unwrap_or_else(|p| p.into_inner()));
+        redact(
+            StepOutcome {
+                run_id,
+                step: step_name,
+                result,
+                exports: produced.exports,
+                exit: produced.exit,
+                response: produced.response,
+                logs: log_lines,
+                logs_truncated,
+                egress,
+                duration: started.elapsed(),
+            },
+            &vault,
+        )
+    }
+}
+
+/// A run's sealed secrets and what the step is shown.
+struct Sealing {
+    vault: Arc<Vault>,
+    accounts: Vec<ShownAccount>,
+    env: Vec<(String, String)>,
+    policy: Arc<HostPolicy>,
+}
+
+/// A fresh run ID: 16 random hex digits.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    hex::encode(bytes)
+}
+
+/// Replaces every real secret value in what the step produced (logs,
+/// exports, return value, error text, exit reason, response) by its
+/// placeholder, before anything is stored or printed.
+fn redact(mut outcome: StepOutcome, vault: &Vault) -> StepOutcome {
+    if vault.is_empty() {
+        return outcome;
+    }
+    for line in &mut outcome.logs {
+        line.text = vault.redact(&line.text);
+    }
+    for (_, value) in &mut outcome.exports {
+        vault.redact_json(value);
+    }
+    outcome.result = match outcome.result {
+        Ok(mut value) => {
+            vault.redact_json(&mut value);
+            Ok(value)
+        }
+        Err(error) => Err(error.map_text(|text| vault.redact(text))),
+    };
+    outcome.exit = outcome.exit.map(|reason| vault.redact(&reason));
+    if let Some(response) = &mut outcome.response {
+        response.body = vault.redact_bytes(&response.body);
+        for (_, value) in &mut response.headers {
+            *value = vault.redact(value);
         }
     }
+    outcome
 }
 
 /// How a run ended, before it is judged against the limits.

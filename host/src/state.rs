@@ -1,6 +1,7 @@
 //! The data of one run's `Store`: WASI and wasi:http contexts, the egress
 //! hook, the step's inputs, and what the step produced so far.
 
+use crate::audit::AuditLog;
 use crate::egress::EgressHook;
 use crate::limits::MemoryLimiter;
 use crate::outcome::{HttpResponse, StepInput};
@@ -21,7 +22,17 @@ pub(crate) struct Produced {
     pub(crate) exports_over_limit: Option<usize>,
 }
 
+/// One app's account as the step sees it: secret values sealed.
+pub(crate) struct ShownAccount {
+    pub(crate) app: String,
+    /// Key, value shown to the step, and whether it is a sealed secret.
+    pub(crate) fields: Vec<(String, String, bool)>,
+}
+
 pub(crate) struct StepState {
+    pub(crate) run_id: String,
+    pub(crate) accounts: Vec<ShownAccount>,
+    pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,

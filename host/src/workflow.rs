@@ -57,6 +57,8 @@ struct StepFile {
     #[serde(default)]
     env: toml::Table,
     #[serde(default)]
+    secret_env: toml::Table,
+    #[serde(default)]
     allowed_hosts: Vec<String>,
     timeout_secs: Option<f64>,
     memory_mib: Option<u64>,
@@ -79,6 +81,9 @@ pub struct WorkflowStep {
     pub component: PathBuf,
     pub auths: Vec<(String, AccountFields)>,
     pub env: Vec<(String, String)>,
+    /// Secret environment variables: sealed, and sent only to this step's
+    /// own allowed hosts.
+    pub secret_env: Vec<(String, String)>,
     pub config: StepConfig,
 }
 
@@ -103,6 +108,7 @@ pub enum WorkflowStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WorkflowOutcome {
     pub workflow: String,
+    pub run_id: String,
     #[serde(flatten)]
     pub status: WorkflowStatus,
     pub steps: Vec<StepOutcome>,
@@ -155,11 +161,13 @@ impl Workflow {
                 })
                 .collect::<Result<_, _>>()?;
             let env = string_pairs(&step.env, "env").map_err(&in_step)?;
+            let secret_env = string_pairs(&step.secret_env, "secret_env").map_err(&in_step)?;
             steps.push(WorkflowStep {
                 name,
                 component: base.join(&step.component),
                 auths,
                 env,
+                secret_env,
                 config: StepConfig { limits, policy: Arc::new(policy) },
             });
         }
@@ -172,6 +180,24 @@ impl Workflow {
     /// Loads every step's component (so a bad one fails before anything
     /// runs), then runs the steps in order until one fails or exits.
     pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
+        for step in &self.steps {
+            for (app, fields) in &step.auths {
+                let known = runtime.catalog().get(app).ok_or_else(|| WorkflowError::Invalid {
+                    path: self.path.clone(),
+                    message: format!(
+                        "step `{}`: app `{app}` is not in the app catalog (known: {})",
+                        step.name,
+                        runtime.catalog().names().join(", ")
+                    ),
+                })?;
+                if let Some((key, _)) = fields.iter().find(|(key, _)| known.field(key).is_none()) {
+                    return Err(WorkflowError::Invalid {
+                        path: self.path.clone(),
+                        message: format!("step `{}`: app `{app}` has no field `{key}`", step.name),
+                    });
+                }
+            }
+        }
         let components = self
             .steps
             .iter()
@@ -193,17 +219,20 @@ impl Workflow {
         event: &Value,
     ) -> WorkflowOutcome {
         let started = Instant::now();
+        let run_id = crate::runtime::new_run_id();
         let event_json = event.to_string();
         let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
         let mut outcomes = Vec::with_capacity(self.steps.len());
         let mut status = WorkflowStatus::Succeeded;
         for (step, component) in self.steps.iter().zip(components) {
             let input = StepInput {
+                run_id: run_id.clone(),
                 step_name: step.name.clone(),
                 event: event_json.clone(),
                 steps: results.clone(),
                 auths: step.auths.clone(),
                 env: step.env.clone(),
+                secret_env: step.secret_env.clone(),
             };
             let outcome = runtime.run(component, input, &step.config).await;
             results.push((step.name.clone(), outcome.as_step_result().to_string()));
@@ -222,7 +251,7 @@ impl Workflow {
                 break;
             }
         }
-        WorkflowOutcome { workflow: self.name.clone(), status, steps: outcomes, duration: started.elapsed() }
+        WorkflowOutcome { workflow: self.name.clone(), run_id, status, steps: outcomes, duration: started.elapsed() }
     }
 }
 

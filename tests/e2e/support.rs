@@ -26,7 +26,7 @@ pub fn guest(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "--manifest-path"])
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
             .arg(repo().join("examples/Cargo.toml"))
             .status()
             .expect("running cargo to build the guest components");
@@ -44,7 +44,8 @@ pub fn runtime() -> Runtime {
 
 /// A runtime with the given egress settings and cache directory.
 pub fn runtime_with(egress: EgressConfig, cache_dir: Option<PathBuf>) -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir, egress, max_concurrent_runs: 16 }).expect("runtime")
+    Runtime::new(RuntimeConfig { cache_dir, egress, max_concurrent_runs: 16, ..RuntimeConfig::default() })
+        .expect("runtime")
 }
 
 /// Loads a guest into a runtime.
@@ -141,6 +142,7 @@ impl StandIn {
         EgressConfig {
             resolve: self.names.iter().map(|n| (n.clone(), self.addr)).collect(),
             extra_root_certs_pem: vec![self.ca_pem.clone().into_bytes()],
+            ..EgressConfig::default()
         }
     }
 
@@ -213,6 +215,22 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
                 .into_response()
         }
         ("GET", "/user") => (StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
+        ("GET", "/echo-headers") => {
+            let headers: serde_json::Map<String, serde_json::Value> =
+                recorded.headers.iter().map(|(n, v)| (n.clone(), v.clone().into())).collect();
+            let echoed = recorded.header("authorization").unwrap_or_default().to_string();
+            ([("x-echo-authorization", echoed)], axum::Json(serde_json::Value::Object(headers))).into_response()
+        }
+        ("GET", "/reflect-reversed") => {
+            let token = recorded.header("authorization").unwrap_or_default().trim_start_matches("Bearer ");
+            token.chars().rev().collect::<String>().into_response()
+        }
+        ("GET", "/redirect-to-attacker") => (
+            StatusCode::FOUND,
+            [("location", "https://attacker.example/collect")],
+            "moved",
+        )
+            .into_response(),
         ("GET", "/redirect") => {
             (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
         }

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use stephost::audit::{AuditEntry, AuditEvent};
 use stephost::{
     ComponentReport, LogStream, Runtime, StepComponent, StepConfig, StepInput, StepOutcome, WorkflowOutcome,
     WorkflowStatus,
@@ -70,15 +71,52 @@ fn render_step(outcome: &StepOutcome, indent: &str) -> String {
                 (None, Some(error), true) => format!("failed: {error}"),
                 (None, None, _) => "no response".into(),
             };
+            let secrets =
+                if r.secrets.is_empty() { String::new() } else { format!(", secrets: {}", r.secrets.join(", ")) };
             let _ = writeln!(
                 out,
-                "{indent}  {} {}://{}:{}{} -> {verdict} ({} ms)",
-                r.method, r.scheme, r.host, r.port, r.path, r.duration_ms
+                "{indent}  {} {}://{}:{}{} -> {verdict} ({} ms, {} B out, {} B in{secrets})",
+                r.method, r.scheme, r.host, r.port, r.path, r.duration_ms, r.bytes_out, r.bytes_in
             );
         }
     }
     let _ = writeln!(out, "{indent}duration: {}", ms(outcome.duration));
     out
+}
+
+/// One audit record as a line of text.
+pub fn render_audit(entry: &AuditEntry) -> String {
+    let head = format!("#{} run {} step {}", entry.seq, entry.run, entry.step);
+    match &entry.event {
+        AuditEvent::SecretRead { app, key } => format!("{head}: read secret {app}.{key}"),
+        AuditEvent::Request(r) => {
+            let verdict = match (r.allowed, r.status, &r.error) {
+                (false, _, Some(why)) => format!("REFUSED: {why}"),
+                (_, Some(status), _) => status.to_string(),
+                (_, None, Some(why)) => format!("failed: {why}"),
+                _ => "no response".into(),
+            };
+            let secrets = if r.secrets.is_empty() { String::new() } else { format!(" [{}]", r.secrets.join(", ")) };
+            format!("{head}: {} {}://{}:{}{}{secrets} -> {verdict}", r.method, r.scheme, r.host, r.port, r.path)
+        }
+    }
+}
+
+/// Whether a record involves one of `app`'s secrets.
+pub fn audit_mentions_app(entry: &AuditEntry, app: &str) -> bool {
+    let prefix = format!("{app}.");
+    match &entry.event {
+        AuditEvent::SecretRead { app: read, .. } => read == app,
+        AuditEvent::Request(r) => {
+            r.secrets.iter().any(|s| s.starts_with(&prefix))
+                || r.error.as_deref().is_some_and(|e| e.contains(&format!("secret {prefix}")))
+        }
+    }
+}
+
+/// Whether a record is a refused request.
+pub fn audit_is_refusal(entry: &AuditEntry) -> bool {
+    matches!(&entry.event, AuditEvent::Request(r) if !r.allowed)
 }
 
 /// Prints a workflow run: each step in order, then how it ended.

@@ -1,42 +1,78 @@
-//! The host's HTTP client (reqwest), shared by every run, and the
-//! conversions between wasi:http's hyper types and reqwest's.
+//! The host's HTTP client (reqwest), shared by every run: no redirects, no
+//! environment proxies, names resolved through the SSRF guard; and the
+//! conversion of its responses back into wasi:http bodies.
 
-use futures::TryStreamExt;
-use http_body_util::{BodyDataStream, BodyExt, StreamBody};
-use hyper::body::Frame;
-use std::net::SocketAddr;
+use super::ssrf::{BlockedAddress, GuardedResolver};
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
 
 /// How the host reaches the outside world, set once per runtime.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EgressConfig {
-    /// Fixed addresses for host names, as `curl --resolve` does: the request
-    /// keeps its URL, Host header and TLS name but connects here. Used to
+    /// Pinned addresses for host names, as `curl --resolve` does: the request
+    /// keeps its URL, Host header and TLS name but connects here. An
+    /// operator's explicit choice, so not subject to the SSRF guard: used to
     /// point an app's real host name at a local stand-in.
     pub resolve: Vec<(String, SocketAddr)>,
+    /// A fixed hosts table consulted before DNS; its answers are checked by
+    /// the SSRF guard like any DNS answer.
+    pub hosts: Vec<(String, IpAddr)>,
     /// Extra PEM root certificates to trust besides the built-in web roots.
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+    pub connect_timeout: Duration,
+    /// Until the response headers arrive (a step may ask for less).
+    pub first_byte_timeout: Duration,
+    /// For a whole request, body included.
+    pub total_timeout: Duration,
+    /// Largest response body a step may read per request.
+    pub max_response_bytes: usize,
+    /// Largest request body scanned for secrets (only bodies of runs that
+    /// hold secrets are scanned).
+    pub max_scanned_request_bytes: usize,
 }
 
-/// Default connect timeout when the step sets none.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            resolve: Vec::new(),
+            hosts: Vec::new(),
+            extra_root_certs_pem: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(120),
+            max_response_bytes: 16 << 20,
+            max_scanned_request_bytes: 8 << 20,
+        }
+    }
+}
 
-/// A cheap-to-clone handle on the shared client.
+/// A failed send: the wasi:http error code for the guest, the message for
+/// the record, and whether the SSRF guard refused it (a refusal, not a
+/// failure).
+pub(crate) struct SendError {
+    pub(crate) code: HttpError,
+    pub(crate) message: String,
+    pub(crate) blocked: bool,
+}
+
+/// A cheap-to-clone handle on the shared client and its limits.
 #[derive(Clone)]
 pub(crate) struct EgressClient {
     client: reqwest::Client,
+    pub(crate) config: Arc<EgressConfig>,
 }
 
 impl EgressClient {
-    /// Builds the shared client: no redirects followed (the guest sees the
-    /// 3xx and any new request is checked again), no proxies from the
-    /// environment, rustls with the web's roots plus configured extras.
     pub(crate) fn new(config: &EgressConfig) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(config.connect_timeout)
+            .dns_resolver(Arc::new(GuardedResolver::new(&config.hosts)))
             .user_agent(concat!("stephost/", env!("CARGO_PKG_VERSION")));
         for (host, addr) in &config.resolve {
             builder = builder.resolve(host, *addr);
@@ -49,59 +85,90 @@ impl EgressClient {
             }
         }
         let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { client })
+        Ok(Self { client, config: Arc::new(config.clone()) })
     }
 
-    /// Sends a guest's request and hands back the response with its body
-    /// streaming; on failure, the wasi:http error code and a message for
-    /// the record.
-    pub(crate) async fn send(
+    /// Sends a request whose body is `body`, waiting at most the first-byte
+    /// timeout for the response headers.
+    pub(crate) async fn send<S>(
         &self,
-        request: http::Request<WasiBody>,
+        parts: http::request::Parts,
+        body: S,
         options: Option<RequestOptions>,
-    ) -> Result<http::Response<WasiBody>, (HttpError, String)> {
-        let (mut parts, body) = request.into_parts();
-        // The Host header always follows the checked URL.
-        parts.headers.remove(http::header::HOST);
-        let url = parts.uri.to_string();
-        let mut builder = self
+    ) -> Result<reqwest::Response, SendError>
+    where
+        S: Stream<Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + Send + 'static,
+    {
+        let first_byte = options
+            .and_then(|o| o.first_byte_timeout)
+            .map_or(self.config.first_byte_timeout, |t| t.min(self.config.first_byte_timeout));
+        let request = self
             .client
-            .request(parts.method, &url)
+            .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
-            .body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
-        if let Some(timeout) = options.and_then(|o| o.first_byte_timeout) {
-            builder = builder.timeout(timeout);
+            .timeout(self.config.total_timeout)
+            .body(reqwest::Body::wrap_stream(body));
+        match tokio::time::timeout(first_byte, request.send()).await {
+            Err(_) => Err(SendError {
+                code: HttpError::ConnectionReadTimeout,
+                message: format!("no response within {}", crate::error::human_duration(first_byte)),
+                blocked: false,
+            }),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok(response)) => Ok(response),
         }
-        let response = builder.send().await.map_err(|e| {
-            let code = if e.is_timeout() {
-                HttpError::ConnectionTimeout
-            } else if e.is_connect() {
-                HttpError::ConnectionRefused
-            } else {
-                HttpError::InternalError(Some(error_chain(&e)))
-            };
-            (code, error_chain(&e))
-        })?;
-
-        let mut out = http::Response::builder().status(response.status());
-        if let Some(headers) = out.headers_mut() {
-            *headers = response.headers().clone();
-        }
-        let stream = response.bytes_stream().map_ok(Frame::data).map_err(|e| {
-            if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError }
-        });
-        let body = StreamBody::new(stream).boxed_unsync();
-        out.body(body).map_err(|e| (HttpError::InternalError(Some(e.to_string())), e.to_string()))
     }
 }
 
+fn classify(error: &reqwest::Error) -> SendError {
+    let message = error_chain(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(blocked) = cause.downcast_ref::<BlockedAddress>() {
+            return SendError { code: HttpError::DestinationIpProhibited, message: blocked.to_string(), blocked: true };
+        }
+        source = cause.source();
+    }
+    let code = if error.is_timeout() {
+        HttpError::ConnectionTimeout
+    } else if error.is_connect() {
+        HttpError::ConnectionRefused
+    } else {
+        HttpError::InternalError(Some(message.clone()))
+    };
+    SendError { code, message, blocked: false }
+}
+
+/// The response body as a byte stream that fails past the size limit.
+pub(crate) fn limited_body(
+    response: reqwest::Response,
+    limit: usize,
+) -> impl Stream<Item = Result<Bytes, HttpError>> + Send + Unpin + 'static {
+    let mut seen = 0usize;
+    Box::pin(
+        response
+            .bytes_stream()
+            .map_err(|e| if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError })
+            .and_then(move |chunk| {
+                seen += chunk.len();
+                let over = seen > limit;
+                async move {
+                    if over { Err(HttpError::HttpResponseBodySize(Some(limit as u64))) } else { Ok(chunk) }
+                }
+            }),
+    )
+}
+
 /// `error: cause: cause` in one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
         source = cause.source();
     }
     message

@@ -1,16 +1,34 @@
 //! The one way out of the sandbox. Every `wasi:http` request a step makes
 //! reaches [`EgressHook::send_request`] (wasmtime-wasi-http is built without
 //! its default sender, so there is no other path) and runs one straight line:
-//! guest → hook → policy → client → guest, with a record of each attempt.
+//!
+//! guest → hook → policy → secret swap → client (SSRF guard) → redaction → guest
+//!
+//! and every attempt, allowed or refused, becomes one record in the run's
+//! outcome and in the audit log.
 
 mod client;
 mod policy;
+mod rewrite;
+mod ssrf;
+mod swap;
 
-pub(crate) use client::EgressClient;
 pub use client::EgressConfig;
+pub(crate) use client::EgressClient;
 pub use policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_host};
+pub use ssrf::forbidden_reason;
 
+use crate::audit::{AuditEvent, AuditLog};
+use crate::secrets::{Placement, Vault};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http_body_util::{BodyDataStream, BodyExt, StreamBody};
+use hyper::body::Frame;
+use rewrite::{RewriteStream, Rewriter};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -21,12 +39,75 @@ pub struct EgressRecord {
     pub scheme: String,
     pub host: String,
     pub port: u16,
+    /// Path and query, query values masked.
     pub path: String,
+    /// Secrets swapped in, as `app.key` / `env.NAME`.
+    pub secrets: Vec<String>,
     pub allowed: bool,
     /// Why it was refused, or why it failed after being allowed.
     pub error: Option<String>,
     pub status: Option<u16>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
     pub duration_ms: u64,
+}
+
+/// Everything the hook needs for one run, shared by its requests.
+pub(crate) struct EgressContext {
+    pub(crate) run_id: String,
+    pub(crate) step: String,
+    /// The step's allowed hosts plus its connected apps' hosts.
+    pub(crate) policy: Arc<HostPolicy>,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) client: EgressClient,
+    pub(crate) audit: Option<Arc<AuditLog>>,
+    pub(crate) records: Mutex<Vec<EgressRecord>>,
+}
+
+impl EgressContext {
+    /// Keeps a record in the run's outcome and the audit log.
+    fn keep(&self, record: EgressRecord) {
+        if let Some(audit) = &self.audit {
+            // An audit failure must not pass silently: it goes to the host's
+            // stderr (records hold no secret values).
+            if let Err(e) = audit.append(&self.run_id, &self.step, AuditEvent::Request(record.clone())) {
+                eprintln!("stephost: {e}");
+            }
+        }
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+    }
+}
+
+/// The per-run hook wasi:http calls for every outgoing request.
+pub(crate) struct EgressHook {
+    context: Arc<EgressContext>,
+}
+
+impl EgressHook {
+    pub(crate) fn new(context: Arc<EgressContext>) -> Self {
+        Self { context }
+    }
+}
+
+/// The destination of a request, normalized the way the client will read
+/// the URL (WHATWG rules: `http://2130706433/` is 127.0.0.1).
+pub(crate) struct Destination {
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) ip: Option<std::net::IpAddr>,
+}
+
+impl Destination {
+    fn of(uri: &http::Uri) -> Option<Self> {
+        let url = url::Url::parse(&uri.to_string()).ok()?;
+        let (host, ip) = match url.host()? {
+            url::Host::Domain(name) => (normalize_host(name), None),
+            url::Host::Ipv4(v4) => (v4.to_string(), Some(v4.into())),
+            url::Host::Ipv6(v6) => (format!("[{v6}]"), Some(v6.into())),
+        };
+        Some(Self { scheme: url.scheme().to_string(), host, port: url.port_or_known_default()?, ip })
+    }
 }
 
 type ResponseFuture = Box<
@@ -38,41 +119,6 @@ type ResponseFuture = Box<
         > + Send,
 >;
 
-/// Per-run egress state: the step's policy, the shared client, and where
-/// records of this run go.
-pub(crate) struct EgressHook {
-    policy: Arc<HostPolicy>,
-    client: EgressClient,
-    records: Arc<Mutex<Vec<EgressRecord>>>,
-}
-
-impl EgressHook {
-    pub(crate) fn new(policy: Arc<HostPolicy>, client: EgressClient) -> Self {
-        Self { policy, client, records: Arc::default() }
-    }
-
-    /// Handle on this run's records, read after the run.
-    pub(crate) fn records(&self) -> Arc<Mutex<Vec<EgressRecord>>> {
-        self.records.clone()
-    }
-}
-
-/// The destination of a request, normalized for policy checks.
-struct Destination {
-    scheme: String,
-    host: String,
-    port: u16,
-}
-
-impl Destination {
-    fn of(uri: &http::Uri) -> Option<Self> {
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        let host = normalize_host(uri.host()?);
-        let port = uri.port_u16().or_else(|| default_port(&scheme))?;
-        Some(Self { scheme, host, port })
-    }
-}
-
 impl WasiHttpHooks for EgressHook {
     fn send_request(
         &mut self,
@@ -80,49 +126,253 @@ impl WasiHttpHooks for EgressHook {
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
-        let started = Instant::now();
-        let method = request.method().to_string();
-        let path = request.uri().path().to_string();
-        let records = self.records.clone();
-        let record = move |dest: &Destination, allowed, status, error| {
-            let entry = EgressRecord {
-                method: method.clone(),
-                scheme: dest.scheme.clone(),
-                host: dest.host.clone(),
-                port: dest.port,
-                path: path.clone(),
-                allowed,
-                error,
-                status,
-                duration_ms: started.elapsed().as_millis() as u64,
-            };
-            records.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
-        };
-
-        let Some(dest) = Destination::of(request.uri()) else {
-            return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
-        };
-        if !self.policy.allows(&dest.scheme, &dest.host, dest.port) {
-            let reason =
-                format!("{}://{}:{} is not in the step's allowed hosts", dest.scheme, dest.host, dest.port);
-            record(&dest, false, None, Some(reason));
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-
-        let client = self.client.clone();
+        let context = self.context.clone();
         Box::new(async move {
-            match client.send(request, options).await {
-                Ok(response) => {
-                    record(&dest, true, Some(response.status().as_u16()), None);
-                    let io_done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
-                        Box::new(async { Ok(()) });
-                    Ok((response, io_done))
-                }
-                Err((error, message)) => {
-                    record(&dest, true, None, Some(message));
-                    Err(error)
+            let response = send(context, request, options).await?;
+            let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+/// The straight line, for one request.
+async fn send(
+    context: Arc<EgressContext>,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<WasiBody>, HttpError> {
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let mut record = EgressRecord {
+        method: parts.method.to_string(),
+        scheme: String::new(),
+        host: String::new(),
+        port: 0,
+        path: mask_query(&parts.uri),
+        secrets: Vec::new(),
+        allowed: false,
+        error: None,
+        status: None,
+        bytes_out: 0,
+        bytes_in: 0,
+        duration_ms: 0,
+    };
+    let refuse = |mut record: EgressRecord, reason: String, code: HttpError| {
+        record.error = Some(context.vault.redact(&reason));
+        record.duration_ms = started.elapsed().as_millis() as u64;
+        context.keep(record);
+        Err(code)
+    };
+
+    // Where to.
+    let Some(dest) = Destination::of(&parts.uri) else {
+        return refuse(record, "the URL has no valid host".into(), HttpError::HttpRequestUriInvalid);
+    };
+    (record.scheme, record.host, record.port) = (dest.scheme.clone(), dest.host.clone(), dest.port);
+
+    // Policy: allowed hosts, and no internal address by IP unless named.
+    if !context.policy.allows(&dest.scheme, &dest.host, dest.port) {
+        let reason = format!(
+            "{}://{}:{} is not in the step's allowed hosts or its apps' hosts",
+            dest.scheme, dest.host, dest.port
+        );
+        return refuse(record, reason, HttpError::HttpRequestDenied);
+    }
+    if let Some(ip) = dest.ip
+        && let Some(why) = forbidden_reason(ip)
+        && !context.policy.names_exactly(&dest.host)
+    {
+        let reason = format!("{ip} is {why}; only an allowed host naming it exactly may reach it");
+        return refuse(record, reason, HttpError::DestinationIpProhibited);
+    }
+
+    // Secret swap: URL and headers now, the body as it streams.
+    let mut swapped = Vec::new();
+    // The Host header always follows the checked URL.
+    parts.headers.remove(http::header::HOST);
+    let swap_result = swap::swap_uri(&context.vault, &dest, &parts.uri, &mut swapped)
+        .and_then(|uri| swap::swap_headers(&context.vault, &dest, &mut parts.headers, &mut swapped).map(|()| uri));
+    match swap_result {
+        Ok(uri) => parts.uri = uri,
+        Err(reason) => return refuse(record, reason, HttpError::HttpRequestDenied),
+    }
+    let body_report: rewrite::SharedReport = Arc::default();
+    let bytes_out = Arc::new(AtomicU64::new(0));
+    let body_rules = swap::rules_for(&context.vault, &dest, Some(&Placement::Body));
+    let body_labels = BodyLabels { labels: body_rules.labels.clone(), swaps: body_rules.swaps.clone() };
+    let counted_out = bytes_out.clone();
+    let outgoing = BodyDataStream::new(body).map(move |chunk| {
+        chunk.inspect(|c| {
+            counted_out.fetch_add(c.len() as u64, Ordering::Relaxed);
+        })
+    });
+    let limit = context.client.config.max_scanned_request_bytes;
+    let body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>> =
+        match Rewriter::new(body_rules.rules, limit) {
+            None => Box::pin(outgoing.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
+            Some(rewriter) => Box::pin(
+                RewriteStream::new(outgoing, rewriter, body_report.clone())
+                    .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+            ),
+        };
+
+    // Client: the SSRF guard resolves and checks the name; redirects are
+    // handed back, never followed.
+    record.allowed = true;
+    let response = match context.client.send(parts, body, options).await {
+        Ok(response) => response,
+        Err(failure) => {
+            record.bytes_out = bytes_out.load(Ordering::Relaxed);
+            let refused = body_report.lock().unwrap_or_else(|p| p.into_inner()).refused.take();
+            if let Some(reason) = refused {
+                record.allowed = false;
+                return refuse(record, reason, HttpError::HttpRequestDenied);
+            }
+            record.allowed = !failure.blocked;
+            return refuse(record, failure.message, failure.code);
+        }
+    };
+    record.secrets = swapped;
+    record.status = Some(response.status().as_u16());
+
+    // Redaction: no real secret value reaches the guest.
+    let mut out = http::Response::builder().status(response.status());
+    let mut headers = response.headers().clone();
+    swap::redact_headers(&context.vault, &mut headers);
+    if let Some(h) = out.headers_mut() {
+        *h = headers;
+    }
+    let incoming = client::limited_body(response, context.client.config.max_response_bytes);
+    let incoming: Pin<Box<dyn Stream<Item = Result<Bytes, HttpError>> + Send>> =
+        match Rewriter::new(swap::redaction_rules(&context.vault), usize::MAX) {
+            None => Box::pin(incoming),
+            Some(rewriter) => Box::pin(RewriteStream::new(incoming, rewriter, Arc::default()).map(|r| {
+                r.map_err(|e| match e {
+                    rewrite::RewriteError::Inner(e) => e,
+                    rewrite::RewriteError::Refused(_) => HttpError::HttpProtocolError,
+                })
+            })),
+        };
+    let finisher = Finisher {
+        context: context.clone(),
+        record: Some(record),
+        started,
+        bytes_out,
+        body_labels,
+        body_report,
+        bytes_in: 0,
+    };
+    let body = StreamBody::new(Recorded { inner: incoming, finisher }.map(|r| r.map(Frame::data)));
+    out.body(body.boxed_unsync()).map_err(|e| HttpError::InternalError(Some(e.to_string())))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Writes a request's record once its response body is done or dropped,
+/// with the bytes that went each way and the body's swapped secrets.
+struct Finisher {
+    context: Arc<EgressContext>,
+    record: Option<EgressRecord>,
+    started: Instant,
+    bytes_out: Arc<AtomicU64>,
+    body_labels: BodyLabels,
+    body_report: rewrite::SharedReport,
+    bytes_in: u64,
+}
+
+/// Which secret each body rule stands for, and whether it swaps.
+struct BodyLabels {
+    labels: Vec<String>,
+    swaps: Vec<bool>,
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        let Some(mut record) = self.record.take() else { return };
+        record.bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        record.bytes_in = self.bytes_in;
+        record.duration_ms = self.started.elapsed().as_millis() as u64;
+        let report = self.body_report.lock().unwrap_or_else(|p| p.into_inner());
+        for &hit in &report.hits {
+            let label = &self.body_labels.labels[hit];
+            if self.body_labels.swaps[hit] && !record.secrets.contains(label) {
+                record.secrets.push(label.clone());
+            }
+        }
+        if let Some(reason) = &report.refused {
+            record.allowed = false;
+            record.error = Some(reason.clone());
+        }
+        drop(report);
+        self.context.keep(record);
+    }
+}
+
+/// The response body on its way to the guest, counted.
+struct Recorded<S> {
+    inner: S,
+    finisher: Finisher,
+}
+
+impl<S> Stream for Recorded<S>
+where
+    S: Stream<Item = Result<Bytes, HttpError>> + Unpin,
+{
+    type Item = Result<Bytes, HttpError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => self.finisher.bytes_in += chunk.len() as u64,
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(record) = self.finisher.record.as_mut() {
+                    record.error = Some(format!("reading the response: {e}"));
                 }
             }
-        })
+            _ => {}
+        }
+        polled
+    }
+}
+
+/// The path with every query value masked: `/api?channel=***&token=***`.
+fn mask_query(uri: &http::Uri) -> String {
+    match uri.query() {
+        None => uri.path().to_string(),
+        Some(query) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) => format!("{name}=***"),
+                    None => pair.to_string(),
+                })
+                .collect();
+            format!("{}?{}", uri.path(), masked.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_masked_in_records() {
+        let uri: http::Uri = "https://x.io/api/send?channel=C1&token=abc&flag".parse().unwrap();
+        assert_eq!(mask_query(&uri), "/api/send?channel=***&token=***&flag");
+    }
+
+    #[test]
+    fn destinations_are_read_like_the_client_reads_urls() {
+        for (url, host) in [
+            ("http://2130706433/", "127.0.0.1"),
+            ("http://0x7f.1/", "127.0.0.1"),
+            ("http://0177.0.0.1/", "127.0.0.1"),
+            ("http://[::ffff:169.254.169.254]/", "[::ffff:169.254.169.254]"),
+            ("https://API.Slack.COM./x", "api.slack.com"),
+        ] {
+            let dest = Destination::of(&url.parse().unwrap()).unwrap();
+            assert_eq!(dest.host, host, "{url}");
+        }
     }
 }

@@ -170,6 +170,21 @@ impl HostPolicy {
         self.allowed.iter().any(|p| p.matches(scheme, host, port))
     }
 
+    /// This policy plus every pattern of `others`.
+    pub fn union<'a>(&self, others: impl IntoIterator<Item = &'a HostPolicy>) -> Self {
+        let mut allowed = self.allowed.clone();
+        for other in others {
+            allowed.extend(other.allowed.iter().cloned());
+        }
+        Self { allowed }
+    }
+
+    /// Whether some pattern names exactly this host (not by wildcard): the
+    /// only way a step may reach an internal IP address.
+    pub fn names_exactly(&self, host: &str) -> bool {
+        self.allowed.iter().any(|p| matches!(&p.host, HostMatch::Exact(h) if h == host))
+    }
+
     /// The patterns, for messages.
     pub fn patterns(&self) -> &[HostPattern] {
         &self.allowed

@@ -1,0 +1,221 @@
+//! Find-and-replace over a byte stream that may split a needle across
+//! chunks: the swap of placeholders for real secrets on the way out, and the
+//! redaction of real secrets on the way back.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use bytes::Bytes;
+use futures::Stream;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+/// What to do where a needle is found.
+#[derive(Clone)]
+pub(crate) enum Action {
+    /// Put these bytes in its place.
+    Replace(Vec<u8>),
+    /// Stop: the stream fails with this reason.
+    Refuse(String),
+}
+
+/// A stream rewriter: holds back the last `longest - 1` bytes of what it has
+/// seen, since they may be the start of a needle.
+pub(crate) struct Rewriter {
+    matcher: AhoCorasick,
+    actions: Vec<Action>,
+    hold: usize,
+    pending: Vec<u8>,
+    seen: usize,
+    limit: usize,
+    /// Indexes of the needles that were replaced at least once.
+    pub(crate) hits: Vec<usize>,
+}
+
+impl Rewriter {
+    /// A rewriter for `rules`, failing once more than `limit` bytes pass;
+    /// `None` when there is nothing to look for.
+    pub(crate) fn new(rules: Vec<(Vec<u8>, Action)>, limit: usize) -> Option<Self> {
+        let rules: Vec<_> = rules.into_iter().filter(|(needle, _)| !needle.is_empty()).collect();
+        if rules.is_empty() {
+            return None;
+        }
+        let longest = rules.iter().map(|(n, _)| n.len()).max().unwrap_or(1);
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(rules.iter().map(|(n, _)| n))
+            .expect("needles are plain bytes");
+        Some(Self {
+            matcher,
+            actions: rules.into_iter().map(|(_, a)| a).collect(),
+            hold: longest - 1,
+            pending: Vec::new(),
+            seen: 0,
+            limit,
+            hits: Vec::new(),
+        })
+    }
+
+    /// Rewrites a whole buffer at once.
+    pub(crate) fn rewrite_all(mut self, data: &[u8]) -> Result<(Vec<u8>, Vec<usize>), String> {
+        let mut out = self.push(data)?.to_vec();
+        out.extend_from_slice(&self.finish()?);
+        Ok((out, self.hits))
+    }
+
+    /// Takes the next chunk; returns what can be passed on already.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<Bytes, String> {
+        self.seen += chunk.len();
+        if self.seen > self.limit {
+            return Err(format!("the body is over the {} limit for secret scanning", crate::error::human_bytes(self.limit)));
+        }
+        self.pending.extend_from_slice(chunk);
+        let safe = self.pending.len().saturating_sub(self.hold);
+        self.drain(safe)
+    }
+
+    /// Passes on everything held back.
+    pub(crate) fn finish(&mut self) -> Result<Bytes, String> {
+        let all = self.pending.len();
+        self.drain(all)
+    }
+
+    /// Rewrites matches that start before `safe` and emits up to the later
+    /// of `safe` and the end of the last rewritten match.
+    fn drain(&mut self, safe: usize) -> Result<Bytes, String> {
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut consumed = 0;
+        for found in self.matcher.find_iter(&self.pending) {
+            if found.start() >= safe {
+                break;
+            }
+            out.extend_from_slice(&self.pending[consumed..found.start()]);
+            match &self.actions[found.pattern().as_usize()] {
+                Action::Replace(with) => out.extend_from_slice(with),
+                Action::Refuse(reason) => return Err(reason.clone()),
+            }
+            if !self.hits.contains(&found.pattern().as_usize()) {
+                self.hits.push(found.pattern().as_usize());
+            }
+            consumed = found.end();
+        }
+        let emit = safe.max(consumed);
+        out.extend_from_slice(&self.pending[consumed..emit]);
+        self.pending.drain(..emit);
+        Ok(Bytes::from(out))
+    }
+}
+
+/// What a streaming rewrite did, read by the request's record: which rules
+/// matched, and why it stopped the stream if it did.
+#[derive(Default)]
+pub(crate) struct Report {
+    pub(crate) hits: Vec<usize>,
+    pub(crate) refused: Option<String>,
+}
+
+/// A [`Report`] shared between the stream and the record.
+pub(crate) type SharedReport = Arc<Mutex<Report>>;
+
+/// A body stream passed through a [`Rewriter`].
+pub(crate) struct RewriteStream<S> {
+    inner: S,
+    rewriter: Rewriter,
+    report: SharedReport,
+    finished: bool,
+}
+
+impl<S> RewriteStream<S> {
+    pub(crate) fn new(inner: S, rewriter: Rewriter, report: SharedReport) -> Self {
+        Self { inner, rewriter, report, finished: false }
+    }
+}
+
+/// The error a rewritten stream ends with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RewriteError<E> {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Inner(E),
+}
+
+impl<S, E> Stream for RewriteStream<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, RewriteError<E>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let step = match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(RewriteError::Inner(e)))),
+                Poll::Ready(Some(Ok(chunk))) => this.rewriter.push(&chunk),
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    this.rewriter.finish()
+                }
+            };
+            let mut report = this.report.lock().unwrap_or_else(|p| p.into_inner());
+            report.hits.clone_from(&this.rewriter.hits);
+            match step {
+                Ok(out) if out.is_empty() => continue,
+                Ok(out) => return Poll::Ready(Some(Ok(out))),
+                Err(reason) => {
+                    this.finished = true;
+                    report.refused = Some(reason.clone());
+                    return Poll::Ready(Some(Err(RewriteError::Refused(reason))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn swap(from: &str, to: &str) -> (Vec<u8>, Action) {
+        (from.as_bytes().to_vec(), Action::Replace(to.as_bytes().to_vec()))
+    }
+
+    fn run_in_chunks(rules: Vec<(Vec<u8>, Action)>, input: &str, chunk: usize) -> Result<String, String> {
+        let mut rewriter = Rewriter::new(rules, usize::MAX).unwrap();
+        let mut out = Vec::new();
+        for piece in input.as_bytes().chunks(chunk) {
+            out.extend_from_slice(&rewriter.push(piece)?);
+        }
+        out.extend_from_slice(&rewriter.finish()?);
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn needles_split_across_chunks_of_any_size_are_replaced() {
+        let input = "a PLACEHOLDER_1 b PLACEHOLDER_22 c PLACEHOLDER_1";
+        let expected = "a real-one b real-two c real-one";
+        for chunk in 1..=input.len() {
+            let rules = vec![swap("PLACEHOLDER_1", "real-one"), swap("PLACEHOLDER_22", "real-two")];
+            assert_eq!(run_in_chunks(rules, input, chunk).unwrap(), expected, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_refused_needle_stops_the_stream_before_it_is_emitted() {
+        let rules = vec![(b"SECRET".to_vec(), Action::Refuse("not here".into()))];
+        let mut rewriter = Rewriter::new(rules, usize::MAX).unwrap();
+        let first = rewriter.push(b"hello SEC").unwrap();
+        assert!(!first.windows(3).any(|w| w == b"SEC"), "the possible start is held back");
+        assert_eq!(rewriter.push(b"RET tail").unwrap_err(), "not here");
+    }
+
+    #[test]
+    fn the_limit_is_enforced() {
+        let mut rewriter = Rewriter::new(vec![swap("x", "y")], 10).unwrap();
+        assert!(rewriter.push(b"0123456789").is_ok());
+        assert!(rewriter.push(b"!").unwrap_err().contains("limit"));
+    }
+}

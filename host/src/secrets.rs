@@ -1,0 +1,230 @@
+//! Sealed secrets. A step never holds a real secret: each secret it reads
+//! comes back as a placeholder, unique to the run and the secret and
+//! unguessable, which the egress hook swaps for the real value only on a
+//! request to a host the secret is bound to, in a place it may appear.
+//! The same vault redacts real values wherever they could surface.
+
+use crate::egress::HostPolicy;
+use std::fmt;
+use std::sync::Arc;
+
+/// Every placeholder starts with this; 32 hex digits (128 random bits) follow.
+pub const PLACEHOLDER_PREFIX: &str = "stephost_sealed_";
+
+/// Length of every placeholder.
+pub const PLACEHOLDER_LEN: usize = PLACEHOLDER_PREFIX.len() + 32;
+
+/// Where in a request a secret may appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// In the named header (lowercase), e.g. `authorization`.
+    Header(String),
+    /// As the value of the named query parameter.
+    Query(String),
+    /// Anywhere in the request body.
+    Body,
+    /// Anywhere: header, query or body (custom secrets).
+    Anywhere,
+}
+
+impl Placement {
+    /// Parses `header:NAME`, `query:NAME`, `body` or `anywhere`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            Some(("header", name)) if !name.is_empty() => Ok(Self::Header(name.to_ascii_lowercase())),
+            Some(("query", name)) if !name.is_empty() => Ok(Self::Query(name.to_string())),
+            None if text == "body" => Ok(Self::Body),
+            None if text == "anywhere" => Ok(Self::Anywhere),
+            _ => Err(format!("placement `{text}` is not header:NAME, query:NAME, body or anywhere")),
+        }
+    }
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Placement::Header(name) => write!(f, "header:{name}"),
+            Placement::Query(name) => write!(f, "query:{name}"),
+            Placement::Body => f.write_str("body"),
+            Placement::Anywhere => f.write_str("anywhere"),
+        }
+    }
+}
+
+/// Where a secret may go: the hosts it is bound to and the places in a
+/// request it may appear.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub hosts: Arc<HostPolicy>,
+    pub placements: Vec<Placement>,
+}
+
+impl Binding {
+    /// Whether the secret may appear at `place` in a request to the
+    /// destination.
+    pub fn permits(&self, scheme: &str, host: &str, port: u16, place: &Placement) -> bool {
+        self.hosts.allows(scheme, host, port)
+            && self.placements.iter().any(|allowed| match (allowed, place) {
+                (Placement::Anywhere, _) => true,
+                (a, b) => a == b,
+            })
+    }
+}
+
+/// One sealed secret of a run.
+pub struct Sealed {
+    /// What it is, for records and messages: `slack.oauth_access_token` or
+    /// `env.OPENAI_KEY`.
+    pub label: String,
+    pub placeholder: String,
+    value: String,
+    pub binding: Binding,
+}
+
+impl Sealed {
+    /// The real value; only the egress hook's swap reads it.
+    pub(crate) fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealed").field("label", &self.label).field("placeholder", &self.placeholder).finish()
+    }
+}
+
+/// The secrets of one run.
+#[derive(Debug, Default)]
+pub struct Vault {
+    secrets: Vec<Sealed>,
+}
+
+impl Vault {
+    /// Seals a secret and returns its placeholder. The same label sealed
+    /// twice in a run keeps one placeholder.
+    pub fn seal(&mut self, label: &str, value: &str, binding: Binding) -> String {
+        if let Some(existing) = self.secrets.iter().find(|s| s.label == label) {
+            return existing.placeholder.clone();
+        }
+        let placeholder = new_placeholder();
+        self.secrets.push(Sealed {
+            label: label.to_string(),
+            placeholder: placeholder.clone(),
+            value: value.to_string(),
+            binding,
+        });
+        placeholder
+    }
+
+    /// Every sealed secret of the run.
+    pub fn secrets(&self) -> &[Sealed] {
+        &self.secrets
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Replaces every real secret value in `text` by its placeholder.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secrets.iter().filter(|s| !s.value.is_empty()) {
+            if out.contains(&secret.value) {
+                out = out.replace(&secret.value, &secret.placeholder);
+            }
+        }
+        out
+    }
+
+    /// [`Vault::redact`] over raw bytes (a response body that may not be
+    /// text).
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let secrets: Vec<&Sealed> = self.secrets.iter().filter(|s| !s.value.is_empty()).collect();
+        if secrets.is_empty() {
+            return bytes.to_vec();
+        }
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(secrets.iter().map(|s| s.value.as_bytes()))
+            .expect("secret values are plain bytes");
+        let placeholders: Vec<&[u8]> = secrets.iter().map(|s| s.placeholder.as_bytes()).collect();
+        matcher.replace_all_bytes(bytes, &placeholders)
+    }
+
+    /// [`Vault::redact`] over every string (keys too) of a JSON value.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => *s = self.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut v) in entries {
+                    self.redact_json(&mut v);
+                    map.insert(self.redact(&key), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A fresh placeholder: the prefix and 128 bits from the OS's CSPRNG.
+fn new_placeholder() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    format!("{PLACEHOLDER_PREFIX}{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::HostPattern;
+
+    fn binding(host: &str, placements: &[&str]) -> Binding {
+        Binding {
+            hosts: Arc::new(HostPolicy::new(vec![HostPattern::parse(host).unwrap()])),
+            placements: placements.iter().map(|p| Placement::parse(p).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn placeholders_are_unique_unguessable_and_fixed_length() {
+        let mut vault = Vault::default();
+        let a = vault.seal("slack.token", "xoxb-1", binding("https://slack.com", &["header:authorization"]));
+        let b = vault.seal("github.token", "ghp-1", binding("https://api.github.com", &["body"]));
+        assert_ne!(a, b);
+        assert_eq!(a, vault.seal("slack.token", "xoxb-1", binding("https://slack.com", &["body"])));
+        assert!(a.starts_with(PLACEHOLDER_PREFIX) && a.len() == PLACEHOLDER_LEN);
+        let mut other_run = Vault::default();
+        assert_ne!(a, other_run.seal("slack.token", "xoxb-1", binding("https://slack.com", &["body"])));
+    }
+
+    #[test]
+    fn binding_needs_both_host_and_placement() {
+        let b = binding("https://*.slack.com", &["header:authorization"]);
+        let auth = Placement::Header("authorization".into());
+        assert!(b.permits("https", "api.slack.com", 443, &auth));
+        assert!(!b.permits("https", "evil.com", 443, &auth));
+        assert!(!b.permits("https", "api.slack.com", 443, &Placement::Body));
+        assert!(binding("https://x.io", &["anywhere"]).permits("https", "x.io", 443, &Placement::Query("k".into())));
+    }
+
+    #[test]
+    fn redaction_replaces_real_values_everywhere_in_json() {
+        let mut vault = Vault::default();
+        let p = vault.seal("slack.token", "xoxb-secret", binding("https://slack.com", &["body"]));
+        let mut value = serde_json::json!({ "a": ["token xoxb-secret!"], "xoxb-secret": 1 });
+        vault.redact_json(&mut value);
+        assert_eq!(value, serde_json::json!({ "a": [format!("token {p}!")], p.clone(): 1 }));
+        assert!(!format!("{vault:?}").contains("xoxb-secret"), "Debug never shows values");
+    }
+
+    #[test]
+    fn placements_parse_and_reject_garbage() {
+        assert_eq!(Placement::parse("header:Authorization").unwrap(), Placement::Header("authorization".into()));
+        assert_eq!(Placement::parse("query:key").unwrap(), Placement::Query("key".into()));
+        assert!(Placement::parse("cookie").unwrap_err().contains("`cookie`"));
+    }
+}
