@@ -160,7 +160,12 @@ fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
         if field.secret && placements.is_empty() {
             return Err(fail(format!("secret field `{}` needs a placement", field.name)));
         }
-        fields.push(Field { name: field.name, secret: field.secret, description: field.description, placements });
+        fields.push(Field {
+            name: field.name,
+            secret: field.secret,
+            description: field.description,
+            placements,
+        });
     }
     Ok(App {
         name: parsed.name,

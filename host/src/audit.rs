@@ -187,7 +187,8 @@ mod tests {
     }
 
     fn rewrite(path: &Path, change: impl FnOnce(&mut Vec<String>)) {
-        let mut lines: Vec<String> = std::fs::read_to_string(path).unwrap().lines().map(String::from).collect();
+        let mut lines: Vec<String> =
+            std::fs::read_to_string(path).unwrap().lines().map(String::from).collect();
         change(&mut lines);
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }

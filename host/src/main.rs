@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use stephost::{AccountFields, Catalog, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
+use stephost::{
+    AccountFields, Catalog, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow,
+};
 
 /// Run workflow code steps as sandboxed WebAssembly components.
 ///
@@ -238,7 +240,10 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let auths = parse_auths(&args.auths)?;
     for (app, fields) in &auths {
         let known = runtime.catalog().get(app).ok_or_else(|| {
-            anyhow!("--auth {app}.…: app `{app}` is not in the app catalog (known: {})", runtime.catalog().names().join(", "))
+            anyhow!(
+                "--auth {app}.…: app `{app}` is not in the app catalog (known: {})",
+                runtime.catalog().names().join(", ")
+            )
         })?;
         if let Some((key, _)) = fields.iter().find(|(key, _)| known.field(key).is_none()) {
             let fields: Vec<&str> = known.fields.iter().map(|f| f.name.as_str()).collect();

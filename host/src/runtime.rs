@@ -130,7 +130,9 @@ impl Runtime {
                     let label = format!("{app_name}.{key}");
                     match app.and_then(|a| a.field(key).map(|f| (a, f))) {
                         Some((_, field)) if !field.secret => (key.clone(), value.clone(), false),
-                        Some((app, field)) => (key.clone(), vault.seal(&label, value, app.binding(field)), true),
+                        Some((app, field)) => {
+                            (key.clone(), vault.seal(&label, value, app.binding(field)), true)
+                        }
                         None => (key.clone(), vault.seal(&label, value, nowhere()), true),
                     }
                 })
@@ -141,10 +143,11 @@ impl Runtime {
         for (name, value) in &input.secret_env {
             let binding = Binding { hosts: config.policy.clone(), placements: vec![Placement::Anywhere] };
             env.push((name.clone(), vault.seal(&format!("env.{name}"), value, binding)));
-            self.audit_event(run_id, &input.step_name, AuditEvent::SecretRead {
-                app: "env".into(),
-                key: name.clone(),
-            });
+            self.audit_event(
+                run_id,
+                &input.step_name,
+                AuditEvent::SecretRead { app: "env".into(), key: name.clone() },
+            );
         }
         let policy = Arc::new(config.policy.union(app_hosts.iter().map(|h| h.as_ref())));
         Sealing { vault: Arc::new(vault), accounts, env, policy }

@@ -208,7 +208,12 @@ mod tests {
         assert!(b.permits("https", "api.slack.com", 443, &auth));
         assert!(!b.permits("https", "evil.com", 443, &auth));
         assert!(!b.permits("https", "api.slack.com", 443, &Placement::Body));
-        assert!(binding("https://x.io", &["anywhere"]).permits("https", "x.io", 443, &Placement::Query("k".into())));
+        assert!(binding("https://x.io", &["anywhere"]).permits(
+            "https",
+            "x.io",
+            443,
+            &Placement::Query("k".into())
+        ));
     }
 
     #[test]
@@ -223,7 +228,10 @@ mod tests {
 
     #[test]
     fn placements_parse_and_reject_garbage() {
-        assert_eq!(Placement::parse("header:Authorization").unwrap(), Placement::Header("authorization".into()));
+        assert_eq!(
+            Placement::parse("header:Authorization").unwrap(),
+            Placement::Header("authorization".into())
+        );
         assert_eq!(Placement::parse("query:key").unwrap(), Placement::Query("key".into()));
         assert!(Placement::parse("cookie").unwrap_err().contains("`cookie`"));
     }

@@ -251,7 +251,13 @@ impl Workflow {
                 break;
             }
         }
-        WorkflowOutcome { workflow: self.name.clone(), run_id, status, steps: outcomes, duration: started.elapsed() }
+        WorkflowOutcome {
+            workflow: self.name.clone(),
+            run_id,
+            status,
+            steps: outcomes,
+            duration: started.elapsed(),
+        }
     }
 }
 

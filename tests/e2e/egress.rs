@@ -89,7 +89,11 @@ async fn request_to_a_host_not_allowed_is_refused_and_the_step_sees_an_error() {
         let record = &outcome.egress[0];
         assert!(!record.allowed);
         assert!(
-            record.error.as_deref().unwrap().contains("https://slack.com:443 is not in the step's allowed hosts"),
+            record
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("https://slack.com:443 is not in the step's allowed hosts"),
             "{record:?}"
         );
     }

@@ -7,5 +7,6 @@ mod egress;
 mod hostile;
 mod loading;
 mod sdk;
+mod secrets;
 mod support;
 mod workflow;

@@ -219,18 +219,16 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
             let headers: serde_json::Map<String, serde_json::Value> =
                 recorded.headers.iter().map(|(n, v)| (n.clone(), v.clone().into())).collect();
             let echoed = recorded.header("authorization").unwrap_or_default().to_string();
-            ([("x-echo-authorization", echoed)], axum::Json(serde_json::Value::Object(headers))).into_response()
+            ([("x-echo-authorization", echoed)], axum::Json(serde_json::Value::Object(headers)))
+                .into_response()
         }
         ("GET", "/reflect-reversed") => {
             let token = recorded.header("authorization").unwrap_or_default().trim_start_matches("Bearer ");
             token.chars().rev().collect::<String>().into_response()
         }
-        ("GET", "/redirect-to-attacker") => (
-            StatusCode::FOUND,
-            [("location", "https://attacker.example/collect")],
-            "moved",
-        )
-            .into_response(),
+        ("GET", "/redirect-to-attacker") => {
+            (StatusCode::FOUND, [("location", "https://attacker.example/collect")], "moved").into_response()
+        }
         ("GET", "/redirect") => {
             (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
         }

@@ -71,8 +71,11 @@ fn render_step(outcome: &StepOutcome, indent: &str) -> String {
                 (None, Some(error), true) => format!("failed: {error}"),
                 (None, None, _) => "no response".into(),
             };
-            let secrets =
-                if r.secrets.is_empty() { String::new() } else { format!(", secrets: {}", r.secrets.join(", ")) };
+            let secrets = if r.secrets.is_empty() {
+                String::new()
+            } else {
+                format!(", secrets: {}", r.secrets.join(", "))
+            };
             let _ = writeln!(
                 out,
                 "{indent}  {} {}://{}:{}{} -> {verdict} ({} ms, {} B out, {} B in{secrets})",
@@ -96,8 +99,12 @@ pub fn render_audit(entry: &AuditEntry) -> String {
                 (_, None, Some(why)) => format!("failed: {why}"),
                 _ => "no response".into(),
             };
-            let secrets = if r.secrets.is_empty() { String::new() } else { format!(" [{}]", r.secrets.join(", ")) };
-            format!("{head}: {} {}://{}:{}{}{secrets} -> {verdict}", r.method, r.scheme, r.host, r.port, r.path)
+            let secrets =
+                if r.secrets.is_empty() { String::new() } else { format!(" [{}]", r.secrets.join(", ")) };
+            format!(
+                "{head}: {} {}://{}:{}{}{secrets} -> {verdict}",
+                r.method, r.scheme, r.host, r.port, r.path
+            )
         }
     }
 }

@@ -125,7 +125,11 @@ fn classify(error: &reqwest::Error) -> SendError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if let Some(blocked) = cause.downcast_ref::<BlockedAddress>() {
-            return SendError { code: HttpError::DestinationIpProhibited, message: blocked.to_string(), blocked: true };
+            return SendError {
+                code: HttpError::DestinationIpProhibited,
+                message: blocked.to_string(),
+                blocked: true,
+            };
         }
         source = cause.source();
     }
@@ -148,7 +152,9 @@ pub(crate) fn limited_body(
     Box::pin(
         response
             .bytes_stream()
-            .map_err(|e| if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError })
+            .map_err(|e| {
+                if e.is_timeout() { HttpError::ConnectionReadTimeout } else { HttpError::HttpProtocolError }
+            })
             .and_then(move |chunk| {
                 seen += chunk.len();
                 let over = seen > limit;

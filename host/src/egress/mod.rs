@@ -13,8 +13,8 @@ mod rewrite;
 mod ssrf;
 mod swap;
 
-pub use client::EgressConfig;
 pub(crate) use client::EgressClient;
+pub use client::EgressConfig;
 pub use policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_host};
 pub use ssrf::forbidden_reason;
 
@@ -190,8 +190,9 @@ async fn send(
     let mut swapped = Vec::new();
     // The Host header always follows the checked URL.
     parts.headers.remove(http::header::HOST);
-    let swap_result = swap::swap_uri(&context.vault, &dest, &parts.uri, &mut swapped)
-        .and_then(|uri| swap::swap_headers(&context.vault, &dest, &mut parts.headers, &mut swapped).map(|()| uri));
+    let swap_result = swap::swap_uri(&context.vault, &dest, &parts.uri, &mut swapped).and_then(|uri| {
+        swap::swap_headers(&context.vault, &dest, &mut parts.headers, &mut swapped).map(|()| uri)
+    });
     match swap_result {
         Ok(uri) => parts.uri = uri,
         Err(reason) => return refuse(record, reason, HttpError::HttpRequestDenied),

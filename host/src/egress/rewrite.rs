@@ -66,7 +66,10 @@ impl Rewriter {
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<Bytes, String> {
         self.seen += chunk.len();
         if self.seen > self.limit {
-            return Err(format!("the body is over the {} limit for secret scanning", crate::error::human_bytes(self.limit)));
+            return Err(format!(
+                "the body is over the {} limit for secret scanning",
+                crate::error::human_bytes(self.limit)
+            ));
         }
         self.pending.extend_from_slice(chunk);
         let safe = self.pending.len().saturating_sub(self.hold);

@@ -115,7 +115,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 None => tokio::net::lookup_host((name.as_str(), 0)).await?.map(|a| a.ip()).collect(),
             };
             if let Some((ip, reason)) = ips.iter().find_map(|ip| forbidden_reason(*ip).map(|r| (*ip, r))) {
-                return Err(Box::new(BlockedAddress { name, ip, reason }) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(BlockedAddress { name, ip, reason }) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)

@@ -100,7 +100,9 @@ pub(crate) fn swap_uri(
     let path = String::from_utf8(path).map_err(|_| "the path is not UTF-8".to_string())?;
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(
-        format!("{path}?{}", pairs.join("&")).parse().map_err(|_| "the URL is not valid once swapped".to_string())?,
+        format!("{path}?{}", pairs.join("&"))
+            .parse()
+            .map_err(|_| "the URL is not valid once swapped".to_string())?,
     );
     Uri::from_parts(parts).map_err(|_| "the URL is not valid once swapped".to_string())
 }
