@@ -154,7 +154,10 @@ fn read_all(body: &IncomingBody) -> anyhow::Result<Vec<u8>> {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => return Ok(bytes),
             Err(StreamError::LastOperationFailed(e)) => {
-                bail!("reading the response body: {}", e.to_debug_string())
+                // The host's debug text may run on with a backtrace: keep
+                // the message.
+                let text = e.to_debug_string();
+                bail!("reading the response body: {}", text.lines().next().unwrap_or_default())
             }
         }
     }
@@ -180,6 +183,15 @@ fn describe_error(code: ErrorCode) -> anyhow::Error {
         ErrorCode::HttpRequestDenied => {
             anyhow!("refused by the host's egress policy (the destination is not allowed for this step)")
         }
+        ErrorCode::DestinationIpProhibited => {
+            anyhow!("refused by the host's egress policy (the destination address is internal)")
+        }
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            anyhow!("timed out waiting for the response")
+        }
+        ErrorCode::ConnectionTimeout => anyhow!("timed out connecting"),
+        ErrorCode::ConnectionRefused => anyhow!("connection refused"),
+        ErrorCode::HttpResponseBodySize(_) => anyhow!("the response body is over the host's size limit"),
         ErrorCode::InternalError(Some(message)) => anyhow!("{message}"),
         other => anyhow!("{other}"),
     }

@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn edited_removed_and_reordered_lines_are_found() {
-        let cases: [(&str, fn(&mut Vec<String>)); 4] = [
+        type Tamper = fn(&mut Vec<String>);
+        let cases: [(&str, Tamper); 4] = [
             ("edited", |l| l[1] = l[1].replace("app1", "appX")),
             ("removed", |l| {
                 l.remove(1);

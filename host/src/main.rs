@@ -162,11 +162,16 @@ struct BenchArgs {
     /// How many runs to time (after 100 warm-up runs).
     #[arg(long, default_value_t = 10_000)]
     runs: u32,
+    /// Instead: measure the egress proxy. COMPONENT must be the `fetch`
+    /// example step; it is timed against a direct reqwest client, both
+    /// making sequential GETs to a loopback server.
+    #[arg(long)]
+    egress: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let result = runtime.context("cannot start the async runtime").and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(code) => code,
@@ -207,13 +212,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             let step = runtime.load(&args.component)?;
+            if args.egress {
+                println!("{}", cli::bench::egress(&runtime, &step, 20, 200).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let event = read_event(&args.event)?;
             let input = StepInput {
                 step_name: step_name(&args.component),
                 event: event.to_string(),
                 ..Default::default()
             };
-            let report = cli::bench(&runtime, &step, &input, args.runs).await?;
+            let report = cli::bench::step(&runtime, &step, &input, args.runs).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }

@@ -189,15 +189,14 @@ impl Runtime {
         let logs = LogSink::new(limits.log_bytes);
         let sealing = self.seal(&input, config, &run_id);
         let vault = sealing.vault.clone();
-        let egress = Arc::new(EgressContext {
-            run_id: run_id.clone(),
-            step: step_name.clone(),
-            policy: sealing.policy,
-            vault: vault.clone(),
-            client: self.client.clone(),
-            audit: self.audit.clone(),
-            records: Mutex::default(),
-        });
+        let egress = Arc::new(EgressContext::new(
+            run_id.clone(),
+            step_name.clone(),
+            sealing.policy,
+            vault.clone(),
+            self.client.clone(),
+            self.audit.clone(),
+        ));
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))

@@ -137,3 +137,33 @@ async fn request_method_headers_and_body_arrive_intact() {
     assert_eq!(sent.body.len(), 300_000);
     assert_eq!(sent.host, format!("127.0.0.1:{}", server.addr.port()));
 }
+
+#[tokio::test]
+async fn slow_and_oversized_responses_end_with_clear_errors() {
+    let server = PlainServer::start().await;
+    let egress = stephost::EgressConfig {
+        first_byte_timeout: std::time::Duration::from_millis(300),
+        max_response_bytes: 1 << 20,
+        ..stephost::EgressConfig::default()
+    };
+    let runtime = runtime_with(egress, None);
+    let probe = load(&runtime, "probe");
+    let allowed = format!("http://127.0.0.1:{}", server.addr.port());
+    let event = json!({ "actions": [
+        { "do": "http", "url": server.url("/hang") },
+        { "do": "http", "url": server.url("/big") },
+    ]});
+    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+
+    let outcome = runtime.run(&probe, input, &config(&[&allowed])).await;
+
+    let seen = outcome.result.unwrap();
+    assert!(
+        seen["http"][0]["error"].as_str().unwrap().ends_with("timed out waiting for the response"),
+        "{}",
+        seen["http"][0]
+    );
+    assert_eq!(outcome.egress[0].error.as_deref(), Some("no response within 300 ms"));
+    let big = seen["http"][1]["error"].as_str().unwrap();
+    assert!(big.ends_with("HTTP response body size exceeds limit: 1048576 bytes"), "{big}");
+}

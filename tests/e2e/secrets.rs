@@ -2,7 +2,7 @@
 //! secret never leaves for a host that does not own it, never reaches the
 //! step, and never lands in what is stored or printed.
 
-use crate::support::{GOOD_TOKEN, PlainServer, StandIn, guest, load, runtime_with};
+use crate::support::{GOOD_TOKEN, PlainServer, StandIn, guest, load};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -340,6 +340,9 @@ async fn a_secret_environment_variable_is_sealed_and_sent_only_to_the_steps_host
         event: json!({ "actions": [
             { "do": "http", "url": server.url("/own"), "headers": { "x-api-key": "{env:API_KEY}" } },
             { "do": "http", "url": "https://slack.com/api/auth.test", "headers": { "x-api-key": "{env:API_KEY}" } },
+            // The SDK writes bodies in 4096-byte chunks: this placeholder
+            // straddles the first two.
+            { "do": "http", "method": "POST", "url": server.url("/body"), "body": format!("{}{{env:API_KEY}}!", "b".repeat(4080)) },
         ]})
         .to_string(),
         secret_env: vec![("API_KEY".into(), "custom-secret-value".into())],
@@ -357,6 +360,9 @@ async fn a_secret_environment_variable_is_sealed_and_sent_only_to_the_steps_host
     assert_eq!(seen["env"]["PLAIN"], "visible");
     assert_eq!(server.requests()[0].header("x-api-key"), Some("custom-secret-value"));
     assert_eq!(outcome.egress[0].secrets, ["env.API_KEY"]);
+    let body = &server.requests()[1].body;
+    assert_eq!(&body[4080..], b"custom-secret-value!", "swapped across the chunk boundary");
+    assert_eq!(outcome.egress[2].secrets, ["env.API_KEY"]);
     assert!(!outcome.egress[1].allowed, "slack.com does not get the step's custom secret");
     assert!(
         outcome.egress[1]

@@ -229,6 +229,11 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         ("GET", "/redirect-to-attacker") => {
             (StatusCode::FOUND, [("location", "https://attacker.example/collect")], "moved").into_response()
         }
+        ("GET", "/hang") => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            "too late".into_response()
+        }
+        ("GET", "/big") => "x".repeat(3 << 20).into_response(),
         ("GET", "/redirect") => {
             (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
         }

@@ -1,14 +1,13 @@
 //! What the `stephost` command prints: text for people, `--json` for
 //! scripts.
 
+pub mod bench;
+
 use anyhow::Result;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use stephost::audit::{AuditEntry, AuditEvent};
-use stephost::{
-    ComponentReport, LogStream, Runtime, StepComponent, StepConfig, StepInput, StepOutcome, WorkflowOutcome,
-    WorkflowStatus,
-};
+use stephost::{ComponentReport, LogStream, StepOutcome, WorkflowOutcome, WorkflowStatus};
 
 /// Prints one step's outcome: return value (or error), exports, logs below
 /// them with stderr lines marked, egress, then the duration.
@@ -174,44 +173,10 @@ pub fn print_report(report: &ComponentReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Times `runs` sequential runs after a warm-up; returns a report.
-pub async fn bench(runtime: &Runtime, step: &StepComponent, input: &StepInput, runs: u32) -> Result<String> {
-    let config = StepConfig::default();
-    for _ in 0..100 {
-        let outcome = runtime.run(step, input.clone(), &config).await;
-        if let Err(error) = outcome.result {
-            anyhow::bail!("the step fails, nothing to measure: {error}");
-        }
-    }
-    let mut samples = Vec::with_capacity(runs as usize);
-    let started = Instant::now();
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        let _ = runtime.run(step, input.clone(), &config).await;
-        samples.push(t.elapsed());
-    }
-    let total = started.elapsed();
-    samples.sort();
-    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Ok(format!(
-        "{} runs of {}: median {}, p99 {}, min {}, {:.0} runs/s on one task",
-        samples.len(),
-        step.path.display(),
-        us(pick(0.5)),
-        us(pick(0.99)),
-        us(samples[0]),
-        samples.len() as f64 / total.as_secs_f64()
-    ))
-}
-
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }

@@ -90,15 +90,16 @@ impl EgressClient {
 
     /// Sends a request whose body is `body`, waiting at most the first-byte
     /// timeout for the response headers.
-    pub(crate) async fn send<S>(
+    pub(crate) async fn send(
         &self,
         parts: http::request::Parts,
-        body: S,
+        body: super::RequestBody,
         options: Option<RequestOptions>,
-    ) -> Result<reqwest::Response, SendError>
-    where
-        S: Stream<Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + Send + 'static,
-    {
+    ) -> Result<reqwest::Response, SendError> {
+        let body = match body {
+            super::RequestBody::Whole(bytes) => reqwest::Body::from(bytes),
+            super::RequestBody::Streaming(stream) => reqwest::Body::wrap_stream(stream),
+        };
         let first_byte = options
             .and_then(|o| o.first_byte_timeout)
             .map_or(self.config.first_byte_timeout, |t| t.min(self.config.first_byte_timeout));
@@ -107,7 +108,7 @@ impl EgressClient {
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
             .timeout(self.config.total_timeout)
-            .body(reqwest::Body::wrap_stream(body));
+            .body(body);
         match tokio::time::timeout(first_byte, request.send()).await {
             Err(_) => Err(SendError {
                 code: HttpError::ConnectionReadTimeout,

@@ -59,12 +59,37 @@ pub(crate) struct EgressContext {
     /// The step's allowed hosts plus its connected apps' hosts.
     pub(crate) policy: Arc<HostPolicy>,
     pub(crate) vault: Arc<Vault>,
+    /// The vault's needles, compiled once for the run.
+    pub(crate) swap_needles: Option<Arc<rewrite::Needles>>,
+    pub(crate) redact_needles: Option<Arc<rewrite::Needles>>,
     pub(crate) client: EgressClient,
     pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) records: Mutex<Vec<EgressRecord>>,
 }
 
 impl EgressContext {
+    /// The egress state of one run.
+    pub(crate) fn new(
+        run_id: String,
+        step: String,
+        policy: Arc<HostPolicy>,
+        vault: Arc<Vault>,
+        client: EgressClient,
+        audit: Option<Arc<AuditLog>>,
+    ) -> Self {
+        Self {
+            run_id,
+            step,
+            policy,
+            swap_needles: swap::swap_needles(&vault),
+            redact_needles: swap::redaction_needles(&vault),
+            vault,
+            client,
+            audit,
+            records: Mutex::default(),
+        }
+    }
+
     /// Keeps a record in the run's outcome and the audit log.
     fn keep(&self, record: EgressRecord) {
         if let Some(audit) = &self.audit {
@@ -187,35 +212,53 @@ async fn send(
     }
 
     // Secret swap: URL and headers now, the body as it streams.
-    let mut swapped = Vec::new();
     // The Host header always follows the checked URL.
     parts.headers.remove(http::header::HOST);
-    let swap_result = swap::swap_uri(&context.vault, &dest, &parts.uri, &mut swapped).and_then(|uri| {
-        swap::swap_headers(&context.vault, &dest, &mut parts.headers, &mut swapped).map(|()| uri)
-    });
-    match swap_result {
+    let mut swap = swap::Swap {
+        vault: &context.vault,
+        needles: context.swap_needles.as_ref(),
+        dest: &dest,
+        swapped: Vec::new(),
+    };
+    match swap.uri(&parts.uri).and_then(|uri| swap.headers(&mut parts.headers).map(|()| uri)) {
         Ok(uri) => parts.uri = uri,
         Err(reason) => return refuse(record, reason, HttpError::HttpRequestDenied),
     }
+    record.secrets = swap.swapped;
     let body_report: rewrite::SharedReport = Arc::default();
     let bytes_out = Arc::new(AtomicU64::new(0));
-    let body_rules = swap::rules_for(&context.vault, &dest, Some(&Placement::Body));
-    let body_labels = BodyLabels { labels: body_rules.labels.clone(), swaps: body_rules.swaps.clone() };
     let counted_out = bytes_out.clone();
     let outgoing = BodyDataStream::new(body).map(move |chunk| {
         chunk.inspect(|c| {
             counted_out.fetch_add(c.len() as u64, Ordering::Relaxed);
         })
     });
-    let limit = context.client.config.max_scanned_request_bytes;
-    let body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>> =
-        match Rewriter::new(body_rules.rules, limit) {
-            None => Box::pin(outgoing.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
-            Some(rewriter) => Box::pin(
+    let body_actions = swap::Actions::for_place(&context.vault, &dest, Some(&Placement::Body));
+    let body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>> = match &context.swap_needles {
+        None => Box::pin(outgoing.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
+        Some(needles) => {
+            let limit = context.client.config.max_scanned_request_bytes;
+            let rewriter = Rewriter::new(needles.clone(), body_actions.actions.clone(), limit);
+            Box::pin(
                 RewriteStream::new(outgoing, rewriter, body_report.clone())
                     .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
-            ),
-        };
+            )
+        }
+    };
+
+    let body = match RequestBody::gather(body).await {
+        Ok(body) => body,
+        Err(error) => {
+            record.bytes_out = bytes_out.load(Ordering::Relaxed);
+            let refused = body_report.lock().unwrap_or_else(|p| p.into_inner()).refused.take();
+            return match refused {
+                Some(reason) => refuse(record, reason, HttpError::HttpRequestDenied),
+                None => {
+                    refuse(record, format!("reading the request body: {error}"), HttpError::HttpProtocolError)
+                }
+            };
+        }
+    };
 
     // Client: the SSRF guard resolves and checks the name; redirects are
     // handed back, never followed.
@@ -233,33 +276,36 @@ async fn send(
             return refuse(record, failure.message, failure.code);
         }
     };
-    record.secrets = swapped;
     record.status = Some(response.status().as_u16());
 
     // Redaction: no real secret value reaches the guest.
     let mut out = http::Response::builder().status(response.status());
     let mut headers = response.headers().clone();
-    swap::redact_headers(&context.vault, &mut headers);
+    swap::redact_headers(&context.vault, context.redact_needles.as_ref(), &mut headers);
     if let Some(h) = out.headers_mut() {
         *h = headers;
     }
     let incoming = client::limited_body(response, context.client.config.max_response_bytes);
-    let incoming: Pin<Box<dyn Stream<Item = Result<Bytes, HttpError>> + Send>> =
-        match Rewriter::new(swap::redaction_rules(&context.vault), usize::MAX) {
-            None => Box::pin(incoming),
-            Some(rewriter) => Box::pin(RewriteStream::new(incoming, rewriter, Arc::default()).map(|r| {
+    let incoming: Pin<Box<dyn Stream<Item = Result<Bytes, HttpError>> + Send>> = match &context.redact_needles
+    {
+        None => Box::pin(incoming),
+        Some(needles) => {
+            let rewriter =
+                Rewriter::new(needles.clone(), swap::redaction_actions(&context.vault), usize::MAX);
+            Box::pin(RewriteStream::new(incoming, rewriter, Arc::default()).map(|r| {
                 r.map_err(|e| match e {
                     rewrite::RewriteError::Inner(e) => e,
                     rewrite::RewriteError::Refused(_) => HttpError::HttpProtocolError,
                 })
-            })),
-        };
+            }))
+        }
+    };
     let finisher = Finisher {
         context: context.clone(),
         record: Some(record),
         started,
         bytes_out,
-        body_labels,
+        body_actions,
         body_report,
         bytes_in: 0,
     };
@@ -269,6 +315,42 @@ async fn send(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Bodies up to this size are gathered and sent whole, with a
+/// Content-Length: most API calls, and no chunked framing that would make
+/// the server wait on a final empty chunk.
+const WHOLE_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body, whole or streaming.
+pub(crate) enum RequestBody {
+    Whole(Bytes),
+    Streaming(Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>),
+}
+
+impl RequestBody {
+    /// Reads up to [`WHOLE_BODY_BYTES`]: if the body ends there it is sent
+    /// whole, else streamed (what was read first, then the rest).
+    async fn gather(
+        mut body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
+    ) -> Result<Self, BoxError> {
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut size = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            size += chunk.len();
+            head.push(chunk);
+            if size > WHOLE_BODY_BYTES {
+                let head = futures::stream::iter(head.into_iter().map(Ok));
+                return Ok(Self::Streaming(Box::pin(head.chain(body))));
+            }
+        }
+        Ok(Self::Whole(match head.len() {
+            0 => Bytes::new(),
+            1 => head.remove(0),
+            _ => Bytes::from(head.concat()),
+        }))
+    }
+}
+
 /// Writes a request's record once its response body is done or dropped,
 /// with the bytes that went each way and the body's swapped secrets.
 struct Finisher {
@@ -276,15 +358,9 @@ struct Finisher {
     record: Option<EgressRecord>,
     started: Instant,
     bytes_out: Arc<AtomicU64>,
-    body_labels: BodyLabels,
+    body_actions: swap::Actions,
     body_report: rewrite::SharedReport,
     bytes_in: u64,
-}
-
-/// Which secret each body rule stands for, and whether it swaps.
-struct BodyLabels {
-    labels: Vec<String>,
-    swaps: Vec<bool>,
 }
 
 impl Drop for Finisher {
@@ -294,12 +370,7 @@ impl Drop for Finisher {
         record.bytes_in = self.bytes_in;
         record.duration_ms = self.started.elapsed().as_millis() as u64;
         let report = self.body_report.lock().unwrap_or_else(|p| p.into_inner());
-        for &hit in &report.hits {
-            let label = &self.body_labels.labels[hit];
-            if self.body_labels.swaps[hit] && !record.secrets.contains(label) {
-                record.secrets.push(label.clone());
-            }
-        }
+        self.body_actions.swapped(&report.hits, &mut record.secrets);
         if let Some(reason) = &report.refused {
             record.allowed = false;
             record.error = Some(reason.clone());

@@ -18,12 +18,42 @@ pub(crate) enum Action {
     Refuse(String),
 }
 
+/// The needles of a run, compiled once: building a matcher costs far more
+/// than running one, so every request of the run shares it.
+pub(crate) struct Needles {
+    matcher: AhoCorasick,
+    hold: usize,
+}
+
+impl Needles {
+    /// Compiles `patterns` (indexes are kept: an empty pattern never
+    /// matches); `None` when there is nothing to look for.
+    pub(crate) fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Option<Arc<Self>> {
+        const NEVER: &[u8] = b"\0stephost: a needle that never matches\0";
+        if patterns.iter().all(|p| p.as_ref().is_empty()) {
+            return None;
+        }
+        let patterns: Vec<&[u8]> =
+            patterns.iter().map(|p| if p.as_ref().is_empty() { NEVER } else { p.as_ref() }).collect();
+        let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(1);
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .expect("needles are plain bytes");
+        Some(Arc::new(Self { matcher, hold: longest - 1 }))
+    }
+
+    /// Whether any needle occurs in `data`.
+    pub(crate) fn found_in(&self, data: &[u8]) -> bool {
+        self.matcher.is_match(data)
+    }
+}
+
 /// A stream rewriter: holds back the last `longest - 1` bytes of what it has
 /// seen, since they may be the start of a needle.
 pub(crate) struct Rewriter {
-    matcher: AhoCorasick,
+    needles: Arc<Needles>,
     actions: Vec<Action>,
-    hold: usize,
     pending: Vec<u8>,
     seen: usize,
     limit: usize,
@@ -32,27 +62,10 @@ pub(crate) struct Rewriter {
 }
 
 impl Rewriter {
-    /// A rewriter for `rules`, failing once more than `limit` bytes pass;
-    /// `None` when there is nothing to look for.
-    pub(crate) fn new(rules: Vec<(Vec<u8>, Action)>, limit: usize) -> Option<Self> {
-        let rules: Vec<_> = rules.into_iter().filter(|(needle, _)| !needle.is_empty()).collect();
-        if rules.is_empty() {
-            return None;
-        }
-        let longest = rules.iter().map(|(n, _)| n.len()).max().unwrap_or(1);
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(rules.iter().map(|(n, _)| n))
-            .expect("needles are plain bytes");
-        Some(Self {
-            matcher,
-            actions: rules.into_iter().map(|(_, a)| a).collect(),
-            hold: longest - 1,
-            pending: Vec::new(),
-            seen: 0,
-            limit,
-            hits: Vec::new(),
-        })
+    /// A rewriter applying `actions[i]` where needle `i` is found, failing
+    /// once more than `limit` bytes pass.
+    pub(crate) fn new(needles: Arc<Needles>, actions: Vec<Action>, limit: usize) -> Self {
+        Self { needles, actions, pending: Vec::new(), seen: 0, limit, hits: Vec::new() }
     }
 
     /// Rewrites a whole buffer at once.
@@ -72,7 +85,7 @@ impl Rewriter {
             ));
         }
         self.pending.extend_from_slice(chunk);
-        let safe = self.pending.len().saturating_sub(self.hold);
+        let safe = self.pending.len().saturating_sub(self.needles.hold);
         self.drain(safe)
     }
 
@@ -87,7 +100,7 @@ impl Rewriter {
     fn drain(&mut self, safe: usize) -> Result<Bytes, String> {
         let mut out = Vec::with_capacity(self.pending.len());
         let mut consumed = 0;
-        for found in self.matcher.find_iter(&self.pending) {
+        for found in self.needles.matcher.find_iter(&self.pending) {
             if found.start() >= safe {
                 break;
             }
@@ -182,12 +195,17 @@ where
 mod tests {
     use super::*;
 
-    fn swap(from: &str, to: &str) -> (Vec<u8>, Action) {
-        (from.as_bytes().to_vec(), Action::Replace(to.as_bytes().to_vec()))
+    fn rewriter(rules: Vec<(&str, Action)>, limit: usize) -> Rewriter {
+        let needles: Vec<&str> = rules.iter().map(|(n, _)| *n).collect();
+        Rewriter::new(Needles::new(&needles).unwrap(), rules.into_iter().map(|(_, a)| a).collect(), limit)
     }
 
-    fn run_in_chunks(rules: Vec<(Vec<u8>, Action)>, input: &str, chunk: usize) -> Result<String, String> {
-        let mut rewriter = Rewriter::new(rules, usize::MAX).unwrap();
+    fn swap(from: &'static str, to: &str) -> (&'static str, Action) {
+        (from, Action::Replace(to.as_bytes().to_vec()))
+    }
+
+    fn run_in_chunks(rules: Vec<(&str, Action)>, input: &str, chunk: usize) -> Result<String, String> {
+        let mut rewriter = rewriter(rules, usize::MAX);
         let mut out = Vec::new();
         for piece in input.as_bytes().chunks(chunk) {
             out.extend_from_slice(&rewriter.push(piece)?);
@@ -208,16 +226,24 @@ mod tests {
 
     #[test]
     fn a_refused_needle_stops_the_stream_before_it_is_emitted() {
-        let rules = vec![(b"SECRET".to_vec(), Action::Refuse("not here".into()))];
-        let mut rewriter = Rewriter::new(rules, usize::MAX).unwrap();
+        let mut rewriter = rewriter(vec![("SECRET", Action::Refuse("not here".into()))], usize::MAX);
         let first = rewriter.push(b"hello SEC").unwrap();
         assert!(!first.windows(3).any(|w| w == b"SEC"), "the possible start is held back");
         assert_eq!(rewriter.push(b"RET tail").unwrap_err(), "not here");
     }
 
     #[test]
+    fn empty_needles_never_match_and_keep_indexes() {
+        let needles = Needles::new(&["", "b"]).unwrap();
+        let actions = vec![Action::Refuse("empty".into()), Action::Replace(b"B".to_vec())];
+        let (out, hits) = Rewriter::new(needles, actions, usize::MAX).rewrite_all(b"abc").unwrap();
+        assert_eq!((out.as_slice(), hits), (b"aBc".as_slice(), vec![1]));
+        assert!(Needles::new(&[""]).is_none());
+    }
+
+    #[test]
     fn the_limit_is_enforced() {
-        let mut rewriter = Rewriter::new(vec![swap("x", "y")], 10).unwrap();
+        let mut rewriter = rewriter(vec![swap("x", "y")], 10);
         assert!(rewriter.push(b"0123456789").is_ok());
         assert!(rewriter.push(b"!").unwrap_err().contains("limit"));
     }

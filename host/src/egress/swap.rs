@@ -7,125 +7,143 @@
 //! Back: every real secret value becomes its placeholder again.
 
 use super::Destination;
-use super::rewrite::{Action, Rewriter};
+use super::rewrite::{Action, Needles, Rewriter};
 use crate::secrets::{Placement, Vault};
 use http::{HeaderMap, HeaderValue, Uri};
+use std::sync::Arc;
 
-/// Rules for one place in a request to `dest`; `labels[i]` names the secret
-/// behind rule `i`, and `swaps[i]` says whether rule `i` swaps a placeholder.
-pub(crate) struct Rules {
-    pub(crate) rules: Vec<(Vec<u8>, Action)>,
+/// What the swap looks for in a run's requests: for secret `i` of the vault,
+/// needle `2i` is its placeholder and `2i + 1` its real value.
+pub(crate) fn swap_needles(vault: &Vault) -> Option<Arc<Needles>> {
+    let patterns: Vec<&[u8]> =
+        vault.secrets().iter().flat_map(|s| [s.placeholder.as_bytes(), s.value().as_bytes()]).collect();
+    Needles::new(&patterns)
+}
+
+/// What redaction looks for: secret `i`'s real value is needle `i`.
+pub(crate) fn redaction_needles(vault: &Vault) -> Option<Arc<Needles>> {
+    let patterns: Vec<&[u8]> = vault.secrets().iter().map(|s| s.value().as_bytes()).collect();
+    Needles::new(&patterns)
+}
+
+/// The actions for secrets appearing at `place` of a request to `dest`
+/// (`None`: a place no secret may ever appear, such as the path), in
+/// [`swap_needles`] order, with the label of the secret behind each.
+pub(crate) struct Actions {
+    pub(crate) actions: Vec<Action>,
     pub(crate) labels: Vec<String>,
-    pub(crate) swaps: Vec<bool>,
 }
 
-/// The rules for secrets appearing at `place` (`None`: a place no secret
-/// may ever appear, such as the path).
-pub(crate) fn rules_for(vault: &Vault, dest: &Destination, place: Option<&Placement>) -> Rules {
-    let mut out = Rules { rules: Vec::new(), labels: Vec::new(), swaps: Vec::new() };
-    for secret in vault.secrets() {
-        let permitted = place.is_some_and(|p| secret.binding.permits(&dest.scheme, &dest.host, dest.port, p));
-        let where_ = place.map_or("the URL path".to_string(), |p| p.to_string());
-        let refusal = || {
-            Action::Refuse(format!(
-                "secret {} may not be sent to {}://{}:{} in {where_}",
-                secret.label, dest.scheme, dest.host, dest.port
-            ))
-        };
-        let real = secret.value().as_bytes().to_vec();
-        let (on_placeholder, on_real) = if permitted {
-            (Action::Replace(real.clone()), Action::Replace(real.clone()))
-        } else {
-            (refusal(), refusal())
-        };
-        out.rules.push((secret.placeholder.as_bytes().to_vec(), on_placeholder));
-        out.labels.push(secret.label.clone());
-        out.swaps.push(true);
-        out.rules.push((real, on_real));
-        out.labels.push(secret.label.clone());
-        out.swaps.push(false);
+impl Actions {
+    pub(crate) fn for_place(vault: &Vault, dest: &Destination, place: Option<&Placement>) -> Self {
+        let mut out = Actions { actions: Vec::new(), labels: Vec::new() };
+        for secret in vault.secrets() {
+            let permitted =
+                place.is_some_and(|p| secret.binding.permits(&dest.scheme, &dest.host, dest.port, p));
+            let action = if permitted {
+                Action::Replace(secret.value().as_bytes().to_vec())
+            } else {
+                Action::Refuse(format!(
+                    "secret {} may not be sent to {}://{}:{} in {}",
+                    secret.label,
+                    dest.scheme,
+                    dest.host,
+                    dest.port,
+                    place.map_or("the URL path".to_string(), |p| p.to_string())
+                ))
+            };
+            out.actions.extend([action.clone(), action]);
+            out.labels.extend([secret.label.clone(), secret.label.clone()]);
+        }
+        out
     }
-    out
-}
 
-/// Applies `rules` to one value at once; records swapped labels.
-fn rewrite_value(rules: Rules, value: &[u8], swapped: &mut Vec<String>) -> Result<Vec<u8>, String> {
-    let Some(rewriter) = Rewriter::new(rules.rules, usize::MAX) else { return Ok(value.to_vec()) };
-    let (out, hits) = rewriter.rewrite_all(value)?;
-    for hit in hits {
-        if rules.swaps[hit] && !swapped.contains(&rules.labels[hit]) {
-            swapped.push(rules.labels[hit].clone());
+    /// The labels of the placeholders among `hits` (a real value passing
+    /// through where it may is not a swap).
+    pub(crate) fn swapped(&self, hits: &[usize], into: &mut Vec<String>) {
+        for &hit in hits.iter().filter(|hit| *hit % 2 == 0) {
+            if !into.contains(&self.labels[hit]) {
+                into.push(self.labels[hit].clone());
+            }
         }
     }
-    Ok(out)
 }
 
-/// Swaps secrets in every header value (refusing any not permitted there).
-pub(crate) fn swap_headers(
-    vault: &Vault,
-    dest: &Destination,
-    headers: &mut HeaderMap,
-    swapped: &mut Vec<String>,
-) -> Result<(), String> {
-    for (name, value) in headers.iter_mut() {
-        let place = Placement::Header(name.as_str().to_string());
-        let rewritten = rewrite_value(rules_for(vault, dest, Some(&place)), value.as_bytes(), swapped)?;
-        if rewritten != value.as_bytes() {
-            *value = HeaderValue::from_bytes(&rewritten)
-                .map_err(|_| format!("header `{name}` is not valid once its secret is swapped in"))?;
+/// Swap state of one request: the run's needles and where to note swaps.
+pub(crate) struct Swap<'a> {
+    pub(crate) vault: &'a Vault,
+    pub(crate) needles: Option<&'a Arc<Needles>>,
+    pub(crate) dest: &'a Destination,
+    pub(crate) swapped: Vec<String>,
+}
+
+impl Swap<'_> {
+    /// Applies the swap for `place` to one value.
+    fn value(&mut self, place: Option<&Placement>, value: &[u8]) -> Result<Vec<u8>, String> {
+        let Some(needles) = self.needles.filter(|n| n.found_in(value)) else { return Ok(value.to_vec()) };
+        let actions = Actions::for_place(self.vault, self.dest, place);
+        let (out, hits) =
+            Rewriter::new(needles.clone(), actions.actions.clone(), usize::MAX).rewrite_all(value)?;
+        actions.swapped(&hits, &mut self.swapped);
+        Ok(out)
+    }
+
+    /// Swaps secrets in every header value (refusing any not permitted there).
+    pub(crate) fn headers(&mut self, headers: &mut HeaderMap) -> Result<(), String> {
+        for (name, value) in headers.iter_mut() {
+            let place = Placement::Header(name.as_str().to_string());
+            let rewritten = self.value(Some(&place), value.as_bytes())?;
+            if rewritten != value.as_bytes() {
+                *value = HeaderValue::from_bytes(&rewritten)
+                    .map_err(|_| format!("header `{name}` is not valid once its secret is swapped in"))?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Swaps secrets in query parameter values; a secret in the path or in
+    /// a parameter name is refused.
+    pub(crate) fn uri(&mut self, uri: &Uri) -> Result<Uri, String> {
+        let Some(needles) = self.needles else { return Ok(uri.clone()) };
+        let whole = uri.path_and_query().map_or("", |pq| pq.as_str());
+        if !needles.found_in(whole.as_bytes()) {
+            return Ok(uri.clone());
+        }
+        let path = self.value(None, uri.path().as_bytes())?;
+        let mut pairs = Vec::new();
+        for pair in uri.query().unwrap_or_default().split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            self.value(None, name.as_bytes())?;
+            let value = self.value(Some(&Placement::Query(name.to_string())), value.as_bytes())?;
+            let value = String::from_utf8(value).map_err(|_| "a query value is not UTF-8".to_string())?;
+            pairs.push(if pair.contains('=') { format!("{name}={value}") } else { name.to_string() });
+        }
+        let path = String::from_utf8(path).map_err(|_| "the path is not UTF-8".to_string())?;
+        let invalid = || "the URL is not valid once swapped".to_string();
+        let mut parts = uri.clone().into_parts();
+        let rebuilt = match uri.query() {
+            Some(_) => format!("{path}?{}", pairs.join("&")),
+            None => path,
+        };
+        parts.path_and_query = Some(rebuilt.parse().map_err(|_| invalid())?);
+        Uri::from_parts(parts).map_err(|_| invalid())
+    }
 }
 
-/// Swaps secrets in query parameter values; a secret in the path or in a
-/// parameter name is refused.
-pub(crate) fn swap_uri(
-    vault: &Vault,
-    dest: &Destination,
-    uri: &Uri,
-    swapped: &mut Vec<String>,
-) -> Result<Uri, String> {
-    let path = rewrite_value(rules_for(vault, dest, None), uri.path().as_bytes(), swapped)?;
-    let Some(query) = uri.query() else { return Ok(uri.clone()) };
-    let mut pairs = Vec::new();
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        rewrite_value(rules_for(vault, dest, None), name.as_bytes(), swapped)?;
-        let place = Placement::Query(name.to_string());
-        let value = rewrite_value(rules_for(vault, dest, Some(&place)), value.as_bytes(), swapped)?;
-        let value = String::from_utf8(value).map_err(|_| "a query value is not UTF-8".to_string())?;
-        pairs.push(if pair.contains('=') { format!("{name}={value}") } else { name.to_string() });
-    }
-    let path = String::from_utf8(path).map_err(|_| "the path is not UTF-8".to_string())?;
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        format!("{path}?{}", pairs.join("&"))
-            .parse()
-            .map_err(|_| "the URL is not valid once swapped".to_string())?,
-    );
-    Uri::from_parts(parts).map_err(|_| "the URL is not valid once swapped".to_string())
-}
-
-/// Rules that turn every real secret value back into its placeholder.
-pub(crate) fn redaction_rules(vault: &Vault) -> Vec<(Vec<u8>, Action)> {
-    vault
-        .secrets()
-        .iter()
-        .map(|s| (s.value().as_bytes().to_vec(), Action::Replace(s.placeholder.as_bytes().to_vec())))
-        .collect()
+/// Actions that turn every real secret value back into its placeholder, in
+/// [`redaction_needles`] order.
+pub(crate) fn redaction_actions(vault: &Vault) -> Vec<Action> {
+    vault.secrets().iter().map(|s| Action::Replace(s.placeholder.as_bytes().to_vec())).collect()
 }
 
 /// Redacts every header value of a response.
-pub(crate) fn redact_headers(vault: &Vault, headers: &mut HeaderMap) {
-    for value in headers.values_mut() {
-        let Some(rewriter) = Rewriter::new(redaction_rules(vault), usize::MAX) else { return };
-        match rewriter.rewrite_all(value.as_bytes()) {
-            Ok((_, hits)) if hits.is_empty() => {}
-            Ok((out, _)) => {
-                *value = HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("[redacted]"))
-            }
-            Err(_) => *value = HeaderValue::from_static("[redacted]"),
-        }
+pub(crate) fn redact_headers(vault: &Vault, needles: Option<&Arc<Needles>>, headers: &mut HeaderMap) {
+    let Some(needles) = needles else { return };
+    for value in headers.values_mut().filter(|v| needles.found_in(v.as_bytes())) {
+        let rewriter = Rewriter::new(needles.clone(), redaction_actions(vault), usize::MAX);
+        *value = match rewriter.rewrite_all(value.as_bytes()) {
+            Ok((out, _)) => HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("[redacted]")),
+            Err(_) => HeaderValue::from_static("[redacted]"),
+        };
     }
 }
