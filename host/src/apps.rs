@@ -197,6 +197,19 @@ mod tests {
     }
 
     #[test]
+    fn apps_in_the_data_directory_add_to_and_override_the_builtin_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let custom = "name = \"acme\"\ntitle = \"Acme\"\nauth = \"api_key\"\nhosts = [\"https://api.acme.io\"]\n[[fields]]\nname = \"key\"\nsecret = true\nplacement = [\"query:key\"]\n";
+        std::fs::write(dir.path().join("acme.toml"), custom).unwrap();
+        std::fs::write(dir.path().join("slack.toml"), custom.replace("acme", "slack")).unwrap();
+        let catalog = Catalog::with_dir(dir.path()).unwrap();
+        assert_eq!(catalog.names(), ["acme", "github", "openai", "slack"]);
+        assert_eq!(catalog.get("slack").unwrap().title, "Slack".replace("Slack", "Acme"));
+        std::fs::write(dir.path().join("broken.toml"), "name = 1").unwrap();
+        assert!(Catalog::with_dir(dir.path()).unwrap_err().to_string().contains("broken.toml"));
+    }
+
+    #[test]
     fn bad_app_files_name_the_file_and_problem() {
         let err = parse_app("x.toml", "name = \"x\"\ntitle = \"X\"\nauth = \"api_key\"\nhosts = [\"https://x.io\"]\n[[fields]]\nname = \"key\"\nsecret = true\n").unwrap_err();
         assert_eq!(err.to_string(), "app catalog x.toml: secret field `key` needs a placement");

@@ -36,7 +36,11 @@ struct Capture {
     partial: [Vec<u8>; 2],
     kept: usize,
     dropped: usize,
+    notes: usize,
 }
+
+/// Host notes kept per run (a step refused a million times gets a hundred).
+const MAX_NOTES: usize = 100;
 
 /// Shared sink for one run's stdout and stderr.
 #[derive(Clone)]
@@ -53,6 +57,16 @@ impl LogSink {
     /// A WASI output stream writing into this sink as `stream`.
     pub(crate) fn pipe(&self, stream: LogStream) -> LogPipe {
         LogPipe { sink: self.clone(), stream }
+    }
+
+    /// Adds a line from the host (e.g. why a request was refused) among the
+    /// step's logs, where its author looks first.
+    pub(crate) fn note(&self, text: &str) {
+        let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+        capture.notes += 1;
+        if capture.notes <= MAX_NOTES {
+            capture.lines.push(line_of(LogStream::Host, text.as_bytes()));
+        }
     }
 
     fn write(&self, stream: LogStream, mut bytes: &[u8]) {

@@ -196,6 +196,7 @@ impl Runtime {
             vault.clone(),
             self.client.clone(),
             self.audit.clone(),
+            logs.clone(),
         ));
 
         let mut wasi = WasiCtxBuilder::new();

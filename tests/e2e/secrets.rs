@@ -405,6 +405,28 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
     assert!(!requests[1].1.allowed);
     assert_eq!(verify(&path).unwrap(), entries.len());
 
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--refused"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("GET https://api.github.com:443/user -> REFUSED: secret slack.oauth_access_token"), "{listed}");
+    let by_app = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--app", "slack", "--json"])
+        .output()
+        .unwrap();
+    let github = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--app", "github"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&by_app.stdout).lines().count(),
+        entries.len(),
+        "every record here involves slack's secret"
+    );
+    assert_eq!(String::from_utf8_lossy(&github.stdout), "", "none involves github's");
+
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("api.github.com", "api.glthub.com", 1)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))

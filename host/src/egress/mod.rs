@@ -19,6 +19,7 @@ pub use policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_
 pub use ssrf::forbidden_reason;
 
 use crate::audit::{AuditEvent, AuditLog};
+use crate::logs::LogSink;
 use crate::secrets::{Placement, Vault};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -65,6 +66,8 @@ pub(crate) struct EgressContext {
     pub(crate) client: EgressClient,
     pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) records: Mutex<Vec<EgressRecord>>,
+    /// The run's logs, where refusals are noted for the step's author.
+    logs: LogSink,
 }
 
 impl EgressContext {
@@ -76,6 +79,7 @@ impl EgressContext {
         vault: Arc<Vault>,
         client: EgressClient,
         audit: Option<Arc<AuditLog>>,
+        logs: LogSink,
     ) -> Self {
         Self {
             run_id,
@@ -87,6 +91,7 @@ impl EgressContext {
             client,
             audit,
             records: Mutex::default(),
+            logs,
         }
     }
 
@@ -98,6 +103,11 @@ impl EgressContext {
             if let Err(e) = audit.append(&self.run_id, &self.step, AuditEvent::Request(record.clone())) {
                 eprintln!("stephost: {e}");
             }
+        }
+        if !record.allowed {
+            let r = &record;
+            let why = r.error.as_deref().unwrap_or("refused");
+            self.logs.note(&format!("[stephost] refused {} {}://{}:{}{}: {why}", r.method, r.scheme, r.host, r.port, r.path));
         }
         self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
     }
