@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod runtime;
 pub mod secrets;
 mod state;
+pub mod store;
 pub mod workflow;
 
 pub use apps::{App, Catalog};

@@ -411,7 +411,10 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert_eq!(listed.lines().count(), 1, "{listed}");
-    assert!(listed.contains("GET https://api.github.com:443/user -> REFUSED: secret slack.oauth_access_token"), "{listed}");
+    assert!(
+        listed.contains("GET https://api.github.com:443/user -> REFUSED: secret slack.oauth_access_token"),
+        "{listed}"
+    );
     let by_app = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--app", "slack", "--json"])
         .output()

@@ -107,7 +107,10 @@ impl EgressContext {
         if !record.allowed {
             let r = &record;
             let why = r.error.as_deref().unwrap_or("refused");
-            self.logs.note(&format!("[stephost] refused {} {}://{}:{}{}: {why}", r.method, r.scheme, r.host, r.port, r.path));
+            self.logs.note(&format!(
+                "[stephost] refused {} {}://{}:{}{}: {why}",
+                r.method, r.scheme, r.host, r.port, r.path
+            ));
         }
         self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
     }

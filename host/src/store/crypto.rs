@@ -1,0 +1,134 @@
+//! Secret values at rest: XChaCha20-Poly1305 (RustCrypto) under one master
+//! key, taken from `STEPHOST_MASTER_KEY` (64 hex digits) or from a key file
+//! created on first use with owner-only permissions. Each value is bound to
+//! what it belongs to (associated data), so a ciphertext moved to another
+//! account or field does not decrypt.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use std::io::Write;
+use std::path::Path;
+
+/// The environment variable holding the master key.
+pub const MASTER_KEY_ENV: &str = "STEPHOST_MASTER_KEY";
+
+/// Why the master key could not be had or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{MASTER_KEY_ENV} must be 64 hex digits (32 bytes)")]
+    BadEnvKey,
+    #[error("master key file {path}: {message}")]
+    File { path: String, message: String },
+    #[error(
+        "cannot decrypt {what}: wrong master key (it was encrypted under another {MASTER_KEY_ENV} or key file)"
+    )]
+    WrongKey { what: String },
+}
+
+/// The master key. Never printed (no `Debug` of its bytes).
+pub struct MasterKey {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(…)")
+    }
+}
+
+impl MasterKey {
+    /// From `STEPHOST_MASTER_KEY` if set, else from `key_file`, creating it
+    /// (owner-only) with a fresh random key if it does not exist.
+    pub fn load(key_file: &Path) -> Result<Self, KeyError> {
+        if let Ok(hex_key) = std::env::var(MASTER_KEY_ENV) {
+            return Self::from_hex(hex_key.trim()).ok_or(KeyError::BadEnvKey);
+        }
+        let fail = |message: String| KeyError::File { path: key_file.display().to_string(), message };
+        match std::fs::read_to_string(key_file) {
+            Ok(text) => Self::from_hex(text.trim()).ok_or_else(|| fail("does not hold 64 hex digits".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| fail(format!("no randomness: {e}")))?;
+                if let Some(dir) = key_file.parent() {
+                    crate::cache::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(key_file).map_err(|e| fail(e.to_string()))?;
+                file.write_all(hex::encode(bytes).as_bytes()).map_err(|e| fail(e.to_string()))?;
+                Ok(Self::from_bytes(&bytes))
+            }
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+
+    fn from_hex(text: &str) -> Option<Self> {
+        let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
+        Some(Self::from_bytes(&bytes))
+    }
+
+    /// A key from raw bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self { cipher: XChaCha20Poly1305::new(bytes.into()) }
+    }
+
+    /// Encrypts `plaintext` bound to `context`: a random 24-byte nonce
+    /// followed by the ciphertext and tag.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).expect("the OS random number generator failed");
+        let sealed = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .expect("encryption of an in-memory buffer cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Decrypts what [`MasterKey::seal`] made for the same `context`.
+    pub fn open(&self, blob: &[u8], context: &str) -> Result<Vec<u8>, KeyError> {
+        let wrong = || KeyError::WrongKey { what: context.to_string() };
+        if blob.len() < 24 {
+            return Err(wrong());
+        }
+        let (nonce, sealed) = blob.split_at(24);
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: context.as_bytes() })
+            .map_err(|_| wrong())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_are_bound_to_their_context() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let blob = key.seal(b"xoxb-secret", "account slack/work oauth_access_token");
+        assert!(!blob.windows(11).any(|w| w == b"xoxb-secret"));
+        assert_eq!(key.open(&blob, "account slack/work oauth_access_token").unwrap(), b"xoxb-secret");
+        assert!(key.open(&blob, "account slack/other oauth_access_token").is_err());
+        let other = MasterKey::from_bytes(&[8; 32]);
+        let err = other.open(&blob, "account slack/work oauth_access_token").unwrap_err().to_string();
+        assert!(err.contains("wrong master key"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_is_created_owner_only_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        let first = MasterKey::load(&path).unwrap();
+        let blob = first.seal(b"v", "c");
+        let second = MasterKey::load(&path).unwrap();
+        assert_eq!(second.open(&blob, "c").unwrap(), b"v");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(MasterKey::load(&path).unwrap_err().to_string().contains("64 hex digits"));
+    }
+}

@@ -1,0 +1,594 @@
+//! The embedded default store: one SQLite database in the data directory
+//! (WAL, migrations that run by themselves) holding connected accounts and
+//! environment variables, every secret value encrypted under the master key.
+
+pub mod crypto;
+
+use crate::apps::Catalog;
+use crypto::{KeyError, MasterKey};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The database file's name in the data directory.
+pub const DATABASE_FILE: &str = "stephost.db";
+
+/// The master key file's name in the data directory.
+pub const KEY_FILE: &str = "master.key";
+
+/// Schema migrations, applied in order; `user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts and their fields; environment variables; a key check.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+     CREATE TABLE accounts (
+         id INTEGER PRIMARY KEY,
+         app TEXT NOT NULL,
+         name TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         last_used_ms INTEGER,
+         expires_ms INTEGER,
+         status TEXT NOT NULL DEFAULT 'ok',
+         UNIQUE (app, name)
+     );
+     CREATE TABLE account_fields (
+         account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+         position INTEGER NOT NULL,
+         key TEXT NOT NULL,
+         secret INTEGER NOT NULL,
+         plain TEXT,
+         sealed BLOB,
+         PRIMARY KEY (account_id, key)
+     );
+     CREATE TABLE env (
+         workflow TEXT NOT NULL,
+         name TEXT NOT NULL,
+         secret INTEGER NOT NULL,
+         plain TEXT,
+         sealed BLOB,
+         updated_ms INTEGER NOT NULL,
+         PRIMARY KEY (workflow, name)
+     );",
+];
+
+/// A known plaintext sealed under the master key when the database is
+/// created: a wrong key is caught at open, before any account is touched.
+const KEY_CHECK: &[u8] = b"stephost master key check";
+
+/// Why the store could not do something; one line, naming the thing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// One field of a stored account, secret values decrypted (host only).
+#[derive(Clone)]
+pub struct StoredField {
+    pub key: String,
+    pub secret: bool,
+    pub value: String,
+}
+
+impl std::fmt::Debug for StoredField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.secret { "…" } else { self.value.as_str() };
+        write!(f, "{}={value}", self.key)
+    }
+}
+
+/// A connected account, as `accounts list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountSummary {
+    pub app: String,
+    pub name: String,
+    /// Field names with non-secret values; secret ones masked.
+    pub fields: Vec<(String, String)>,
+    pub created_ms: u64,
+    pub last_used_ms: Option<u64>,
+    pub expires_ms: Option<u64>,
+    pub status: String,
+}
+
+/// One environment variable, as `env list` shows it (secret values masked).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnvSummary {
+    pub name: String,
+    /// `None` for a global variable.
+    pub workflow: Option<String>,
+    pub secret: bool,
+    pub shown: String,
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    key: MasterKey,
+}
+
+/// Largest environment variable value.
+pub const MAX_ENV_VALUE: usize = 64 * 1024;
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`, migrating it, and checks
+    /// the master key against it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        crate::cache::create_private_dir(data_dir).map_err(|e| StoreError::Database {
+            path: data_dir.to_path_buf(),
+            message: format!("cannot create the data directory: {e}"),
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db = |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
+        let mut conn = Connection::open(&path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        migrate(&mut conn).map_err(db)?;
+        let key = MasterKey::load(&data_dir.join(KEY_FILE))?;
+        let check: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        match check {
+            Some(blob) => {
+                key.open(&blob, "key check")
+                    .map_err(|_| KeyError::WrongKey { what: format!("{}", path.display()) })?;
+            }
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+                    [key.seal(KEY_CHECK, "key check")],
+                )
+                .map_err(db)?;
+            }
+        }
+        Ok(Self { conn, path, key })
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |e| StoreError::Database { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Stores an account (replacing one of the same app and name). Fields
+    /// are checked against the catalog: every declared field must be given
+    /// unless optional; secret ones are encrypted.
+    pub fn connect_account(
+        &mut self,
+        catalog: &Catalog,
+        app: &str,
+        name: &str,
+        fields: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let known = catalog.get(app).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "app `{app}` is not in the app catalog (known: {})",
+                catalog.names().join(", ")
+            ))
+        })?;
+        if !crate::workflow::is_valid_name(name) {
+            return Err(StoreError::Invalid(format!(
+                "account name `{name}` must be letters, digits and underscores"
+            )));
+        }
+        for (key, _) in fields {
+            if known.field(key).is_none() {
+                let names: Vec<&str> = known.fields.iter().map(|f| f.name.as_str()).collect();
+                return Err(StoreError::Invalid(format!(
+                    "app `{app}` has no field `{key}` (fields: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        if let Some(missing) =
+            known.fields.iter().find(|f| f.secret && !fields.iter().any(|(k, _)| *k == f.name))
+        {
+            return Err(StoreError::Invalid(format!(
+                "app `{app}` needs its secret field `{}`",
+                missing.name
+            )));
+        }
+        let path = self.path.clone();
+        let db =
+            move |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
+        let tx = self.conn.transaction().map_err(&db)?;
+        tx.execute("DELETE FROM accounts WHERE app = ?1 AND name = ?2", params![app, name]).map_err(&db)?;
+        tx.execute(
+            "INSERT INTO accounts (app, name, created_ms) VALUES (?1, ?2, ?3)",
+            params![app, name, now_ms()],
+        )
+        .map_err(&db)?;
+        let id = tx.last_insert_rowid();
+        for (position, (key, value)) in fields.iter().enumerate() {
+            let secret = known.field(key).is_some_and(|f| f.secret);
+            let (plain, sealed) = if secret {
+                (None, Some(self.key.seal(value.as_bytes(), &field_context(app, name, key))))
+            } else {
+                (Some(value.as_str()), None)
+            };
+            tx.execute(
+                "INSERT INTO account_fields (account_id, position, key, secret, plain, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, position as i64, key, secret, plain, sealed],
+            )
+            .map_err(&db)?;
+        }
+        tx.commit().map_err(&db)
+    }
+
+    /// An account's fields in order, secret values decrypted, for a run.
+    /// Marks the account used.
+    pub fn account_fields(&self, app: &str, name: &str) -> Result<Vec<StoredField>, StoreError> {
+        let db = self.db();
+        let id: i64 = self
+            .conn
+            .query_row("SELECT id FROM accounts WHERE app = ?1 AND name = ?2", params![app, name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&db)?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no `{app}` account named `{name}` (see `stephost accounts list`)"
+                ))
+            })?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT key, secret, plain, sealed FROM account_fields WHERE account_id = ?1 ORDER BY position")
+            .map_err(&db)?;
+        let rows = statement
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                ))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        let mut fields = Vec::with_capacity(rows.len());
+        for (key, secret, plain, sealed) in rows {
+            let value = match (secret, plain, sealed) {
+                (true, _, Some(blob)) => {
+                    let bytes = self.key.open(&blob, &field_context(app, name, &key))?;
+                    String::from_utf8(bytes)
+                        .map_err(|_| StoreError::Invalid(format!("{app}/{name} {key}: not UTF-8")))?
+                }
+                (false, Some(plain), _) => plain,
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "{app}/{name} {key}: the stored field is damaged"
+                    )));
+                }
+            };
+            fields.push(StoredField { key, secret, value });
+        }
+        self.conn
+            .execute("UPDATE accounts SET last_used_ms = ?1 WHERE id = ?2", params![now_ms(), id])
+            .map_err(&db)?;
+        Ok(fields)
+    }
+
+    /// Every account, secrets masked.
+    pub fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, app, name, created_ms, last_used_ms, expires_ms, status FROM accounts ORDER BY app, name")
+            .map_err(&db)?;
+        let accounts = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AccountSummary {
+                        app: r.get(1)?,
+                        name: r.get(2)?,
+                        fields: Vec::new(),
+                        created_ms: r.get::<_, i64>(3)? as u64,
+                        last_used_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                        expires_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                        status: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        let mut out = Vec::with_capacity(accounts.len());
+        for (id, mut account) in accounts {
+            let mut fields = self
+                .conn
+                .prepare(
+                    "SELECT key, secret, plain FROM account_fields WHERE account_id = ?1 ORDER BY position",
+                )
+                .map_err(&db)?;
+            account.fields = fields
+                .query_map([id], |r| {
+                    let secret: bool = r.get(1)?;
+                    let shown = if secret {
+                        "••••••••".to_string()
+                    } else {
+                        r.get::<_, Option<String>>(2)?.unwrap_or_default()
+                    };
+                    Ok((r.get::<_, String>(0)?, shown))
+                })
+                .map_err(&db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&db)?;
+            out.push(account);
+        }
+        Ok(out)
+    }
+
+    /// Removes an account; an error if there is none.
+    pub fn remove_account(&self, app: &str, name: &str) -> Result<(), StoreError> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM accounts WHERE app = ?1 AND name = ?2", params![app, name])
+            .map_err(self.db())?;
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!("no `{app}` account named `{name}`")));
+        }
+        Ok(())
+    }
+
+    /// Sets an environment variable, global or for one workflow.
+    pub fn set_env(
+        &self,
+        name: &str,
+        value: &str,
+        secret: bool,
+        workflow: Option<&str>,
+    ) -> Result<(), StoreError> {
+        check_env_name(name)?;
+        if value.len() > MAX_ENV_VALUE {
+            return Err(StoreError::Invalid(format!(
+                "the value of {name} is {} bytes; values are at most 64 KiB",
+                value.len()
+            )));
+        }
+        let scope = workflow.unwrap_or("");
+        let (plain, sealed) = if secret {
+            (None, Some(self.key.seal(value.as_bytes(), &env_context(scope, name))))
+        } else {
+            (Some(value), None)
+        };
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO env (workflow, name, secret, plain, sealed, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![scope, name, secret, plain, sealed, now_ms()],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Removes an environment variable; an error if there is none.
+    pub fn unset_env(&self, name: &str, workflow: Option<&str>) -> Result<(), StoreError> {
+        let removed = self
+            .conn
+            .execute(
+                "DELETE FROM env WHERE workflow = ?1 AND name = ?2",
+                params![workflow.unwrap_or(""), name],
+            )
+            .map_err(self.db())?;
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!("no environment variable {name}")));
+        }
+        Ok(())
+    }
+
+    /// Every environment variable, secret values masked.
+    pub fn list_env(&self) -> Result<Vec<EnvSummary>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT workflow, name, secret, plain FROM env ORDER BY workflow, name")
+            .map_err(&db)?;
+        statement
+            .query_map([], |r| {
+                let workflow: String = r.get(0)?;
+                let secret: bool = r.get(2)?;
+                Ok(EnvSummary {
+                    name: r.get(1)?,
+                    workflow: (!workflow.is_empty()).then_some(workflow),
+                    secret,
+                    shown: if secret {
+                        "••••••••".into()
+                    } else {
+                        r.get::<_, Option<String>>(3)?.unwrap_or_default()
+                    },
+                })
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)
+    }
+
+    /// The environment of a step of `workflow` (`None`: a lone step):
+    /// global variables, overridden by the workflow's; (plain, secret).
+    pub fn env_for(
+        &self,
+        workflow: Option<&str>,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT workflow, name, secret, plain, sealed FROM env WHERE workflow = '' OR workflow = ?1 ORDER BY workflow = '' DESC, name")
+            .map_err(&db)?;
+        let rows = statement
+            .query_map([workflow.unwrap_or("")], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        let mut merged: Vec<(String, bool, String)> = Vec::new();
+        for (scope, name, secret, plain, sealed) in rows {
+            let value = match (secret, plain, sealed) {
+                (true, _, Some(blob)) => {
+                    String::from_utf8(self.key.open(&blob, &env_context(&scope, &name))?)
+                        .map_err(|_| StoreError::Invalid(format!("{name}: not UTF-8")))?
+                }
+                (false, Some(plain), _) => plain,
+                _ => return Err(StoreError::Invalid(format!("environment variable {name} is damaged"))),
+            };
+            merged.retain(|(n, _, _)| *n != name);
+            merged.push((name, secret, value));
+        }
+        let (secret, plain): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, secret, _)| *secret);
+        Ok((
+            plain.into_iter().map(|(n, _, v)| (n, v)).collect(),
+            secret.into_iter().map(|(n, _, v)| (n, v)).collect(),
+        ))
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Environment variable names: letters, digits, underscores, not starting
+/// with a digit; the `STEPHOST_` prefix is the host's.
+pub fn check_env_name(name: &str) -> Result<(), StoreError> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(StoreError::Invalid(format!(
+            "`{name}` is not a valid environment variable name (letters, digits, underscores)"
+        )));
+    }
+    if name.to_ascii_uppercase().starts_with("STEPHOST_") {
+        return Err(StoreError::Invalid(format!("`{name}`: the STEPHOST_ prefix is reserved")));
+    }
+    Ok(())
+}
+
+fn field_context(app: &str, name: &str, key: &str) -> String {
+    format!("account {app}/{name} field {key}")
+}
+
+fn env_context(workflow: &str, name: &str) -> String {
+    format!("env {workflow}/{name}")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slack_fields(token: &str) -> Vec<(String, String)> {
+        vec![("oauth_access_token".into(), token.into()), ("oauth_uid".into(), "U1".into())]
+    }
+
+    #[test]
+    fn accounts_round_trip_with_secrets_encrypted_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::builtin();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.connect_account(&catalog, "slack", "work", &slack_fields("xoxb-very-secret-value")).unwrap();
+        let fields = store.account_fields("slack", "work").unwrap();
+        assert_eq!(fields[0].value, "xoxb-very-secret-value");
+        assert!(fields[0].secret && !fields[1].secret);
+        assert!(!format!("{fields:?}").contains("very-secret"));
+        let listed = store.list_accounts().unwrap();
+        assert_eq!(
+            listed[0].fields,
+            [("oauth_access_token".into(), "••••••••".into()), ("oauth_uid".into(), "U1".into())]
+        );
+        assert!(listed[0].last_used_ms.is_some());
+        store.set_env("API_KEY", "env-very-secret-value", true, None).unwrap();
+        drop(store);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for secret in [&b"xoxb-very-secret-value"[..], b"env-very-secret-value"] {
+                assert!(!bytes.windows(secret.len()).any(|w| w == secret), "a secret is in clear on disk");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_master_key_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join(KEY_FILE), hex::encode([9u8; 32])).unwrap();
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("wrong master key"), "{err}");
+    }
+
+    #[test]
+    fn bad_accounts_and_env_names_are_refused_with_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::builtin();
+        let mut store = Store::open(dir.path()).unwrap();
+        let cases = [
+            store.connect_account(&catalog, "nope", "a", &[]).unwrap_err().to_string(),
+            store.connect_account(&catalog, "slack", "a b", &slack_fields("t")).unwrap_err().to_string(),
+            store
+                .connect_account(&catalog, "slack", "a", &[("oauth_uid".into(), "U".into())])
+                .unwrap_err()
+                .to_string(),
+            store
+                .connect_account(&catalog, "slack", "a", &[("bogus".into(), "U".into())])
+                .unwrap_err()
+                .to_string(),
+            store.set_env("STEPHOST_X", "v", true, None).unwrap_err().to_string(),
+            store.set_env("1X", "v", true, None).unwrap_err().to_string(),
+            store.set_env("BIG", &"x".repeat(MAX_ENV_VALUE + 1), true, None).unwrap_err().to_string(),
+            store.remove_account("slack", "missing").unwrap_err().to_string(),
+        ];
+        let expected = [
+            "not in the app catalog",
+            "account name",
+            "needs its secret field `oauth_access_token`",
+            "no field `bogus`",
+            "reserved",
+            "not a valid",
+            "64 KiB",
+            "no `slack` account named `missing`",
+        ];
+        for (got, want) in cases.iter().zip(expected) {
+            assert!(got.contains(want), "{got} should mention {want}");
+        }
+    }
+
+    #[test]
+    fn workflow_env_overrides_global_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set_env("CHANNEL", "#general", false, None).unwrap();
+        store.set_env("CHANNEL", "#alerts", false, Some("alerts")).unwrap();
+        store.set_env("TOKEN", "s3cret", true, None).unwrap();
+        assert_eq!(store.env_for(None).unwrap().0, [("CHANNEL".into(), "#general".into())]);
+        let (plain, secret) = store.env_for(Some("alerts")).unwrap();
+        assert_eq!(plain, [("CHANNEL".into(), "#alerts".into())]);
+        assert_eq!(secret, [("TOKEN".into(), "s3cret".into())]);
+        assert_eq!(store.list_env().unwrap().iter().find(|e| e.secret).unwrap().shown, "••••••••");
+    }
+}
