@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use stephost::{
-    AccountFields, Catalog, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow,
+    AccountFields, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow,
 };
 
 /// Run workflow code steps as sandboxed WebAssembly components.
@@ -47,6 +47,15 @@ enum Command {
     /// Work with workflow files (ordered steps).
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Connected accounts of apps (secrets encrypted at rest).
+    #[command(subcommand)]
+    Accounts(cli::manage::AccountsCommand),
+    /// Environment variables for steps (secret by default).
+    #[command(subcommand)]
+    Env(cli::manage::EnvCommand),
+    /// The app catalog: fields, hosts, where secrets may go, test requests.
+    #[command(subcommand)]
+    Apps(cli::manage::AppsCommand),
     /// Read and check the audit log of outbound requests and secret reads.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -118,6 +127,10 @@ struct RunArgs {
     /// are allowed too.
     #[arg(long = "auth", value_name = "APP.KEY=VALUE")]
     auths: Vec<String>,
+    /// A connected account for the step (repeatable), e.g. slack=work (see
+    /// `stephost accounts list`).
+    #[arg(long = "account", value_name = "APP=NAME")]
+    accounts: Vec<String>,
     /// A destination the step may reach: scheme://host[:port] with `*`
     /// wildcards, e.g. https://*.slack.com (repeatable; default: none).
     #[arg(long = "allow-host", value_name = "PATTERN")]
@@ -199,7 +212,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Workflow(WorkflowCommand::Run { workflow, event, egress, json }) => {
             let runtime = runtime(&data_dir, &egress)?;
-            let workflow = Workflow::from_file(&workflow)?;
+            let mut workflow = Workflow::from_file(&workflow)?;
+            workflow.attach_store(&stephost::store::Store::open(&data_dir)?)?;
             let event = read_event(&event)?;
             let outcome = workflow.run(&runtime, &event).await?;
             cli::print_workflow(&outcome, json)?;
@@ -209,6 +223,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => audit(&data_dir, command),
+        Command::Accounts(command) => cli::manage::accounts(&data_dir, command).map(|()| ExitCode::SUCCESS),
+        Command::Env(command) => cli::manage::env(&data_dir, command).map(|()| ExitCode::SUCCESS),
+        Command::Apps(command) => cli::manage::apps(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             let step = runtime.load(&args.component)?;
@@ -246,7 +263,14 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let policy = HostPolicy::parse(&args.allow_hosts)?;
-    let auths = parse_auths(&args.auths)?;
+    let store = stephost::store::Store::open(data_dir)?;
+    let mut auths = parse_auths(&args.auths)?;
+    for flag in &args.accounts {
+        let (app, name) = flag.split_once('=').ok_or_else(|| anyhow!("--account {flag}: expected APP=NAME"))?;
+        let fields = store.account_fields(app, name)?;
+        auths.push((app.to_string(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
+    }
+    let (stored_env, stored_secret_env) = store.env_for(None)?;
     for (app, fields) in &auths {
         let known = runtime.catalog().get(app).ok_or_else(|| {
             anyhow!(
@@ -264,13 +288,26 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         event: event.to_string(),
         steps,
         auths,
-        env: args.env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
-        secret_env: args.secret_env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
+        env: with_defaults(args.env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?, stored_env),
+        secret_env: with_defaults(
+            args.secret_env.iter().map(|kv| parse_env(kv)).collect::<Result<_>>()?,
+            stored_secret_env,
+        ),
         ..StepInput::default()
     };
     let outcome = runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy) }).await;
     cli::print_step(&outcome, args.json)?;
     Ok(if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `vars` plus every default whose name `vars` lacks.
+fn with_defaults(mut vars: Vec<(String, String)>, defaults: Vec<(String, String)>) -> Vec<(String, String)> {
+    for (name, value) in defaults {
+        if !vars.iter().any(|(n, _)| *n == name) {
+            vars.push((name, value));
+        }
+    }
+    vars
 }
 
 /// The step's name in messages: the file stem, made a valid name.
@@ -291,7 +328,7 @@ fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
     let mut config = RuntimeConfig {
         cache_dir: Some(data_dir.join("components")),
-        catalog: Arc::new(Catalog::with_dir(&data_dir.join("apps"))?),
+        catalog: Arc::new(cli::manage::catalog(data_dir)?),
         audit_path: Some(data_dir.join("audit.jsonl")),
         ..RuntimeConfig::default()
     };

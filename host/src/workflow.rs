@@ -22,6 +22,7 @@ use crate::error::{LoadError, WorkflowError};
 use crate::limits::Limits;
 use crate::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::runtime::{Runtime, StepConfig};
+use crate::store::Store;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,9 @@ pub struct WorkflowStep {
     pub name: String,
     pub component: PathBuf,
     pub auths: Vec<(String, AccountFields)>,
+    /// Connected accounts by name (`auths = { slack = "work" }`), turned
+    /// into `auths` by [`Workflow::attach_store`].
+    pub accounts: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
     /// Secret environment variables: sealed, and sent only to this step's
     /// own allowed hosts.
@@ -150,22 +154,28 @@ impl Workflow {
             }
             let limits = limits_of(&step).map_err(&in_step)?;
             let policy = HostPolicy::parse(&step.allowed_hosts).map_err(|e| in_step(e.to_string()))?;
-            let auths = step
-                .auths
-                .iter()
-                .map(|(app, fields)| {
-                    let toml::Value::Table(fields) = fields else {
-                        return Err(in_step(format!("auths.{app} must be a table of fields")));
-                    };
-                    Ok((app.clone(), string_pairs(fields, &format!("auths.{app}")).map_err(&in_step)?))
-                })
-                .collect::<Result<_, _>>()?;
+            let mut auths = Vec::new();
+            let mut accounts = Vec::new();
+            for (app, value) in &step.auths {
+                match value {
+                    toml::Value::String(account) => accounts.push((app.clone(), account.clone())),
+                    toml::Value::Table(fields) => {
+                        auths.push((app.clone(), string_pairs(fields, &format!("auths.{app}")).map_err(&in_step)?))
+                    }
+                    _ => {
+                        return Err(in_step(format!(
+                            "auths.{app} must name a connected account (\"work\") or be a table of fields"
+                        )));
+                    }
+                }
+            }
             let env = string_pairs(&step.env, "env").map_err(&in_step)?;
             let secret_env = string_pairs(&step.secret_env, "secret_env").map_err(&in_step)?;
             steps.push(WorkflowStep {
                 name,
                 component: base.join(&step.component),
                 auths,
+                accounts,
                 env,
                 secret_env,
                 config: StepConfig { limits, policy: Arc::new(policy) },
@@ -177,10 +187,39 @@ impl Workflow {
         Ok(Self { name, path: path.to_path_buf(), steps })
     }
 
+    /// Takes the named accounts' fields and the stored environment
+    /// variables (global, then this workflow's; a step's own `env` and
+    /// `secret_env` win) from the store.
+    pub fn attach_store(&mut self, store: &Store) -> Result<(), WorkflowError> {
+        let (plain, secret) = store.env_for(Some(&self.name)).map_err(|e| self.invalid(e.to_string()))?;
+        for step in &mut self.steps {
+            for (app, account) in std::mem::take(&mut step.accounts) {
+                let fields = store.account_fields(&app, &account).map_err(|e| WorkflowError::Invalid {
+                    path: self.path.clone(),
+                    message: format!("step `{}`: {e}", step.name),
+                })?;
+                step.auths.push((app, fields.into_iter().map(|f| (f.key, f.value)).collect()));
+            }
+            merge_under(&mut step.env, &plain);
+            merge_under(&mut step.secret_env, &secret);
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, message: String) -> WorkflowError {
+        WorkflowError::Invalid { path: self.path.clone(), message }
+    }
+
     /// Loads every step's component (so a bad one fails before anything
     /// runs), then runs the steps in order until one fails or exits.
     pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
         for step in &self.steps {
+            if let Some((app, account)) = step.accounts.first() {
+                return Err(self.invalid(format!(
+                    "step `{}`: account `{account}` of {app} needs the store (attach_store)",
+                    step.name
+                )));
+            }
             for (app, fields) in &step.auths {
                 let known = runtime.catalog().get(app).ok_or_else(|| WorkflowError::Invalid {
                     path: self.path.clone(),
@@ -257,6 +296,15 @@ impl Workflow {
             status,
             steps: outcomes,
             duration: started.elapsed(),
+        }
+    }
+}
+
+/// Adds `defaults` to `vars` where `vars` has no variable of that name.
+fn merge_under(vars: &mut Vec<(String, String)>, defaults: &[(String, String)]) {
+    for (name, value) in defaults {
+        if !vars.iter().any(|(n, _)| n == name) {
+            vars.push((name.clone(), value.clone()));
         }
     }
 }

@@ -2,6 +2,7 @@
 //! scripts.
 
 pub mod bench;
+pub mod manage;
 
 use anyhow::Result;
 use std::fmt::Write as _;

@@ -126,6 +126,12 @@ impl Store {
         let path = data_dir.join(DATABASE_FILE);
         let db = |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
         let mut conn = Connection::open(&path).map_err(db)?;
+        // Secret values are encrypted, but nothing in here is for others.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
