@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use stephost::{
-    AccountFields, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow,
-};
+use stephost::{AccountFields, HostPolicy, Limits, Runtime, RuntimeConfig, StepConfig, StepInput, Workflow};
 
 /// Run workflow code steps as sandboxed WebAssembly components.
 ///
@@ -266,7 +264,8 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let store = stephost::store::Store::open(data_dir)?;
     let mut auths = parse_auths(&args.auths)?;
     for flag in &args.accounts {
-        let (app, name) = flag.split_once('=').ok_or_else(|| anyhow!("--account {flag}: expected APP=NAME"))?;
+        let (app, name) =
+            flag.split_once('=').ok_or_else(|| anyhow!("--account {flag}: expected APP=NAME"))?;
         let fields = store.account_fields(app, name)?;
         auths.push((app.to_string(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
     }
@@ -343,17 +342,24 @@ fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
 }
 
 /// `HOST:PORT:ADDR` (ADDR may be `[v6]`).
-fn parse_resolve(spec: &str) -> Result<(String, SocketAddr)> {
+/// `HOST:PORT:ADDR`, ADDR an IP (`[v6]` too) optionally with its own port
+/// (`slack.com:443:127.0.0.1:8443` reaches a stand-in on another port).
+fn parse_resolve(spec: &str) -> Result<(String, u16, SocketAddr)> {
     let bad = || anyhow!("--resolve {spec}: expected HOST:PORT:ADDR, e.g. slack.com:443:127.0.0.1");
     let (host, rest) = spec.split_once(':').ok_or_else(bad)?;
     let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
-    let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    let socket = (addr, port).to_socket_addrs().map_err(|_| bad())?.next().ok_or_else(bad)?;
+    let socket = match addr.parse::<SocketAddr>() {
+        Ok(socket) => socket,
+        Err(_) => {
+            let ip = addr.trim_start_matches('[').trim_end_matches(']');
+            (ip, port).to_socket_addrs().map_err(|_| bad())?.next().ok_or_else(bad)?
+        }
+    };
     if host.is_empty() {
         return Err(bad());
     }
-    Ok((host.to_ascii_lowercase(), socket))
+    Ok((host.to_ascii_lowercase(), port, socket))
 }
 
 fn read_event(args: &EventArgs) -> Result<Value> {

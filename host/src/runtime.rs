@@ -286,6 +286,7 @@ fn redact(mut outcome: StepOutcome, vault: &Vault) -> StepOutcome {
     if vault.is_empty() {
         return outcome;
     }
+    let vault = vault.redactor();
     for line in &mut outcome.logs {
         line.text = vault.redact(&line.text);
     }

@@ -126,33 +126,85 @@ impl Vault {
         self.secrets.is_empty()
     }
 
-    /// Replaces every real secret value in `text` by its placeholder.
+    /// Replaces every real secret value in `text` by its placeholder, in
+    /// one pass (overlapping values cannot leave parts of each other).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        self.redactor().redact(text)
+    }
+
+    /// A redactor for this vault, compiled once for many texts.
+    pub fn redactor(&self) -> Redactor {
+        let pairs = self.redaction_pairs();
+        let matcher = (!pairs.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(pairs.iter().map(|(form, _)| form))
+                .expect("secret values are plain bytes")
+        });
+        let placeholders = pairs.iter().map(|(_, p)| p.as_bytes().to_vec()).collect();
+        Redactor { matcher, placeholders }
+    }
+
+    /// Every form a secret value may take in a response or log, each with
+    /// the placeholder it becomes: as is, JSON-escaped (`/` as `\/` too) and
+    /// percent-encoded.
+    pub fn redaction_pairs(&self) -> Vec<(Vec<u8>, &str)> {
+        let mut pairs: Vec<(Vec<u8>, &str)> = Vec::new();
         for secret in self.secrets.iter().filter(|s| !s.value.is_empty()) {
-            if out.contains(&secret.value) {
-                out = out.replace(&secret.value, &secret.placeholder);
+            let json = serde_json::to_string(&secret.value).unwrap_or_default();
+            let json = json[1..json.len() - 1].to_string();
+            let forms = [
+                secret.value.clone(),
+                json.clone(),
+                json.replace('/', "\\/"),
+                url::form_urlencoded::byte_serialize(secret.value.as_bytes()).collect::<String>(),
+            ];
+            for form in forms {
+                if !pairs.iter().any(|(f, _)| *f == form.as_bytes()) {
+                    pairs.push((form.into_bytes(), secret.placeholder.as_str()));
+                }
             }
         }
-        out
+        pairs
     }
 
     /// [`Vault::redact`] over raw bytes (a response body that may not be
     /// text).
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        let secrets: Vec<&Sealed> = self.secrets.iter().filter(|s| !s.value.is_empty()).collect();
-        if secrets.is_empty() {
-            return bytes.to_vec();
-        }
-        let matcher = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .build(secrets.iter().map(|s| s.value.as_bytes()))
-            .expect("secret values are plain bytes");
-        let placeholders: Vec<&[u8]> = secrets.iter().map(|s| s.placeholder.as_bytes()).collect();
-        matcher.replace_all_bytes(bytes, &placeholders)
+        self.redactor().redact_bytes(bytes)
     }
 
     /// [`Vault::redact`] over every string (keys too) of a JSON value.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        self.redactor().redact_json(value)
+    }
+}
+
+/// Replaces every form of every real secret value of a run by its
+/// placeholder.
+pub struct Redactor {
+    matcher: Option<aho_corasick::AhoCorasick>,
+    placeholders: Vec<Vec<u8>>,
+}
+
+impl Redactor {
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        match &self.matcher {
+            Some(matcher) => matcher.replace_all_bytes(bytes, &self.placeholders),
+            None => bytes.to_vec(),
+        }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        match &self.matcher {
+            None => text.to_string(),
+            Some(_) => {
+                String::from_utf8(self.redact_bytes(text.as_bytes())).unwrap_or_else(|_| "[redacted]".into())
+            }
+        }
+    }
+
+    /// Every string (keys too) of a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         match value {
@@ -224,6 +276,15 @@ mod tests {
         vault.redact_json(&mut value);
         assert_eq!(value, serde_json::json!({ "a": [format!("token {p}!")], p.clone(): 1 }));
         assert!(!format!("{vault:?}").contains("xoxb-secret"), "Debug never shows values");
+    }
+
+    #[test]
+    fn escaped_and_encoded_forms_are_redacted_too() {
+        let mut vault = Vault::default();
+        let p = vault.seal("x.key", "a/b\"c d", binding("https://x.io", &["body"]));
+        for form in ["a/b\"c d", "a/b\\\"c d", "a\\/b\\\"c d", "a%2Fb%22c+d"] {
+            assert_eq!(vault.redact(&format!("<{form}>")), format!("<{p}>"), "{form}");
+        }
     }
 
     #[test]

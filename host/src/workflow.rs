@@ -159,9 +159,10 @@ impl Workflow {
             for (app, value) in &step.auths {
                 match value {
                     toml::Value::String(account) => accounts.push((app.clone(), account.clone())),
-                    toml::Value::Table(fields) => {
-                        auths.push((app.clone(), string_pairs(fields, &format!("auths.{app}")).map_err(&in_step)?))
-                    }
+                    toml::Value::Table(fields) => auths.push((
+                        app.clone(),
+                        string_pairs(fields, &format!("auths.{app}")).map_err(&in_step)?,
+                    )),
                     _ => {
                         return Err(in_step(format!(
                             "auths.{app} must name a connected account (\"work\") or be a table of fields"

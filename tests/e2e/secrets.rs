@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use stephost::audit::{AuditEvent, read_entries, verify};
 use stephost::secrets::PLACEHOLDER_PREFIX;
-use stephost::{HostPolicy, Runtime, RuntimeConfig, StepConfig, StepInput, StepOutcome};
+use stephost::{EgressConfig, HostPolicy, Runtime, RuntimeConfig, StepConfig, StepInput, StepOutcome};
 
 /// A runtime whose egress reaches the Slack and GitHub stand-ins.
 struct World {
@@ -499,4 +499,111 @@ fn unknown_apps_and_fields_are_refused_by_the_cli() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[tokio::test]
+async fn a_declared_content_length_cannot_cut_or_expose_a_swapped_secret() {
+    let world = World::new(&[]).await;
+    let server = PlainServer::start().await;
+    let own = format!("http://127.0.0.1:{}", server.addr.port());
+    let input = StepInput {
+        step_name: "probe".into(),
+        event: json!({ "actions": [{
+            "do": "http", "method": "POST", "url": server.url("/post"),
+            // The length of the body as the step wrote it, with the placeholder.
+            "headers": { "content-length": "{var:len}" }, "body": "k={env:API_KEY}",
+        }]})
+        .to_string()
+        .replace("{var:len}", &(2 + stephost::secrets::PLACEHOLDER_LEN).to_string()),
+        secret_env: vec![("API_KEY".into(), "short".into())],
+        ..Default::default()
+    };
+    let config =
+        StepConfig { policy: Arc::new(HostPolicy::parse(&[own.as_str()]).unwrap()), ..StepConfig::default() };
+    let outcome = world.runtime.run(&load(&world.runtime, "probe"), input, &config).await;
+    assert_eq!(http_result(&outcome, 0)["status"], 200, "{:?}", outcome.egress);
+    assert_eq!(server.requests()[0].body, b"k=short", "the whole swapped body, with its own length");
+}
+
+#[tokio::test]
+async fn responses_are_fetched_unencoded_and_an_encoded_one_is_refused() {
+    let world = World::new(&[]).await;
+    let outcome = world
+        .probe(
+            &[],
+            json!([
+                { "do": "http", "url": "https://slack.com/echo-headers",
+                  "headers": { "accept-encoding": "gzip, br", "range": "bytes=1-" } },
+                { "do": "http", "url": "https://slack.com/gzip" },
+            ]),
+        )
+        .await;
+    let echoed: Value = serde_json::from_str(http_result(&outcome, 0)["body"].as_str().unwrap()).unwrap();
+    assert_eq!(echoed["accept-encoding"], "identity");
+    assert!(echoed.get("range").is_none());
+    assert!(http_result(&outcome, 1)["error"].is_string());
+    assert!(outcome.egress[1].error.as_deref().unwrap().contains("encoded (gzip) and cannot be scanned"));
+}
+
+#[tokio::test]
+async fn trailing_dots_and_other_ports_of_pinned_names_are_refused() {
+    let world = World::new(&[]).await;
+    let outcome = world
+        .probe(
+            &["https://*:*"],
+            json!([
+                { "do": "http", "url": "https://slack.com./api/auth.test", "headers": { "authorization": format!("Bearer {SEALED}") } },
+                { "do": "http", "url": "https://slack.com:8443/api/auth.test" },
+            ]),
+        )
+        .await;
+    let reasons: Vec<&str> = outcome.egress.iter().map(|r| r.error.as_deref().unwrap_or_default()).collect();
+    assert_eq!(
+        reasons,
+        ["host names ending in a dot are not allowed", "slack.com is pinned for port 443 only"]
+    );
+    assert!(world.slack.requests().is_empty());
+}
+
+#[tokio::test]
+async fn trying_to_send_a_real_secret_elsewhere_closes_the_runs_egress() {
+    let world = World::new(&[]).await;
+    let outcome = world
+        .probe(
+            &["https://api.github.com"],
+            json!([
+                { "do": "http", "url": "https://slack.com/reflect-reversed", "save": "real", "reverse": true,
+                  "headers": { "authorization": format!("Bearer {SEALED}") } },
+                { "do": "http", "url": "https://api.github.com/user?guess={var:real}" },
+                { "do": "http", "url": "https://slack.com/api/auth.test", "headers": { "authorization": format!("Bearer {SEALED}") } },
+            ]),
+        )
+        .await;
+    assert!(refused_reason(&outcome).starts_with("the real value of secret slack.oauth_access_token"));
+    assert!(http_result(&outcome, 2)["error"].as_str().unwrap().contains("refused"), "egress is closed");
+    assert_eq!(world.slack.requests().len(), 1, "only the reflecting request went out");
+}
+
+#[tokio::test]
+async fn requests_beyond_the_per_run_cap_are_refused_with_a_note() {
+    let server = PlainServer::start().await;
+    let runtime = crate::support::runtime_with(
+        EgressConfig { max_requests_per_run: 3, ..EgressConfig::default() },
+        None,
+    );
+    let allowed = format!("http://127.0.0.1:{}", server.addr.port());
+    let actions: Vec<Value> = (0..5).map(|_| json!({ "do": "http", "url": server.url("/n") })).collect();
+    let input = StepInput {
+        step_name: "probe".into(),
+        event: json!({ "actions": actions }).to_string(),
+        ..Default::default()
+    };
+    let config = StepConfig {
+        policy: Arc::new(HostPolicy::parse(&[allowed.as_str()]).unwrap()),
+        ..StepConfig::default()
+    };
+    let outcome = runtime.run(&load(&runtime, "probe"), input, &config).await;
+    assert_eq!(server.requests().len(), 3);
+    assert!(http_result(&outcome, 4)["error"].as_str().unwrap().contains("refused"));
+    assert!(outcome.logs.iter().any(|l| l.text == "[stephost] refused: the run made more than 3 requests"));
 }

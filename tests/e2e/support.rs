@@ -140,7 +140,7 @@ impl StandIn {
     /// Egress settings that send the stand-in's names here and trust its CA.
     pub fn egress(&self) -> EgressConfig {
         EgressConfig {
-            resolve: self.names.iter().map(|n| (n.clone(), self.addr)).collect(),
+            resolve: self.names.iter().map(|n| (n.clone(), 443, self.addr)).collect(),
             extra_root_certs_pem: vec![self.ca_pem.clone().into_bytes()],
             ..EgressConfig::default()
         }
@@ -234,6 +234,7 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
             "too late".into_response()
         }
         ("GET", "/big") => "x".repeat(3 << 20).into_response(),
+        ("GET", "/gzip") => ([("content-encoding", "gzip")], vec![0x1fu8, 0x8b, 0x08, 0x00]).into_response(),
         ("GET", "/redirect") => {
             (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
         }

@@ -92,12 +92,14 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
     let mut store = Store::open(data_dir)?;
     match command {
         AccountsCommand::Connect { app, name, fields, from_env } => {
-            let declared = catalog
-                .get(&app)
-                .ok_or_else(|| anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", ")))?;
+            let declared = catalog.get(&app).ok_or_else(|| {
+                anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
+            })?;
             let mut given: Vec<(String, String)> = Vec::new();
             for flag in &fields {
-                let (key, value) = flag.split_once('=').ok_or_else(|| anyhow!("--field {}: expected KEY=VALUE", key_of(flag)))?;
+                let (key, value) = flag
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--field {}: expected KEY=VALUE", key_of(flag)))?;
                 given.push((key.to_string(), value.to_string()));
             }
             for field in &declared.fields {
@@ -134,8 +136,16 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
             }
             for a in accounts.iter().filter(|_| !json) {
                 let fields: Vec<String> = a.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let used = a.last_used_ms.map_or("never used".to_string(), |ms| format!("last used {}", when(ms)));
-                println!("{}/{}  {}  created {}, {used}, {}", a.app, a.name, fields.join(" "), when(a.created_ms), a.status);
+                let used =
+                    a.last_used_ms.map_or("never used".to_string(), |ms| format!("last used {}", when(ms)));
+                println!(
+                    "{}/{}  {}  created {}, {used}, {}",
+                    a.app,
+                    a.name,
+                    fields.join(" "),
+                    when(a.created_ms),
+                    a.status
+                );
             }
         }
         AccountsCommand::Keys { app, name } => {
@@ -186,16 +196,17 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
             }
         }
         AppsCommand::Show { app } => {
-            let app = catalog
-                .get(&app)
-                .ok_or_else(|| anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", ")))?;
+            let app = catalog.get(&app).ok_or_else(|| {
+                anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
+            })?;
             println!("{} ({}), auth: {}", app.name, app.title, app.auth);
             let hosts: Vec<String> = app.hosts.patterns().iter().map(|p| p.to_string()).collect();
             println!("hosts: {}", hosts.join(", "));
             println!("fields:");
             for f in &app.fields {
                 let placement: Vec<String> = f.placements.iter().map(|p| p.to_string()).collect();
-                let kind = if f.secret { format!("secret, in {}", placement.join(", ")) } else { "plain".into() };
+                let kind =
+                    if f.secret { format!("secret, in {}", placement.join(", ")) } else { "plain".into() };
                 println!("  {:<20} {kind}  {}", f.name, f.description);
             }
             if let Some(test) = &app.test_request {

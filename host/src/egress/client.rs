@@ -13,11 +13,12 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
 /// How the host reaches the outside world, set once per runtime.
 #[derive(Debug, Clone)]
 pub struct EgressConfig {
-    /// Pinned addresses for host names, as `curl --resolve` does: the request
-    /// keeps its URL, Host header and TLS name but connects here. An
-    /// operator's explicit choice, so not subject to the SSRF guard: used to
-    /// point an app's real host name at a local stand-in.
-    pub resolve: Vec<(String, SocketAddr)>,
+    /// Pinned addresses, as `curl --resolve HOST:PORT:ADDR` does: a request
+    /// to HOST on PORT keeps its URL, Host header and TLS name but connects
+    /// to ADDR. An operator's explicit choice, so not subject to the SSRF
+    /// guard (used to point an app's real host name at a local stand-in);
+    /// HOST on any other port is refused.
+    pub resolve: Vec<(String, u16, SocketAddr)>,
     /// A fixed hosts table consulted before DNS; its answers are checked by
     /// the SSRF guard like any DNS answer.
     pub hosts: Vec<(String, IpAddr)>,
@@ -33,6 +34,8 @@ pub struct EgressConfig {
     /// Largest request body scanned for secrets (only bodies of runs that
     /// hold secrets are scanned).
     pub max_scanned_request_bytes: usize,
+    /// Requests one run may attempt; later ones are refused.
+    pub max_requests_per_run: u64,
 }
 
 impl Default for EgressConfig {
@@ -46,6 +49,7 @@ impl Default for EgressConfig {
             total_timeout: Duration::from_secs(120),
             max_response_bytes: 16 << 20,
             max_scanned_request_bytes: 8 << 20,
+            max_requests_per_run: 1000,
         }
     }
 }
@@ -74,7 +78,7 @@ impl EgressClient {
             .connect_timeout(config.connect_timeout)
             .dns_resolver(Arc::new(GuardedResolver::new(&config.hosts)))
             .user_agent(concat!("stephost/", env!("CARGO_PKG_VERSION")));
-        for (host, addr) in &config.resolve {
+        for (host, _, addr) in &config.resolve {
             builder = builder.resolve(host, *addr);
         }
         for pem in &config.extra_root_certs_pem {
@@ -115,7 +119,7 @@ impl EgressClient {
                 message: format!("no response within {}", crate::error::human_duration(first_byte)),
                 blocked: false,
             }),
-            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Err(e)) => Err(classify(&e.without_url())),
             Ok(Ok(response)) => Ok(response),
         }
     }

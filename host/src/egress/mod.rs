@@ -68,7 +68,16 @@ pub(crate) struct EgressContext {
     pub(crate) records: Mutex<Vec<EgressRecord>>,
     /// The run's logs, where refusals are noted for the step's author.
     logs: LogSink,
+    /// Requests attempted so far, against the per-run cap.
+    attempts: AtomicU64,
+    /// Requests under way at once, at most [`MAX_IN_FLIGHT`].
+    in_flight: tokio::sync::Semaphore,
+    /// Set once the step tried to send a real secret where it may not go.
+    closed: std::sync::atomic::AtomicBool,
 }
+
+/// Requests one run may have under way at once.
+const MAX_IN_FLIGHT: usize = 32;
 
 impl EgressContext {
     /// The egress state of one run.
@@ -92,6 +101,9 @@ impl EgressContext {
             audit,
             records: Mutex::default(),
             logs,
+            attempts: AtomicU64::new(0),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            closed: Default::default(),
         }
     }
 
@@ -198,15 +210,51 @@ async fn send(
     let refuse = |mut record: EgressRecord, reason: String, code: HttpError| {
         record.error = Some(context.vault.redact(&reason));
         record.duration_ms = started.elapsed().as_millis() as u64;
+        if reason.starts_with(swap::REAL_VALUE_REFUSAL) {
+            // The step holds a real secret and tried to send it where it may
+            // not go: close this run's egress so refusals cannot be used to
+            // test guesses one by one.
+            context.closed.store(true, Ordering::Relaxed);
+        }
         context.keep(record);
-        Err(code)
+        Err(match code {
+            HttpError::InternalError(Some(text)) => {
+                HttpError::InternalError(Some(context.vault.redact(&text)))
+            }
+            other => other,
+        })
     };
+    if context.closed.load(Ordering::Relaxed) {
+        return Err(HttpError::HttpRequestDenied);
+    }
+    let cap = context.client.config.max_requests_per_run;
+    let previous = context.attempts.fetch_add(1, Ordering::Relaxed);
+    if previous >= cap {
+        if previous == cap {
+            context.logs.note(&format!("[stephost] refused: the run made more than {cap} requests"));
+        }
+        return Err(HttpError::HttpRequestDenied);
+    }
+    let _in_flight = context.in_flight.acquire().await.map_err(|_| HttpError::HttpRequestDenied)?;
 
     // Where to.
     let Some(dest) = Destination::of(&parts.uri) else {
         return refuse(record, "the URL has no valid host".into(), HttpError::HttpRequestUriInvalid);
     };
     (record.scheme, record.host, record.port) = (dest.scheme.clone(), dest.host.clone(), dest.port);
+    if parts.uri.host().is_some_and(|h| h.ends_with('.')) {
+        return refuse(
+            record,
+            "host names ending in a dot are not allowed".into(),
+            HttpError::HttpRequestUriInvalid,
+        );
+    }
+    if let Some((_, port, _)) = context.client.config.resolve.iter().find(|(h, _, _)| *h == dest.host)
+        && *port != dest.port
+    {
+        let reason = format!("{} is pinned for port {port} only", dest.host);
+        return refuse(record, reason, HttpError::HttpRequestDenied);
+    }
 
     // Policy: allowed hosts, and no internal address by IP unless named.
     if !context.policy.allows(&dest.scheme, &dest.host, dest.port) {
@@ -218,15 +266,24 @@ async fn send(
     }
     if let Some(ip) = dest.ip
         && let Some(why) = forbidden_reason(ip)
-        && !context.policy.names_exactly(&dest.host)
+        && !context.policy.names_exactly(&dest.scheme, &dest.host, dest.port)
     {
         let reason = format!("{ip} is {why}; only an allowed host naming it exactly may reach it");
         return refuse(record, reason, HttpError::DestinationIpProhibited);
     }
 
     // Secret swap: URL and headers now, the body as it streams.
-    // The Host header always follows the checked URL.
+    // The Host header always follows the checked URL; the length is the
+    // client's to work out once secrets are swapped in.
     parts.headers.remove(http::header::HOST);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    if context.redact_needles.is_some() {
+        // Redaction must see the response as sent: no compression, no
+        // slices that could each hold part of a secret.
+        parts.headers.insert(http::header::ACCEPT_ENCODING, http::HeaderValue::from_static("identity"));
+        parts.headers.remove(http::header::RANGE);
+        parts.headers.remove(http::header::IF_RANGE);
+    }
     let mut swap = swap::Swap {
         vault: &context.vault,
         needles: context.swap_needles.as_ref(),
@@ -294,6 +351,16 @@ async fn send(
     // Redaction: no real secret value reaches the guest.
     let mut out = http::Response::builder().status(response.status());
     let mut headers = response.headers().clone();
+    if context.redact_needles.is_some() {
+        let encoding =
+            headers.get(http::header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").to_string());
+        if let Some(encoding) = encoding.filter(|e| !e.eq_ignore_ascii_case("identity")) {
+            record.allowed = false;
+            let reason = format!("the response is encoded ({encoding}) and cannot be scanned for secrets");
+            return refuse(record, reason, HttpError::HttpResponseContentCoding(Some(encoding)));
+        }
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     swap::redact_headers(&context.vault, context.redact_needles.as_ref(), &mut headers);
     if let Some(h) = out.headers_mut() {
         *h = headers;

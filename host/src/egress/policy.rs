@@ -179,10 +179,13 @@ impl HostPolicy {
         Self { allowed }
     }
 
-    /// Whether some pattern names exactly this host (not by wildcard): the
-    /// only way a step may reach an internal IP address.
-    pub fn names_exactly(&self, host: &str) -> bool {
-        self.allowed.iter().any(|p| matches!(&p.host, HostMatch::Exact(h) if h == host))
+    /// Whether some pattern names exactly this host (not by wildcard) and
+    /// matches the scheme and port: the only way a step may reach an
+    /// internal IP address.
+    pub fn names_exactly(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.allowed
+            .iter()
+            .any(|p| matches!(&p.host, HostMatch::Exact(h) if h == host) && p.matches(scheme, host, port))
     }
 
     /// The patterns, for messages.

@@ -27,6 +27,8 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
                 Some("a unique-local address")
             } else if seg[0] & 0xffc0 == 0xfe80 {
                 Some("a link-local address")
+            } else if seg[0] & 0xffc0 == 0xfec0 {
+                Some("a site-local address")
             } else if seg[0] & 0xff00 == 0xff00 {
                 Some("a multicast address")
             } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
@@ -40,7 +42,10 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
 
 fn v4_reason(v4: Ipv4Addr) -> Option<&'static str> {
     let [a, b, ..] = v4.octets();
-    if v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200) {
+    if v4 == Ipv4Addr::new(169, 254, 169, 254)
+        || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        || v4 == Ipv4Addr::new(168, 63, 129, 16)
+    {
         Some("a cloud metadata address")
     } else if v4.is_loopback() {
         Some("a loopback address")
@@ -54,6 +59,8 @@ fn v4_reason(v4: Ipv4Addr) -> Option<&'static str> {
         Some("a 'this network' address")
     } else if a == 100 && (64..128).contains(&b) {
         Some("a carrier-grade NAT address")
+    } else if a == 198 && (b == 18 || b == 19) {
+        Some("a benchmarking address")
     } else if a >= 240 || (a == 192 && b == 0 && v4.octets()[2] == 0) || v4.is_documentation() {
         Some("a reserved address")
     } else {
@@ -70,6 +77,8 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
         Some(mapped)
     } else if (seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
         || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0])
+        || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+        || (seg[..4] == [0, 0, 0, 0] && seg[4] == 0xffff && seg[5] == 0)
     {
         Some(low)
     } else if seg[0] == 0x2002 {
@@ -155,6 +164,11 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
+            "168.63.129.16",
+            "198.18.0.1",
+            "fec0::1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:127.0.0.1",
         ] {
             assert!(reason(ip).is_some(), "{ip} must be refused");
         }

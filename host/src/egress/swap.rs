@@ -12,6 +12,10 @@ use crate::secrets::{Placement, Vault};
 use http::{HeaderMap, HeaderValue, Uri};
 use std::sync::Arc;
 
+/// How a refusal of a real secret value (not a placeholder) begins: the
+/// step holds the value itself, and the run's egress closes.
+pub(crate) const REAL_VALUE_REFUSAL: &str = "the real value of secret";
+
 /// What the swap looks for in a run's requests: for secret `i` of the vault,
 /// needle `2i` is its placeholder and `2i + 1` its real value.
 pub(crate) fn swap_needles(vault: &Vault) -> Option<Arc<Needles>> {
@@ -20,9 +24,10 @@ pub(crate) fn swap_needles(vault: &Vault) -> Option<Arc<Needles>> {
     Needles::new(&patterns)
 }
 
-/// What redaction looks for: secret `i`'s real value is needle `i`.
+/// What redaction looks for: every form of every real value
+/// ([`Vault::redaction_pairs`]), in that order.
 pub(crate) fn redaction_needles(vault: &Vault) -> Option<Arc<Needles>> {
-    let patterns: Vec<&[u8]> = vault.secrets().iter().map(|s| s.value().as_bytes()).collect();
+    let patterns: Vec<Vec<u8>> = vault.redaction_pairs().into_iter().map(|(form, _)| form).collect();
     Needles::new(&patterns)
 }
 
@@ -40,19 +45,23 @@ impl Actions {
         for secret in vault.secrets() {
             let permitted =
                 place.is_some_and(|p| secret.binding.permits(&dest.scheme, &dest.host, dest.port, p));
-            let action = if permitted {
-                Action::Replace(secret.value().as_bytes().to_vec())
+            let whither = format!(
+                "{} may not be sent to {}://{}:{} in {}",
+                secret.label,
+                dest.scheme,
+                dest.host,
+                dest.port,
+                place.map_or("the URL path".to_string(), |p| p.to_string())
+            );
+            if permitted {
+                let real = Action::Replace(secret.value().as_bytes().to_vec());
+                out.actions.extend([real.clone(), real]);
             } else {
-                Action::Refuse(format!(
-                    "secret {} may not be sent to {}://{}:{} in {}",
-                    secret.label,
-                    dest.scheme,
-                    dest.host,
-                    dest.port,
-                    place.map_or("the URL path".to_string(), |p| p.to_string())
-                ))
-            };
-            out.actions.extend([action.clone(), action]);
+                out.actions.extend([
+                    Action::Refuse(format!("secret {whither}")),
+                    Action::Refuse(format!("{REAL_VALUE_REFUSAL} {whither}")),
+                ]);
+            }
             out.labels.extend([secret.label.clone(), secret.label.clone()]);
         }
         out
@@ -133,7 +142,7 @@ impl Swap<'_> {
 /// Actions that turn every real secret value back into its placeholder, in
 /// [`redaction_needles`] order.
 pub(crate) fn redaction_actions(vault: &Vault) -> Vec<Action> {
-    vault.secrets().iter().map(|s| Action::Replace(s.placeholder.as_bytes().to_vec())).collect()
+    vault.redaction_pairs().into_iter().map(|(_, p)| Action::Replace(p.as_bytes().to_vec())).collect()
 }
 
 /// Redacts every header value of a response.

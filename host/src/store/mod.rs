@@ -105,6 +105,9 @@ pub struct EnvSummary {
     pub shown: String,
 }
 
+/// Environment variables for a run: (plain, secret), each as name/value.
+pub type StoredEnv = (Vec<(String, String)>, Vec<(String, String)>);
+
 /// An open store.
 pub struct Store {
     conn: Connection,
