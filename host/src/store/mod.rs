@@ -420,11 +420,8 @@ impl Store {
     }
 
     /// The environment of a step of `workflow` (`None`: a lone step):
-    /// global variables, overridden by the workflow's; (plain, secret).
-    pub fn env_for(
-        &self,
-        workflow: Option<&str>,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
+    /// global variables, overridden by the workflow's.
+    pub fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
         let db = self.db();
         let mut statement = self
             .conn
