@@ -1,6 +1,7 @@
 //! End-to-end tests: real guest components (built once from `examples/`),
 //! real loopback servers, real files. One binary, one module per area.
 
+mod accounts;
 mod cli;
 mod contract;
 mod egress;

@@ -460,7 +460,7 @@ fn the_cli_never_prints_or_stores_a_secret_it_was_given() {
     assert!(printed.contains(PLACEHOLDER_PREFIX));
     for secret in [GOOD_TOKEN, "another-secret-1234"] {
         assert!(!printed.contains(secret), "printed {secret}");
-        for entry in walk(data.path()) {
+        for entry in crate::support::files_under(data.path()) {
             let bytes = std::fs::read(&entry).unwrap();
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -468,15 +468,6 @@ fn the_cli_never_prints_or_stores_a_secret_it_was_given() {
             );
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
 }
 
 #[test]

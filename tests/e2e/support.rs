@@ -53,6 +53,16 @@ pub fn load(runtime: &Runtime, name: &str) -> Arc<StepComponent> {
     runtime.load(&guest(name)).expect("loading the guest")
 }
 
+/// Every file below `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(files_under(&path)) } else { files.push(path) }
+    }
+    files
+}
+
 /// One request a stand-in server received.
 #[derive(Debug, Clone)]
 pub struct Recorded {

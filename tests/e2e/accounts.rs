@@ -1,0 +1,140 @@
+//! Connected accounts and environment variables, from `accounts connect`
+//! and `env set` to a step run and a workflow run.
+
+use crate::support::{GOOD_TOKEN, StandIn, guest};
+use serde_json::Value;
+
+/// Runs the CLI without blocking the stand-in's executor.
+async fn stephost(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"));
+    command.arg("--data").arg(data).args(args);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default().as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_connected_account_and_stored_env_reach_a_step_sealed_and_the_api_in_clear() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let ca = data.path().join("ca.pem");
+    std::fs::write(&ca, &slack.ca_pem).unwrap();
+    let token_flag = format!("oauth_access_token={GOOD_TOKEN}");
+    for args in [
+        &[
+            "accounts",
+            "connect",
+            "slack",
+            "--name",
+            "work",
+            "--field",
+            &token_flag,
+            "--field",
+            "oauth_uid=U1",
+        ][..],
+        &["env", "set", "API_KEY", "stored-secret-value-42"],
+        &["env", "set", "CHANNEL", "#general", "--plain"],
+    ] {
+        let out = stephost(data.path(), args, None).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let keys = stephost(data.path(), &["accounts", "keys", "slack", "--name", "work"], None).await;
+    assert_eq!(text(&keys.stdout).trim(), r#"["oauth_access_token","oauth_uid"]"#);
+
+    let probe = guest("probe");
+    let resolve = format!("slack.com:443:{}", slack.addr);
+    let event = r##"{"actions":[{"do":"http","method":"POST","url":"https://slack.com/api/chat.postMessage",
+        "headers":{"authorization":"Bearer {auth:slack.oauth_access_token}","content-type":"application/json"},
+        "body":"{\"channel\":\"#general\",\"text\":\"hi\"}"}]}"##;
+    let out = stephost(
+        data.path(),
+        &["run", probe.to_str().unwrap(), "--account", "slack=work", "--event", "-", "--json"]
+            .into_iter()
+            .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        Some(event),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = &outcome["result"]["return_value"];
+    assert_eq!(seen["http"][0]["status"], 200, "{seen}");
+    assert_eq!(seen["auths"]["slack"]["oauth_uid"], "U1");
+    assert!(seen["auths"]["slack"]["oauth_access_token"].as_str().unwrap().starts_with("stephost_sealed_"));
+    assert!(seen["env"]["API_KEY"].as_str().unwrap().starts_with("stephost_sealed_"));
+    assert_eq!(seen["env"]["CHANNEL"], "#general");
+    assert_eq!(slack.requests()[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+
+    let listed = stephost(data.path(), &["accounts", "list"], None).await;
+    let listed = text(&listed.stdout);
+    assert!(
+        listed.contains("slack/work  oauth_access_token=•••••••• oauth_uid=U1")
+            && listed.contains("last used"),
+        "{listed}"
+    );
+    for file in crate::support::files_under(data.path()) {
+        let bytes = std::fs::read(file).unwrap();
+        for secret in [GOOD_TOKEN, "stored-secret-value-42"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear on disk"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_workflow_step_names_its_account_and_a_missing_one_is_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let flow = data.path().join("flow.toml");
+    std::fs::write(
+        &flow,
+        format!(
+            "name = \"notify\"\n[[steps]]\nname = \"check\"\ncomponent = \"{}\"\nauths = {{ slack = \"work\" }}\n",
+            guest("probe").display()
+        ),
+    )
+    .unwrap();
+    let missing = stephost(data.path(), &["workflow", "run", flow.to_str().unwrap()], None).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("step `check`: no `slack` account named `work`"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let token_flag = format!("oauth_access_token={GOOD_TOKEN}");
+    stephost(data.path(), &["accounts", "connect", "slack", "--name", "work", "--field", &token_flag], None)
+        .await;
+    stephost(data.path(), &["env", "set", "LEVEL", "global", "--plain"], None).await;
+    stephost(data.path(), &["env", "set", "LEVEL", "for-notify", "--plain", "--workflow", "notify"], None)
+        .await;
+    let out = stephost(data.path(), &["workflow", "run", flow.to_str().unwrap(), "--json"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = &outcome["steps"][0]["result"]["return_value"];
+    assert!(seen["auths"]["slack"]["oauth_access_token"].as_str().unwrap().starts_with("stephost_sealed_"));
+    assert_eq!(seen["env"]["LEVEL"], "for-notify", "the workflow's value overrides the global one");
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_is_a_clear_error_not_an_empty_account() {
+    let data = tempfile::tempdir().unwrap();
+    let token_flag = format!("oauth_access_token={GOOD_TOKEN}");
+    stephost(data.path(), &["accounts", "connect", "slack", "--field", &token_flag], None).await;
+    std::fs::write(data.path().join("master.key"), "ab".repeat(32)).unwrap();
+    let out = stephost(data.path(), &["accounts", "list"], None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("wrong master key"), "{}", text(&out.stderr));
+}
