@@ -31,5 +31,5 @@ pub use error::{LoadError, StepError, WorkflowError};
 pub use limits::Limits;
 pub use logs::{LogLine, LogStream};
 pub use outcome::{AccountFields, HttpResponse, StepInput, StepOutcome};
-pub use runtime::{Runtime, RuntimeConfig, StepConfig};
+pub use runtime::{AccountTest, Runtime, RuntimeConfig, StepConfig};
 pub use workflow::{Workflow, WorkflowOutcome, WorkflowStatus, WorkflowStep};

@@ -154,7 +154,7 @@ struct EventArgs {
 }
 
 #[derive(Args)]
-struct EgressArgs {
+pub struct EgressArgs {
     /// Connect to ADDR for HOST:PORT, like curl --resolve (e.g. to point
     /// slack.com:443 at a local stand-in); the URL and TLS name stay.
     #[arg(long, value_name = "HOST:PORT:ADDR")]
@@ -221,6 +221,27 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => audit(&data_dir, command),
+        Command::Accounts(cli::manage::AccountsCommand::Test { app, name, egress }) => {
+            let runtime = runtime(&data_dir, &egress)?;
+            let store = stephost::store::Store::open(&data_dir)?;
+            let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
+            let known = runtime
+                .catalog()
+                .get(&app)
+                .ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
+            let test = runtime.test_account(known, fields).await.map_err(|e| anyhow!(e))?;
+            let verdict = match test.status {
+                Some(status) => status.to_string(),
+                None => "no response".into(),
+            };
+            println!("{app}/{name}: {} {} -> {verdict}", test.method, test.url);
+            println!("  {}", test.detail.replace('\n', " "));
+            Ok(if test.status.is_some_and(|s| (200..300).contains(&s)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Accounts(command) => cli::manage::accounts(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Env(command) => cli::manage::env(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Apps(command) => cli::manage::apps(&data_dir, command).map(|()| ExitCode::SUCCESS),

@@ -13,7 +13,7 @@ use crate::error::{LoadError, StepError};
 use crate::interfaces::ExitRequested;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::{LogSink, LogStream};
-use crate::outcome::{StepInput, StepOutcome};
+use crate::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::secrets::{Binding, Placement, Vault};
 use crate::state::{Produced, ShownAccount, StepState};
 use serde_json::Value;
@@ -153,6 +153,70 @@ impl Runtime {
         Sealing { vault: Arc::new(vault), accounts, env, policy }
     }
 
+    /// Sends an app's test request with an account's fields through the
+    /// egress path, exactly as a step would: secret fields go in as
+    /// placeholders and are swapped in by the hook, only for the app's hosts.
+    pub async fn test_account(
+        &self,
+        app: &crate::apps::App,
+        fields: AccountFields,
+    ) -> Result<AccountTest, String> {
+        use http_body_util::BodyExt;
+        let template =
+            app.test_request.clone().ok_or_else(|| format!("app `{}` has no test request", app.name))?;
+        let run_id = new_run_id();
+        let input = StepInput {
+            run_id: run_id.clone(),
+            step_name: "accounts_test".into(),
+            auths: vec![(app.name.clone(), fields)],
+            ..StepInput::default()
+        };
+        let sealing = self.seal(&input, &StepConfig::default(), &run_id);
+        let shown = &sealing.accounts[0].fields;
+        let fill = |text: &str| {
+            shown
+                .iter()
+                .fold(text.to_string(), |out, (key, value, _)| out.replace(&format!("{{{key}}}"), value))
+        };
+        let url = fill(&template.url);
+        let mut request = http::Request::builder().method(template.method.as_str()).uri(&url);
+        for (name, value) in &template.headers {
+            request = request.header(name.as_str(), fill(value));
+        }
+        let body = http_body_util::Full::new(bytes::Bytes::from(
+            template.body.as_deref().map(fill).unwrap_or_default(),
+        ))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+        let request =
+            request.body(body).map_err(|e| format!("the test request of `{}` is invalid: {e}", app.name))?;
+        let context = Arc::new(EgressContext::new(
+            run_id,
+            "accounts_test".into(),
+            sealing.policy,
+            sealing.vault.clone(),
+            self.client.clone(),
+            self.audit.clone(),
+            LogSink::new(64 << 10),
+        ));
+        let method = template.method.clone();
+        let (status, detail) = match crate::egress::send(context.clone(), request, None).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                (Some(status), text)
+            }
+            Err(code) => (None, format!("{code:?}")),
+        };
+        let record = context.records.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let detail = match (&status, &record) {
+            (None, Some(r)) => r.error.clone().unwrap_or(detail),
+            _ => detail,
+        };
+        Ok(AccountTest { method, url: sealing.vault.redact(&url), status, detail, record })
+    }
+
     fn audit_event(&self, run_id: &str, step: &str, event: AuditEvent) {
         if let Some(audit) = &self.audit
             && let Err(e) = audit.append(run_id, step, event)
@@ -262,6 +326,18 @@ impl Runtime {
             &vault,
         )
     }
+}
+
+/// What an account's test request got back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountTest {
+    pub method: String,
+    pub url: String,
+    /// The response status, if the request went out and was answered.
+    pub status: Option<u16>,
+    /// The start of the response body (secrets redacted), or why it failed.
+    pub detail: String,
+    pub record: Option<crate::egress::EgressRecord>,
 }
 
 /// A run's sealed secrets and what the step is shown.

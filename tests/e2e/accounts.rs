@@ -138,3 +138,34 @@ async fn a_wrong_master_key_is_a_clear_error_not_an_empty_account() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("wrong master key"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn accounts_test_sends_the_apps_test_request_through_the_egress_path() {
+    let github = StandIn::start(&["api.github.com"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let ca = data.path().join("ca.pem");
+    std::fs::write(&ca, &github.ca_pem).unwrap();
+    let resolve = format!("api.github.com:443:{}", github.addr);
+    let egress = ["--resolve", resolve.as_str(), "--ca-cert", ca.to_str().unwrap()];
+    for (name, token, code, verdict) in
+        [("good", GOOD_TOKEN, 0, "GET https://api.github.com/user -> 200"), ("bad", "ghp_wrong", 1, "-> 401")]
+    {
+        let token_flag = format!("oauth_access_token={token}");
+        stephost(
+            data.path(),
+            &["accounts", "connect", "github", "--name", name, "--field", &token_flag],
+            None,
+        )
+        .await;
+        let args: Vec<&str> =
+            ["accounts", "test", "github", "--name", name].into_iter().chain(egress).collect();
+        let out = stephost(data.path(), &args, None).await;
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(verdict), "{}", text(&out.stdout));
+    }
+    let sent = github.requests();
+    assert_eq!(sent[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    assert_eq!(sent[0].header("user-agent"), Some("stephost"));
+    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"secrets\":[\"github.oauth_access_token\"]") && !audit.contains(GOOD_TOKEN));
+}

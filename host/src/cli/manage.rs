@@ -37,6 +37,15 @@ pub enum AccountsCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
+    /// Send the app's test request with the account through the egress
+    /// path (secrets swapped in by the host) and show the status.
+    Test {
+        app: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        egress: crate::EgressArgs,
+    },
     /// Remove an account.
     Remove {
         app: String,
@@ -152,6 +161,7 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
             let keys: Vec<String> = store.account_fields(&app, &name)?.into_iter().map(|f| f.key).collect();
             println!("{}", serde_json::to_string(&keys)?);
         }
+        AccountsCommand::Test { .. } => unreachable!("handled with the runtime in main"),
         AccountsCommand::Remove { app, name } => {
             store.remove_account(&app, &name)?;
             println!("removed {app} account `{name}`");

@@ -186,7 +186,7 @@ impl WasiHttpHooks for EgressHook {
 }
 
 /// The straight line, for one request.
-async fn send(
+pub(crate) async fn send(
     context: Arc<EgressContext>,
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
