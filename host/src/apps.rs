@@ -15,6 +15,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("slack.toml", include_str!("../apps/slack.toml")),
     ("github.toml", include_str!("../apps/github.toml")),
     ("openai.toml", include_str!("../apps/openai.toml")),
+    ("postmark.toml", include_str!("../apps/postmark.toml")),
 ];
 
 #[derive(Deserialize)]
@@ -184,7 +185,7 @@ mod tests {
     #[test]
     fn builtin_apps_declare_secret_fields_hosts_and_placements() {
         let catalog = Catalog::builtin();
-        assert_eq!(catalog.names(), ["github", "openai", "slack"]);
+        assert_eq!(catalog.names(), ["github", "openai", "postmark", "slack"]);
         let slack = catalog.get("slack").unwrap();
         let token = slack.field("oauth_access_token").unwrap();
         assert!(token.secret);
@@ -203,7 +204,7 @@ mod tests {
         std::fs::write(dir.path().join("acme.toml"), custom).unwrap();
         std::fs::write(dir.path().join("slack.toml"), custom.replace("acme", "slack")).unwrap();
         let catalog = Catalog::with_dir(dir.path()).unwrap();
-        assert_eq!(catalog.names(), ["acme", "github", "openai", "slack"]);
+        assert_eq!(catalog.names(), ["acme", "github", "openai", "postmark", "slack"]);
         assert_eq!(catalog.get("slack").unwrap().title, "Slack".replace("Slack", "Acme"));
         std::fs::write(dir.path().join("broken.toml"), "name = 1").unwrap();
         assert!(Catalog::with_dir(dir.path()).unwrap_err().to_string().contains("broken.toml"));

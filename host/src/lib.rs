@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod secrets;
 mod state;
 pub mod store;
+pub mod templates;
 pub mod workflow;
 
 pub use apps::{App, Catalog};

@@ -54,6 +54,21 @@ enum Command {
     /// The app catalog: fields, hosts, where secrets may go, test requests.
     #[command(subcommand)]
     Apps(cli::manage::AppsCommand),
+    /// Write a new step project: plain, or performing an app's test request
+    /// with the connected account.
+    New {
+        /// The step's name (letters, digits, underscores); also its folder.
+        name: String,
+        /// Start from this app's test request (see `stephost apps list`).
+        #[arg(long)]
+        app: Option<String>,
+        /// The language of the step.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Where to write it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Read and check the audit log of outbound requests and secret reads.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -76,6 +91,12 @@ enum WorkflowCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Step languages `stephost new` can write.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
 }
 
 #[derive(Subcommand)]
@@ -221,6 +242,31 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => audit(&data_dir, command),
+        Command::New { name, app, lang: Lang::Rust, dir } => {
+            let catalog = cli::manage::catalog(&data_dir)?;
+            let app = match &app {
+                Some(app) => Some(catalog.get(app).ok_or_else(|| {
+                    anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
+                })?),
+                None => None,
+            };
+            let sdk = stephost::templates::install_sdk(&data_dir)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            stephost::templates::new_project(&dir, &name, app, &sdk)?;
+            println!("wrote {}: build it with", dir.display());
+            println!(
+                "  cd {} && cargo build --release     (or: cargo component build --release)",
+                dir.display()
+            );
+            match app {
+                Some(app) => println!(
+                    "then: stephost accounts connect {0} && stephost run target/wasm32-wasip2/release/{name}.wasm --account {0}=default",
+                    app.name
+                ),
+                None => println!("then: stephost run target/wasm32-wasip2/release/{name}.wasm"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Accounts(cli::manage::AccountsCommand::Test { app, name, egress }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let store = stephost::store::Store::open(&data_dir)?;

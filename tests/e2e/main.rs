@@ -10,4 +10,5 @@ mod loading;
 mod sdk;
 mod secrets;
 mod support;
+mod templates;
 mod workflow;

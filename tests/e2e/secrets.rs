@@ -474,7 +474,10 @@ fn the_cli_never_prints_or_stores_a_secret_it_was_given() {
 fn unknown_apps_and_fields_are_refused_by_the_cli() {
     let probe = guest("probe");
     for (flag, expected) in [
-        ("nosuchapp.key=v", "app `nosuchapp` is not in the app catalog (known: github, openai, slack)"),
+        (
+            "nosuchapp.key=v",
+            "app `nosuchapp` is not in the app catalog (known: github, openai, postmark, slack)",
+        ),
         ("slack.nosuchfield=v", "app `slack` has no field `nosuchfield`"),
     ] {
         let data = tempfile::tempdir().unwrap();

@@ -225,6 +225,13 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
                 .into_response()
         }
         ("GET", "/user") => (StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
+        ("POST", "/api/auth.test") if authorized => {
+            axum::Json(serde_json::json!({ "ok": true, "user_id": "U1", "team": "stephost" })).into_response()
+        }
+        ("GET", "/server") if recorded.header("x-postmark-server-token") == Some(GOOD_TOKEN) => {
+            axum::Json(serde_json::json!({ "ID": 1, "Name": "stephost" })).into_response()
+        }
+        ("GET", "/server") => (StatusCode::UNAUTHORIZED, "{\"ErrorCode\":10}").into_response(),
         ("GET", "/echo-headers") => {
             let headers: serde_json::Map<String, serde_json::Value> =
                 recorded.headers.iter().map(|(n, v)| (n.clone(), v.clone().into())).collect();

@@ -1,0 +1,104 @@
+//! `stephost new`: generated step projects build and run without edits.
+
+use crate::support::{GOOD_TOKEN, StandIn};
+use serde_json::Value;
+use std::path::Path;
+
+fn cargo_build(project: &Path, target: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}: {}", project.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+async fn stephost(data: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins() {
+    let apis = StandIn::start(&["slack.com", "api.github.com", "api.postmarkapp.com"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("templates");
+    let ca = work.path().join("ca.pem");
+    std::fs::write(&ca, &apis.ca_pem).unwrap();
+
+    // OAuth bearer, the same against another API, and a service-specific header.
+    let cases = [
+        ("slack", "oauth_access_token", "ok"),
+        ("github", "oauth_access_token", "login"),
+        ("postmark", "server_token", "Name"),
+    ];
+    for (app, field, answer_key) in cases {
+        let name = format!("{app}_check");
+        let project = work.path().join(&name);
+        let out = stephost(&data, &["new", &name, "--app", app, "--dir", project.to_str().unwrap()]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        cargo_build(&project, &target);
+        let field_flag = format!("{field}={GOOD_TOKEN}");
+        stephost(&data, &["accounts", "connect", app, "--field", &field_flag]).await;
+
+        let wasm = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        let host = match app {
+            "slack" => "slack.com",
+            "github" => "api.github.com",
+            _ => "api.postmarkapp.com",
+        };
+        let resolve = format!("{host}:443:{}", apis.addr);
+        let account = format!("{app}=default");
+        let out = stephost(
+            &data,
+            &[
+                "run",
+                wasm.to_str().unwrap(),
+                "--account",
+                &account,
+                "--resolve",
+                &resolve,
+                "--ca-cert",
+                ca.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{app}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(outcome["result"]["return_value"].get(answer_key).is_some(), "{app}: {outcome}");
+        assert_eq!(outcome["egress"][0]["secrets"][0], format!("{app}.{field}"));
+    }
+    assert_eq!(apis.requests().len(), 3);
+    assert!(apis.requests().iter().all(|r| format!("{:?}", r.headers).contains(GOOD_TOKEN)));
+
+    let plain = work.path().join("plain_step");
+    let out = stephost(&data, &["new", "plain_step", "--dir", plain.to_str().unwrap()]).await;
+    assert!(out.status.success());
+    cargo_build(&plain, &target);
+    let out =
+        stephost(&data, &["run", target.join("wasm32-wasip2/release/plain_step.wasm").to_str().unwrap()])
+            .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"received\": {}"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let again = stephost(&data, &["new", "plain_step", "--dir", plain.to_str().unwrap()]).await;
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
