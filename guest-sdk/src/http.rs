@@ -65,6 +65,14 @@ impl Request {
         self.header("authorization", &format!("Bearer {token}"))
     }
 
+    /// Adds `Authorization: Basic base64(user:password)`; sealed secrets in
+    /// either part are swapped in by the host.
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.header("authorization", &format!("Basic {encoded}"))
+    }
+
     /// Sets a JSON body and `content-type: application/json`.
     pub fn json(mut self, body: &impl Serialize) -> anyhow::Result<Self> {
         self.body = serde_json::to_vec(body).context("the request body is not serializable")?;

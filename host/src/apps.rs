@@ -3,7 +3,7 @@
 //! account fields, which are secret, the hosts its secrets may reach, where
 //! each secret may be placed in a request, and its test request.
 
-use crate::egress::{HostPolicy, PatternError};
+use crate::egress::{HostPattern, HostPolicy, PatternError};
 use crate::secrets::{Binding, Placement};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -12,10 +12,21 @@ use std::sync::Arc;
 
 /// The apps compiled into the binary.
 const BUILTIN: &[(&str, &str)] = &[
-    ("slack.toml", include_str!("../apps/slack.toml")),
+    ("airtable.toml", include_str!("../apps/airtable.toml")),
+    ("anthropic.toml", include_str!("../apps/anthropic.toml")),
+    ("discord.toml", include_str!("../apps/discord.toml")),
     ("github.toml", include_str!("../apps/github.toml")),
+    ("gitlab.toml", include_str!("../apps/gitlab.toml")),
+    ("google_sheets.toml", include_str!("../apps/google_sheets.toml")),
+    ("hubspot.toml", include_str!("../apps/hubspot.toml")),
+    ("notion.toml", include_str!("../apps/notion.toml")),
     ("openai.toml", include_str!("../apps/openai.toml")),
+    ("openweathermap.toml", include_str!("../apps/openweathermap.toml")),
     ("postmark.toml", include_str!("../apps/postmark.toml")),
+    ("sendgrid.toml", include_str!("../apps/sendgrid.toml")),
+    ("slack.toml", include_str!("../apps/slack.toml")),
+    ("twilio.toml", include_str!("../apps/twilio.toml")),
+    ("zendesk.toml", include_str!("../apps/zendesk.toml")),
 ];
 
 #[derive(Deserialize)]
@@ -50,6 +61,17 @@ pub struct TestRequest {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub body: Option<String>,
+    /// HTTP Basic auth from two fields: `Authorization: Basic
+    /// base64(user:password)` (the host swaps secrets inside it).
+    pub basic_auth: Option<BasicAuth>,
+}
+
+/// The fields that make up HTTP Basic credentials.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
 }
 
 /// One app of the catalog.
@@ -61,6 +83,9 @@ pub struct App {
     pub auth: String,
     /// The hosts the app's secrets may reach (and its steps may call).
     pub hosts: Arc<HostPolicy>,
+    /// Hosts that depend on an account's non-secret field, e.g.
+    /// `https://{subdomain}.zendesk.com` or `{base_api_url}`.
+    pub host_templates: Vec<String>,
     pub fields: Vec<Field>,
     pub test_request: Option<TestRequest>,
 }
@@ -81,9 +106,51 @@ impl App {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    /// Where one of this app's secrets may go.
-    pub fn binding(&self, field: &Field) -> Binding {
-        Binding { hosts: self.hosts.clone(), placements: field.placements.clone() }
+    /// Where one of this app's secrets may go, given the account's hosts
+    /// ([`App::hosts_for`]).
+    pub fn binding(&self, field: &Field, hosts: Arc<HostPolicy>) -> Binding {
+        Binding { hosts, placements: field.placements.clone() }
+    }
+
+    /// The hosts of one account: the fixed ones plus the templates filled
+    /// from its non-secret fields. A value standing for a host label must be
+    /// a plain label (`acme`); one standing for a whole URL (`{base_api_url}`)
+    /// gives its scheme, host and port.
+    pub fn hosts_for(&self, fields: &[(String, String)]) -> Result<Arc<HostPolicy>, String> {
+        if self.host_templates.is_empty() {
+            return Ok(self.hosts.clone());
+        }
+        let mut patterns = Vec::new();
+        for template in &self.host_templates {
+            let mut host = template.clone();
+            for field in self.fields.iter().filter(|f| !f.secret) {
+                let marker = format!("{{{}}}", field.name);
+                if !host.contains(&marker) {
+                    continue;
+                }
+                let value = fields
+                    .iter()
+                    .find(|(k, _)| *k == field.name)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or_default();
+                let filled = if template.trim() == marker {
+                    let url = url::Url::parse(value).map_err(|_| {
+                        format!("{}.{} must be a URL like https://host/path", self.name, field.name)
+                    })?;
+                    url.origin().ascii_serialization()
+                } else if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    value.to_ascii_lowercase()
+                } else {
+                    return Err(format!(
+                        "{}.{} must be a host label (letters, digits, hyphens), not `{value}`",
+                        self.name, field.name
+                    ));
+                };
+                host = host.replace(&marker, &filled);
+            }
+            patterns.push(HostPattern::parse(&host).map_err(|e| format!("{}: {e}", self.name))?);
+        }
+        Ok(Arc::new(self.hosts.union([&HostPolicy::new(patterns)])))
     }
 }
 
@@ -149,7 +216,9 @@ fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
     if !crate::workflow::is_valid_name(&parsed.name) {
         return Err(fail(format!("app name `{}` must be letters, digits and underscores", parsed.name)));
     }
-    let hosts = HostPolicy::parse(&parsed.hosts).map_err(|e: PatternError| fail(e.to_string()))?;
+    let (templates, fixed): (Vec<String>, Vec<String>) =
+        parsed.hosts.into_iter().partition(|h| h.contains('{'));
+    let hosts = HostPolicy::parse(&fixed).map_err(|e: PatternError| fail(e.to_string()))?;
     let mut fields = Vec::new();
     for field in parsed.fields {
         let placements = field
@@ -173,6 +242,7 @@ fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
         title: parsed.title,
         auth: parsed.auth,
         hosts: Arc::new(hosts),
+        host_templates: templates,
         fields,
         test_request: parsed.test_request,
     })
@@ -185,12 +255,16 @@ mod tests {
     #[test]
     fn builtin_apps_declare_secret_fields_hosts_and_placements() {
         let catalog = Catalog::builtin();
-        assert_eq!(catalog.names(), ["github", "openai", "postmark", "slack"]);
+        assert!(catalog.names().len() >= 15, "{:?}", catalog.names());
+        let shapes: std::collections::BTreeSet<&str> = catalog.apps().map(|a| a.auth.as_str()).collect();
+        for shape in ["oauth", "api_key", "basic", "api_key_query", "bot_token"] {
+            assert!(shapes.contains(shape), "no app of shape {shape}");
+        }
         let slack = catalog.get("slack").unwrap();
         let token = slack.field("oauth_access_token").unwrap();
         assert!(token.secret);
         assert!(!slack.field("oauth_uid").unwrap().secret);
-        let binding = slack.binding(token);
+        let binding = slack.binding(token, slack.hosts_for(&[]).unwrap());
         let auth = Placement::Header("authorization".into());
         assert!(binding.permits("https", "slack.com", 443, &auth));
         assert!(binding.permits("https", "files.slack.com", 443, &auth));
@@ -204,10 +278,29 @@ mod tests {
         std::fs::write(dir.path().join("acme.toml"), custom).unwrap();
         std::fs::write(dir.path().join("slack.toml"), custom.replace("acme", "slack")).unwrap();
         let catalog = Catalog::with_dir(dir.path()).unwrap();
-        assert_eq!(catalog.names(), ["acme", "github", "openai", "postmark", "slack"]);
+        assert!(catalog.names().contains(&"acme"));
         assert_eq!(catalog.get("slack").unwrap().title, "Slack".replace("Slack", "Acme"));
         std::fs::write(dir.path().join("broken.toml"), "name = 1").unwrap();
         assert!(Catalog::with_dir(dir.path()).unwrap_err().to_string().contains("broken.toml"));
+    }
+
+    #[test]
+    fn hosts_from_account_fields_are_labels_or_url_origins() {
+        let catalog = Catalog::builtin();
+        let zendesk = catalog.get("zendesk").unwrap();
+        let acme = zendesk.hosts_for(&[("subdomain".into(), "Acme".into())]).unwrap();
+        assert!(acme.allows("https", "acme.zendesk.com", 443));
+        assert!(!acme.allows("https", "other.zendesk.com", 443));
+        for bad in ["evil.com#", "a.b", "", "x/y"] {
+            let err = zendesk.hosts_for(&[("subdomain".into(), bad.into())]).unwrap_err();
+            assert!(err.contains("must be a host label"), "{bad}: {err}");
+        }
+        let gitlab = catalog.get("gitlab").unwrap();
+        let own =
+            gitlab.hosts_for(&[("base_api_url".into(), "https://git.acme.io:8443/api/v4".into())]).unwrap();
+        assert!(own.allows("https", "git.acme.io", 8443));
+        assert!(!own.allows("https", "gitlab.com", 443));
+        assert!(gitlab.hosts_for(&[("base_api_url".into(), "not a url".into())]).is_err());
     }
 
     #[test]

@@ -121,9 +121,10 @@ impl Runtime {
         let nowhere = || Binding { hosts: Arc::default(), placements: Vec::new() };
         for (app_name, fields) in &input.auths {
             let app = self.catalog.get(app_name);
-            if let Some(app) = app {
-                app_hosts.push(app.hosts.clone());
-            }
+            // An account whose hosts cannot be worked out gets none: its
+            // secrets can be held but never leave.
+            let hosts = app.map(|a| a.hosts_for(fields).unwrap_or_default()).unwrap_or_default();
+            app_hosts.push(hosts.clone());
             let shown = fields
                 .iter()
                 .map(|(key, value)| {
@@ -131,7 +132,7 @@ impl Runtime {
                     match app.and_then(|a| a.field(key).map(|f| (a, f))) {
                         Some((_, field)) if !field.secret => (key.clone(), value.clone(), false),
                         Some((app, field)) => {
-                            (key.clone(), vault.seal(&label, value, app.binding(field)), true)
+                            (key.clone(), vault.seal(&label, value, app.binding(field, hosts.clone())), true)
                         }
                         None => (key.clone(), vault.seal(&label, value, nowhere()), true),
                     }
@@ -182,6 +183,12 @@ impl Runtime {
         let mut request = http::Request::builder().method(template.method.as_str()).uri(&url);
         for (name, value) in &template.headers {
             request = request.header(name.as_str(), fill(value));
+        }
+        if let Some(basic) = &template.basic_auth {
+            use base64::Engine;
+            let credentials = fill(&format!("{{{}}}:{{{}}}", basic.user, basic.password));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            request = request.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
         }
         let body = http_body_util::Full::new(bytes::Bytes::from(
             template.body.as_deref().map(fill).unwrap_or_default(),

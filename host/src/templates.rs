@@ -147,6 +147,12 @@ fn app_step(name: &str, app: &App) -> String {
     for (header, value) in &test.headers {
         code.push_str(&format!("        .header({header:?}, {})\n", rust_string(value, app)));
     }
+    if let Some(basic) = &test.basic_auth {
+        code.push_str(&format!(
+            "        .basic_auth(&account.get({:?})?, &account.get({:?})?)\n",
+            basic.user, basic.password
+        ));
+    }
     if let Some(body) = &test.body {
         code.push_str(&format!("        .body({})\n", rust_string(body, app).trim_start_matches('&')));
     }

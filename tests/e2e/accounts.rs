@@ -169,3 +169,85 @@ async fn accounts_test_sends_the_apps_test_request_through_the_egress_path() {
     let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
     assert!(audit.contains("\"secrets\":[\"github.oauth_access_token\"]") && !audit.contains(GOOD_TOKEN));
 }
+
+#[tokio::test]
+async fn basic_auth_and_per_account_hosts_work_through_the_egress_path() {
+    let apis = StandIn::start(&["api.twilio.com", "acme.zendesk.com", "other.zendesk.com"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let ca = data.path().join("ca.pem");
+    std::fs::write(&ca, &apis.ca_pem).unwrap();
+    let token = format!("auth_token={GOOD_TOKEN}");
+    let oauth = format!("oauth_access_token={GOOD_TOKEN}");
+    stephost(
+        data.path(),
+        &["accounts", "connect", "twilio", "--field", "account_sid=AC123", "--field", &token],
+        None,
+    )
+    .await;
+    stephost(
+        data.path(),
+        &["accounts", "connect", "zendesk", "--field", "subdomain=acme", "--field", &oauth],
+        None,
+    )
+    .await;
+    let bad = stephost(
+        data.path(),
+        &[
+            "accounts",
+            "connect",
+            "zendesk",
+            "--name",
+            "bad",
+            "--field",
+            "subdomain=evil.com#",
+            "--field",
+            &oauth,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("zendesk.subdomain must be a host label"), "{}", text(&bad.stderr));
+
+    for (app, host, expected) in
+        [("twilio", "api.twilio.com", "-> 200"), ("zendesk", "acme.zendesk.com", "-> 200")]
+    {
+        let resolve = format!("{host}:443:{}", apis.addr);
+        let out = stephost(
+            data.path(),
+            &["accounts", "test", app, "--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()],
+            None,
+        )
+        .await;
+        assert!(text(&out.stdout).contains(expected), "{app}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+
+    // The zendesk token goes to the account's own subdomain only.
+    let probe = crate::support::guest("probe");
+    let event = r#"{"actions":[{"do":"http","url":"https://other.zendesk.com/api/v2/users/me.json",
+        "headers":{"authorization":"Bearer {auth:zendesk.oauth_access_token}"}}]}"#;
+    let resolve = format!("other.zendesk.com:443:{}", apis.addr);
+    let out = stephost(
+        data.path(),
+        &[
+            "run",
+            probe.to_str().unwrap(),
+            "--account",
+            "zendesk=default",
+            "--allow-host",
+            "https://*.zendesk.com",
+        ]
+        .into_iter()
+        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap(), "--event", "-", "--json"])
+        .collect::<Vec<_>>(),
+        Some(event),
+    )
+    .await;
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = outcome["egress"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("secret zendesk.oauth_access_token may not be sent to https://other.zendesk.com"),
+        "{outcome}"
+    );
+    assert_eq!(apis.requests().len(), 2, "only the two test requests went out");
+}

@@ -476,7 +476,7 @@ fn unknown_apps_and_fields_are_refused_by_the_cli() {
     for (flag, expected) in [
         (
             "nosuchapp.key=v",
-            "app `nosuchapp` is not in the app catalog (known: github, openai, postmark, slack)",
+            "app `nosuchapp` is not in the app catalog (known: airtable, anthropic, discord, github",
         ),
         ("slack.nosuchfield=v", "app `slack` has no field `nosuchfield`"),
     ] {

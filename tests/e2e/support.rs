@@ -231,6 +231,18 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         ("GET", "/server") if recorded.header("x-postmark-server-token") == Some(GOOD_TOKEN) => {
             axum::Json(serde_json::json!({ "ID": 1, "Name": "stephost" })).into_response()
         }
+        ("GET", "/2010-04-01/Accounts/AC123.json") => {
+            use base64::Engine;
+            let expected = base64::engine::general_purpose::STANDARD.encode(format!("AC123:{GOOD_TOKEN}"));
+            if recorded.header("authorization") == Some(&format!("Basic {expected}")) {
+                axum::Json(serde_json::json!({ "sid": "AC123", "status": "active" })).into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "{\"code\":20003}").into_response()
+            }
+        }
+        ("GET", "/api/v2/users/me.json") if authorized => {
+            axum::Json(serde_json::json!({ "user": { "id": 1, "name": "Agent" } })).into_response()
+        }
         ("GET", "/server") => (StatusCode::UNAUTHORIZED, "{\"ErrorCode\":10}").into_response(),
         ("GET", "/echo-headers") => {
             let headers: serde_json::Map<String, serde_json::Value> =

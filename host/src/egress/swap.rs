@@ -97,10 +97,18 @@ impl Swap<'_> {
         Ok(out)
     }
 
-    /// Swaps secrets in every header value (refusing any not permitted there).
+    /// Swaps secrets in every header value (refusing any not permitted
+    /// there), inside HTTP Basic credentials too.
     pub(crate) fn headers(&mut self, headers: &mut HeaderMap) -> Result<(), String> {
         for (name, value) in headers.iter_mut() {
             let place = Placement::Header(name.as_str().to_string());
+            if name == http::header::AUTHORIZATION
+                && let Some(rewritten) = self.basic(&place, value.as_bytes())?
+            {
+                *value = HeaderValue::from_bytes(&rewritten)
+                    .map_err(|_| "invalid Basic credentials".to_string())?;
+                continue;
+            }
             let rewritten = self.value(Some(&place), value.as_bytes())?;
             if rewritten != value.as_bytes() {
                 *value = HeaderValue::from_bytes(&rewritten)
@@ -108,6 +116,24 @@ impl Swap<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `Basic base64(user:password)` with secrets swapped inside, or `None`
+    /// if the value is not Basic credentials holding a secret.
+    fn basic(&mut self, place: &Placement, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        use base64::Engine;
+        let Some(encoded) = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic ")) else {
+            return Ok(None);
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else {
+            return Ok(None);
+        };
+        if !self.needles.is_some_and(|n| n.found_in(&decoded)) {
+            return Ok(None);
+        }
+        let swapped = self.value(Some(place), &decoded)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(swapped);
+        Ok(Some(format!("Basic {encoded}").into_bytes()))
     }
 
     /// Swaps secrets in query parameter values; a secret in the path or in

@@ -194,6 +194,7 @@ impl Store {
                 )));
             }
         }
+        known.hosts_for(fields).map_err(StoreError::Invalid)?;
         if let Some(missing) =
             known.fields.iter().find(|f| f.secret && !fields.iter().any(|(k, _)| *k == f.name))
         {

@@ -8,7 +8,8 @@ use stephost_sdk::{Context, export_step};
 
 fn run(ctx: &Context) -> anyhow::Result<Value> {
     let event: Value = ctx.event()?;
-    let url = event.get("url").and_then(Value::as_str).ok_or_else(|| anyhow::anyhow!("the event needs a `url`"))?;
+    let url =
+        event.get("url").and_then(Value::as_str).ok_or_else(|| anyhow::anyhow!("the event needs a `url`"))?;
     let times = event.get("times").and_then(Value::as_u64).unwrap_or(1).max(1);
     let token = std::env::var("TOKEN").ok();
     let mut last = json!(null);
