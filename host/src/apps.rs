@@ -38,6 +38,17 @@ struct AppFile {
     hosts: Vec<String>,
     fields: Vec<FieldFile>,
     test_request: Option<TestRequest>,
+    oauth: Option<OAuthEndpoints>,
+}
+
+/// Where an OAuth app authorizes users and issues tokens.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthEndpoints {
+    pub authorize_url: String,
+    pub token_url: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +99,8 @@ pub struct App {
     pub host_templates: Vec<String>,
     pub fields: Vec<Field>,
     pub test_request: Option<TestRequest>,
+    /// For OAuth apps: the authorization and token endpoints.
+    pub oauth: Option<OAuthEndpoints>,
 }
 
 /// One field of an app's account.
@@ -245,6 +258,7 @@ fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
         host_templates: templates,
         fields,
         test_request: parsed.test_request,
+        oauth: parsed.oauth,
     })
 }
 

@@ -19,7 +19,17 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEvent {
     Request(crate::egress::EgressRecord),
-    SecretRead { app: String, key: String },
+    SecretRead {
+        app: String,
+        key: String,
+    },
+    /// An OAuth access token refreshed through the app's token endpoint.
+    TokenRefresh {
+        app: String,
+        account: String,
+        ok: bool,
+        error: Option<String>,
+    },
 }
 
 /// One line of the log.

@@ -17,6 +17,7 @@ pub mod error;
 mod interfaces;
 pub mod limits;
 pub mod logs;
+pub mod oauth;
 pub mod outcome;
 pub mod runtime;
 pub mod secrets;

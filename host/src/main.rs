@@ -232,7 +232,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Workflow(WorkflowCommand::Run { workflow, event, egress, json }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let mut workflow = Workflow::from_file(&workflow)?;
-            workflow.attach_store(&stephost::store::Store::open(&data_dir)?)?;
+            let mut store = stephost::store::Store::open(&data_dir)?;
+            let named: Vec<(String, String)> =
+                workflow.steps.iter().flat_map(|s| s.accounts.clone()).collect();
+            refresh_accounts(&data_dir, &mut store, &runtime, &named).await?;
+            workflow.attach_store(&store)?;
             let event = read_event(&event)?;
             let outcome = workflow.run(&runtime, &event).await?;
             cli::print_workflow(&outcome, json)?;
@@ -267,9 +271,23 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Accounts(cli::manage::AccountsCommand::Connect {
+            app,
+            name,
+            fields,
+            oauth: true,
+            client_id,
+            client_secret,
+            port,
+            ..
+        }) => {
+            connect_oauth(&data_dir, &app, &name, &fields, client_id, client_secret, port).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Accounts(cli::manage::AccountsCommand::Test { app, name, egress }) => {
             let runtime = runtime(&data_dir, &egress)?;
-            let store = stephost::store::Store::open(&data_dir)?;
+            let mut store = stephost::store::Store::open(&data_dir)?;
+            refresh_accounts(&data_dir, &mut store, &runtime, &[(app.clone(), name.clone())]).await?;
             let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
             let known = runtime
                 .catalog()
@@ -328,13 +346,21 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let policy = HostPolicy::parse(&args.allow_hosts)?;
-    let store = stephost::store::Store::open(data_dir)?;
+    let mut store = stephost::store::Store::open(data_dir)?;
     let mut auths = parse_auths(&args.auths)?;
-    for flag in &args.accounts {
-        let (app, name) =
-            flag.split_once('=').ok_or_else(|| anyhow!("--account {flag}: expected APP=NAME"))?;
+    let named = args
+        .accounts
+        .iter()
+        .map(|flag| {
+            let (app, name) =
+                flag.split_once('=').ok_or_else(|| anyhow!("--account {flag}: expected APP=NAME"))?;
+            Ok((app.to_string(), name.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    refresh_accounts(data_dir, &mut store, &runtime, &named).await?;
+    for (app, name) in &named {
         let fields = store.account_fields(app, name)?;
-        auths.push((app.to_string(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
+        auths.push((app.clone(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
     }
     let (stored_env, stored_secret_env) = store.env_for(None)?;
     for (app, fields) in &auths {
@@ -364,6 +390,84 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let outcome = runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy) }).await;
     cli::print_step(&outcome, args.json)?;
     Ok(if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Refreshes each named OAuth account whose token is about to expire.
+async fn refresh_accounts(
+    data_dir: &Path,
+    store: &mut stephost::store::Store,
+    runtime: &Runtime,
+    accounts: &[(String, String)],
+) -> Result<()> {
+    let audit = stephost::audit::AuditLog::open(&data_dir.join("audit.jsonl"))?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    for (app, name) in accounts {
+        if let Some(known) = runtime.catalog().get(app) {
+            stephost::oauth::refresh_if_due(store, &http, Some(&audit), known, name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
+async fn connect_oauth(
+    data_dir: &Path,
+    app: &str,
+    name: &str,
+    fields: &[String],
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    port: u16,
+) -> Result<()> {
+    use stephost::oauth;
+    let catalog = cli::manage::catalog(data_dir)?;
+    let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
+    let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;
+    let client_id =
+        client_id.ok_or_else(|| anyhow!("--oauth needs --client-id (or STEPHOST_OAUTH_CLIENT_ID)"))?;
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", port)).await.context("the redirect listener")?;
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", listener.local_addr()?.port());
+    let pkce = oauth::Pkce::new();
+    println!("Open this URL to connect {app} (redirect: {redirect_uri}):");
+    println!("{}", oauth::authorize_url(&endpoints, &client_id, &redirect_uri, &pkce));
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let code = oauth::receive_code(listener, &pkce.state).await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let tokens = oauth::exchange_code(
+        &http,
+        &endpoints.token_url,
+        &client_id,
+        client_secret.as_deref(),
+        &code,
+        &redirect_uri,
+        &pkce.verifier,
+    )
+    .await?;
+    let mut values: Vec<(String, String)> = vec![("oauth_access_token".into(), tokens.access_token.clone())];
+    if let (Some(uid), Some(_)) = (&tokens.uid, known.field("oauth_uid")) {
+        values.push(("oauth_uid".into(), uid.clone()));
+    }
+    for flag in fields {
+        let (key, value) = flag.split_once('=').ok_or_else(|| anyhow!("--field: expected KEY=VALUE"))?;
+        values.push((key.to_string(), value.to_string()));
+    }
+    let mut store = stephost::store::Store::open(data_dir)?;
+    store.connect_account(&catalog, app, name, &values)?;
+    store.set_oauth(
+        app,
+        name,
+        &stephost::store::OAuthState {
+            token_url: endpoints.token_url.clone(),
+            client_id,
+            client_secret,
+            refresh_token: tokens.refresh_token,
+            expires_ms: tokens.expires_ms,
+        },
+    )?;
+    println!("connected {app} account `{name}` by OAuth");
+    Ok(())
 }
 
 /// `vars` plus every default whose name `vars` lacks.

@@ -7,6 +7,7 @@ mod contract;
 mod egress;
 mod hostile;
 mod loading;
+mod oauth;
 mod sdk;
 mod secrets;
 mod support;

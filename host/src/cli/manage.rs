@@ -25,6 +25,20 @@ pub enum AccountsCommand {
         /// APP_KEY in upper case, e.g. SLACK_OAUTH_ACCESS_TOKEN.
         #[arg(long)]
         from_env: bool,
+        /// Run the OAuth authorization-code flow (PKCE): print the URL to
+        /// open, wait on a loopback redirect, exchange the code.
+        #[arg(long)]
+        oauth: bool,
+        /// Your OAuth app's client ID (with --oauth).
+        #[arg(long, env = "STEPHOST_OAUTH_CLIENT_ID", requires = "oauth")]
+        client_id: Option<String>,
+        /// Your OAuth app's client secret, if it has one (with --oauth).
+        #[arg(long, env = "STEPHOST_OAUTH_CLIENT_SECRET", requires = "oauth", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// The loopback port for the redirect (0: any free port); register
+        /// http://127.0.0.1:PORT/callback with your OAuth app.
+        #[arg(long, default_value_t = 0, requires = "oauth")]
+        port: u16,
     },
     /// List accounts: app, name, fields (secrets masked), created, last used.
     List {
@@ -100,7 +114,8 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
     let catalog = catalog(data_dir)?;
     let mut store = Store::open(data_dir)?;
     match command {
-        AccountsCommand::Connect { app, name, fields, from_env } => {
+        AccountsCommand::Connect { oauth: true, .. } => unreachable!("handled with the runtime in main"),
+        AccountsCommand::Connect { app, name, fields, from_env, .. } => {
             let declared = catalog.get(&app).ok_or_else(|| {
                 anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
             })?;

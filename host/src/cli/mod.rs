@@ -92,6 +92,13 @@ pub fn render_audit(entry: &AuditEntry) -> String {
     let head = format!("#{} run {} step {}", entry.seq, entry.run, entry.step);
     match &entry.event {
         AuditEvent::SecretRead { app, key } => format!("{head}: read secret {app}.{key}"),
+        AuditEvent::TokenRefresh { app, account, ok, error } => match (ok, error) {
+            (true, _) => format!("{head}: refreshed the {app} token of `{account}`"),
+            (false, error) => format!(
+                "{head}: FAILED to refresh the {app} token of `{account}`: {}",
+                error.as_deref().unwrap_or("?")
+            ),
+        },
         AuditEvent::Request(r) => {
             let verdict = match (r.allowed, r.status, &r.error) {
                 (false, _, Some(why)) => format!("REFUSED: {why}"),
@@ -113,7 +120,7 @@ pub fn render_audit(entry: &AuditEntry) -> String {
 pub fn audit_mentions_app(entry: &AuditEntry, app: &str) -> bool {
     let prefix = format!("{app}.");
     match &entry.event {
-        AuditEvent::SecretRead { app: read, .. } => read == app,
+        AuditEvent::SecretRead { app: read, .. } | AuditEvent::TokenRefresh { app: read, .. } => read == app,
         AuditEvent::Request(r) => {
             r.secrets.iter().any(|s| s.starts_with(&prefix))
                 || r.error.as_deref().is_some_and(|e| e.contains(&format!("secret {prefix}")))

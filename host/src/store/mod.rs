@@ -48,6 +48,14 @@ const MIGRATIONS: &[&str] = &[
          updated_ms INTEGER NOT NULL,
          PRIMARY KEY (workflow, name)
      );",
+    // 2: what an OAuth account needs to refresh its token.
+    "CREATE TABLE account_oauth (
+         account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+         token_url TEXT NOT NULL,
+         client_id TEXT NOT NULL,
+         client_secret BLOB,
+         refresh_token BLOB
+     );",
 ];
 
 /// A known plaintext sealed under the master key when the database is
@@ -103,6 +111,17 @@ pub struct EnvSummary {
     pub workflow: Option<String>,
     pub secret: bool,
     pub shown: String,
+}
+
+/// What an OAuth account needs to refresh its access token (secrets
+/// decrypted; host only, never printed).
+#[derive(Clone)]
+pub struct OAuthState {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub expires_ms: Option<u64>,
 }
 
 /// Environment variables for a run: (plain, secret), each as name/value.
@@ -334,6 +353,121 @@ impl Store {
             out.push(account);
         }
         Ok(out)
+    }
+
+    /// Records how an account refreshes its token, and when its access
+    /// token expires.
+    pub fn set_oauth(&self, app: &str, name: &str, oauth: &OAuthState) -> Result<(), StoreError> {
+        let id = self.account_id(app, name)?;
+        let seal = |value: &Option<String>, what: &str| {
+            value.as_ref().map(|v| self.key.seal(v.as_bytes(), &format!("account {app}/{name} oauth {what}")))
+        };
+        let db = self.db();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO account_oauth (account_id, token_url, client_id, client_secret, refresh_token) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, oauth.token_url, oauth.client_id, seal(&oauth.client_secret, "client_secret"), seal(&oauth.refresh_token, "refresh_token")],
+            )
+            .map_err(&db)?;
+        self.conn
+            .execute(
+                "UPDATE accounts SET expires_ms = ?1 WHERE id = ?2",
+                params![oauth.expires_ms.map(|v| v as i64), id],
+            )
+            .map_err(&db)?;
+        Ok(())
+    }
+
+    /// How an account refreshes its token, if it is an OAuth account.
+    pub fn oauth(&self, app: &str, name: &str) -> Result<Option<OAuthState>, StoreError> {
+        let id = self.account_id(app, name)?;
+        let db = self.db();
+        let row = self
+            .conn
+            .query_row(
+                "SELECT o.token_url, o.client_id, o.client_secret, o.refresh_token, a.expires_ms FROM account_oauth o JOIN accounts a ON a.id = o.account_id WHERE o.account_id = ?1",
+                [id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?, r.get::<_, Option<i64>>(4)?)),
+            )
+            .optional()
+            .map_err(&db)?;
+        let Some((token_url, client_id, secret, refresh, expires)) = row else { return Ok(None) };
+        let open = |blob: Option<Vec<u8>>, what: &str| -> Result<Option<String>, StoreError> {
+            blob.map(|b| {
+                let bytes = self.key.open(&b, &format!("account {app}/{name} oauth {what}"))?;
+                String::from_utf8(bytes)
+                    .map_err(|_| StoreError::Invalid(format!("{app}/{name}: {what} is not UTF-8")))
+            })
+            .transpose()
+        };
+        Ok(Some(OAuthState {
+            token_url,
+            client_id,
+            client_secret: open(secret, "client_secret")?,
+            refresh_token: open(refresh, "refresh_token")?,
+            expires_ms: expires.map(|v| v as u64),
+        }))
+    }
+
+    /// Stores a refreshed access token (and a rotated refresh token) with
+    /// its expiry, all at once, and marks the account ok.
+    pub fn update_tokens(
+        &mut self,
+        app: &str,
+        name: &str,
+        access_token: &str,
+        refresh_token: Option<&str>,
+        expires_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let id = self.account_id(app, name)?;
+        let access = self.key.seal(access_token.as_bytes(), &field_context(app, name, "oauth_access_token"));
+        let refresh = refresh_token
+            .map(|t| self.key.seal(t.as_bytes(), &format!("account {app}/{name} oauth refresh_token")));
+        let path = self.path.clone();
+        let db =
+            move |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
+        let tx = self.conn.transaction().map_err(&db)?;
+        tx.execute(
+            "UPDATE account_fields SET sealed = ?1 WHERE account_id = ?2 AND key = 'oauth_access_token'",
+            params![access, id],
+        )
+        .map_err(&db)?;
+        if let Some(refresh) = refresh {
+            tx.execute(
+                "UPDATE account_oauth SET refresh_token = ?1 WHERE account_id = ?2",
+                params![refresh, id],
+            )
+            .map_err(&db)?;
+        }
+        tx.execute(
+            "UPDATE accounts SET expires_ms = ?1, status = 'ok' WHERE id = ?2",
+            params![expires_ms.map(|v| v as i64), id],
+        )
+        .map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
+    /// Marks an account, e.g. `refresh failed: …` (shown by `accounts list`).
+    pub fn set_status(&self, app: &str, name: &str, status: &str) -> Result<(), StoreError> {
+        let id = self.account_id(app, name)?;
+        self.conn
+            .execute("UPDATE accounts SET status = ?1 WHERE id = ?2", params![status, id])
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    fn account_id(&self, app: &str, name: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM accounts WHERE app = ?1 AND name = ?2", params![app, name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.db())?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no `{app}` account named `{name}` (see `stephost accounts list`)"
+                ))
+            })
     }
 
     /// Removes an account; an error if there is none.

@@ -1,0 +1,259 @@
+//! OAuth 2.0 for connected accounts: the authorization-code flow with PKCE
+//! on a loopback redirect (`accounts connect APP --oauth`), and refreshing
+//! an access token through the app's token endpoint before a run, stored
+//! atomically and audited.
+
+use crate::apps::{App, OAuthEndpoints};
+use crate::audit::{AuditEvent, AuditLog};
+use crate::store::{OAuthState, Store, StoreError};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A token is refreshed when it expires within this margin.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Why an OAuth step failed; one line, never holding a token.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error(
+        "the {app} account `{account}` could not be refreshed: {reason}; reconnect it with `stephost accounts connect {app} --name {account} --oauth`"
+    )]
+    RefreshFailed { app: String, account: String, reason: String },
+    #[error("the token endpoint {url} refused: {reason}")]
+    Token { url: String, reason: String },
+    #[error("the authorization failed: {0}")]
+    Authorization(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tokens a token endpoint issued.
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_ms: Option<u64>,
+    /// The user the token belongs to, when the endpoint says
+    /// (`authed_user.id`, `user_id`, `uid`).
+    pub uid: Option<String>,
+}
+
+/// A PKCE verifier and its S256 challenge, plus the `state` value.
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+    pub state: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let verifier = random_urlsafe(32);
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Self { verifier, challenge, state: random_urlsafe(16) }
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn random_urlsafe(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random number generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The URL the user opens to authorize.
+pub fn authorize_url(endpoints: &OAuthEndpoints, client_id: &str, redirect_uri: &str, pkce: &Pkce) -> String {
+    let mut url = url::Url::parse(&endpoints.authorize_url).expect("catalog URLs are valid");
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", &endpoints.scopes.join(" "))
+        .append_pair("state", &pkce.state)
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    url.into()
+}
+
+/// Waits for the provider's redirect to `http://127.0.0.1:PORT/callback`
+/// on `listener` and returns the code, checking `state`.
+pub async fn receive_code(listener: tokio::net::TcpListener, state: &str) -> Result<String, OAuthError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, String>>(1);
+    let expected = state.to_string();
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
+            let tx = tx.clone();
+            let expected = expected.clone();
+            async move {
+                let result = if let Some(error) = query.get("error") {
+                    Err(format!("the provider answered {error}"))
+                } else if query.get("state") != Some(&expected) {
+                    Err("the state does not match (a stale or forged redirect)".into())
+                } else {
+                    query.get("code").cloned().ok_or_else(|| "the redirect has no code".to_string())
+                };
+                let page = match &result {
+                    Ok(_) => "Connected. You can close this tab and go back to the terminal.",
+                    Err(_) => "Not connected: see the terminal.",
+                };
+                let _ = tx.send(result).await;
+                page
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let result = rx.recv().await.unwrap_or_else(|| Err("the redirect listener stopped".into()));
+    server.abort();
+    result.map_err(OAuthError::Authorization)
+}
+
+/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: Option<&str>,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<Tokens, OAuthError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", client_id),
+        ("code_verifier", verifier),
+    ];
+    if let Some(secret) = client_secret {
+        form.push(("client_secret", secret));
+    }
+    token_request(http, token_url, &form).await
+}
+
+/// Uses a refresh token.
+pub async fn refresh(http: &reqwest::Client, oauth: &OAuthState) -> Result<Tokens, OAuthError> {
+    let refresh_token = oauth.refresh_token.as_deref().ok_or_else(|| OAuthError::Token {
+        url: oauth.token_url.clone(),
+        reason: "the account has no refresh token".into(),
+    })?;
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", oauth.client_id.as_str()),
+    ];
+    if let Some(secret) = oauth.client_secret.as_deref() {
+        form.push(("client_secret", secret));
+    }
+    token_request(http, &oauth.token_url, &form).await
+}
+
+async fn token_request(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<Tokens, OAuthError> {
+    let fail = |reason: String| OAuthError::Token { url: url.to_string(), reason };
+    let response = http
+        .post(url)
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| fail(format!("HTTP {status}, not JSON")))?;
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(String::from);
+    // Slack answers 200 with {"ok": false, "error": …}.
+    if !status.is_success()
+        || body.get("ok") == Some(&serde_json::Value::Bool(false))
+        || text("error").is_some()
+    {
+        let reason =
+            text("error_description").or_else(|| text("error")).unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(fail(reason));
+    }
+    let access_token = text("access_token").ok_or_else(|| fail("no access_token in the answer".into()))?;
+    let expires_ms = body.get("expires_in").and_then(|v| v.as_u64()).map(|secs| now_ms() + secs * 1000);
+    let uid = body
+        .pointer("/authed_user/id")
+        .or_else(|| body.get("user_id"))
+        .or_else(|| body.get("uid"))
+        .and_then(|v| v.as_str().map(String::from).or_else(|| v.as_u64().map(|n| n.to_string())));
+    Ok(Tokens { access_token, refresh_token: text("refresh_token"), expires_ms, uid })
+}
+
+/// Before a run: refreshes the account's access token if it is an OAuth
+/// account whose token expires within [`REFRESH_MARGIN`]. A failed refresh
+/// marks the account and is an error naming it; every attempt is audited.
+pub async fn refresh_if_due(
+    store: &mut Store,
+    http: &reqwest::Client,
+    audit: Option<&AuditLog>,
+    app: &App,
+    account: &str,
+) -> Result<(), OAuthError> {
+    let Some(oauth) = store.oauth(&app.name, account)? else { return Ok(()) };
+    let due = oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64);
+    if !due {
+        return Ok(());
+    }
+    let outcome = refresh(http, &oauth).await;
+    if let Some(audit) = audit {
+        let event = AuditEvent::TokenRefresh {
+            app: app.name.clone(),
+            account: account.to_string(),
+            ok: outcome.is_ok(),
+            error: outcome.as_ref().err().map(|e| e.to_string()),
+        };
+        if let Err(e) = audit.append("-", "-", event) {
+            eprintln!("stephost: {e}");
+        }
+    }
+    match outcome {
+        Ok(tokens) => {
+            store.update_tokens(
+                &app.name,
+                account,
+                &tokens.access_token,
+                tokens.refresh_token.as_deref(),
+                tokens.expires_ms,
+            )?;
+            Ok(())
+        }
+        Err(error) => {
+            let reason = match &error {
+                OAuthError::Token { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            };
+            store.set_status(&app.name, account, &format!("refresh failed: {reason}"))?;
+            Err(OAuthError::RefreshFailed { app: app.name.clone(), account: account.to_string(), reason })
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_the_s256_of_the_verifier() {
+        let pkce = Pkce::new();
+        let expected =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(pkce.verifier.as_bytes()));
+        assert_eq!(pkce.challenge, expected);
+        assert!(pkce.verifier.len() >= 43, "RFC 7636 wants at least 43 characters");
+        assert_ne!(Pkce::new().state, pkce.state);
+    }
+}

@@ -1,0 +1,203 @@
+//! OAuth accounts: the authorization-code flow with PKCE against a real
+//! loopback token endpoint, refresh of an expired token before a run, and a
+//! failed refresh that marks the account and stops the run with a reason.
+
+use crate::support::{StandIn, guest};
+use axum::extract::{Form, State};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncBufReadExt;
+
+#[derive(Default)]
+struct Provider {
+    /// The S256 challenge the authorize URL carried.
+    challenge: String,
+    /// Whether refreshes are refused.
+    refuse_refresh: bool,
+    forms: Vec<HashMap<String, String>>,
+}
+
+type Shared = Arc<Mutex<Provider>>;
+
+async fn token(
+    State(provider): State<Shared>,
+    Form(form): Form<HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut p = provider.lock().unwrap();
+    p.forms.push(form.clone());
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()));
+            if form.get("code").map(String::as_str) != Some("the-code") || challenge != p.challenge {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": "invalid_grant" })),
+                )
+                    .into_response();
+            }
+            // Expires at once, so the next run must refresh.
+            axum::Json(json!({ "ok": true, "access_token": "at-1", "refresh_token": "rt-1", "expires_in": 0,
+                               "authed_user": { "id": "U9" } }))
+            .into_response()
+        }
+        Some("refresh_token")
+            if !p.refuse_refresh && form.get("refresh_token").map(String::as_str) == Some("rt-1") =>
+        {
+            axum::Json(json!({ "access_token": "at-2", "refresh_token": "rt-2", "expires_in": 3600 }))
+                .into_response()
+        }
+        _ => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_grant" })))
+            .into_response(),
+    }
+}
+
+async fn stephost(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// Connects slack by OAuth, playing the browser; returns the provider.
+async fn connect_by_oauth(data: &std::path::Path) -> Shared {
+    let provider: Shared = Arc::default();
+    let app = axum::Router::new().route("/token", axum::routing::post(token)).with_state(provider.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    std::fs::create_dir_all(data.join("apps")).unwrap();
+    let slack = include_str!("../../host/apps/slack.toml")
+        .replace("https://slack.com/oauth/v2/authorize", &format!("http://{endpoint}/authorize"))
+        .replace("https://slack.com/api/oauth.v2.access", &format!("http://{endpoint}/token"));
+    std::fs::write(data.join("apps/slack.toml"), slack).unwrap();
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "accounts",
+            "connect",
+            "slack",
+            "--oauth",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "client-secret-value",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the CLI prints the authorize URL");
+        if line.starts_with("http://") {
+            break url::Url::parse(&line).unwrap();
+        }
+    };
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["client_id"], "cid");
+    provider.lock().unwrap().challenge = query["code_challenge"].clone();
+    let redirect = format!("{}?code=the-code&state={}", query["redirect_uri"], query["state"]);
+    let page = reqwest::get(&redirect).await.unwrap().text().await.unwrap();
+    assert!(page.starts_with("Connected."), "{page}");
+    let status = child.wait().await.unwrap();
+    assert!(status.success());
+    provider
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    let provider = connect_by_oauth(data.path()).await;
+    let listed = stephost(data.path(), &["accounts", "list"]).await;
+    assert!(
+        String::from_utf8_lossy(&listed.stdout)
+            .contains("slack/default  oauth_access_token=•••••••• oauth_uid=U9")
+    );
+
+    let slack = StandIn::start(&["slack.com"]).await;
+    let ca = data.path().join("ca.pem");
+    std::fs::write(&ca, &slack.ca_pem).unwrap();
+    let resolve = format!("slack.com:443:{}", slack.addr);
+    let event = r#"{"actions":[{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}]}"#;
+    let event_file = data.path().join("event.json");
+    std::fs::write(&event_file, event).unwrap();
+    let probe = guest("probe");
+    let out = stephost(
+        data.path(),
+        &[
+            "run",
+            probe.to_str().unwrap(),
+            "--account",
+            "slack=default",
+            "--event",
+            event_file.to_str().unwrap(),
+        ]
+        .into_iter()
+        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        slack.requests()[0].header("authorization"),
+        Some("Bearer at-2"),
+        "the refreshed token went out"
+    );
+    let refresh = provider.lock().unwrap().forms.last().cloned().unwrap();
+    assert_eq!(
+        (refresh["grant_type"].as_str(), refresh["refresh_token"].as_str()),
+        ("refresh_token", "rt-1")
+    );
+
+    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    let refreshed: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "token_refresh")
+        .collect();
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0]["ok"], true);
+    for secret in ["at-1", "at-2", "rt-1", "rt-2", "client-secret-value"] {
+        for file in crate::support::files_under(data.path()) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear in {file:?}"
+            );
+        }
+    }
+
+    // The token is fresh now: the next run does not refresh again.
+    let forms_before = provider.lock().unwrap().forms.len();
+    stephost(data.path(), &["run", probe.to_str().unwrap(), "--account", "slack=default"]).await;
+    assert_eq!(provider.lock().unwrap().forms.len(), forms_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let provider = connect_by_oauth(data.path()).await;
+    provider.lock().unwrap().refuse_refresh = true;
+    let probe = guest("probe");
+    let out = stephost(data.path(), &["run", probe.to_str().unwrap(), "--account", "slack=default"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the slack account `default` could not be refreshed: invalid_grant; reconnect it"),
+        "{stderr}"
+    );
+    let listed = stephost(data.path(), &["accounts", "list"]).await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("refresh failed: invalid_grant"));
+}
