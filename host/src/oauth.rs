@@ -200,7 +200,12 @@ pub async fn refresh_if_due(
     app: &App,
     account: &str,
 ) -> Result<(), OAuthError> {
-    let Some(oauth) = store.oauth(&app.name, account)? else { return Ok(()) };
+    // A missing account is reported where it is used, with more context.
+    let oauth = match store.oauth(&app.name, account) {
+        Ok(Some(oauth)) => oauth,
+        Ok(None) | Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let due = oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64);
     if !due {
         return Ok(());
