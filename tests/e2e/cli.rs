@@ -164,3 +164,29 @@ fn help_explains_the_commands_and_flags() {
         assert!(help.contains(command), "--help lacks {command}");
     }
 }
+
+#[test]
+fn apps_list_and_show_describe_the_catalog() {
+    let out = stephost(&["apps", "list"], None);
+    let listed = text(&out.stdout);
+    assert!(listed.lines().count() >= 15, "{listed}");
+    assert!(
+        listed.lines().any(|l| l.starts_with("zendesk") && l.ends_with("https://{subdomain}.zendesk.com")),
+        "{listed}"
+    );
+    let out = stephost(&["apps", "show", "twilio"], None);
+    let shown = text(&out.stdout);
+    for needle in [
+        "auth: basic",
+        "hosts: https://api.twilio.com",
+        "auth_token",
+        "secret, in header:authorization",
+        "account_sid",
+        "test request: GET https://api.twilio.com/2010-04-01/Accounts/{account_sid}.json",
+    ] {
+        assert!(shown.contains(needle), "`{needle}` missing:\n{shown}");
+    }
+    let out = stephost(&["apps", "show", "nope"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: app `nope` is not in the app catalog (known: airtable,"));
+}

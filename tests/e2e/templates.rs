@@ -27,32 +27,37 @@ async fn stephost(data: &Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins() {
-    let apis = StandIn::start(&["slack.com", "api.github.com", "api.postmarkapp.com"]).await;
+    let apis = StandIn::start(&["slack.com", "api.twilio.com", "api.postmarkapp.com"]).await;
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("templates");
     let ca = work.path().join("ca.pem");
     std::fs::write(&ca, &apis.ca_pem).unwrap();
 
-    // OAuth bearer, the same against another API, and a service-specific header.
+    // OAuth bearer, HTTP Basic from two fields, and a service-specific header.
     let cases = [
-        ("slack", "oauth_access_token", "ok"),
-        ("github", "oauth_access_token", "login"),
-        ("postmark", "server_token", "Name"),
+        ("slack", "oauth_access_token", "ok", None),
+        ("twilio", "auth_token", "sid", Some("account_sid=AC123")),
+        ("postmark", "server_token", "Name", None),
     ];
-    for (app, field, answer_key) in cases {
+    for (app, field, answer_key, plain_field) in cases {
         let name = format!("{app}_check");
         let project = work.path().join(&name);
         let out = stephost(&data, &["new", &name, "--app", app, "--dir", project.to_str().unwrap()]).await;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         cargo_build(&project, &target);
         let field_flag = format!("{field}={GOOD_TOKEN}");
-        stephost(&data, &["accounts", "connect", app, "--field", &field_flag]).await;
+        let mut connect = vec!["accounts", "connect", app, "--field", &field_flag];
+        if let Some(plain) = plain_field {
+            connect.extend(["--field", plain]);
+        }
+        let out = stephost(&data, &connect).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
         let wasm = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
         let host = match app {
             "slack" => "slack.com",
-            "github" => "api.github.com",
+            "twilio" => "api.twilio.com",
             _ => "api.postmarkapp.com",
         };
         let resolve = format!("{host}:443:{}", apis.addr);
@@ -83,7 +88,9 @@ async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins()
         assert_eq!(outcome["egress"][0]["secrets"][0], format!("{app}.{field}"));
     }
     assert_eq!(apis.requests().len(), 3);
-    assert!(apis.requests().iter().all(|r| format!("{:?}", r.headers).contains(GOOD_TOKEN)));
+    let sent: Vec<String> = apis.requests().iter().map(|r| format!("{:?}", r.headers)).collect();
+    assert!(sent[0].contains(GOOD_TOKEN) && sent[2].contains(GOOD_TOKEN), "bearer and service header");
+    assert!(sent[1].contains("Basic "), "twilio's Basic credentials (checked by the stand-in)");
 
     let plain = work.path().join("plain_step");
     let out = stephost(&data, &["new", "plain_step", "--dir", plain.to_str().unwrap()]).await;

@@ -216,8 +216,7 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
     match command {
         AppsCommand::List => {
             for app in catalog.apps() {
-                let hosts: Vec<String> = app.hosts.patterns().iter().map(|p| p.to_string()).collect();
-                println!("{:<14} {:<8} {}", app.name, app.auth, hosts.join(" "));
+                println!("{:<15} {:<14} {}", app.name, app.auth, hosts_of(app).join(" "));
             }
         }
         AppsCommand::Show { app } => {
@@ -225,8 +224,7 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
                 anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
             })?;
             println!("{} ({}), auth: {}", app.name, app.title, app.auth);
-            let hosts: Vec<String> = app.hosts.patterns().iter().map(|p| p.to_string()).collect();
-            println!("hosts: {}", hosts.join(", "));
+            println!("hosts: {}", hosts_of(app).join(", "));
             println!("fields:");
             for f in &app.fields {
                 let placement: Vec<String> = f.placements.iter().map(|p| p.to_string()).collect();
@@ -243,6 +241,11 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An app's hosts, templated ones (`https://{subdomain}.zendesk.com`) too.
+fn hosts_of(app: &stephost::App) -> Vec<String> {
+    app.hosts.patterns().iter().map(|p| p.to_string()).chain(app.host_templates.iter().cloned()).collect()
 }
 
 fn ask(field: &str, description: &str, secret: bool) -> Result<String> {
