@@ -4,20 +4,8 @@
 use crate::support::{GOOD_TOKEN, StandIn, guest};
 use serde_json::Value;
 
-/// Runs the CLI without blocking the stand-in's executor.
 async fn stephost(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    use tokio::io::AsyncWriteExt;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"));
-    command.arg("--data").arg(data).args(args);
-    command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default().as_bytes()).await.unwrap();
-    drop(input);
-    child.wait_with_output().await.unwrap()
+    crate::support::stephost_async(data, args, stdin).await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -83,15 +71,7 @@ async fn a_connected_account_and_stored_env_reach_a_step_sealed_and_the_api_in_c
             && listed.contains("last used"),
         "{listed}"
     );
-    for file in crate::support::files_under(data.path()) {
-        let bytes = std::fs::read(file).unwrap();
-        for secret in [GOOD_TOKEN, "stored-secret-value-42"] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} in clear on disk"
-            );
-        }
-    }
+    crate::support::assert_not_stored(data.path(), &[GOOD_TOKEN, "stored-secret-value-42"]);
 }
 
 #[tokio::test]

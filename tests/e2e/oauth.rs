@@ -58,13 +58,7 @@ async fn token(
 }
 
 async fn stephost(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
+    crate::support::stephost_async(data, args, None).await
 }
 
 /// Connects slack by OAuth, playing the browser; returns the provider.
@@ -169,15 +163,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
         .collect();
     assert_eq!(refreshed.len(), 1);
     assert_eq!(refreshed[0]["ok"], true);
-    for secret in ["at-1", "at-2", "rt-1", "rt-2", "client-secret-value"] {
-        for file in crate::support::files_under(data.path()) {
-            let bytes = std::fs::read(&file).unwrap();
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} in clear in {file:?}"
-            );
-        }
-    }
+    crate::support::assert_not_stored(data.path(), &["at-1", "at-2", "rt-1", "rt-2", "client-secret-value"]);
 
     // The token is fresh now: the next run does not refresh again.
     let forms_before = provider.lock().unwrap().forms.len();

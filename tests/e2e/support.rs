@@ -53,6 +53,38 @@ pub fn load(runtime: &Runtime, name: &str) -> Arc<StepComponent> {
     runtime.load(&guest(name)).expect("loading the guest")
 }
 
+/// Fails if any file below `dir` holds any of `secrets` in clear.
+pub fn assert_not_stored(dir: &Path, secrets: &[&str]) {
+    for file in files_under(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear in {file:?}"
+            );
+        }
+    }
+}
+
+/// Runs the CLI with `--data data`, without blocking the test's executor
+/// (stand-in servers run on it); `stdin` is written and closed.
+pub async fn stephost_async(data: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default().as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
 /// Every file below `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -16,13 +16,7 @@ fn cargo_build(project: &Path, target: &Path) {
 }
 
 async fn stephost(data: &Path, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
+    crate::support::stephost_async(data, args, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
