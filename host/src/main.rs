@@ -387,7 +387,9 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ),
         ..StepInput::default()
     };
-    let outcome = runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy) }).await;
+    let refresher = store_refresher(data_dir, &runtime, named);
+    let outcome =
+        runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy), refresher }).await;
     cli::print_step(&outcome, args.json)?;
     Ok(if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -407,6 +409,21 @@ async fn refresh_accounts(
         }
     }
     Ok(())
+}
+
+/// Refreshes the run's OAuth accounts from the store after a 401.
+fn store_refresher(
+    data_dir: &Path,
+    runtime: &Runtime,
+    accounts: Vec<(String, String)>,
+) -> Option<stephost::oauth::Refresher> {
+    (!accounts.is_empty()).then(|| {
+        stephost::oauth::Refresher(Arc::new(stephost::oauth::StoreRefresher {
+            data_dir: data_dir.to_path_buf(),
+            catalog: Arc::new(runtime.catalog().clone()),
+            accounts,
+        }))
+    })
 }
 
 /// `accounts connect APP --oauth`: the authorization-code flow with PKCE.

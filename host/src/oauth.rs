@@ -8,6 +8,8 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::store::{OAuthState, Store, StoreError};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A token is refreshed when it expires within this margin.
@@ -207,10 +209,23 @@ pub async fn refresh_if_due(
         Err(e) => return Err(e.into()),
     };
     let due = oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64);
-    if !due {
-        return Ok(());
+    if due {
+        refresh_account(store, http, audit, app, account, &oauth).await?;
     }
-    let outcome = refresh(http, &oauth).await;
+    Ok(())
+}
+
+/// Refreshes an OAuth account's access token now and stores it; returns
+/// the new token. Audited; a failure marks the account.
+pub async fn refresh_account(
+    store: &mut Store,
+    http: &reqwest::Client,
+    audit: Option<&AuditLog>,
+    app: &App,
+    account: &str,
+    oauth: &OAuthState,
+) -> Result<String, OAuthError> {
+    let outcome = refresh(http, oauth).await;
     if let Some(audit) = audit {
         let event = AuditEvent::TokenRefresh {
             app: app.name.clone(),
@@ -231,7 +246,7 @@ pub async fn refresh_if_due(
                 tokens.refresh_token.as_deref(),
                 tokens.expires_ms,
             )?;
-            Ok(())
+            Ok(tokens.access_token)
         }
         Err(error) => {
             let reason = match &error {
@@ -241,6 +256,56 @@ pub async fn refresh_if_due(
             store.set_status(&app.name, account, &format!("refresh failed: {reason}"))?;
             Err(OAuthError::RefreshFailed { app: app.name.clone(), account: account.to_string(), reason })
         }
+    }
+}
+
+/// Refreshes an app's access token during a run, when one of its hosts
+/// answered 401: the egress hook calls it once per app and run, then retries
+/// the request with the new token.
+pub trait TokenRefresher: Send + Sync {
+    /// The new access token of the run's account of `app`, or why not.
+    fn refresh(&self, app: &str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+}
+
+/// A [`TokenRefresher`] a step config can carry.
+#[derive(Clone)]
+pub struct Refresher(pub Arc<dyn TokenRefresher>);
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refresher")
+    }
+}
+
+/// Refreshes from the embedded store: opens it in the data directory for
+/// each refresh (a run rarely needs one).
+pub struct StoreRefresher {
+    pub data_dir: std::path::PathBuf,
+    pub catalog: Arc<crate::apps::Catalog>,
+    /// The run's accounts: app and account name.
+    pub accounts: Vec<(String, String)>,
+}
+
+impl TokenRefresher for StoreRefresher {
+    fn refresh(&self, app: &str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>> {
+        let data_dir = self.data_dir.clone();
+        let known = self.catalog.get(app).cloned();
+        let account = self.accounts.iter().find(|(a, _)| a == app).map(|(_, name)| name.clone());
+        Box::pin(async move {
+            let (Some(known), Some(account)) = (known, account) else {
+                return Err("not an account of this run".to_string());
+            };
+            let mut store = Store::open(&data_dir).map_err(|e| e.to_string())?;
+            let oauth = store
+                .oauth(&known.name, &account)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "not an OAuth account".to_string())?;
+            let audit = AuditLog::open(&data_dir.join("audit.jsonl")).ok();
+            let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+            refresh_account(&mut store, &http, audit.as_ref(), &known, &account, &oauth)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -57,6 +57,8 @@ impl Default for RuntimeConfig {
 pub struct StepConfig {
     pub limits: Limits,
     pub policy: Arc<HostPolicy>,
+    /// Refreshes an OAuth account's token when its app answers 401.
+    pub refresher: Option<crate::oauth::Refresher>,
 }
 
 /// Why the runtime could not be built.
@@ -260,15 +262,18 @@ impl Runtime {
         let logs = LogSink::new(limits.log_bytes);
         let sealing = self.seal(&input, config, &run_id);
         let vault = sealing.vault.clone();
-        let egress = Arc::new(EgressContext::new(
-            run_id.clone(),
-            step_name.clone(),
-            sealing.policy,
-            vault.clone(),
-            self.client.clone(),
-            self.audit.clone(),
-            logs.clone(),
-        ));
+        let egress = Arc::new(
+            EgressContext::new(
+                run_id.clone(),
+                step_name.clone(),
+                sealing.policy,
+                vault.clone(),
+                self.client.clone(),
+                self.audit.clone(),
+                logs.clone(),
+            )
+            .with_refresher(config.refresher.clone()),
+        );
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))

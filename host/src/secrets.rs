@@ -6,7 +6,7 @@
 
 use crate::egress::HostPolicy;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Every placeholder starts with this; 32 hex digits (128 random bits) follow.
 pub const PLACEHOLDER_PREFIX: &str = "stephost_sealed_";
@@ -77,14 +77,23 @@ pub struct Sealed {
     /// `env.OPENAI_KEY`.
     pub label: String,
     pub placeholder: String,
-    value: String,
+    value: RwLock<String>,
+    /// Earlier values (a refreshed token's old one): still redacted.
+    retired: RwLock<Vec<String>>,
     pub binding: Binding,
 }
 
 impl Sealed {
     /// The real value; only the egress hook's swap reads it.
-    pub(crate) fn value(&self) -> &str {
-        &self.value
+    pub(crate) fn value(&self) -> String {
+        self.value.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current value and every retired one.
+    fn all_values(&self) -> Vec<String> {
+        let mut values = vec![self.value()];
+        values.extend(self.retired.read().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        values
     }
 }
 
@@ -111,10 +120,22 @@ impl Vault {
         self.secrets.push(Sealed {
             label: label.to_string(),
             placeholder: placeholder.clone(),
-            value: value.to_string(),
+            value: RwLock::new(value.to_string()),
+            retired: RwLock::default(),
             binding,
         });
         placeholder
+    }
+
+    /// Gives a sealed secret a new real value for the rest of the run (a
+    /// refreshed OAuth token); the old one stays redacted. `false` if there
+    /// is no secret of that label.
+    pub fn replace_value(&self, label: &str, new_value: &str) -> bool {
+        let Some(secret) = self.secrets.iter().find(|s| s.label == label) else { return false };
+        let mut value = secret.value.write().unwrap_or_else(|p| p.into_inner());
+        let old = std::mem::replace(&mut *value, new_value.to_string());
+        secret.retired.write().unwrap_or_else(|p| p.into_inner()).push(old);
+        true
     }
 
     /// Every sealed secret of the run.
@@ -150,18 +171,20 @@ impl Vault {
     /// percent-encoded.
     pub fn redaction_pairs(&self) -> Vec<(Vec<u8>, &str)> {
         let mut pairs: Vec<(Vec<u8>, &str)> = Vec::new();
-        for secret in self.secrets.iter().filter(|s| !s.value.is_empty()) {
-            let json = serde_json::to_string(&secret.value).unwrap_or_default();
-            let json = json[1..json.len() - 1].to_string();
-            let forms = [
-                secret.value.clone(),
-                json.clone(),
-                json.replace('/', "\\/"),
-                url::form_urlencoded::byte_serialize(secret.value.as_bytes()).collect::<String>(),
-            ];
-            for form in forms {
-                if !pairs.iter().any(|(f, _)| *f == form.as_bytes()) {
-                    pairs.push((form.into_bytes(), secret.placeholder.as_str()));
+        for secret in &self.secrets {
+            for value in secret.all_values().into_iter().filter(|v| !v.is_empty()) {
+                let json = serde_json::to_string(&value).unwrap_or_default();
+                let json = json[1..json.len() - 1].to_string();
+                let forms = [
+                    json.replace('/', "\\/"),
+                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>(),
+                    json,
+                    value,
+                ];
+                for form in forms {
+                    if !pairs.iter().any(|(f, _)| *f == form.as_bytes()) {
+                        pairs.push((form.into_bytes(), secret.placeholder.as_str()));
+                    }
                 }
             }
         }

@@ -179,7 +179,7 @@ impl Workflow {
                 accounts,
                 env,
                 secret_env,
-                config: StepConfig { limits, policy: Arc::new(policy) },
+                config: StepConfig { limits, policy: Arc::new(policy), refresher: None },
             });
         }
         let name = file.name.unwrap_or_else(|| {

@@ -17,6 +17,10 @@ struct Provider {
     challenge: String,
     /// Whether refreshes are refused.
     refuse_refresh: bool,
+    /// Seconds the first token lives (0: due for refresh at once).
+    first_expires_in: u64,
+    /// The token a refresh hands out (default `at-2`).
+    refreshed_token: Option<String>,
     forms: Vec<HashMap<String, String>>,
 }
 
@@ -41,15 +45,15 @@ async fn token(
                 )
                     .into_response();
             }
-            // Expires at once, so the next run must refresh.
-            axum::Json(json!({ "ok": true, "access_token": "at-1", "refresh_token": "rt-1", "expires_in": 0,
-                               "authed_user": { "id": "U9" } }))
+            axum::Json(json!({ "ok": true, "access_token": "at-1", "refresh_token": "rt-1",
+                               "expires_in": p.first_expires_in, "authed_user": { "id": "U9" } }))
             .into_response()
         }
         Some("refresh_token")
             if !p.refuse_refresh && form.get("refresh_token").map(String::as_str) == Some("rt-1") =>
         {
-            axum::Json(json!({ "access_token": "at-2", "refresh_token": "rt-2", "expires_in": 3600 }))
+            let token = p.refreshed_token.clone().unwrap_or_else(|| "at-2".into());
+            axum::Json(json!({ "access_token": token, "refresh_token": "rt-2", "expires_in": 3600 }))
                 .into_response()
         }
         _ => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_grant" })))
@@ -63,7 +67,11 @@ async fn stephost(data: &std::path::Path, args: &[&str]) -> std::process::Output
 
 /// Connects slack by OAuth, playing the browser; returns the provider.
 async fn connect_by_oauth(data: &std::path::Path) -> Shared {
-    let provider: Shared = Arc::default();
+    connect_with(data, Provider::default()).await
+}
+
+async fn connect_with(data: &std::path::Path, provider: Provider) -> Shared {
+    let provider: Shared = Arc::new(Mutex::new(provider));
     let app = axum::Router::new().route("/token", axum::routing::post(token)).with_state(provider.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = listener.local_addr().unwrap();
@@ -113,7 +121,11 @@ async fn connect_by_oauth(data: &std::path::Path) -> Shared {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run() {
     let data = tempfile::tempdir().unwrap();
-    let provider = connect_by_oauth(data.path()).await;
+    let provider = connect_with(
+        data.path(),
+        Provider { refreshed_token: Some(crate::support::GOOD_TOKEN.into()), ..Provider::default() },
+    )
+    .await;
     let listed = stephost(data.path(), &["accounts", "list"]).await;
     assert!(
         String::from_utf8_lossy(&listed.stdout)
@@ -146,7 +158,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         slack.requests()[0].header("authorization"),
-        Some("Bearer at-2"),
+        Some(format!("Bearer {}", crate::support::GOOD_TOKEN).as_str()),
         "the refreshed token went out"
     );
     let refresh = provider.lock().unwrap().forms.last().cloned().unwrap();
@@ -163,7 +175,10 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
         .collect();
     assert_eq!(refreshed.len(), 1);
     assert_eq!(refreshed[0]["ok"], true);
-    crate::support::assert_not_stored(data.path(), &["at-1", "at-2", "rt-1", "rt-2", "client-secret-value"]);
+    crate::support::assert_not_stored(
+        data.path(),
+        &["at-1", crate::support::GOOD_TOKEN, "rt-1", "rt-2", "client-secret-value"],
+    );
 
     // The token is fresh now: the next run does not refresh again.
     let forms_before = provider.lock().unwrap().forms.len();
@@ -186,4 +201,60 @@ async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
     );
     let listed = stephost(data.path(), &["accounts", "list"]).await;
     assert!(String::from_utf8_lossy(&listed.stdout).contains("refresh failed: invalid_grant"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
+    let data = tempfile::tempdir().unwrap();
+    let provider = connect_with(
+        data.path(),
+        Provider {
+            first_expires_in: 3600,
+            refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
+            ..Provider::default()
+        },
+    )
+    .await;
+    let slack = StandIn::start(&["slack.com"]).await;
+    let ca = data.path().join("ca.pem");
+    std::fs::write(&ca, &slack.ca_pem).unwrap();
+    let resolve = format!("slack.com:443:{}", slack.addr);
+    let event_file = data.path().join("event.json");
+    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    std::fs::write(&event_file, format!(r#"{{"actions":[{call},{call}]}}"#)).unwrap();
+    let probe = guest("probe");
+    let out = stephost(
+        data.path(),
+        &[
+            "run",
+            probe.to_str().unwrap(),
+            "--account",
+            "slack=default",
+            "--event",
+            event_file.to_str().unwrap(),
+            "--json",
+        ]
+        .into_iter()
+        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = &outcome["result"]["return_value"];
+    assert_eq!(seen["http"][0]["status"], 200, "the retried request succeeded: {outcome}");
+    assert_eq!(seen["http"][1]["status"], 200, "later requests carry the new token");
+    let auth: Vec<String> =
+        slack.requests().iter().map(|r| r.header("authorization").unwrap_or_default().to_string()).collect();
+    let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
+    assert_eq!(auth, ["Bearer at-1".to_string(), good.clone(), good]);
+    let refreshes =
+        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
+    assert_eq!(refreshes, 1, "refreshed once");
+    assert!(outcome["logs"].to_string().contains("slack answered 401: token refreshed, request retried"));
+    assert!(
+        !out.stdout
+            .windows(crate::support::GOOD_TOKEN.len())
+            .any(|w| w == crate::support::GOOD_TOKEN.as_bytes())
+    );
 }

@@ -260,6 +260,11 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         ("POST", "/api/auth.test") if authorized => {
             axum::Json(serde_json::json!({ "ok": true, "user_id": "U1", "team": "stephost" })).into_response()
         }
+        ("POST", "/api/auth.test") => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "ok": false, "error": "invalid_auth" })),
+        )
+            .into_response(),
         ("GET", "/server") if recorded.header("x-postmark-server-token") == Some(GOOD_TOKEN) => {
             axum::Json(serde_json::json!({ "ID": 1, "Name": "stephost" })).into_response()
         }

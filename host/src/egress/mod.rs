@@ -60,9 +60,12 @@ pub(crate) struct EgressContext {
     /// The step's allowed hosts plus its connected apps' hosts.
     pub(crate) policy: Arc<HostPolicy>,
     pub(crate) vault: Arc<Vault>,
-    /// The vault's needles, compiled once for the run.
-    pub(crate) swap_needles: Option<Arc<rewrite::Needles>>,
-    pub(crate) redact_needles: Option<Arc<rewrite::Needles>>,
+    /// The vault's needles (swap, redaction), compiled once for the run
+    /// and again if a secret gets a new value.
+    needles: std::sync::RwLock<RunNeedles>,
+    /// Refreshes an OAuth token after a 401; each app at most once a run.
+    refresher: Option<crate::oauth::Refresher>,
+    refreshed_apps: Mutex<Vec<String>>,
     pub(crate) client: EgressClient,
     pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) records: Mutex<Vec<EgressRecord>>,
@@ -94,8 +97,9 @@ impl EgressContext {
             run_id,
             step,
             policy,
-            swap_needles: swap::swap_needles(&vault),
-            redact_needles: swap::redaction_needles(&vault),
+            needles: std::sync::RwLock::new((swap::swap_needles(&vault), swap::redaction_needles(&vault))),
+            refresher: None,
+            refreshed_apps: Mutex::default(),
             vault,
             client,
             audit,
@@ -104,6 +108,51 @@ impl EgressContext {
             attempts: AtomicU64::new(0),
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             closed: Default::default(),
+        }
+    }
+
+    /// Adds the refresher used after a 401 from an OAuth app's host.
+    pub(crate) fn with_refresher(mut self, refresher: Option<crate::oauth::Refresher>) -> Self {
+        self.refresher = refresher;
+        self
+    }
+
+    fn swap_needles(&self) -> Option<Arc<rewrite::Needles>> {
+        self.needles.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    fn redact_needles(&self) -> Option<Arc<rewrite::Needles>> {
+        self.needles.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+
+    /// After a 401 from a request that carried `app`'s OAuth token: refresh
+    /// it (once per app and run) and return the old and new values.
+    async fn refresh_after_401(&self, swapped: &[String]) -> Option<(String, String)> {
+        let refresher = self.refresher.as_ref()?;
+        let label = swapped.iter().find(|l| l.ends_with(".oauth_access_token"))?;
+        let app = label.strip_suffix(".oauth_access_token")?.to_string();
+        {
+            let mut tried = self.refreshed_apps.lock().unwrap_or_else(|p| p.into_inner());
+            if tried.contains(&app) {
+                return None;
+            }
+            tried.push(app.clone());
+        }
+        let old = self.vault.secrets().iter().find(|s| s.label == *label)?.value();
+        match refresher.0.refresh(&app).await {
+            Ok(new) => {
+                self.vault.replace_value(label, &new);
+                *self.needles.write().unwrap_or_else(|p| p.into_inner()) =
+                    (swap::swap_needles(&self.vault), swap::redaction_needles(&self.vault));
+                self.logs.note(&format!("[stephost] {app} answered 401: token refreshed, request retried"));
+                Some((old, new))
+            }
+            Err(reason) => {
+                self.logs.note(&format!(
+                    "[stephost] {app} answered 401 and the token could not be refreshed: {reason}"
+                ));
+                None
+            }
         }
     }
 
@@ -277,16 +326,17 @@ pub(crate) async fn send(
     // client's to work out once secrets are swapped in.
     parts.headers.remove(http::header::HOST);
     parts.headers.remove(http::header::CONTENT_LENGTH);
-    if context.redact_needles.is_some() {
+    if context.redact_needles().is_some() {
         // Redaction must see the response as sent: no compression, no
         // slices that could each hold part of a secret.
         parts.headers.insert(http::header::ACCEPT_ENCODING, http::HeaderValue::from_static("identity"));
         parts.headers.remove(http::header::RANGE);
         parts.headers.remove(http::header::IF_RANGE);
     }
+    let swap_needles = context.swap_needles();
     let mut swap = swap::Swap {
         vault: &context.vault,
-        needles: context.swap_needles.as_ref(),
+        needles: swap_needles.as_ref(),
         dest: &dest,
         swapped: Vec::new(),
     };
@@ -304,7 +354,7 @@ pub(crate) async fn send(
         })
     });
     let body_actions = swap::Actions::for_place(&context.vault, &dest, Some(&Placement::Body));
-    let body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>> = match &context.swap_needles {
+    let body: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>> = match &swap_needles {
         None => Box::pin(outgoing.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
         Some(needles) => {
             let limit = context.client.config.max_scanned_request_bytes;
@@ -330,10 +380,40 @@ pub(crate) async fn send(
         }
     };
 
+    // Kept to send again with a refreshed token if an OAuth app says 401.
+    let retry = match &body {
+        RequestBody::Whole(bytes) if context.refresher.is_some() => {
+            Some((parts.method.clone(), parts.uri.clone(), parts.headers.clone(), bytes.clone()))
+        }
+        _ => None,
+    };
+
     // Client: the SSRF guard resolves and checks the name; redirects are
     // handed back, never followed.
     record.allowed = true;
-    let response = match context.client.send(parts, body, options).await {
+    let mut response = context.client.send(parts, body, options).await;
+    if let (Ok(first), Some((method, uri, headers, bytes))) = (&response, retry)
+        && first.status() == http::StatusCode::UNAUTHORIZED
+        && let Some((old, new)) = context.refresh_after_401(&record.secrets).await
+    {
+        let swap_token = |text: &str| text.replace(&old, &new);
+        let swap_bytes = |bytes: &[u8]| {
+            aho_corasick::AhoCorasick::new([old.as_bytes()])
+                .map(|m| m.replace_all_bytes(bytes, &[new.as_bytes()]))
+                .unwrap_or_else(|_| bytes.to_vec())
+        };
+        let mut again = http::Request::builder().method(method).uri(swap_token(&uri.to_string()));
+        for (name, value) in &headers {
+            let value = value.to_str().map(swap_token).unwrap_or_default();
+            again = again.header(name, value);
+        }
+        let bytes = Bytes::from(swap_bytes(&bytes));
+        if let Ok(request) = again.body(()) {
+            let (parts, ()) = request.into_parts();
+            response = context.client.send(parts, RequestBody::Whole(bytes), options).await;
+        }
+    }
+    let response = match response {
         Ok(response) => response,
         Err(failure) => {
             record.bytes_out = bytes_out.load(Ordering::Relaxed);
@@ -351,7 +431,8 @@ pub(crate) async fn send(
     // Redaction: no real secret value reaches the guest.
     let mut out = http::Response::builder().status(response.status());
     let mut headers = response.headers().clone();
-    if context.redact_needles.is_some() {
+    let redact_needles = context.redact_needles();
+    if redact_needles.is_some() {
         let encoding =
             headers.get(http::header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").to_string());
         if let Some(encoding) = encoding.filter(|e| !e.eq_ignore_ascii_case("identity")) {
@@ -361,13 +442,12 @@ pub(crate) async fn send(
         }
         headers.remove(http::header::CONTENT_LENGTH);
     }
-    swap::redact_headers(&context.vault, context.redact_needles.as_ref(), &mut headers);
+    swap::redact_headers(&context.vault, redact_needles.as_ref(), &mut headers);
     if let Some(h) = out.headers_mut() {
         *h = headers;
     }
     let incoming = client::limited_body(response, context.client.config.max_response_bytes);
-    let incoming: Pin<Box<dyn Stream<Item = Result<Bytes, HttpError>> + Send>> = match &context.redact_needles
-    {
+    let incoming: Pin<Box<dyn Stream<Item = Result<Bytes, HttpError>> + Send>> = match &redact_needles {
         None => Box::pin(incoming),
         Some(needles) => {
             let rewriter =
@@ -394,6 +474,9 @@ pub(crate) async fn send(
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A run's compiled needles: (swap, redaction).
+type RunNeedles = (Option<Arc<rewrite::Needles>>, Option<Arc<rewrite::Needles>>);
 
 /// Bodies up to this size are gathered and sent whole, with a
 /// Content-Length: most API calls, and no chunked framing that would make

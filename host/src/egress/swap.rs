@@ -19,8 +19,11 @@ pub(crate) const REAL_VALUE_REFUSAL: &str = "the real value of secret";
 /// What the swap looks for in a run's requests: for secret `i` of the vault,
 /// needle `2i` is its placeholder and `2i + 1` its real value.
 pub(crate) fn swap_needles(vault: &Vault) -> Option<Arc<Needles>> {
-    let patterns: Vec<&[u8]> =
-        vault.secrets().iter().flat_map(|s| [s.placeholder.as_bytes(), s.value().as_bytes()]).collect();
+    let patterns: Vec<Vec<u8>> = vault
+        .secrets()
+        .iter()
+        .flat_map(|s| [s.placeholder.clone().into_bytes(), s.value().into_bytes()])
+        .collect();
     Needles::new(&patterns)
 }
 
@@ -54,7 +57,7 @@ impl Actions {
                 place.map_or("the URL path".to_string(), |p| p.to_string())
             );
             if permitted {
-                let real = Action::Replace(secret.value().as_bytes().to_vec());
+                let real = Action::Replace(secret.value().into_bytes());
                 out.actions.extend([real.clone(), real]);
             } else {
                 out.actions.extend([
