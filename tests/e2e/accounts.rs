@@ -231,3 +231,24 @@ async fn basic_auth_and_per_account_hosts_work_through_the_egress_path() {
     );
     assert_eq!(apis.requests().len(), 2, "only the two test requests went out");
 }
+
+#[test]
+fn connect_asks_for_each_field_and_does_not_echo_secrets() {
+    let data = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} --data {} accounts connect slack --name typed",
+        env!("CARGO_BIN_EXE_stephost"),
+        data.path().display()
+    );
+    let mut session = rexpect::spawn(&command, Some(10_000)).unwrap();
+    session.exp_string("oauth_access_token (").unwrap();
+    session.send_line("xoxb-typed-at-the-prompt").unwrap();
+    let between = session.exp_string("oauth_uid (").unwrap();
+    assert!(!between.contains("xoxb-typed-at-the-prompt"), "the secret was echoed: {between:?}");
+    session.send_line("U5").unwrap();
+    session.exp_string("connected slack account `typed`").unwrap();
+    session.exp_eof().unwrap();
+    let store = stephost::store::Store::open(data.path()).unwrap();
+    let fields = store.account_fields("slack", "typed").unwrap();
+    assert_eq!((fields[0].value.as_str(), fields[1].value.as_str()), ("xoxb-typed-at-the-prompt", "U5"));
+}
