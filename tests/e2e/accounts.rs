@@ -252,3 +252,39 @@ fn connect_asks_for_each_field_and_does_not_echo_secrets() {
     let fields = store.account_fields("slack", "typed").unwrap();
     assert_eq!((fields[0].value.as_str(), fields[1].value.as_str()), ("xoxb-typed-at-the-prompt", "U5"));
 }
+
+#[tokio::test]
+async fn connect_from_env_and_remove() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data.path())
+        .args(["accounts", "connect", "openai", "--name", "ci", "--from-env"])
+        .env("OPENAI_API_KEY", "sk-from-the-environment")
+        .env("OPENAI_ORGANIZATION", "org-1")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys = stephost(data.path(), &["accounts", "keys", "openai", "--name", "ci"], None).await;
+    assert_eq!(text(&keys.stdout).trim(), r#"["api_key","organization"]"#);
+    crate::support::assert_not_stored(data.path(), &["sk-from-the-environment"]);
+
+    let removed = stephost(data.path(), &["accounts", "remove", "openai", "--name", "ci"], None).await;
+    assert!(removed.status.success());
+    let again = stephost(data.path(), &["accounts", "remove", "openai", "--name", "ci"], None).await;
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("no `openai` account named `ci`"));
+    let missing = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data.path())
+        .args(["accounts", "connect", "openai", "--from-env"])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        text(&missing.stderr)
+            .contains("openai needs `api_key`: pass --field api_key=… or set OPENAI_API_KEY")
+    );
+}
