@@ -118,6 +118,30 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> Shared {
     provider
 }
 
+/// Runs the probe with the stored slack account, making `calls` POSTs to
+/// Slack's auth.test (a loopback stand-in) with the sealed token.
+async fn probe_slack(data: &std::path::Path, calls: usize) -> (StandIn, std::process::Output) {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let ca = data.join("ca.pem");
+    std::fs::write(&ca, &slack.ca_pem).unwrap();
+    let resolve = format!("slack.com:443:{}", slack.addr);
+    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    let event_file = data.join("event.json");
+    std::fs::write(&event_file, format!(r#"{{"actions":[{}]}}"#, vec![call; calls].join(","))).unwrap();
+    let probe = guest("probe");
+    let args = [
+        "run",
+        probe.to_str().unwrap(),
+        "--account",
+        "slack=default",
+        "--event",
+        event_file.to_str().unwrap(),
+    ];
+    let tls = ["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap(), "--json"];
+    let out = stephost(data, &args.into_iter().chain(tls).collect::<Vec<_>>()).await;
+    (slack, out)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run() {
     let data = tempfile::tempdir().unwrap();
@@ -132,29 +156,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
             .contains("slack/default  oauth_access_token=•••••••• oauth_uid=U9")
     );
 
-    let slack = StandIn::start(&["slack.com"]).await;
-    let ca = data.path().join("ca.pem");
-    std::fs::write(&ca, &slack.ca_pem).unwrap();
-    let resolve = format!("slack.com:443:{}", slack.addr);
-    let event = r#"{"actions":[{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}]}"#;
-    let event_file = data.path().join("event.json");
-    std::fs::write(&event_file, event).unwrap();
-    let probe = guest("probe");
-    let out = stephost(
-        data.path(),
-        &[
-            "run",
-            probe.to_str().unwrap(),
-            "--account",
-            "slack=default",
-            "--event",
-            event_file.to_str().unwrap(),
-        ]
-        .into_iter()
-        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
-        .collect::<Vec<_>>(),
-    )
-    .await;
+    let (slack, out) = probe_slack(data.path(), 1).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         slack.requests()[0].header("authorization"),
@@ -182,7 +184,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
 
     // The token is fresh now: the next run does not refresh again.
     let forms_before = provider.lock().unwrap().forms.len();
-    stephost(data.path(), &["run", probe.to_str().unwrap(), "--account", "slack=default"]).await;
+    stephost(data.path(), &["run", guest("probe").to_str().unwrap(), "--account", "slack=default"]).await;
     assert_eq!(provider.lock().unwrap().forms.len(), forms_before);
 }
 
@@ -215,30 +217,7 @@ async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
         },
     )
     .await;
-    let slack = StandIn::start(&["slack.com"]).await;
-    let ca = data.path().join("ca.pem");
-    std::fs::write(&ca, &slack.ca_pem).unwrap();
-    let resolve = format!("slack.com:443:{}", slack.addr);
-    let event_file = data.path().join("event.json");
-    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
-    std::fs::write(&event_file, format!(r#"{{"actions":[{call},{call}]}}"#)).unwrap();
-    let probe = guest("probe");
-    let out = stephost(
-        data.path(),
-        &[
-            "run",
-            probe.to_str().unwrap(),
-            "--account",
-            "slack=default",
-            "--event",
-            event_file.to_str().unwrap(),
-            "--json",
-        ]
-        .into_iter()
-        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
-        .collect::<Vec<_>>(),
-    )
-    .await;
+    let (slack, out) = probe_slack(data.path(), 2).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     let seen = &outcome["result"]["return_value"];
