@@ -21,6 +21,7 @@ pub mod oauth;
 pub mod outcome;
 pub mod runtime;
 pub mod secrets;
+pub mod server;
 mod state;
 pub mod store;
 pub mod templates;

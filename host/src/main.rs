@@ -54,6 +54,18 @@ enum Command {
     /// The app catalog: fields, hosts, where secrets may go, test requests.
     #[command(subcommand)]
     Apps(cli::manage::AppsCommand),
+    /// Serve the HTTP API: upload steps, deploy workflows, trigger them at
+    /// /e/{endpoint}, inspect runs.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Runs executing at once.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[command(flatten)]
+        egress: EgressArgs,
+    },
     /// Write a new step project: plain, or performing an app's test request
     /// with the connected account.
     New {
@@ -203,7 +215,12 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    // One run at a time goes fastest on one thread (no cross-thread
+    // wake-ups on the egress path); the server runs many at once.
+    let runtime = match cli.command {
+        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
     let result = runtime.context("cannot start the async runtime").and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
         Ok(code) => code,
@@ -246,6 +263,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => audit(&data_dir, command),
+        Command::Serve { listen, workers, egress } => {
+            let runtime = Arc::new(runtime(&data_dir, &egress)?);
+            let mut config = stephost::server::ServeConfig::new(data_dir.clone());
+            config.workers = workers;
+            let (state, generated) = stephost::server::AppState::open(config, runtime)?;
+            if let Some(token) = generated {
+                println!("API token (shown once; set STEPHOST_API_TOKEN to choose your own): {token}");
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            println!("stephost serving on http://{}", listener.local_addr()?);
+            stephost::server::serve(state, listener).await.context("serving")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::New { name, app, lang: Lang::Rust, dir } => {
             let catalog = cli::manage::catalog(&data_dir)?;
             let app = match &app {

@@ -52,7 +52,10 @@ struct WorkflowFile {
 #[serde(deny_unknown_fields)]
 struct StepFile {
     name: String,
-    component: PathBuf,
+    /// A component file, relative to the workflow file.
+    component: Option<PathBuf>,
+    /// Or an uploaded step's id (`stephost serve`).
+    step: Option<String>,
     #[serde(default)]
     auths: toml::Table,
     #[serde(default)]
@@ -131,6 +134,16 @@ impl Workflow {
 
     /// Parses and validates workflow text as if read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, WorkflowError> {
+        Self::parse_with_steps(text, path, None)
+    }
+
+    /// Like [`Workflow::parse`], with `step = "<id>"` naming an uploaded
+    /// step in `steps_dir` (`<id>.wasm`).
+    pub fn parse_with_steps(
+        text: &str,
+        path: &Path,
+        steps_dir: Option<&Path>,
+    ) -> Result<Self, WorkflowError> {
         let invalid = |message: String| WorkflowError::Invalid { path: path.to_path_buf(), message };
         let file: WorkflowFile = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
         if file.steps.is_empty() {
@@ -152,6 +165,24 @@ impl Workflow {
             if steps.iter().any(|s| s.name == name) {
                 return Err(in_step("two steps have this name".into()));
             }
+            let component = match (&step.component, &step.step, steps_dir) {
+                (Some(file), None, _) => base.join(file),
+                (None, Some(id), Some(dir))
+                    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    dir.join(format!("{}.wasm", id.to_ascii_lowercase()))
+                }
+                (None, Some(id), Some(_)) => {
+                    return Err(in_step(format!("`{id}` is not an uploaded step's id (64 hex digits)")));
+                }
+                (None, Some(_), None) => {
+                    return Err(in_step("`step` names an uploaded step, which needs a server; use `component = \"file.wasm\"`".into()));
+                }
+                (Some(_), Some(_), _) => return Err(in_step("give `component` or `step`, not both".into())),
+                (None, None, _) => {
+                    return Err(in_step("needs `component = \"file.wasm\"` (or `step` on a server)".into()));
+                }
+            };
             let limits = limits_of(&step).map_err(&in_step)?;
             let policy = HostPolicy::parse(&step.allowed_hosts).map_err(|e| in_step(e.to_string()))?;
             let mut auths = Vec::new();
@@ -174,7 +205,7 @@ impl Workflow {
             let secret_env = string_pairs(&step.secret_env, "secret_env").map_err(&in_step)?;
             steps.push(WorkflowStep {
                 name,
-                component: base.join(&step.component),
+                component,
                 auths,
                 accounts,
                 env,

@@ -10,6 +10,7 @@ mod loading;
 mod oauth;
 mod sdk;
 mod secrets;
+mod server;
 mod support;
 mod templates;
 mod workflow;

@@ -3,6 +3,9 @@
 //! environment variables, every secret value encrypted under the master key.
 
 pub mod crypto;
+mod service;
+
+pub use service::{RunRecord, StepRecord, WorkflowRecord};
 
 use crate::apps::Catalog;
 use crypto::{KeyError, MasterKey};
@@ -56,6 +59,8 @@ const MIGRATIONS: &[&str] = &[
          client_secret BLOB,
          refresh_token BLOB
      );",
+    // 3: uploaded steps, workflow versions, durable runs (stephost serve).
+    service::MIGRATION,
 ];
 
 /// A known plaintext sealed under the master key when the database is
@@ -595,6 +600,22 @@ impl Store {
         ))
     }
 
+    /// A value of the store's own settings.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// Sets one of the store's own settings.
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map_err(self.db())?;
+        Ok(())
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path
@@ -636,7 +657,7 @@ fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

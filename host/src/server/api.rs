@@ -1,0 +1,189 @@
+//! The management API under `/v1`: steps, workflows, runs.
+
+use super::{ApiError, AppState};
+use crate::workflow::Workflow;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
+    let upload_limit = state.config.max_upload_bytes;
+    axum::Router::new()
+        .route("/steps", post(upload_step).get(list_steps).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/steps/{id}", get(get_step).delete(delete_step))
+        .route("/workflows/{name}", get(get_workflow).put(deploy_workflow).delete(delete_workflow))
+        .route("/workflows/{name}/runs", post(manual_run))
+        .route("/runs", get(list_runs))
+        .route("/runs/{id}", get(get_run))
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, message.into())
+}
+
+/// `POST /v1/steps`: the raw `.wasm` as the body. Validated like
+/// `stephost inspect`, stored by content hash and precompiled.
+async fn upload_step(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let dir = state.steps_dir();
+    crate::cache::create_private_dir(&dir)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let upload = tempfile::Builder::new()
+        .suffix(".wasm")
+        .tempfile_in(&dir)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    std::fs::write(upload.path(), &body)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let runtime = state.runtime.clone();
+    let path = upload.path().to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || runtime.load(&path))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let step = loaded.map_err(|e| {
+        // The temp file's name means nothing to the uploader.
+        bad_request(e.to_string().replace(&upload.path().display().to_string(), "the upload"))
+    })?;
+    let target = dir.join(format!("{}.wasm", step.hash));
+    upload.persist(&target).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    state.store().put_step(&step.hash, body.len() as u64)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": step.hash, "size": body.len() }))))
+}
+
+async fn list_steps(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "steps": state.store().list_steps()? })))
+}
+
+async fn get_step(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let step = state.store().step(&id)?.ok_or_else(|| not_found(format!("no step {id}")))?;
+    Ok(Json(json!(step)))
+}
+
+async fn delete_step(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store().delete_step(&id)? {
+        return Err(not_found(format!("no step {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/workflows/{name}`: the workflow file (TOML), steps named by
+/// uploaded id (`step = "<id>"`). Every step must load; a new version is
+/// kept, and the endpoint stays.
+async fn deploy_workflow(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    if !crate::workflow::is_valid_name(&name) {
+        return Err(bad_request(format!("workflow name `{name}` must be letters, digits and underscores")));
+    }
+    let workflow = parse(&state, &name, &body)?;
+    for step in &workflow.steps {
+        state.runtime.load(&step.component).map_err(|e| {
+            bad_request(format!("step `{}`: uploaded step not found or invalid: {e}", step.name))
+        })?;
+    }
+    let record = state.store().put_workflow(&name, &body)?;
+    Ok(Json(json!({
+        "name": record.name,
+        "version": record.version,
+        "endpoint": format!("/e/{}", record.endpoint),
+    })))
+}
+
+/// Parses a deployed workflow's definition.
+pub(super) fn parse(state: &AppState, name: &str, definition: &str) -> Result<Workflow, ApiError> {
+    let mut workflow =
+        Workflow::parse_with_steps(definition, std::path::Path::new(name), Some(&state.steps_dir()))
+            .map_err(|e| bad_request(e.to_string()))?;
+    workflow.name = name.to_string();
+    Ok(workflow)
+}
+
+async fn get_workflow(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
+    Ok(Json(json!({
+        "name": record.name,
+        "version": record.version,
+        "endpoint": format!("/e/{}", record.endpoint),
+        "definition": record.definition,
+    })))
+}
+
+async fn delete_workflow(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store().delete_workflow(&name)? {
+        return Err(not_found(format!("no workflow {name}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/workflows/{name}/runs`: a manual run with the body as event.
+async fn manual_run(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let event: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad_request(format!("the event is not valid JSON: {e}")))?
+    };
+    let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
+    let id = super::trigger::enqueue(&state, &record, &event)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run": id }))))
+}
+
+#[derive(serde::Deserialize)]
+struct RunFilter {
+    workflow: Option<String>,
+    status: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn list_runs(
+    State(state): State<Arc<AppState>>,
+    Query(filter): Query<RunFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let runs = state.store().list_runs(
+        filter.workflow.as_deref(),
+        filter.status.as_deref(),
+        filter.limit.unwrap_or(100),
+    )?;
+    let summaries: Vec<Value> = runs
+        .into_iter()
+        .map(|r| {
+            json!({ "id": r.id, "workflow": r.workflow, "version": r.version, "status": r.status,
+                         "attempt": r.attempt, "created_ms": r.created_ms, "finished_ms": r.finished_ms })
+        })
+        .collect();
+    Ok(Json(json!({ "runs": summaries })))
+}
+
+async fn get_run(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let run = state.store().run(&id)?.ok_or_else(|| not_found(format!("no run {id}")))?;
+    Ok(Json(json!(run)))
+}

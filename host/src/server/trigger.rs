@@ -1,0 +1,122 @@
+//! HTTP triggers: any method on `/e/{endpoint}` (and any path below it)
+//! becomes an event in Pipedream's shape, committed as a queued run before
+//! the answer goes out.
+
+use super::{ApiError, AppState};
+use crate::store::WorkflowRecord;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
+    let limit = state.config.max_event_bytes;
+    axum::Router::new()
+        .route("/e/{endpoint}", any(trigger))
+        .route("/e/{endpoint}/{*rest}", any(trigger))
+        .layer(DefaultBodyLimit::max(limit))
+}
+
+/// Queues a run of `workflow` for `event`, unless the queue is full.
+pub(super) fn enqueue(
+    state: &AppState,
+    workflow: &WorkflowRecord,
+    event: &Value,
+) -> Result<String, ApiError> {
+    let store = state.store();
+    if store.queued_runs()? >= state.config.max_queued {
+        return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "the run queue is full; retry later".into()));
+    }
+    let id = store.enqueue_run(workflow, event)?;
+    drop(store);
+    state.work.notify_one();
+    Ok(id)
+}
+
+async fn trigger(
+    State(state): State<Arc<AppState>>,
+    Path(params): Path<Vec<(String, String)>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let endpoint = params.iter().find(|(k, _)| k == "endpoint").map(|(_, v)| v.clone()).unwrap_or_default();
+    let workflow = match state.store().workflow_by_endpoint(&endpoint) {
+        Ok(Some(workflow)) => workflow,
+        Ok(None) => {
+            return ApiError(StatusCode::NOT_FOUND, "no workflow at this endpoint".into()).into_response();
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let event = event_of(&method, &uri, &headers, &body, client);
+    match enqueue(&state, &workflow, &event) {
+        Ok(id) => (StatusCode::OK, Json(json!({ "run": id }))).into_response(),
+        Err(e @ ApiError(StatusCode::TOO_MANY_REQUESTS, _)) => {
+            let mut response = e.into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The event of an HTTP trigger: method, path, query, headers (lowercased),
+/// body (JSON and form parsed, other text as is, binary as base64),
+/// client_ip, url.
+fn event_of(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], client: SocketAddr) -> Value {
+    let query: Map<String, Value> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let header_map: Map<String, Value> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let parsed_body = if body.is_empty() {
+        Value::Null
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        Value::Object(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        )
+    } else {
+        match std::str::from_utf8(body) {
+            Ok(text) => Value::String(text.to_string()),
+            Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(body) }),
+        }
+    };
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": query,
+        "headers": header_map,
+        "body": parsed_body,
+        "client_ip": client.ip().to_string(),
+        "url": format!("http://{host}{}", uri.path_and_query().map_or("/", |pq| pq.as_str())),
+    })
+}

@@ -1,0 +1,328 @@
+//! What `stephost serve` keeps: uploaded steps (by content hash),
+//! workflow versions with their HTTP endpoint, and durable runs
+//! (queued → running → succeeded | failed | exited).
+
+use super::{Store, StoreError, now_ms};
+use rusqlite::{OptionalExtension, params};
+
+/// Schema for the service (migration 3).
+pub(super) const MIGRATION: &str = "CREATE TABLE steps (
+         id TEXT PRIMARY KEY,
+         size INTEGER NOT NULL,
+         uploaded_ms INTEGER NOT NULL
+     );
+     CREATE TABLE workflows (
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         definition TEXT NOT NULL,
+         endpoint TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         deleted INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (name, version)
+     );
+     CREATE INDEX workflows_endpoint ON workflows (endpoint);
+     CREATE TABLE runs (
+         id TEXT PRIMARY KEY,
+         workflow TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         status TEXT NOT NULL,
+         event TEXT NOT NULL,
+         attempt INTEGER NOT NULL DEFAULT 0,
+         created_ms INTEGER NOT NULL,
+         started_ms INTEGER,
+         finished_ms INTEGER,
+         outcome TEXT
+     );
+     CREATE INDEX runs_status ON runs (status, created_ms);
+     CREATE INDEX runs_workflow ON runs (workflow, created_ms);";
+
+/// An uploaded step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepRecord {
+    /// SHA-256 of the component, hex.
+    pub id: String,
+    pub size: u64,
+    pub uploaded_ms: u64,
+}
+
+/// One version of a deployed workflow.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkflowRecord {
+    pub name: String,
+    pub version: u64,
+    /// The workflow file (TOML), steps by uploaded id.
+    pub definition: String,
+    /// The unguessable id of its HTTP trigger, `/e/{endpoint}`.
+    pub endpoint: String,
+    pub created_ms: u64,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub workflow: String,
+    pub version: u64,
+    /// queued, running, succeeded, failed or exited.
+    pub status: String,
+    pub event: serde_json::Value,
+    pub attempt: u64,
+    pub created_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+    /// The workflow outcome (steps, logs, egress), once finished.
+    pub outcome: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Records an uploaded step (again: a no-op).
+    pub fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO steps (id, size, uploaded_ms) VALUES (?1, ?2, ?3)",
+                params![id, size as i64, now_ms()],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Every uploaded step, newest first.
+    pub fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, size, uploaded_ms FROM steps ORDER BY uploaded_ms DESC")
+            .map_err(&db)?;
+        statement
+            .query_map([], |r| {
+                Ok(StepRecord {
+                    id: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    uploaded_ms: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(&db)?
+            .collect::<Result<_, _>>()
+            .map_err(&db)
+    }
+
+    /// One uploaded step.
+    pub fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
+        Ok(self.list_steps()?.into_iter().find(|s| s.id == id))
+    }
+
+    /// Forgets an uploaded step; `false` if there was none.
+    pub fn delete_step(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.execute("DELETE FROM steps WHERE id = ?1", [id]).map_err(self.db())? > 0)
+    }
+
+    /// Stores a new version of a workflow; its endpoint stays the one of
+    /// earlier versions (a new random one for a new workflow).
+    pub fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
+        let db = self.db();
+        let latest = self.workflow(name)?;
+        let version = latest.as_ref().map_or(1, |w| w.version + 1);
+        let endpoint = latest
+            .map_or_else(|| crate::runtime::new_run_id() + &crate::runtime::new_run_id(), |w| w.endpoint);
+        let created_ms = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version as i64, definition, endpoint, created_ms],
+            )
+            .map_err(&db)?;
+        Ok(WorkflowRecord {
+            name: name.into(),
+            version,
+            definition: definition.into(),
+            endpoint,
+            created_ms: created_ms as u64,
+        })
+    }
+
+    /// The newest version of a workflow, unless deleted.
+    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+        self.workflow_where("name = ?1 AND deleted = 0", name)
+    }
+
+    /// The newest version of the workflow behind an endpoint.
+    pub fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+        self.workflow_where("endpoint = ?1 AND deleted = 0", endpoint)
+    }
+
+    /// One version of a workflow (deleted ones too: runs refer to them).
+    pub fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
+        let db = self.db();
+        self.conn
+            .query_row(
+                "SELECT name, version, definition, endpoint, created_ms FROM workflows WHERE name = ?1 AND version = ?2",
+                params![name, version as i64],
+                workflow_row,
+            )
+            .optional()
+            .map_err(&db)
+    }
+
+    fn workflow_where(&self, condition: &str, value: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+        let sql = format!(
+            "SELECT name, version, definition, endpoint, created_ms FROM workflows WHERE {condition} ORDER BY version DESC LIMIT 1"
+        );
+        self.conn.query_row(&sql, [value], workflow_row).optional().map_err(self.db())
+    }
+
+    /// Marks every version of a workflow deleted; `false` if there was none.
+    pub fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("UPDATE workflows SET deleted = 1 WHERE name = ?1 AND deleted = 0", [name])
+            .map_err(self.db())?
+            > 0)
+    }
+
+    /// Commits an event as a queued run; returns the run's id.
+    pub fn enqueue_run(
+        &self,
+        workflow: &WorkflowRecord,
+        event: &serde_json::Value,
+    ) -> Result<String, StoreError> {
+        let id = crate::runtime::new_run_id();
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+                params![id, workflow.name, workflow.version as i64, event.to_string(), now_ms()],
+            )
+            .map_err(self.db())?;
+        Ok(id)
+    }
+
+    /// Takes the oldest queued run and marks it running (attempt + 1).
+    pub fn claim_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        let db = self.db();
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
+                 WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_ms LIMIT 1)
+                 RETURNING id",
+                [now_ms()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&db)?;
+        match id {
+            Some(id) => self.run(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores how a run ended.
+    pub fn finish_run(&self, id: &str, status: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3 WHERE id = ?4",
+                params![status, now_ms(), outcome.to_string(), id],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// After a crash: runs left running go back to the queue (at least once).
+    pub fn requeue_running(&self) -> Result<usize, StoreError> {
+        self.conn.execute("UPDATE runs SET status = 'queued' WHERE status = 'running'", []).map_err(self.db())
+    }
+
+    /// How many runs wait.
+    pub fn queued_runs(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM runs WHERE status = 'queued'", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.db())
+    }
+
+    /// One run.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row)
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// Runs, newest first, optionally of one workflow and/or status.
+    pub fn list_runs(
+        &self,
+        workflow: Option<&str>,
+        status: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let db = self.db();
+        let sql = format!(
+            "{RUN_COLUMNS} WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY created_ms DESC LIMIT ?3"
+        );
+        let mut statement = self.conn.prepare(&sql).map_err(&db)?;
+        statement
+            .query_map(params![workflow, status, limit as i64], run_row)
+            .map_err(&db)?
+            .collect::<Result<_, _>>()
+            .map_err(&db)
+    }
+}
+
+const RUN_COLUMNS: &str = "SELECT id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome FROM runs";
+
+fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
+    Ok(WorkflowRecord {
+        name: r.get(0)?,
+        version: r.get::<_, i64>(1)? as u64,
+        definition: r.get(2)?,
+        endpoint: r.get(3)?,
+        created_ms: r.get::<_, i64>(4)? as u64,
+    })
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(RunRecord {
+        id: r.get(0)?,
+        workflow: r.get(1)?,
+        version: r.get::<_, i64>(2)? as u64,
+        status: r.get(3)?,
+        event: json(Some(r.get(4)?)).unwrap_or_default(),
+        attempt: r.get::<_, i64>(5)? as u64,
+        created_ms: r.get::<_, i64>(6)? as u64,
+        started_ms: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+        finished_ms: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        outcome: json(r.get(9)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_queued_claimed_finished_and_requeued_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let v1 = store.put_workflow("hook", "definition").unwrap();
+        let v2 = store.put_workflow("hook", "definition 2").unwrap();
+        assert_eq!((v1.version, v2.version), (1, 2));
+        assert_eq!(v1.endpoint, v2.endpoint, "the endpoint outlives versions");
+        assert_eq!(store.workflow_by_endpoint(&v1.endpoint).unwrap().unwrap().version, 2);
+
+        let first = store.enqueue_run(&v2, &serde_json::json!({ "n": 1 })).unwrap();
+        let second = store.enqueue_run(&v2, &serde_json::json!({ "n": 2 })).unwrap();
+        let claimed = store.claim_run().unwrap().unwrap();
+        assert_eq!(
+            (claimed.id.as_str(), claimed.status.as_str(), claimed.attempt),
+            (first.as_str(), "running", 1)
+        );
+        store.finish_run(&first, "succeeded", &serde_json::json!({ "ok": true })).unwrap();
+        assert_eq!(store.claim_run().unwrap().unwrap().id, second);
+        assert_eq!(store.requeue_running().unwrap(), 1, "the crash left one running");
+        let again = store.claim_run().unwrap().unwrap();
+        assert_eq!((again.id, again.attempt), (second, 2));
+        assert!(store.claim_run().unwrap().is_none());
+        let listed = store.list_runs(Some("hook"), Some("succeeded"), 10).unwrap();
+        assert_eq!(listed[0].outcome, Some(serde_json::json!({ "ok": true })));
+    }
+}

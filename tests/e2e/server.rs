@@ -1,0 +1,210 @@
+//! `stephost serve` on an ephemeral loopback port: auth, uploads, deploys,
+//! HTTP triggers with JSON, form and text bodies, manual runs, and the
+//! inspector.
+
+use crate::support::{guest, runtime};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use stephost::server::{AppState, ServeConfig};
+
+struct Server {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let (state, token) =
+            AppState::open(ServeConfig::new(data.path().to_path_buf()), Arc::new(runtime())).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(stephost::server::serve(state, listener));
+        Self {
+            base,
+            token: token.expect("a token is generated on first start"),
+            http: reqwest::Client::new(),
+            _data: data,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, bytes: Vec<u8>) -> (u16, Value) {
+        self.api(reqwest::Method::POST, "/v1/steps", bytes).await
+    }
+
+    /// Waits until the run has finished (no time limit of its own: the
+    /// test harness's is enough), then returns it.
+    async fn finished(&self, id: &str) -> Value {
+        loop {
+            let (_, run) = self.api(reqwest::Method::GET, &format!("/v1/runs/{id}"), "").await;
+            if !matches!(run["status"].as_str(), Some("queued" | "running")) {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_routes_need_the_token() {
+    let server = Server::start().await;
+    for (method, path) in
+        [("GET", "/v1/steps"), ("POST", "/v1/steps"), ("PUT", "/v1/workflows/x"), ("GET", "/v1/runs")]
+    {
+        let response = server.http.request(method.parse().unwrap(), server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+        let wrong = server
+            .http
+            .request(method.parse().unwrap(), server.url(path))
+            .bearer_auth("sht_wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{method} {path} with a wrong token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_with_their_reason() {
+    let server = Server::start().await;
+    let core = wat::parse_str("(module)").unwrap();
+    for (bytes, reason) in [
+        (b"not wasm at all".to_vec(), "is not a WebAssembly file"),
+        (core, "is a core module, not a component"),
+        (std::fs::read(guest("command")).unwrap(), "does not fit the stephost:step world"),
+    ] {
+        let (status, body) = server.upload(bytes).await;
+        assert_eq!(status, 400);
+        let error = body["error"].as_str().unwrap();
+        assert!(error.starts_with("the upload ") && error.contains(reason), "{error}");
+    }
+    let (_, listed) = server.api(reqwest::Method::GET, "/v1/steps", "").await;
+    assert_eq!(listed["steps"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_deploy_trigger_and_inspect() {
+    let server = Server::start().await;
+    let (status, hello) = server.upload(std::fs::read(guest("hello")).unwrap()).await;
+    assert_eq!(status, 201);
+    let (_, transform) = server.upload(std::fs::read(guest("transform")).unwrap()).await;
+    let (_, probe) = server.upload(std::fs::read(guest("probe")).unwrap()).await;
+    let (_, again) = server.upload(std::fs::read(guest("hello")).unwrap()).await;
+    assert_eq!(again["id"], hello["id"], "stored by content hash");
+
+    let definition = format!(
+        "[[steps]]\nname = \"hello\"\nstep = {}\n[[steps]]\nname = \"transform\"\nstep = {}\n",
+        hello["id"], transform["id"]
+    );
+    let (status, deployed) =
+        server.api(reqwest::Method::PUT, "/v1/workflows/greet", definition.clone()).await;
+    assert_eq!(status, 200, "{deployed}");
+    assert_eq!(deployed["version"], 1);
+    let endpoint = deployed["endpoint"].as_str().unwrap().to_string();
+
+    let response =
+        server.http.post(server.url(&endpoint)).json(&json!({ "name": "Ada" })).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let run_id = response.json::<Value>().await.unwrap()["run"].as_str().unwrap().to_string();
+    let run = server.finished(&run_id).await;
+    // An HTTP event carries the name under `body`: transform finds no
+    // top-level name and ends the workflow early, which the run records.
+    assert_eq!(run["status"], "exited", "{run}");
+    assert_eq!(run["outcome"]["reason"], "the event has no `name`: nothing to greet");
+    assert_eq!(
+        run["outcome"]["steps"][0]["exports"][0][1],
+        json!(["body", "client_ip", "headers", "method", "path", "query", "url"])
+    );
+    assert_eq!(run["event"]["body"], json!({ "name": "Ada" }));
+    assert_eq!(run["version"], 1);
+
+    let (_, v2) = server.api(reqwest::Method::PUT, "/v1/workflows/greet", definition).await;
+    assert_eq!((v2["version"].as_u64(), v2["endpoint"].as_str()), (Some(2), Some(endpoint.as_str())));
+
+    let (_, listed) = server.api(reqwest::Method::GET, "/v1/runs?workflow=greet&status=exited", "").await;
+    assert_eq!(listed["runs"][0]["id"], run_id.as_str());
+
+    // Event shapes: form and text bodies, query, lowercased headers.
+    let echo = format!("[[steps]]\nname = \"echo\"\nstep = {}\n", probe["id"]);
+    let (_, deployed) = server.api(reqwest::Method::PUT, "/v1/workflows/echo", echo).await;
+    let echo_url = server.url(deployed["endpoint"].as_str().unwrap());
+    let form = server
+        .http
+        .post(format!("{echo_url}/sub/path?x=1&y=two"))
+        .header("X-Custom", "Yes")
+        .form(&[("a", "1"), ("b", "two words")])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let event = &server.finished(form["run"].as_str().unwrap()).await["outcome"]["steps"][0]["result"]["return_value"]
+        ["event"];
+    assert_eq!(event["body"], json!({ "a": "1", "b": "two words" }));
+    assert_eq!(event["query"], json!({ "x": "1", "y": "two" }));
+    assert_eq!(event["headers"]["x-custom"], "Yes");
+    assert_eq!(event["method"], "POST");
+    assert!(event["path"].as_str().unwrap().ends_with("/sub/path"));
+    assert_eq!(event["client_ip"], "127.0.0.1");
+
+    let text = server
+        .http
+        .put(&echo_url)
+        .header("content-type", "text/plain")
+        .body("just text")
+        .send()
+        .await
+        .unwrap();
+    let run = server.finished(text.json::<Value>().await.unwrap()["run"].as_str().unwrap()).await;
+    assert_eq!(run["event"]["body"], "just text");
+    assert_eq!(run["event"]["method"], "PUT");
+
+    let (status, manual) =
+        server.api(reqwest::Method::POST, "/v1/workflows/greet/runs", r#"{"name":"Grace"}"#).await;
+    assert_eq!(status, 202);
+    let run = server.finished(manual["run"].as_str().unwrap()).await;
+    assert_eq!(run["outcome"]["steps"][1]["result"]["return_value"]["greeting"], "Hello, Grace!");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_endpoints_steps_and_bad_workflows_get_clear_errors() {
+    let server = Server::start().await;
+    let missing = server.http.post(server.url("/e/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let (status, body) = server
+        .api(
+            reqwest::Method::PUT,
+            "/v1/workflows/w",
+            format!("[[steps]]\nname = \"a\"\nstep = \"{}\"\n", "0".repeat(64)),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("uploaded step not found"), "{body}");
+    let (status, body) = server
+        .api(reqwest::Method::PUT, "/v1/workflows/w", "[[steps]]\nname = \"a\"\nstep = \"xyz\"\n")
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("is not an uploaded step's id"), "{body}");
+    let (status, _) = server.api(reqwest::Method::GET, "/v1/runs/nope", "").await;
+    assert_eq!(status, 404);
+}
