@@ -208,3 +208,116 @@ async fn unknown_endpoints_steps_and_bad_workflows_get_clear_errors() {
     let (status, _) = server.api(reqwest::Method::GET, "/v1/runs/nope", "").await;
     assert_eq!(status, 404);
 }
+
+/// The real binary serving on an ephemeral port; its base URL.
+async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", workers])
+        .env("STEPHOST_API_TOKEN", "crash-test-token")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(base) = line.strip_prefix("stephost serving on ") {
+            return (child, base.to_string());
+        }
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_event_completes_after_a_sigkill_and_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // Each run waits 50 ms on this server, so with one worker most of the
+    // events are still queued when the host is killed.
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            "done"
+        }),
+    );
+    let slow_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_addr = slow_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(slow_listener, slow).await });
+    let (mut child, base) = spawn_server(data.path(), "1").await;
+    let step: Value = http
+        .post(format!("{base}/v1/steps"))
+        .bearer_auth("crash-test-token")
+        .body(std::fs::read(guest("probe")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deployed: Value = http
+        .put(format!("{base}/v1/workflows/crash"))
+        .bearer_auth("crash-test-token")
+        .body(format!(
+            "[[steps]]\nname = \"probe\"\nstep = {}\nallowed_hosts = [\"http://{slow_addr}\"]\n",
+            step["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deployed["version"], 1);
+
+    let mut accepted = Vec::new();
+    for i in 0..60 {
+        let event =
+            json!({ "i": i, "actions": [{ "do": "http", "url": format!("http://{slow_addr}/slow") }] });
+        // A manual run takes the body as the event itself.
+        let response = http
+            .post(format!("{base}/v1/workflows/crash/runs"))
+            .bearer_auth("crash-test-token")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        accepted.push(response.json::<Value>().await.unwrap()["run"].as_str().unwrap().to_string());
+    }
+    let pending: Value = http
+        .get(format!("{base}/v1/runs?status=queued"))
+        .bearer_auth("crash-test-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!pending["runs"].as_array().unwrap().is_empty(), "the kill must come mid-way");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let (_child, base) = spawn_server(data.path(), "4").await;
+    for id in &accepted {
+        let run = loop {
+            let run: Value = http
+                .get(format!("{base}/v1/runs/{id}"))
+                .bearer_auth("crash-test-token")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if !matches!(run["status"].as_str(), Some("queued" | "running")) {
+                break run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["outcome"]["steps"][0]["result"]["return_value"]["http"][0]["body"], "done");
+    }
+}
