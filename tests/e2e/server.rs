@@ -321,3 +321,53 @@ async fn every_accepted_event_completes_after_a_sigkill_and_restart() {
         assert_eq!(run["outcome"]["steps"][0]["result"]["return_value"]["http"][0]["body"], "done");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(data.path().to_path_buf());
+    config.max_queued = 3;
+    let (state, token) = AppState::open(config, Arc::new(runtime())).unwrap();
+    let token = token.unwrap();
+    // The router alone: no workers, so the queue only fills.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        stephost::server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let step: Value = http
+        .post(format!("{base}/v1/steps"))
+        .bearer_auth(&token)
+        .body(std::fs::read(guest("hello")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deployed: Value = http
+        .put(format!("{base}/v1/workflows/q"))
+        .bearer_auth(&token)
+        .body(format!("[[steps]]\nname = \"hello\"\nstep = {}\n", step["id"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}{}", deployed["endpoint"].as_str().unwrap());
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = http.post(&url).body("x").send().await.unwrap();
+        statuses.push((
+            response.status().as_u16(),
+            response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()),
+        ));
+    }
+    assert_eq!(
+        statuses,
+        [(200, None), (200, None), (200, None), (429, Some("1".into())), (429, Some("1".into()))]
+    );
+    assert_eq!(state.store().queued_runs().unwrap(), 3, "every 200 is a stored run");
+}
