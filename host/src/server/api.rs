@@ -19,6 +19,7 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/workflows/{name}/runs", post(manual_run))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/replay", post(replay_run))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -186,4 +187,19 @@ async fn get_run(
 ) -> Result<Json<Value>, ApiError> {
     let run = state.store().run(&id)?.ok_or_else(|| not_found(format!("no run {id}")))?;
     Ok(Json(json!(run)))
+}
+
+/// `POST /v1/runs/{id}/replay`: the same event, against the newest version
+/// of the run's workflow.
+async fn replay_run(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let run = state.store().run(&id)?.ok_or_else(|| not_found(format!("no run {id}")))?;
+    let record = state
+        .store()
+        .workflow(&run.workflow)?
+        .ok_or_else(|| not_found(format!("workflow {} was deleted", run.workflow)))?;
+    let replay = super::trigger::enqueue(&state, &record, &run.event)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run": replay, "replay_of": id, "version": record.version }))))
 }
