@@ -371,3 +371,76 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
     );
     assert_eq!(state.store().queued_runs().unwrap(), 3, "every 200 is a stored run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_running_run_finish_and_leaves_the_rest_queued() {
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            "done"
+        }),
+    );
+    let slow_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_addr = slow_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(slow_listener, slow).await });
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, base) = spawn_server(data.path(), "1").await;
+    let http = reqwest::Client::new();
+    let step: Value = http
+        .post(format!("{base}/v1/steps"))
+        .bearer_auth("crash-test-token")
+        .body(std::fs::read(guest("probe")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.put(format!("{base}/v1/workflows/slow"))
+        .bearer_auth("crash-test-token")
+        .body(format!(
+            "[[steps]]\nname = \"probe\"\nstep = {}\nallowed_hosts = [\"http://{slow_addr}\"]\n",
+            step["id"]
+        ))
+        .send()
+        .await
+        .unwrap();
+    let event = json!({ "actions": [{ "do": "http", "url": format!("http://{slow_addr}/slow") }] });
+    for _ in 0..4 {
+        http.post(format!("{base}/v1/workflows/slow/runs"))
+            .bearer_auth("crash-test-token")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Wait until one run is under way, then ask the server to stop.
+    loop {
+        let running: Value = http
+            .get(format!("{base}/v1/runs?status=running"))
+            .bearer_auth("crash-test-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !running["runs"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().await.unwrap().success(), "a clean exit after the drain");
+
+    let store = stephost::store::Store::open(data.path()).unwrap();
+    let runs = store.list_runs(Some("slow"), None, 10).unwrap();
+    let count = |status: &str| runs.iter().filter(|r| r.status == status).count();
+    assert_eq!(count("running"), 0, "nothing is left half-done");
+    assert_eq!(count("failed"), 0);
+    assert!(count("succeeded") >= 1, "the run under way finished");
+    assert!(count("queued") >= 1, "the rest wait for the next start");
+    assert_eq!(count("succeeded") + count("queued"), 4);
+}

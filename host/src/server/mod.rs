@@ -27,6 +27,9 @@ pub struct ServeConfig {
     pub max_upload_bytes: usize,
     /// Largest HTTP trigger body.
     pub max_event_bytes: usize,
+    /// On SIGTERM, how long running runs may take to finish; queued ones
+    /// stay queued for the next start.
+    pub grace: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -38,6 +41,7 @@ impl ServeConfig {
             max_queued: 10_000,
             max_upload_bytes: 50 << 20,
             max_event_bytes: 512 << 10,
+            grace: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct AppState {
     token_hash: [u8; 32],
     /// Wakes a worker when a run is queued.
     pub work: tokio::sync::Notify,
+    /// Set on shutdown: workers finish their run and take no other.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -71,6 +77,7 @@ impl AppState {
             store: Mutex::new(store),
             token_hash,
             work: Default::default(),
+            stopping: Default::default(),
         });
         Ok((state, generated))
     }
@@ -93,13 +100,43 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().nest("/v1", management).merge(trigger::routes(state.clone())).with_state(state)
 }
 
-/// Serves on `listener` until the process ends; starts the workers.
-pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    for _ in 0..state.config.workers.max(1) {
-        tokio::spawn(worker::work(state.clone()));
-    }
+/// Serves on `listener` with the workers until `shutdown` resolves; then
+/// stops accepting, lets running runs finish within the grace period and
+/// leaves queued ones in the store.
+pub async fn serve_until(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let workers: Vec<_> =
+        (0..state.config.workers.max(1)).map(|_| tokio::spawn(worker::work(state.clone()))).collect();
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     state.work.notify_waiters();
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    let drained = tokio::time::timeout(state.config.grace, futures::future::join_all(workers)).await;
+    if drained.is_err() {
+        eprintln!("stephost: runs still running after the grace period are queued again on the next start");
+    }
+    Ok(())
+}
+
+/// [`serve_until`] SIGTERM or Ctrl-C.
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_until(state, listener, async {
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
 /// An error answer: status and one line, as JSON `{"error": "…"}`.

@@ -14,6 +14,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 
 pub(super) async fn work(state: Arc<AppState>) {
     loop {
+        if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let claimed = state.store().claim_run();
         match claimed {
             Ok(Some(run)) => {
