@@ -316,9 +316,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             connect_oauth(&data_dir, &app, &name, &fields, client_id, client_secret, port).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Accounts(cli::manage::AccountsCommand::Test { app, name, egress }) => {
+        Command::Accounts(cli::manage::AccountsCommand::Test { account, name, egress }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let mut store = stephost::store::Store::open(&data_dir)?;
+            let (app, name) = cli::manage::resolve_account(&store, runtime.catalog(), &account, &name)?;
             refresh_accounts(&data_dir, &mut store, &runtime, &[(app.clone(), name.clone())]).await?;
             let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
             let known = runtime

@@ -54,7 +54,9 @@ pub enum AccountsCommand {
     /// Send the app's test request with the account through the egress
     /// path (secrets swapped in by the host) and show the status.
     Test {
-        app: String,
+        /// The account: `APP` (with --name), `APP/NAME`, or a NAME that
+        /// only one account has.
+        account: String,
         #[arg(long, default_value = "default")]
         name: String,
         #[command(flatten)]
@@ -241,6 +243,31 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Which account `target` means: `APP/NAME`, an app (with `name`), or an
+/// account name only one app has.
+pub fn resolve_account(
+    store: &Store,
+    catalog: &Catalog,
+    target: &str,
+    name: &str,
+) -> Result<(String, String)> {
+    if let Some((app, account)) = target.split_once('/') {
+        return Ok((app.to_string(), account.to_string()));
+    }
+    if catalog.get(target).is_some() {
+        return Ok((target.to_string(), name.to_string()));
+    }
+    let matches: Vec<_> = store.list_accounts()?.into_iter().filter(|a| a.name == target).collect();
+    match matches.as_slice() {
+        [one] => Ok((one.app.clone(), one.name.clone())),
+        [] => bail!("no app or account named `{target}` (see `stephost accounts list`)"),
+        many => {
+            let apps: Vec<String> = many.iter().map(|a| format!("{}/{}", a.app, a.name)).collect();
+            bail!("several accounts are named `{target}`: say which, e.g. {}", apps.join(" or "))
+        }
+    }
 }
 
 /// An app's hosts, templated ones (`https://{subdomain}.zendesk.com`) too.
