@@ -230,88 +230,103 @@ async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process:
     panic!("the server did not start");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_accepted_event_completes_after_a_sigkill_and_restart() {
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    // Each run waits 50 ms on this server, so with one worker most of the
-    // events are still queued when the host is killed.
+/// A server over HTTP with a token: the calls the tests below repeat.
+struct Remote {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    fn new(base: &str, token: &str) -> Self {
+        Self { base: base.to_string(), token: token.to_string(), http: reqwest::Client::new() }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Uploads a guest; its id.
+    async fn upload(&self, name: &str) -> Value {
+        let url = format!("{}/v1/steps", self.base);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .body(std::fs::read(guest(name)).unwrap())
+            .send()
+            .await;
+        response.unwrap().json::<Value>().await.unwrap()["id"].clone()
+    }
+
+    async fn deploy(&self, workflow: &str, definition: String) -> Value {
+        let url = format!("{}/v1/workflows/{workflow}", self.base);
+        let response = self.http.put(url).bearer_auth(&self.token).body(definition).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+
+    async fn manual_run(&self, workflow: &str, event: &Value) -> reqwest::Response {
+        let url = format!("{}/v1/workflows/{workflow}/runs", self.base);
+        self.http.post(url).bearer_auth(&self.token).json(event).send().await.unwrap()
+    }
+}
+
+/// A loopback server whose `/slow` answers `done` after `delay_ms`.
+async fn slow_server(delay_ms: u64) -> std::net::SocketAddr {
     let slow = axum::Router::new().route(
         "/slow",
-        axum::routing::get(|| async {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        axum::routing::get(move || async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
             "done"
         }),
     );
-    let slow_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let slow_addr = slow_listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(slow_listener, slow).await });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    addr
+}
+
+/// A one-step workflow: the probe, allowed to reach `slow`.
+fn probe_workflow(step_id: &Value, slow: std::net::SocketAddr) -> String {
+    format!("[[steps]]\nname = \"probe\"\nstep = {step_id}\nallowed_hosts = [\"http://{slow}\"]\n")
+}
+
+/// An event making the probe wait on `slow`.
+fn slow_event(slow: std::net::SocketAddr, i: usize) -> Value {
+    json!({ "i": i, "actions": [{ "do": "http", "url": format!("http://{slow}/slow") }] })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_event_completes_after_a_sigkill_and_restart() {
+    let data = tempfile::tempdir().unwrap();
+    // Each run waits 50 ms, so with one worker most of the events are
+    // still queued when the host is killed.
+    let slow = slow_server(50).await;
     let (mut child, base) = spawn_server(data.path(), "1").await;
-    let step: Value = http
-        .post(format!("{base}/v1/steps"))
-        .bearer_auth("crash-test-token")
-        .body(std::fs::read(guest("probe")).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let deployed: Value = http
-        .put(format!("{base}/v1/workflows/crash"))
-        .bearer_auth("crash-test-token")
-        .body(format!(
-            "[[steps]]\nname = \"probe\"\nstep = {}\nallowed_hosts = [\"http://{slow_addr}\"]\n",
-            step["id"]
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let remote = Remote::new(&base, "crash-test-token");
+    let step = remote.upload("probe").await;
+    let deployed = remote.deploy("crash", probe_workflow(&step, slow)).await;
     assert_eq!(deployed["version"], 1);
 
     let mut accepted = Vec::new();
     for i in 0..60 {
-        let event =
-            json!({ "i": i, "actions": [{ "do": "http", "url": format!("http://{slow_addr}/slow") }] });
         // A manual run takes the body as the event itself.
-        let response = http
-            .post(format!("{base}/v1/workflows/crash/runs"))
-            .bearer_auth("crash-test-token")
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
+        let response = remote.manual_run("crash", &slow_event(slow, i)).await;
         assert_eq!(response.status(), 202);
         accepted.push(response.json::<Value>().await.unwrap()["run"].as_str().unwrap().to_string());
     }
-    let pending: Value = http
-        .get(format!("{base}/v1/runs?status=queued"))
-        .bearer_auth("crash-test-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = remote.get("/v1/runs?status=queued").await;
     assert!(!pending["runs"].as_array().unwrap().is_empty(), "the kill must come mid-way");
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
     let (_child, base) = spawn_server(data.path(), "4").await;
+    let remote = Remote::new(&base, "crash-test-token");
     for id in &accepted {
         let run = loop {
-            let run: Value = http
-                .get(format!("{base}/v1/runs/{id}"))
-                .bearer_auth("crash-test-token")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let run = remote.get(&format!("/v1/runs/{id}")).await;
             if !matches!(run["status"].as_str(), Some("queued" | "running")) {
                 break run;
             }
@@ -335,31 +350,13 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
     let app =
         stephost::server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::new();
-    let step: Value = http
-        .post(format!("{base}/v1/steps"))
-        .bearer_auth(&token)
-        .body(std::fs::read(guest("hello")).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let deployed: Value = http
-        .put(format!("{base}/v1/workflows/q"))
-        .bearer_auth(&token)
-        .body(format!("[[steps]]\nname = \"hello\"\nstep = {}\n", step["id"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let remote = Remote::new(&base, &token);
+    let step = remote.upload("hello").await;
+    let deployed = remote.deploy("q", format!("[[steps]]\nname = \"hello\"\nstep = {step}\n")).await;
     let url = format!("{base}{}", deployed["endpoint"].as_str().unwrap());
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let response = http.post(&url).body("x").send().await.unwrap();
+        let response = remote.http.post(&url).body("x").send().await.unwrap();
         statuses.push((
             response.status().as_u16(),
             response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()),
@@ -374,61 +371,17 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_running_run_finish_and_leaves_the_rest_queued() {
-    let slow = axum::Router::new().route(
-        "/slow",
-        axum::routing::get(|| async {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            "done"
-        }),
-    );
-    let slow_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let slow_addr = slow_listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(slow_listener, slow).await });
+    let slow = slow_server(300).await;
     let data = tempfile::tempdir().unwrap();
     let (mut child, base) = spawn_server(data.path(), "1").await;
-    let http = reqwest::Client::new();
-    let step: Value = http
-        .post(format!("{base}/v1/steps"))
-        .bearer_auth("crash-test-token")
-        .body(std::fs::read(guest("probe")).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    http.put(format!("{base}/v1/workflows/slow"))
-        .bearer_auth("crash-test-token")
-        .body(format!(
-            "[[steps]]\nname = \"probe\"\nstep = {}\nallowed_hosts = [\"http://{slow_addr}\"]\n",
-            step["id"]
-        ))
-        .send()
-        .await
-        .unwrap();
-    let event = json!({ "actions": [{ "do": "http", "url": format!("http://{slow_addr}/slow") }] });
-    for _ in 0..4 {
-        http.post(format!("{base}/v1/workflows/slow/runs"))
-            .bearer_auth("crash-test-token")
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
+    let remote = Remote::new(&base, "crash-test-token");
+    let step = remote.upload("probe").await;
+    remote.deploy("slow", probe_workflow(&step, slow)).await;
+    for i in 0..4 {
+        remote.manual_run("slow", &slow_event(slow, i)).await;
     }
     // Wait until one run is under way, then ask the server to stop.
-    loop {
-        let running: Value = http
-            .get(format!("{base}/v1/runs?status=running"))
-            .bearer_auth("crash-test-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !running["runs"].as_array().unwrap().is_empty() {
-            break;
-        }
+    while remote.get("/v1/runs?status=running").await["runs"].as_array().unwrap().is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let pid = child.id().unwrap().to_string();
