@@ -20,6 +20,7 @@ pub mod logs;
 pub mod oauth;
 pub mod outcome;
 pub mod runtime;
+pub mod schedule;
 pub mod secrets;
 pub mod server;
 mod state;

@@ -15,6 +15,20 @@
 //! [steps.auths.slack]
 //! oauth_access_token = "xoxb-…"
 //! ```
+//!
+//! Settings that only `stephost serve` reads:
+//!
+//! ```toml
+//! respond = true                      # the HTTP trigger answers with flow.respond
+//! retries = 3                         # failed runs retried, backoff doubling
+//! retry_backoff_secs = 2              # the first retry's delay (default 2)
+//! [schedule]
+//! cron = "0 9 * * 1-5"                # or every_minutes = 15
+//! timezone = "Europe/Berlin"          # default UTC
+//! [retention]
+//! keep_runs = 1000                    # finished runs kept (default: the server's)
+//! keep_days = 30
+//! ```
 
 use crate::component::StepComponent;
 use crate::egress::HostPolicy;
@@ -45,7 +59,20 @@ pub fn is_valid_name(name: &str) -> bool {
 struct WorkflowFile {
     name: Option<String>,
     #[serde(default)]
+    respond: bool,
+    retries: Option<u32>,
+    retry_backoff_secs: Option<f64>,
+    schedule: Option<crate::schedule::ScheduleFile>,
+    retention: Option<RetentionFile>,
+    #[serde(default)]
     steps: Vec<StepFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    keep_runs: Option<u64>,
+    keep_days: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +103,34 @@ pub struct Workflow {
     pub name: String,
     pub path: PathBuf,
     pub steps: Vec<WorkflowStep>,
+    pub service: ServiceSettings,
+}
+
+/// How `stephost serve` triggers this workflow and keeps its runs; the
+/// CLI's `workflow run` ignores them.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSettings {
+    /// The HTTP trigger waits for a step's `flow.respond` and answers with it.
+    pub respond: bool,
+    /// How many times a failed run is tried again (timeouts and memory
+    /// limits are not retried).
+    pub retries: u32,
+    /// The delay before the first retry; each next one doubles it.
+    pub retry_backoff: Duration,
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// Finished runs kept, newest first (`None`: the server's default).
+    pub keep_runs: Option<u64>,
+    /// Finished runs older than this are pruned (`None`: the server's default).
+    pub keep_days: Option<f64>,
+}
+
+impl ServiceSettings {
+    /// The delay before retry number `attempt` (1 for the first retry):
+    /// the backoff doubled each time, at most an hour.
+    pub fn retry_delay(&self, attempt: u64) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(20) as u32;
+        self.retry_backoff.saturating_mul(1 << doublings).min(Duration::from_secs(3600))
+    }
 }
 
 /// One step of a workflow, with its component path resolved.
@@ -123,6 +178,18 @@ pub struct WorkflowOutcome {
     pub duration: Duration,
 }
 
+impl WorkflowOutcome {
+    /// Whether a failed run may be tried again: not when a step ran out of
+    /// time or memory (as in Pipedream), nor when it succeeded or exited.
+    pub fn is_retryable_failure(&self) -> bool {
+        use crate::error::StepError;
+        matches!(self.status, WorkflowStatus::Failed { .. })
+            && !self.steps.last().is_some_and(|step| {
+                matches!(step.result, Err(StepError::TimedOut { .. } | StepError::MemoryLimit { .. }))
+            })
+    }
+}
+
 impl Workflow {
     /// Reads and validates a workflow file; component paths are relative
     /// to the file.
@@ -151,7 +218,7 @@ impl Workflow {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut steps: Vec<WorkflowStep> = Vec::with_capacity(file.steps.len());
-        for step in file.steps {
+        for step in &file.steps {
             let name = step.name.clone();
             let in_step = |message: String| invalid(format!("step `{name}`: {message}"));
             if !is_valid_name(&name) {
@@ -183,7 +250,7 @@ impl Workflow {
                     return Err(in_step("needs `component = \"file.wasm\"` (or `step` on a server)".into()));
                 }
             };
-            let limits = limits_of(&step).map_err(&in_step)?;
+            let limits = limits_of(step).map_err(&in_step)?;
             let policy = HostPolicy::parse(&step.allowed_hosts).map_err(|e| in_step(e.to_string()))?;
             let mut auths = Vec::new();
             let mut accounts = Vec::new();
@@ -213,10 +280,17 @@ impl Workflow {
                 config: StepConfig { limits, policy: Arc::new(policy), refresher: None },
             });
         }
+        let service = service_settings(&file).map_err(invalid)?;
         let name = file.name.unwrap_or_else(|| {
             path.file_stem().map_or("workflow".into(), |s| s.to_string_lossy().into_owned())
         });
-        Ok(Self { name, path: path.to_path_buf(), steps })
+        Ok(Self { name, path: path.to_path_buf(), steps, service })
+    }
+
+    /// The longest a run of this workflow may take: its steps' timeouts
+    /// added up.
+    pub fn timeout(&self) -> Duration {
+        self.steps.iter().map(|s| s.config.limits.timeout).sum()
     }
 
     /// Takes the named accounts' fields and the stored environment
@@ -245,6 +319,19 @@ impl Workflow {
     /// Loads every step's component (so a bad one fails before anything
     /// runs), then runs the steps in order until one fails or exits.
     pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
+        self.run_observed(runtime, event, crate::runtime::new_run_id(), &mut |_| {}).await
+    }
+
+    /// [`Workflow::run`] as run `run_id`, calling `on_step` with the
+    /// steps finished so far each time one finishes (the server stores
+    /// them and sends a `flow.respond` response at once).
+    pub async fn run_observed(
+        &self,
+        runtime: &Runtime,
+        event: &Value,
+        run_id: String,
+        on_step: &mut (dyn FnMut(&[StepOutcome]) + Send),
+    ) -> Result<WorkflowOutcome, WorkflowError> {
         for step in &self.steps {
             if let Some((app, account)) = step.accounts.first() {
                 return Err(self.invalid(format!(
@@ -280,7 +367,7 @@ impl Workflow {
                 })
             })
             .collect::<Result<Vec<Arc<StepComponent>>, _>>()?;
-        Ok(self.run_loaded(runtime, &components, event).await)
+        Ok(self.run_loaded(runtime, &components, event, run_id, on_step).await)
     }
 
     async fn run_loaded(
@@ -288,9 +375,10 @@ impl Workflow {
         runtime: &Runtime,
         components: &[Arc<StepComponent>],
         event: &Value,
+        run_id: String,
+        on_step: &mut (dyn FnMut(&[StepOutcome]) + Send),
     ) -> WorkflowOutcome {
         let started = Instant::now();
-        let run_id = crate::runtime::new_run_id();
         let event_json = event.to_string();
         let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
         let mut outcomes = Vec::with_capacity(self.steps.len());
@@ -317,6 +405,7 @@ impl Workflow {
                 (Ok(_), None) => None,
             };
             outcomes.push(outcome);
+            on_step(&outcomes);
             if let Some(ended) = ended {
                 status = ended;
                 break;
@@ -330,6 +419,32 @@ impl Workflow {
             duration: started.elapsed(),
         }
     }
+}
+
+fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
+    let retry_backoff = match file.retry_backoff_secs {
+        None => Duration::from_secs(2),
+        Some(secs) if secs > 0.0 && secs <= 3600.0 => Duration::from_secs_f64(secs),
+        Some(secs) => return Err(format!("retry_backoff_secs = {secs} must be above 0 and at most 3600")),
+    };
+    let retries = file.retries.unwrap_or(0);
+    if retries > 20 {
+        return Err(format!("retries = {retries} is more than 20"));
+    }
+    let schedule = file.schedule.as_ref().map(crate::schedule::Schedule::parse).transpose()?;
+    let (keep_runs, keep_days) = match &file.retention {
+        None => (None, None),
+        Some(retention) => {
+            if retention.keep_runs == Some(0) {
+                return Err("retention.keep_runs must be at least 1".into());
+            }
+            if let Some(days) = retention.keep_days.filter(|d| d.is_nan() || *d <= 0.0) {
+                return Err(format!("retention.keep_days = {days} must be above 0"));
+            }
+            (retention.keep_runs, retention.keep_days)
+        }
+    };
+    Ok(ServiceSettings { respond: file.respond, retries, retry_backoff, schedule, keep_runs, keep_days })
 }
 
 /// Adds `defaults` to `vars` where `vars` has no variable of that name.
@@ -441,6 +556,9 @@ mod tests {
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nallowed_hosts = [\"nope\"]", "allowed host `nope`"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\ntimeout = 3", "line 4: unknown field `timeout`"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nenv = { N = 1 }", "env.N must be a string"),
+            ("retries = 99\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "retries = 99 is more than 20"),
+            ("[schedule]\ncron = \"* *\"\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "has 2 fields"),
+            ("[retention]\nkeep_runs = 0\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "keep_runs must be"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err();

@@ -13,4 +13,5 @@ mod secrets;
 mod server;
 mod support;
 mod templates;
+mod triggers;
 mod workflow;

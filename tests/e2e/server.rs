@@ -7,34 +7,49 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use stephost::server::{AppState, ServeConfig};
 
-struct Server {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+/// A server in this process on an ephemeral loopback port, with its own
+/// data directory.
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) state: Arc<AppState>,
     _data: tempfile::TempDir,
 }
 
 impl Server {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the default configuration changed by `configure`.
+    pub(crate) async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let (state, token) =
-            AppState::open(ServeConfig::new(data.path().to_path_buf()), Arc::new(runtime())).unwrap();
+        let mut config = ServeConfig::new(data.path().to_path_buf());
+        configure(&mut config);
+        let (state, token) = AppState::open(config, Arc::new(runtime())).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(stephost::server::serve(state, listener));
+        tokio::spawn(stephost::server::serve(state.clone(), listener));
         Self {
             base,
             token: token.expect("a token is generated on first start"),
             http: reqwest::Client::new(),
+            state,
             _data: data,
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn api(&self, method: reqwest::Method, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    pub(crate) async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
         let response = self
             .http
             .request(method, self.url(path))
@@ -47,13 +62,42 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn upload(&self, bytes: Vec<u8>) -> (u16, Value) {
+    pub(crate) async fn upload(&self, bytes: Vec<u8>) -> (u16, Value) {
         self.api(reqwest::Method::POST, "/v1/steps", bytes).await
+    }
+
+    /// Uploads a guest and deploys it as the one step `name` of `workflow`,
+    /// with `settings` (TOML) above the step and `step_settings` in it;
+    /// the deploy's answer.
+    pub(crate) async fn deploy_guest(
+        &self,
+        workflow: &str,
+        guest_name: &str,
+        settings: &str,
+        step_settings: &str,
+    ) -> Value {
+        let (status, step) = self.upload(std::fs::read(guest(guest_name)).unwrap()).await;
+        assert_eq!(status, 201, "{step}");
+        let definition = format!(
+            "{settings}\n[[steps]]\nname = \"{guest_name}\"\nstep = {}\n{step_settings}\n",
+            step["id"]
+        );
+        let (status, deployed) =
+            self.api(reqwest::Method::PUT, &format!("/v1/workflows/{workflow}"), definition).await;
+        assert_eq!(status, 200, "{deployed}");
+        deployed
+    }
+
+    /// Runs of a workflow, newest first.
+    pub(crate) async fn runs(&self, workflow: &str) -> Vec<Value> {
+        let (_, listed) =
+            self.api(reqwest::Method::GET, &format!("/v1/runs?workflow={workflow}&limit=10000"), "").await;
+        listed["runs"].as_array().unwrap().clone()
     }
 
     /// Waits until the run has finished (no time limit of its own: the
     /// test harness's is enough), then returns it.
-    async fn finished(&self, id: &str) -> Value {
+    pub(crate) async fn finished(&self, id: &str) -> Value {
         loop {
             let (_, run) = self.api(reqwest::Method::GET, &format!("/v1/runs/{id}"), "").await;
             if !matches!(run["status"].as_str(), Some("queued" | "running")) {

@@ -30,12 +30,44 @@ fn not_found(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, message.into())
 }
 
-/// `POST /v1/steps`: the raw `.wasm` as the body. Validated like
-/// `stephost inspect`, stored by content hash and precompiled.
+/// The uploaded file: the raw body, or of a `multipart/form-data` body the
+/// first file part (or the part named `file`).
+async fn upload_body(state: &Arc<AppState>, request: axum::extract::Request) -> Result<Bytes, ApiError> {
+    use axum::extract::FromRequest;
+    let is_multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let refused = |status: StatusCode, text: String| match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError(
+            status,
+            format!("the upload is over the {} MiB limit", state.config.max_upload_bytes >> 20),
+        ),
+        _ => bad_request(format!("cannot read the upload: {text}")),
+    };
+    if !is_multipart {
+        return Bytes::from_request(request, state).await.map_err(|e| refused(e.status(), e.body_text()));
+    }
+    let mut form = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| refused(e.status(), e.body_text()))?;
+    while let Some(field) = form.next_field().await.map_err(|e| refused(e.status(), e.body_text()))? {
+        if field.file_name().is_some() || field.name() == Some("file") {
+            return field.bytes().await.map_err(|e| refused(e.status(), e.body_text()));
+        }
+    }
+    Err(bad_request("the multipart upload has no file part (send the .wasm as `file`)"))
+}
+
+/// `POST /v1/steps`: the `.wasm` as the raw body or as a multipart file.
+/// Validated like `stephost inspect`, stored by content hash and
+/// precompiled.
 async fn upload_step(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = upload_body(&state, request).await?;
     let dir = state.steps_dir();
     crate::cache::create_private_dir(&dir)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -100,11 +132,31 @@ async fn deploy_workflow(
         })?;
     }
     let record = state.store().put_workflow(&name, &body)?;
-    Ok(Json(json!({
+    let next = workflow.service.schedule.as_ref().and_then(|s| s.next_after(state.config.clock.now_ms()));
+    state.store().set_schedule(&name, next)?;
+    state.schedules_changed.notify_one();
+    Ok(Json(describe(&state, &record, &workflow)?))
+}
+
+/// A workflow version as the API shows it.
+fn describe(
+    state: &AppState,
+    record: &crate::store::WorkflowRecord,
+    workflow: &Workflow,
+) -> Result<Value, ApiError> {
+    let mut description = json!({
         "name": record.name,
         "version": record.version,
         "endpoint": format!("/e/{}", record.endpoint),
-    })))
+        "respond": workflow.service.respond,
+        "retries": workflow.service.retries,
+    });
+    if let Some(schedule) = &workflow.service.schedule {
+        description["schedule"] = json!(schedule.describe());
+        let next = state.store().schedule(&record.name)?;
+        description["next_run"] = json!(next.map(crate::schedule::rfc3339));
+    }
+    Ok(description)
 }
 
 /// Parses a deployed workflow's definition.
@@ -121,12 +173,9 @@ async fn get_workflow(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
-    Ok(Json(json!({
-        "name": record.name,
-        "version": record.version,
-        "endpoint": format!("/e/{}", record.endpoint),
-        "definition": record.definition,
-    })))
+    let mut description = describe(&state, &record, &*state.workflow(&record)?)?;
+    description["definition"] = json!(record.definition);
+    Ok(Json(description))
 }
 
 async fn delete_workflow(
@@ -151,7 +200,7 @@ async fn manual_run(
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("the event is not valid JSON: {e}")))?
     };
     let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
-    let id = super::trigger::enqueue(&state, &record, &event)?;
+    let id = super::trigger::enqueue(&state, &record, &event, None)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run": id }))))
 }
 
@@ -200,6 +249,6 @@ async fn replay_run(
         .store()
         .workflow(&run.workflow)?
         .ok_or_else(|| not_found(format!("workflow {} was deleted", run.workflow)))?;
-    let replay = super::trigger::enqueue(&state, &record, &run.event)?;
+    let replay = super::trigger::enqueue(&state, &record, &run.event, None)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run": replay, "replay_of": id, "version": record.version }))))
 }

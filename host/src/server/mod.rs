@@ -4,16 +4,23 @@
 
 mod api;
 mod auth;
+pub mod clock;
+mod retention;
+mod timers;
 mod trigger;
 mod worker;
 
+use crate::outcome::HttpResponse;
 use crate::runtime::Runtime;
-use crate::store::Store;
+use crate::store::{Store, WorkflowRecord};
+use crate::workflow::Workflow;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -29,7 +36,15 @@ pub struct ServeConfig {
     pub max_event_bytes: usize,
     /// On SIGTERM, how long running runs may take to finish; queued ones
     /// stay queued for the next start.
-    pub grace: std::time::Duration,
+    pub grace: Duration,
+    /// Finished runs kept per workflow, unless the workflow says otherwise.
+    pub keep_runs: Option<u64>,
+    /// Days finished runs are kept, unless the workflow says otherwise.
+    pub keep_days: Option<f64>,
+    /// How often old runs are pruned.
+    pub prune_every: Duration,
+    /// The time schedules and retention go by.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl ServeConfig {
@@ -41,7 +56,11 @@ impl ServeConfig {
             max_queued: 10_000,
             max_upload_bytes: 50 << 20,
             max_event_bytes: 512 << 10,
-            grace: std::time::Duration::from_secs(30),
+            grace: Duration::from_secs(30),
+            keep_runs: Some(10_000),
+            keep_days: Some(30.0),
+            prune_every: Duration::from_secs(60),
+            clock: Arc::new(clock::SystemClock),
         }
     }
 }
@@ -58,6 +77,21 @@ pub struct AppState {
     pub work: tokio::sync::Notify,
     /// Set on shutdown: workers finish their run and take no other.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Wakes the scheduler when a deploy changed a schedule.
+    schedules_changed: tokio::sync::Notify,
+    /// Parsed workflow versions (a version never changes).
+    parsed: Mutex<HashMap<(String, u64), Arc<Workflow>>>,
+    /// HTTP triggers of `respond` workflows waiting for their run's answer.
+    waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Reply>>>,
+}
+
+/// What a waiting HTTP trigger gets from its run.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A step called `flow.respond`.
+    Respond(HttpResponse),
+    /// The run ended (this status) without a response.
+    Ended(&'static str),
 }
 
 impl AppState {
@@ -78,6 +112,9 @@ impl AppState {
             token_hash,
             work: Default::default(),
             stopping: Default::default(),
+            schedules_changed: Default::default(),
+            parsed: Default::default(),
+            waiting: Default::default(),
         });
         Ok((state, generated))
     }
@@ -90,6 +127,24 @@ impl AppState {
     /// Where uploaded steps live.
     pub fn steps_dir(&self) -> PathBuf {
         self.config.data_dir.join("steps")
+    }
+
+    /// A deployed workflow version, parsed once.
+    pub(crate) fn workflow(&self, record: &WorkflowRecord) -> Result<Arc<Workflow>, ApiError> {
+        let key = (record.name.clone(), record.version);
+        if let Some(parsed) = self.parsed.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(parsed.clone());
+        }
+        let parsed = Arc::new(api::parse(self, &record.name, &record.definition)?);
+        self.parsed.lock().unwrap_or_else(|p| p.into_inner()).insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Hands a run's reply to the HTTP trigger waiting for it, if any.
+    pub(crate) fn reply(&self, run: &str, reply: Reply) {
+        if let Some(waiter) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(run) {
+            let _ = waiter.send(reply);
+        }
     }
 }
 
@@ -110,8 +165,14 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let workers: Vec<_> =
         (0..state.config.workers.max(1)).map(|_| tokio::spawn(worker::work(state.clone()))).collect();
+    let background = [
+        tokio::spawn(timers::run_schedules(state.clone())),
+        tokio::spawn(retention::prune_forever(state.clone())),
+    ];
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    background.iter().for_each(|task| task.abort());
+    served?;
     state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     state.work.notify_waiters();
     let drained = tokio::time::timeout(state.config.grace, futures::future::join_all(workers)).await;

@@ -1,8 +1,10 @@
 //! HTTP triggers: any method on `/e/{endpoint}` (and any path below it)
 //! becomes an event in Pipedream's shape, committed as a queued run before
-//! the answer goes out.
+//! the answer goes out. A workflow with `respond = true` answers with the
+//! response a step set with `flow.respond`, waiting up to the run's
+//! timeout.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Reply};
 use crate::store::WorkflowRecord;
 use axum::Json;
 use axum::body::Bytes;
@@ -23,17 +25,23 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .layer(DefaultBodyLimit::max(limit))
 }
 
-/// Queues a run of `workflow` for `event`, unless the queue is full.
+/// Queues a run of `workflow` for `event`, unless the queue is full;
+/// `waiter` gets the run's reply (registered before any worker can take
+/// the run).
 pub(super) fn enqueue(
     state: &AppState,
     workflow: &WorkflowRecord,
     event: &Value,
+    waiter: Option<tokio::sync::oneshot::Sender<Reply>>,
 ) -> Result<String, ApiError> {
     let store = state.store();
     if store.queued_runs()? >= state.config.max_queued {
         return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "the run queue is full; retry later".into()));
     }
     let id = store.enqueue_run(workflow, event)?;
+    if let Some(waiter) = waiter {
+        state.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), waiter);
+    }
     drop(store);
     state.work.notify_one();
     Ok(id)
@@ -57,8 +65,22 @@ async fn trigger(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let event = event_of(&method, &uri, &headers, &body, client);
-    match enqueue(&state, &workflow, &event) {
-        Ok(id) => (StatusCode::OK, Json(json!({ "run": id }))).into_response(),
+    let parsed = match state.workflow(&workflow) {
+        Ok(parsed) => parsed,
+        Err(e) => return e.into_response(),
+    };
+    let (waiter, reply) = match parsed.service.respond {
+        true => {
+            let (waiter, reply) = tokio::sync::oneshot::channel();
+            (Some(waiter), Some(reply))
+        }
+        false => (None, None),
+    };
+    match enqueue(&state, &workflow, &event, waiter) {
+        Ok(id) => match reply {
+            None => (StatusCode::OK, Json(json!({ "run": id }))).into_response(),
+            Some(reply) => await_response(&state, &id, reply, parsed.timeout()).await,
+        },
         Err(e @ ApiError(StatusCode::TOO_MANY_REQUESTS, _)) => {
             let mut response = e.into_response();
             response
@@ -67,6 +89,57 @@ async fn trigger(
             response
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// Waits for the run's `flow.respond` up to `timeout` and answers with it,
+/// or with a one-line error saying why there is none.
+async fn await_response(
+    state: &AppState,
+    run: &str,
+    reply: tokio::sync::oneshot::Receiver<Reply>,
+    timeout: std::time::Duration,
+) -> Response {
+    let error = |status: StatusCode, message: String| {
+        (status, [("x-stephost-run", run.to_string())], Json(json!({ "error": message, "run": run })))
+            .into_response()
+    };
+    match tokio::time::timeout(timeout, reply).await {
+        Ok(Ok(Reply::Respond(response))) => {
+            let mut answer = Response::new(axum::body::Body::from(response.body));
+            *answer.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            for (name, value) in &response.headers {
+                let (Ok(name), Ok(value)) = (
+                    axum::http::HeaderName::try_from(name.as_str()),
+                    axum::http::HeaderValue::try_from(value.as_str()),
+                ) else {
+                    continue;
+                };
+                if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                    answer.headers_mut().append(name, value);
+                }
+            }
+            answer.headers_mut().insert("x-stephost-run", axum::http::HeaderValue::from_str(run).unwrap());
+            answer
+        }
+        Ok(Ok(Reply::Ended(status))) => error(
+            StatusCode::BAD_GATEWAY,
+            format!("the workflow run {status} without calling flow.respond (see run {run})"),
+        ),
+        Ok(Err(_)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the server stopped before run {run} responded; it stays queued"),
+        ),
+        Err(_) => {
+            state.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(run);
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "no flow.respond within the run's timeout of {}; run {run} goes on",
+                    humantime::format_duration(timeout)
+                ),
+            )
+        }
     }
 }
 

@@ -61,6 +61,8 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 3: uploaded steps, workflow versions, durable runs (stephost serve).
     service::MIGRATION,
+    // 4: retries (a run's earliest start) and timer schedules.
+    service::MIGRATION_SCHEDULES,
 ];
 
 /// A known plaintext sealed under the master key when the database is
@@ -657,7 +659,8 @@ fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

@@ -36,6 +36,14 @@ pub(super) const MIGRATION: &str = "CREATE TABLE steps (
      CREATE INDEX runs_status ON runs (status, created_ms);
      CREATE INDEX runs_workflow ON runs (workflow, created_ms);";
 
+/// Retries and schedules (migration 4).
+pub(super) const MIGRATION_SCHEDULES: &str =
+    "ALTER TABLE runs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE schedules (
+         workflow TEXT PRIMARY KEY,
+         next_ms INTEGER NOT NULL
+     );";
+
 /// An uploaded step.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepRecord {
@@ -70,6 +78,9 @@ pub struct RunRecord {
     pub created_ms: u64,
     pub started_ms: Option<u64>,
     pub finished_ms: Option<u64>,
+    /// A queued retry does not start before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
     /// The workflow outcome (steps, logs, egress), once finished.
     pub outcome: Option<serde_json::Value>,
 }
@@ -172,11 +183,12 @@ impl Store {
 
     /// Marks every version of a workflow deleted; `false` if there was none.
     pub fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self
+        let deleted = self
             .conn
             .execute("UPDATE workflows SET deleted = 1 WHERE name = ?1 AND deleted = 0", [name])
-            .map_err(self.db())?
-            > 0)
+            .map_err(self.db())?;
+        self.set_schedule(name, None)?;
+        Ok(deleted > 0)
     }
 
     /// Commits an event as a queued run; returns the run's id.
@@ -202,7 +214,8 @@ impl Store {
             .conn
             .query_row(
                 "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
-                 WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_ms LIMIT 1)
+                 WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before_ms <= ?1
+                             ORDER BY created_ms LIMIT 1)
                  RETURNING id",
                 [now_ms()],
                 |r| r.get(0),
@@ -224,6 +237,149 @@ impl Store {
             )
             .map_err(self.db())?;
         Ok(())
+    }
+
+    /// Stores the steps finished so far of a running run.
+    pub fn save_progress(&self, id: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET outcome = ?1 WHERE id = ?2 AND status = 'running'",
+                params![outcome.to_string(), id],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Queues a failed run again, not to start before `not_before_ms`; the
+    /// failed attempt's outcome stays visible until the next one ends.
+    pub fn retry_run(
+        &self,
+        id: &str,
+        outcome: &serde_json::Value,
+        not_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'queued', not_before_ms = ?1, outcome = ?2 WHERE id = ?3",
+                params![not_before_ms, outcome.to_string(), id],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// When the next queued retry becomes due, if one waits.
+    pub fn next_retry_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MIN(not_before_ms) FROM runs WHERE status = 'queued' AND not_before_ms > 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.db())
+    }
+
+    /// Sets (or with `None` removes) when a workflow's schedule fires next.
+    pub fn set_schedule(&self, workflow: &str, next_ms: Option<i64>) -> Result<(), StoreError> {
+        let db = self.db();
+        match next_ms {
+            Some(next) => self.conn.execute(
+                "INSERT INTO schedules (workflow, next_ms) VALUES (?1, ?2)
+                 ON CONFLICT (workflow) DO UPDATE SET next_ms = ?2",
+                params![workflow, next],
+            ),
+            None => self.conn.execute("DELETE FROM schedules WHERE workflow = ?1", [workflow]),
+        }
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// When a workflow's schedule fires next.
+    pub fn schedule(&self, workflow: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT next_ms FROM schedules WHERE workflow = ?1", [workflow], |r| r.get(0))
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// Every schedule, soonest first: workflow and when it fires next.
+    pub fn schedules(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let db = self.db();
+        let mut statement =
+            self.conn.prepare("SELECT workflow, next_ms FROM schedules ORDER BY next_ms").map_err(&db)?;
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&db)?
+            .collect::<Result<_, _>>()
+            .map_err(&db)
+    }
+
+    /// Queues a scheduled run and moves the schedule on to `next_ms`, in
+    /// one transaction: a crash neither loses nor doubles the run.
+    pub fn fire_schedule(
+        &self,
+        workflow: &WorkflowRecord,
+        event: &serde_json::Value,
+        next_ms: Option<i64>,
+    ) -> Result<String, StoreError> {
+        let db = self.db();
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        let id = crate::runtime::new_run_id();
+        tx.execute(
+            "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+            params![id, workflow.name, workflow.version as i64, event.to_string(), now_ms()],
+        )
+        .map_err(&db)?;
+        match next_ms {
+            Some(next) => tx.execute(
+                "UPDATE schedules SET next_ms = ?1 WHERE workflow = ?2",
+                params![next, workflow.name],
+            ),
+            None => tx.execute("DELETE FROM schedules WHERE workflow = ?1", [&workflow.name]),
+        }
+        .map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(id)
+    }
+
+    /// Deletes a workflow's finished runs beyond the newest `keep_runs` and
+    /// those created before `older_than_ms`; queued and running runs stay.
+    /// Returns how many went.
+    pub fn prune_runs(
+        &self,
+        workflow: &str,
+        keep_runs: Option<u64>,
+        older_than_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let db = self.db();
+        let mut pruned = 0;
+        if let Some(keep) = keep_runs {
+            pruned += self
+                .conn
+                .execute(
+                    "DELETE FROM runs WHERE workflow = ?1 AND status NOT IN ('queued', 'running') AND id NOT IN
+                     (SELECT id FROM runs WHERE workflow = ?1 AND status NOT IN ('queued', 'running')
+                      ORDER BY created_ms DESC LIMIT ?2)",
+                    params![workflow, keep.min(i64::MAX as u64) as i64],
+                )
+                .map_err(&db)?;
+        }
+        if let Some(before) = older_than_ms {
+            pruned += self
+                .conn
+                .execute(
+                    "DELETE FROM runs WHERE workflow = ?1 AND status NOT IN ('queued', 'running') AND created_ms < ?2",
+                    params![workflow, before],
+                )
+                .map_err(&db)?;
+        }
+        Ok(pruned)
+    }
+
+    /// The workflows that have runs (deleted ones too).
+    pub fn workflows_with_runs(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let mut statement = self.conn.prepare("SELECT DISTINCT workflow FROM runs").map_err(&db)?;
+        statement.query_map([], |r| r.get(0)).map_err(&db)?.collect::<Result<_, _>>().map_err(&db)
     }
 
     /// After a crash: runs left running go back to the queue (at least once).
@@ -267,7 +423,7 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str = "SELECT id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome FROM runs";
+const RUN_COLUMNS: &str = "SELECT id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms FROM runs";
 
 fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
     Ok(WorkflowRecord {
@@ -292,6 +448,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         started_ms: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
         finished_ms: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
         outcome: json(r.get(9)?),
+        retry_at_ms: Some(r.get::<_, i64>(10)? as u64).filter(|&ms| ms > 0),
     })
 }
 
