@@ -55,17 +55,33 @@ enum Command {
     #[command(subcommand)]
     Apps(cli::manage::AppsCommand),
     /// Serve the HTTP API: upload steps, deploy workflows, trigger them at
-    /// /e/{endpoint}, inspect runs.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: SocketAddr,
-        /// Runs executing at once.
-        #[arg(long, default_value_t = 4)]
-        workers: usize,
+    /// /e/{endpoint} or on a schedule, inspect runs.
+    Serve(cli::serve::ServeArgs),
+    /// Upload and list step components (on a server with --server).
+    #[command(subcommand)]
+    Steps(cli::service::StepsCommand),
+    /// Run a deployed workflow now with an event (manual trigger). Without
+    /// --server it runs here and shows the run.
+    Trigger {
+        /// The deployed workflow's name.
+        workflow: String,
         #[command(flatten)]
-        egress: EgressArgs,
+        event: EventArgs,
+        /// The event as JSON text, instead of --event.
+        #[arg(long, value_name = "JSON", conflicts_with = "event")]
+        event_json: Option<String>,
+        /// Wait for the run to finish and show it (always so without a server).
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        server: cli::service::ServerArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// List, show and replay the runs of deployed workflows.
+    #[command(subcommand)]
+    Runs(cli::service::RunsCommand),
     /// Write a new step project: plain, or performing an app's test request
     /// with the connected account.
     New {
@@ -99,6 +115,21 @@ enum WorkflowCommand {
         event: EventArgs,
         #[command(flatten)]
         egress: EgressArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a workflow file (uploading its components) for `stephost
+    /// serve`: to the server given --server, else to the local data
+    /// directory.
+    Deploy {
+        /// The workflow file (TOML); `component` files are uploaded.
+        workflow: PathBuf,
+        /// The workflow's name (default: its `name`, else the file name).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        server: cli::service::ServerArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -218,7 +249,7 @@ fn main() -> ExitCode {
     // One run at a time goes fastest on one thread (no cross-thread
     // wake-ups on the egress path); the server runs many at once.
     let runtime = match cli.command {
-        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
     };
     let result = runtime.context("cannot start the async runtime").and_then(|rt| rt.block_on(dispatch(cli)));
@@ -229,6 +260,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The API the service commands talk to: `--server`, or this data directory.
+fn service_api(data_dir: &Path, server: &cli::service::ServerArgs) -> Result<cli::service::Api> {
+    cli::service::Api::open(server, data_dir, || {
+        runtime(data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })
+    })
 }
 
 /// `error: context: cause` on one line.
@@ -263,20 +301,38 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => audit(&data_dir, command),
-        Command::Serve { listen, workers, egress } => {
-            let runtime = Arc::new(runtime(&data_dir, &egress)?);
-            let mut config = stephost::server::ServeConfig::new(data_dir.clone());
-            config.workers = workers;
-            let (state, generated) = stephost::server::AppState::open(config, runtime)?;
-            if let Some(token) = generated {
-                println!("API token (shown once; set STEPHOST_API_TOKEN to choose your own): {token}");
-            }
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listening on {listen}"))?;
-            println!("stephost serving on http://{}", listener.local_addr()?);
-            stephost::server::serve(state, listener).await.context("serving")?;
+        Command::Serve(args) => {
+            let runtime = Arc::new(runtime(&data_dir, &args.egress)?);
+            cli::serve::serve(&data_dir, args, runtime).await
+        }
+        Command::Steps(command) => {
+            let (cli::service::StepsCommand::Upload { server, .. }
+            | cli::service::StepsCommand::List { server, .. }) = &command;
+            let api = service_api(&data_dir, server)?;
+            cli::service::steps(&api, command).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Workflow(WorkflowCommand::Deploy { workflow, name, server, json }) => {
+            let api = service_api(&data_dir, &server)?;
+            cli::service::deploy(&api, &workflow, name, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trigger { workflow, event, event_json, wait, server, json } => {
+            let api = service_api(&data_dir, &server)?;
+            let event = match cli::service::event_json(event_json.as_deref())? {
+                Some(event) => event,
+                None => read_event(&event)?,
+            };
+            let ok = cli::service::trigger(&api, &workflow, &event, wait, json).await?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Runs(command) => {
+            let (cli::service::RunsCommand::List { server, .. }
+            | cli::service::RunsCommand::Show { server, .. }
+            | cli::service::RunsCommand::Replay { server, .. }) = &command;
+            let api = service_api(&data_dir, server)?;
+            let ok = cli::service::runs(&api, command).await?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::New { name, app, lang: Lang::Rust, dir } => {
             let catalog = cli::manage::catalog(&data_dir)?;

@@ -441,3 +441,100 @@ async fn sigterm_lets_the_running_run_finish_and_leaves_the_rest_queued() {
     assert!(count("queued") >= 1, "the rest wait for the next start");
     assert_eq!(count("succeeded") + count("queued"), 4);
 }
+
+/// The CLI with `--server base` and the test token: exit code, stdout, stderr.
+async fn cli_on(data: &std::path::Path, base: &str, mut args: Vec<&str>) -> (Option<i32>, String, String) {
+    args.extend(["--server", base, "--token", "crash-test-token"]);
+    let out = crate::support::stephost_async(data, &args, None).await;
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_deploys_triggers_and_inspects_runs_on_a_server() {
+    let data = tempfile::tempdir().unwrap();
+    let (_child, base) = spawn_server(data.path(), "2").await;
+    let client = tempfile::tempdir().unwrap();
+    let repo = crate::support::repo();
+    let (demo, signup) =
+        (repo.join("examples/workflows/demo.toml"), repo.join("examples/events/signup.json"));
+    let (code, out, err) =
+        cli_on(client.path(), &base, vec!["workflow", "deploy", demo.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("deployed workflow `demo` version 1"), "{out}");
+    assert!(out.contains(&format!("HTTP trigger: {base}/e/")), "{out}");
+    let remote = Remote::new(&base, "crash-test-token");
+    assert_eq!(
+        remote.get("/v1/steps").await["steps"].as_array().unwrap().len(),
+        2,
+        "both components uploaded"
+    );
+
+    let (code, out, err) =
+        cli_on(client.path(), &base, vec!["trigger", "demo", "--event", signup.to_str().unwrap(), "--wait"])
+            .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("succeeded") && out.contains("Hello, Ada Lovelace!"), "{out}");
+    assert!(out.contains("| transform: Hello, Ada Lovelace!"), "the step's logs are shown: {out}");
+
+    let (_, listed, _) =
+        cli_on(client.path(), &base, vec!["runs", "list", "--workflow", "demo", "--json"]).await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let first = listed["runs"][0]["id"].as_str().unwrap().to_string();
+    let (code, out, _) = cli_on(client.path(), &base, vec!["runs", "replay", &first, "--wait"]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Hello, Ada Lovelace!"), "{out}");
+    assert_eq!(remote.get("/v1/runs?workflow=demo").await["runs"].as_array().unwrap().len(), 2);
+    let (_, shown, _) = cli_on(client.path(), &base, vec!["runs", "show", &first]).await;
+    assert!(shown.starts_with(&format!("run {first} of `demo` v1: succeeded")), "{shown}");
+
+    let (code, out, err) =
+        cli_on(client.path(), &base, vec!["steps", "upload", repo.join("README.md").to_str().unwrap()]).await;
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert!(err.contains("not a WebAssembly file") && err.lines().count() == 1, "{err}");
+
+    let wrong = crate::support::stephost_async(
+        client.path(),
+        &["runs", "list", "--server", &base, "--token", "wrong"],
+        None,
+    )
+    .await;
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(err.contains("a valid bearer token is required"), "{err}");
+    assert!(
+        !client.path().join(stephost::store::DATABASE_FILE).exists(),
+        "nothing went to the local data directory"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = crate::support::repo().join("examples/workflows/demo.toml");
+    let cli = |args: &'static [&'static str]| {
+        let data = data.path().to_path_buf();
+        async move {
+            let out = crate::support::stephost_async(&data, args, None).await;
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    };
+    let deployed =
+        crate::support::stephost_async(data.path(), &["workflow", "deploy", demo.to_str().unwrap()], None)
+            .await;
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let (code, out) = cli(&["trigger", "demo", "--event-json", r#"{"name":"Grace"}"#]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Hello, Grace!"), "ran here at once: {out}");
+    let (_, listed) = cli(&["runs", "list"]).await;
+    assert!(listed.contains("demo") && listed.contains("succeeded"), "{listed}");
+    let store = stephost::store::Store::open(data.path()).unwrap();
+    assert_eq!(
+        store.list_runs(Some("demo"), Some("succeeded"), 10).unwrap().len(),
+        1,
+        "stored like a server run"
+    );
+}

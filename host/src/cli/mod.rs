@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod manage;
+pub mod serve;
+pub mod service;
 
 use anyhow::Result;
 use std::fmt::Write as _;

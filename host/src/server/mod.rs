@@ -105,7 +105,28 @@ impl AppState {
         let store = Store::open(&config.data_dir)?;
         let (token_hash, generated) = auth::token_hash(&store)?;
         store.requeue_running()?;
-        let state = Arc::new(Self {
+        Ok((Self::with_store(config, runtime, store, token_hash), generated))
+    }
+
+    /// The state for the CLI working on its own data directory in this
+    /// process (no token, no requeue: a server may be running on it).
+    pub fn open_local(
+        config: ServeConfig,
+        runtime: Arc<Runtime>,
+    ) -> Result<Arc<Self>, crate::store::StoreError> {
+        let store = Store::open(&config.data_dir)?;
+        let mut unmatchable = [0u8; 32];
+        getrandom::fill(&mut unmatchable).expect("the system's random source");
+        Ok(Self::with_store(config, runtime, store, unmatchable))
+    }
+
+    fn with_store(
+        config: ServeConfig,
+        runtime: Arc<Runtime>,
+        store: Store,
+        token_hash: [u8; 32],
+    ) -> Arc<Self> {
+        Arc::new(Self {
             config,
             runtime,
             store: Mutex::new(store),
@@ -115,8 +136,7 @@ impl AppState {
             schedules_changed: Default::default(),
             parsed: Default::default(),
             waiting: Default::default(),
-        });
-        Ok((state, generated))
+        })
     }
 
     /// The store, for one short call.
@@ -153,6 +173,29 @@ pub fn router(state: Arc<AppState>) -> Router {
     let management = api::routes(state.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new().nest("/v1", management).merge(trigger::routes(state.clone())).with_state(state)
+}
+
+/// The management routes without the token check, for the CLI calling them
+/// in this process on its own data directory (nothing is listening).
+pub fn local_router(state: Arc<AppState>) -> Router {
+    Router::new().nest("/v1", api::routes(state.clone())).with_state(state)
+}
+
+/// Runs queued runs in this process until `run` has finished (the CLI's
+/// `trigger` and `runs replay` without a server).
+pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), crate::store::StoreError> {
+    let worker = tokio::spawn(worker::work(state.clone()));
+    loop {
+        let status = state.store().run(run)?.map(|r| r.status);
+        if !matches!(status.as_deref(), Some("queued" | "running")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    state.work.notify_waiters();
+    let _ = worker.await;
+    Ok(())
 }
 
 /// Serves on `listener` with the workers until `shutdown` resolves; then
