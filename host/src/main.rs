@@ -99,7 +99,7 @@ enum Command {
     },
     /// Read and check the audit log of outbound requests and secret reads.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(cli::audit::AuditCommand),
     /// Measure a step's end-to-end time (instantiate + run + collect) with
     /// its compiled component cached.
     Bench(BenchArgs),
@@ -140,30 +140,6 @@ enum WorkflowCommand {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Lang {
     Rust,
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Check the hash chain: finds any edited, removed or reordered line.
-    Verify,
-    /// List audit records, newest last.
-    List {
-        /// Only this run.
-        #[arg(long)]
-        run: Option<String>,
-        /// Only this step.
-        #[arg(long)]
-        step: Option<String>,
-        /// Only requests that swapped in, or reads of, this app's secrets.
-        #[arg(long)]
-        app: Option<String>,
-        /// Only refused requests.
-        #[arg(long)]
-        refused: bool,
-        /// Print JSON lines instead of text.
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 #[derive(Args)]
@@ -242,6 +218,14 @@ struct BenchArgs {
     /// making sequential GETs to a loopback server.
     #[arg(long)]
     egress: bool,
+    /// Instead: serve COMPONENT as a one-step workflow on a loopback port
+    /// and fire this many HTTP triggers at it; reports triggers/s and the
+    /// trigger-to-finish p50/p99.
+    #[arg(long, value_name = "N", conflicts_with = "egress")]
+    triggers: Option<usize>,
+    /// With --triggers: clients sending at once.
+    #[arg(long, default_value_t = 64, requires = "triggers")]
+    concurrency: usize,
 }
 
 fn main() -> ExitCode {
@@ -249,7 +233,9 @@ fn main() -> ExitCode {
     // One run at a time goes fastest on one thread (no cross-thread
     // wake-ups on the egress path); the server runs many at once.
     let runtime = match cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        Command::Serve(_) | Command::Bench(BenchArgs { triggers: Some(_), .. }) => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        }
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
     };
     let result = runtime.context("cannot start the async runtime").and_then(|rt| rt.block_on(dispatch(cli)));
@@ -290,7 +276,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let mut store = stephost::store::Store::open(&data_dir)?;
             let named: Vec<(String, String)> =
                 workflow.steps.iter().flat_map(|s| s.accounts.clone()).collect();
-            refresh_accounts(&data_dir, &mut store, &runtime, &named).await?;
+            cli::oauth::refresh_accounts(&data_dir, &mut store, &runtime, &named).await?;
             workflow.attach_store(&store)?;
             let event = read_event(&event)?;
             let outcome = workflow.run(&runtime, &event).await?;
@@ -300,7 +286,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 _ => ExitCode::SUCCESS,
             })
         }
-        Command::Audit(command) => audit(&data_dir, command),
+        Command::Audit(command) => cli::audit::audit(&data_dir, command),
         Command::Serve(args) => {
             let runtime = Arc::new(runtime(&data_dir, &args.egress)?);
             cli::serve::serve(&data_dir, args, runtime).await
@@ -369,14 +355,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             port,
             ..
         }) => {
-            connect_oauth(&data_dir, &app, &name, &fields, client_id, client_secret, port).await?;
+            cli::oauth::connect_oauth(&data_dir, &app, &name, &fields, client_id, client_secret, port)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts(cli::manage::AccountsCommand::Test { account, name, egress }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let mut store = stephost::store::Store::open(&data_dir)?;
             let (app, name) = cli::manage::resolve_account(&store, runtime.catalog(), &account, &name)?;
-            refresh_accounts(&data_dir, &mut store, &runtime, &[(app.clone(), name.clone())]).await?;
+            cli::oauth::refresh_accounts(&data_dir, &mut store, &runtime, &[(app.clone(), name.clone())])
+                .await?;
             let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
             let known = runtime
                 .catalog()
@@ -400,6 +388,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Apps(command) => cli::manage::apps(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
+            if let Some(triggers) = args.triggers {
+                let report =
+                    cli::bench::triggers(Arc::new(runtime), &args.component, triggers, args.concurrency)
+                        .await?;
+                println!("{report}");
+                return Ok(ExitCode::SUCCESS);
+            }
             let step = runtime.load(&args.component)?;
             if args.egress {
                 println!("{}", cli::bench::egress(&runtime, &step, 20, 200).await?);
@@ -446,7 +441,7 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
             Ok((app.to_string(), name.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    refresh_accounts(data_dir, &mut store, &runtime, &named).await?;
+    cli::oauth::refresh_accounts(data_dir, &mut store, &runtime, &named).await?;
     for (app, name) in &named {
         let fields = store.account_fields(app, name)?;
         auths.push((app.clone(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
@@ -476,104 +471,11 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ),
         ..StepInput::default()
     };
-    let refresher = store_refresher(data_dir, &runtime, named);
+    let refresher = cli::oauth::store_refresher(data_dir, &runtime, named);
     let outcome =
         runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy), refresher }).await;
     cli::print_step(&outcome, args.json)?;
     Ok(if outcome.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Refreshes each named OAuth account whose token is about to expire.
-async fn refresh_accounts(
-    data_dir: &Path,
-    store: &mut stephost::store::Store,
-    runtime: &Runtime,
-    accounts: &[(String, String)],
-) -> Result<()> {
-    let audit = stephost::audit::AuditLog::open(&data_dir.join("audit.jsonl"))?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    for (app, name) in accounts {
-        if let Some(known) = runtime.catalog().get(app) {
-            stephost::oauth::refresh_if_due(store, &http, Some(&audit), known, name).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Refreshes the run's OAuth accounts from the store after a 401.
-fn store_refresher(
-    data_dir: &Path,
-    runtime: &Runtime,
-    accounts: Vec<(String, String)>,
-) -> Option<stephost::oauth::Refresher> {
-    (!accounts.is_empty()).then(|| {
-        stephost::oauth::Refresher(Arc::new(stephost::oauth::StoreRefresher {
-            data_dir: data_dir.to_path_buf(),
-            catalog: Arc::new(runtime.catalog().clone()),
-            accounts,
-        }))
-    })
-}
-
-/// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
-async fn connect_oauth(
-    data_dir: &Path,
-    app: &str,
-    name: &str,
-    fields: &[String],
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    port: u16,
-) -> Result<()> {
-    use stephost::oauth;
-    let catalog = cli::manage::catalog(data_dir)?;
-    let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
-    let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;
-    let client_id =
-        client_id.ok_or_else(|| anyhow!("--oauth needs --client-id (or STEPHOST_OAUTH_CLIENT_ID)"))?;
-    let listener =
-        tokio::net::TcpListener::bind(("127.0.0.1", port)).await.context("the redirect listener")?;
-    let redirect_uri = format!("http://127.0.0.1:{}/callback", listener.local_addr()?.port());
-    let pkce = oauth::Pkce::new();
-    println!("Open this URL to connect {app} (redirect: {redirect_uri}):");
-    println!("{}", oauth::authorize_url(&endpoints, &client_id, &redirect_uri, &pkce));
-    use std::io::Write;
-    std::io::stdout().flush()?;
-    let code = oauth::receive_code(listener, &pkce.state).await?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let tokens = oauth::exchange_code(
-        &http,
-        &endpoints.token_url,
-        &client_id,
-        client_secret.as_deref(),
-        &code,
-        &redirect_uri,
-        &pkce.verifier,
-    )
-    .await?;
-    let mut values: Vec<(String, String)> = vec![("oauth_access_token".into(), tokens.access_token.clone())];
-    if let (Some(uid), Some(_)) = (&tokens.uid, known.field("oauth_uid")) {
-        values.push(("oauth_uid".into(), uid.clone()));
-    }
-    for flag in fields {
-        let (key, value) = flag.split_once('=').ok_or_else(|| anyhow!("--field: expected KEY=VALUE"))?;
-        values.push((key.to_string(), value.to_string()));
-    }
-    let mut store = stephost::store::Store::open(data_dir)?;
-    store.connect_account(&catalog, app, name, &values)?;
-    store.set_oauth(
-        app,
-        name,
-        &stephost::store::OAuthState {
-            token_url: endpoints.token_url.clone(),
-            client_id,
-            client_secret,
-            refresh_token: tokens.refresh_token,
-            expires_ms: tokens.expires_ms,
-        },
-    )?;
-    println!("connected {app} account `{name}` by OAuth");
-    Ok(())
 }
 
 /// `vars` plus every default whose name `vars` lacks.
@@ -667,39 +569,6 @@ fn read_steps(path: &Path) -> Result<Vec<(String, String)>> {
             Ok((name, result.to_string()))
         })
         .collect()
-}
-
-fn audit(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
-    let path = data_dir.join("audit.jsonl");
-    match command {
-        AuditCommand::Verify => match stephost::audit::verify(&path) {
-            Ok(count) => {
-                println!("{}: {count} records, hash chain intact", path.display());
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                Ok(ExitCode::from(1))
-            }
-        },
-        AuditCommand::List { run, step, app, refused, json } => {
-            let entries = stephost::audit::read_entries(&path)?;
-            let selected = entries.iter().filter(|e| {
-                run.as_ref().is_none_or(|r| &e.run == r)
-                    && step.as_ref().is_none_or(|s| &e.step == s)
-                    && app.as_ref().is_none_or(|a| cli::audit_mentions_app(e, a))
-                    && (!refused || cli::audit_is_refusal(e))
-            });
-            for entry in selected {
-                if json {
-                    println!("{}", serde_json::to_string(entry)?);
-                } else {
-                    println!("{}", cli::render_audit(entry));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
 }
 
 fn parse_env(kv: &str) -> Result<(String, String)> {

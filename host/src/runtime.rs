@@ -66,6 +66,9 @@ pub struct StepConfig {
 #[error("cannot start the runtime: {0}")]
 pub struct RuntimeError(String);
 
+/// A file's size and modification time.
+type FileStamp = (u64, std::time::SystemTime);
+
 /// Runs step components. Cheap to share behind an `Arc`.
 pub struct Runtime {
     engine: Engine,
@@ -75,6 +78,9 @@ pub struct Runtime {
     catalog: Arc<Catalog>,
     audit: Option<Arc<AuditLog>>,
     loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
+    /// The component last loaded from each path, with the file's size and
+    /// modification time then: an unchanged file is not read and hashed again.
+    by_path: Mutex<HashMap<PathBuf, (FileStamp, Arc<StepComponent>)>>,
     _ticker: EpochTicker,
 }
 
@@ -103,6 +109,7 @@ impl Runtime {
             catalog: config.catalog,
             audit,
             loaded: Mutex::default(),
+            by_path: Mutex::default(),
             _ticker: ticker,
         })
     }
@@ -237,13 +244,37 @@ impl Runtime {
     /// Loads a step component: from this process's memory if the same bytes
     /// were loaded before, else from the disk cache, else compiled.
     pub fn load(&self, path: &Path) -> Result<Arc<StepComponent>, LoadError> {
-        let (bytes, hash) = component::read_component(path)?;
-        if let Some(step) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+        let stamp: Option<FileStamp> =
+            std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+        if let Some(stamp) = stamp
+            && let Some((seen, step)) = self.by_path.lock().unwrap_or_else(|p| p.into_inner()).get(path)
+            && *seen == stamp
+        {
             return Ok(step.clone());
         }
-        let step =
-            Arc::new(component::load(&self.engine, &self.linker, &self.cache, path, &bytes, hash.clone())?);
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, step.clone());
+        let (bytes, hash) = component::read_component(path)?;
+        let known = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+        let step = match known {
+            Some(step) => step,
+            None => {
+                let step = Arc::new(component::load(
+                    &self.engine,
+                    &self.linker,
+                    &self.cache,
+                    path,
+                    &bytes,
+                    hash.clone(),
+                )?);
+                self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, step.clone());
+                step
+            }
+        };
+        if let Some(stamp) = stamp {
+            self.by_path
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.to_path_buf(), (stamp, step.clone()));
+        }
         Ok(step)
     }
 

@@ -123,3 +123,134 @@ fn median(samples: &mut [Duration]) -> Duration {
 fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
+
+/// What the trigger benchmark measured.
+pub struct TriggerReport {
+    pub triggers: usize,
+    pub concurrency: usize,
+    pub workers: usize,
+    /// From the first trigger sent to the last 200 received.
+    pub accepted_per_s: f64,
+    /// From the first trigger sent to the last run finished.
+    pub finished_per_s: f64,
+    /// Trigger stored → run finished, from the store's timestamps (ms).
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+    /// Triggers answered 429 and sent again.
+    pub retried: usize,
+}
+
+impl std::fmt::Display for TriggerReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} HTTP triggers ({} at once, {} workers): accepted {:.0}/s, finished {:.0}/s sustained; trigger-to-finish p50 {} ms, p99 {} ms; {} answered 429 and retried",
+            self.triggers,
+            self.concurrency,
+            self.workers,
+            self.accepted_per_s,
+            self.finished_per_s,
+            self.p50_ms,
+            self.p99_ms,
+            self.retried
+        )
+    }
+}
+
+/// Serves a one-step workflow of `component` on a loopback port from a
+/// throw-away data directory, fires `triggers` HTTP triggers from
+/// `concurrency` clients (retrying 429s), waits for every run and reports
+/// throughput and trigger-to-finish latency.
+pub async fn triggers(
+    runtime: Arc<Runtime>,
+    component: &std::path::Path,
+    triggers: usize,
+    concurrency: usize,
+) -> Result<TriggerReport> {
+    use stephost::server::{AppState, ServeConfig};
+    let data = tempfile::tempdir()?;
+    let mut config = ServeConfig::new(data.path().to_path_buf());
+    config.workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = config.workers;
+    let (state, _) = AppState::open(config, runtime.clone())?;
+    let step = runtime.load(component)?;
+    let steps_dir = state.steps_dir();
+    std::fs::create_dir_all(&steps_dir)?;
+    std::fs::copy(component, steps_dir.join(format!("{}.wasm", step.hash)))?;
+    let record = state
+        .store()
+        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = Arc::new(format!("http://{}/e/{}", listener.local_addr()?, record.endpoint));
+    let server = tokio::spawn(stephost::server::serve(state.clone(), listener));
+
+    let http = reqwest::Client::new();
+    let next = Arc::new(AtomicU64::new(0));
+    let retried = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (http, url, next, retried) = (http.clone(), url.clone(), next.clone(), retried.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= triggers as u64 {
+                        return Ok::<_, anyhow::Error>(ids);
+                    }
+                    loop {
+                        let response =
+                            http.post(url.as_str()).json(&serde_json::json!({ "i": i })).send().await?;
+                        match response.status().as_u16() {
+                            200 => {
+                                let body: serde_json::Value = response.json().await?;
+                                ids.push(body["run"].as_str().unwrap_or_default().to_string());
+                                break;
+                            }
+                            429 => {
+                                retried.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                            status => bail!("trigger {i} answered {status}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(triggers);
+    for client in clients {
+        ids.extend(client.await??);
+    }
+    let accepted = started.elapsed();
+    loop {
+        let queued = state.store().list_runs(Some("bench"), Some("queued"), 1)?.len();
+        let running = state.store().list_runs(Some("bench"), Some("running"), 1)?.len();
+        if queued + running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let finished = started.elapsed();
+    server.abort();
+    let mut latencies = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let run = state.store().run(id)?.ok_or_else(|| anyhow::anyhow!("run {id} was lost"))?;
+        if run.status != "succeeded" {
+            bail!("run {id} {}: the benchmark's step must succeed", run.status);
+        }
+        latencies.push(run.finished_ms.unwrap_or(run.created_ms) - run.created_ms);
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Ok(TriggerReport {
+        triggers: ids.len(),
+        concurrency,
+        workers,
+        accepted_per_s: ids.len() as f64 / accepted.as_secs_f64(),
+        finished_per_s: ids.len() as f64 / finished.as_secs_f64(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        retried: retried.load(Ordering::Relaxed) as usize,
+    })
+}

@@ -1,8 +1,10 @@
 //! What the `stephost` command prints: text for people, `--json` for
 //! scripts.
 
+pub mod audit;
 pub mod bench;
 pub mod manage;
+pub mod oauth;
 pub mod serve;
 pub mod service;
 

@@ -200,7 +200,7 @@ async fn manual_run(
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("the event is not valid JSON: {e}")))?
     };
     let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
-    let id = super::trigger::enqueue(&state, &record, &event, None)?;
+    let id = super::intake::enqueue(&state, &record, event, None).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run": id }))))
 }
 
@@ -249,6 +249,6 @@ async fn replay_run(
         .store()
         .workflow(&run.workflow)?
         .ok_or_else(|| not_found(format!("workflow {} was deleted", run.workflow)))?;
-    let replay = super::trigger::enqueue(&state, &record, &run.event, None)?;
+    let replay = super::intake::enqueue(&state, &record, run.event, None).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run": replay, "replay_of": id, "version": record.version }))))
 }

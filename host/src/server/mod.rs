@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 pub mod clock;
+mod intake;
 mod retention;
 mod timers;
 mod trigger;
@@ -83,6 +84,8 @@ pub struct AppState {
     parsed: Mutex<HashMap<(String, u64), Arc<Workflow>>>,
     /// HTTP triggers of `respond` workflows waiting for their run's answer.
     waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Reply>>>,
+    /// Events on their way to the store (see [`intake`]).
+    intake: tokio::sync::mpsc::UnboundedSender<intake::Intake>,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -126,7 +129,8 @@ impl AppState {
         store: Store,
         token_hash: [u8; 32],
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
+        let state = Arc::new(Self {
             config,
             runtime,
             store: Mutex::new(store),
@@ -136,7 +140,10 @@ impl AppState {
             schedules_changed: Default::default(),
             parsed: Default::default(),
             waiting: Default::default(),
-        })
+            intake: intake_sender,
+        });
+        intake::start(Arc::downgrade(&state), events);
+        state
     }
 
     /// The store, for one short call.

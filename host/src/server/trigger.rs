@@ -5,7 +5,6 @@
 //! timeout.
 
 use super::{ApiError, AppState, Reply};
-use crate::store::WorkflowRecord;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -23,28 +22,6 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/e/{endpoint}", any(trigger))
         .route("/e/{endpoint}/{*rest}", any(trigger))
         .layer(DefaultBodyLimit::max(limit))
-}
-
-/// Queues a run of `workflow` for `event`, unless the queue is full;
-/// `waiter` gets the run's reply (registered before any worker can take
-/// the run).
-pub(super) fn enqueue(
-    state: &AppState,
-    workflow: &WorkflowRecord,
-    event: &Value,
-    waiter: Option<tokio::sync::oneshot::Sender<Reply>>,
-) -> Result<String, ApiError> {
-    let store = state.store();
-    if store.queued_runs()? >= state.config.max_queued {
-        return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, "the run queue is full; retry later".into()));
-    }
-    let id = store.enqueue_run(workflow, event)?;
-    if let Some(waiter) = waiter {
-        state.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), waiter);
-    }
-    drop(store);
-    state.work.notify_one();
-    Ok(id)
 }
 
 async fn trigger(
@@ -76,7 +53,7 @@ async fn trigger(
         }
         false => (None, None),
     };
-    match enqueue(&state, &workflow, &event, waiter) {
+    match super::intake::enqueue(&state, &workflow, event, waiter).await {
         Ok(id) => match reply {
             None => (StatusCode::OK, Json(json!({ "run": id }))).into_response(),
             Some(reply) => await_response(&state, &id, reply, parsed.timeout()).await,

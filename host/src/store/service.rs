@@ -207,47 +207,98 @@ impl Store {
         Ok(id)
     }
 
+    /// Runs `f` with commits that do not wait for the disk: for a worker's
+    /// bookkeeping, which a power cut can only roll back to an earlier
+    /// state of the run (then run again: at least once). Accepting an event
+    /// waits for the disk (the connection's default, FULL).
+    fn unsynced<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let set = |level: &str| -> Result<(), StoreError> {
+            let mut pragma =
+                self.conn.prepare_cached(&format!("PRAGMA synchronous = {level}")).map_err(self.db())?;
+            pragma.raw_execute().map_err(self.db())?;
+            Ok(())
+        };
+        set("NORMAL")?;
+        let result = f();
+        set("FULL")?;
+        result
+    }
+
+    /// Commits many events as queued runs in one transaction (one disk
+    /// flush); their ids in order.
+    pub fn enqueue_runs(
+        &self,
+        events: &[(&WorkflowRecord, &serde_json::Value)],
+    ) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        let mut ids = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+                )
+                .map_err(&db)?;
+            let created_ms = now_ms();
+            for (workflow, event) in events {
+                let id = crate::runtime::new_run_id();
+                insert
+                    .execute(params![
+                        id,
+                        workflow.name,
+                        workflow.version as i64,
+                        event.to_string(),
+                        created_ms
+                    ])
+                    .map_err(&db)?;
+                ids.push(id);
+            }
+        }
+        tx.commit().map_err(&db)?;
+        Ok(ids)
+    }
+
     /// Takes the oldest queued run and marks it running (attempt + 1).
     pub fn claim_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        self.unsynced(|| self.claim_run_now())
+    }
+
+    fn claim_run_now(&self) -> Result<Option<RunRecord>, StoreError> {
         let db = self.db();
-        let id: Option<String> = self
+        let mut claim = self
             .conn
-            .query_row(
+            .prepare_cached(&format!(
                 "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
                  WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before_ms <= ?1
                              ORDER BY created_ms LIMIT 1)
-                 RETURNING id",
-                [now_ms()],
-                |r| r.get(0),
-            )
-            .optional()
+                 RETURNING {RUN_FIELDS}"
+            ))
             .map_err(&db)?;
-        match id {
-            Some(id) => self.run(&id),
-            None => Ok(None),
-        }
+        claim.query_row([now_ms()], run_row).optional().map_err(&db)
     }
 
     /// Stores how a run ended.
     pub fn finish_run(&self, id: &str, status: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3 WHERE id = ?4",
-                params![status, now_ms(), outcome.to_string(), id],
-            )
-            .map_err(self.db())?;
-        Ok(())
+        self.unsynced(|| {
+            self.conn
+                .prepare_cached("UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3 WHERE id = ?4")
+                .and_then(|mut finish| finish.execute(params![status, now_ms(), outcome.to_string(), id]))
+                .map_err(self.db())?;
+            Ok(())
+        })
     }
 
     /// Stores the steps finished so far of a running run.
     pub fn save_progress(&self, id: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET outcome = ?1 WHERE id = ?2 AND status = 'running'",
-                params![outcome.to_string(), id],
-            )
-            .map_err(self.db())?;
-        Ok(())
+        self.unsynced(|| {
+            self.conn
+                .execute(
+                    "UPDATE runs SET outcome = ?1 WHERE id = ?2 AND status = 'running'",
+                    params![outcome.to_string(), id],
+                )
+                .map_err(self.db())?;
+            Ok(())
+        })
     }
 
     /// Queues a failed run again, not to start before `not_before_ms`; the
@@ -390,7 +441,8 @@ impl Store {
     /// How many runs wait.
     pub fn queued_runs(&self) -> Result<u64, StoreError> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM runs WHERE status = 'queued'", [], |r| r.get::<_, i64>(0))
+            .prepare_cached("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
+            .and_then(|mut count| count.query_row([], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
             .map_err(self.db())
     }
@@ -398,7 +450,7 @@ impl Store {
     /// One run.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.conn
-            .query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row)
+            .query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row)
             .optional()
             .map_err(self.db())
     }
@@ -412,7 +464,7 @@ impl Store {
     ) -> Result<Vec<RunRecord>, StoreError> {
         let db = self.db();
         let sql = format!(
-            "{RUN_COLUMNS} WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY created_ms DESC LIMIT ?3"
+            "SELECT {RUN_FIELDS} FROM runs WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY created_ms DESC LIMIT ?3"
         );
         let mut statement = self.conn.prepare(&sql).map_err(&db)?;
         statement
@@ -423,7 +475,7 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str = "SELECT id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms FROM runs";
+const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms";
 
 fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
     Ok(WorkflowRecord {

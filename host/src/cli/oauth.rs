@@ -1,0 +1,100 @@
+//! OAuth from the CLI: connecting an account with the authorization-code
+//! flow, and refreshing tokens before and during a run.
+
+use anyhow::{Context, Result, anyhow};
+use std::path::Path;
+use std::sync::Arc;
+use stephost::Runtime;
+
+/// Refreshes each named OAuth account whose token is about to expire.
+pub async fn refresh_accounts(
+    data_dir: &Path,
+    store: &mut stephost::store::Store,
+    runtime: &Runtime,
+    accounts: &[(String, String)],
+) -> Result<()> {
+    let audit = stephost::audit::AuditLog::open(&data_dir.join("audit.jsonl"))?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    for (app, name) in accounts {
+        if let Some(known) = runtime.catalog().get(app) {
+            stephost::oauth::refresh_if_due(store, &http, Some(&audit), known, name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Refreshes the run's OAuth accounts from the store after a 401.
+pub fn store_refresher(
+    data_dir: &Path,
+    runtime: &Runtime,
+    accounts: Vec<(String, String)>,
+) -> Option<stephost::oauth::Refresher> {
+    (!accounts.is_empty()).then(|| {
+        stephost::oauth::Refresher(Arc::new(stephost::oauth::StoreRefresher {
+            data_dir: data_dir.to_path_buf(),
+            catalog: Arc::new(runtime.catalog().clone()),
+            accounts,
+        }))
+    })
+}
+
+/// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
+pub async fn connect_oauth(
+    data_dir: &Path,
+    app: &str,
+    name: &str,
+    fields: &[String],
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    port: u16,
+) -> Result<()> {
+    use stephost::oauth;
+    let catalog = super::manage::catalog(data_dir)?;
+    let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
+    let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;
+    let client_id =
+        client_id.ok_or_else(|| anyhow!("--oauth needs --client-id (or STEPHOST_OAUTH_CLIENT_ID)"))?;
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", port)).await.context("the redirect listener")?;
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", listener.local_addr()?.port());
+    let pkce = oauth::Pkce::new();
+    println!("Open this URL to connect {app} (redirect: {redirect_uri}):");
+    println!("{}", oauth::authorize_url(&endpoints, &client_id, &redirect_uri, &pkce));
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let code = oauth::receive_code(listener, &pkce.state).await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let tokens = oauth::exchange_code(
+        &http,
+        &endpoints.token_url,
+        &client_id,
+        client_secret.as_deref(),
+        &code,
+        &redirect_uri,
+        &pkce.verifier,
+    )
+    .await?;
+    let mut values: Vec<(String, String)> = vec![("oauth_access_token".into(), tokens.access_token.clone())];
+    if let (Some(uid), Some(_)) = (&tokens.uid, known.field("oauth_uid")) {
+        values.push(("oauth_uid".into(), uid.clone()));
+    }
+    for flag in fields {
+        let (key, value) = flag.split_once('=').ok_or_else(|| anyhow!("--field: expected KEY=VALUE"))?;
+        values.push((key.to_string(), value.to_string()));
+    }
+    let mut store = stephost::store::Store::open(data_dir)?;
+    store.connect_account(&catalog, app, name, &values)?;
+    store.set_oauth(
+        app,
+        name,
+        &stephost::store::OAuthState {
+            token_url: endpoints.token_url.clone(),
+            client_id,
+            client_secret,
+            refresh_token: tokens.refresh_token,
+            expires_ms: tokens.expires_ms,
+        },
+    )?;
+    println!("connected {app} account `{name}` by OAuth");
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Accepting events: triggers hand their event to one committer thread,
+//! which writes every event waiting at that moment in one transaction (one
+//! disk flush for many triggers) and answers each trigger once its run is
+//! durable. A full queue refuses the excess with 429.
+
+use super::{ApiError, AppState, Reply};
+use crate::store::WorkflowRecord;
+use axum::http::StatusCode;
+use serde_json::Value;
+use std::sync::{Arc, Weak};
+use tokio::sync::{mpsc, oneshot};
+
+/// Events written in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// One event to commit, and where its answer goes.
+pub(super) struct Intake {
+    workflow: WorkflowRecord,
+    event: Value,
+    waiter: Option<oneshot::Sender<Reply>>,
+    answer: oneshot::Sender<Result<String, ApiError>>,
+}
+
+/// Starts the committer for `state`; it ends when the state is dropped.
+pub(super) fn start(state: Weak<AppState>, mut intake: mpsc::UnboundedReceiver<Intake>) {
+    std::thread::Builder::new()
+        .name("stephost-intake".into())
+        .spawn(move || {
+            while let Some(first) = intake.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH
+                    && let Ok(more) = intake.try_recv()
+                {
+                    batch.push(more);
+                }
+                let Some(state) = state.upgrade() else { return };
+                commit(&state, batch);
+            }
+        })
+        .expect("starting the intake thread");
+}
+
+fn commit(state: &AppState, mut batch: Vec<Intake>) {
+    let store = state.store();
+    let room = match store.queued_runs() {
+        Ok(queued) => state.config.max_queued.saturating_sub(queued) as usize,
+        Err(e) => return refuse_all(batch, ApiError::from(e)),
+    };
+    let refused = batch.split_off(room.min(batch.len()));
+    let events: Vec<(&WorkflowRecord, &Value)> = batch.iter().map(|i| (&i.workflow, &i.event)).collect();
+    let ids = match store.enqueue_runs(&events) {
+        Ok(ids) => ids,
+        Err(e) => {
+            drop(store);
+            batch.extend(refused);
+            return refuse_all(batch, ApiError::from(e));
+        }
+    };
+    {
+        let mut waiting = state.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        for (intake, id) in batch.iter_mut().zip(&ids) {
+            if let Some(waiter) = intake.waiter.take() {
+                waiting.insert(id.clone(), waiter);
+            }
+        }
+    }
+    drop(store);
+    for _ in 0..ids.len().min(state.config.workers.max(1)) {
+        state.work.notify_one();
+    }
+    for (intake, id) in batch.into_iter().zip(ids) {
+        let _ = intake.answer.send(Ok(id));
+    }
+    refuse_all(refused, ApiError(StatusCode::TOO_MANY_REQUESTS, "the run queue is full; retry later".into()));
+}
+
+fn refuse_all(batch: Vec<Intake>, error: ApiError) {
+    for intake in batch {
+        let _ = intake.answer.send(Err(ApiError(error.0, error.1.clone())));
+    }
+}
+
+/// Queues a run of `workflow` for `event`, unless the queue is full;
+/// returns once the run is on disk. `waiter` gets the run's reply
+/// (registered before any worker can take the run).
+pub(super) async fn enqueue(
+    state: &Arc<AppState>,
+    workflow: &WorkflowRecord,
+    event: Value,
+    waiter: Option<oneshot::Sender<Reply>>,
+) -> Result<String, ApiError> {
+    let (answer, answered) = oneshot::channel();
+    let intake = Intake { workflow: workflow.clone(), event, waiter, answer };
+    let stopped = || ApiError(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping".into());
+    state.intake.send(intake).map_err(|_| stopped())?;
+    answered.await.map_err(|_| stopped())?
+}
