@@ -534,4 +534,24 @@ mod tests {
         let listed = store.list_runs(Some("hook"), Some("succeeded"), 10).unwrap();
         assert_eq!(listed[0].outcome, Some(serde_json::json!({ "ok": true })));
     }
+
+    #[test]
+    fn pruning_keeps_the_newest_finished_runs_and_never_touches_queued_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let workflow = store.put_workflow("w", "definition").unwrap();
+        let events: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "i": i })).collect();
+        let batch: Vec<_> = events.iter().map(|e| (&workflow, e)).collect();
+        let ids = store.enqueue_runs(&batch).unwrap();
+        for _ in 0..4 {
+            let run = store.claim_run().unwrap().unwrap();
+            store.finish_run(&run.id, "succeeded", &serde_json::json!({})).unwrap();
+        }
+        store.conn.execute("UPDATE runs SET created_ms = created_ms + rowid", []).unwrap();
+        assert_eq!(store.prune_runs("w", Some(2), None).unwrap(), 2);
+        let left: Vec<String> = store.list_runs(Some("w"), None, 10).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(left, [ids[4].clone(), ids[3].clone(), ids[2].clone()], "queued + newest two finished");
+        assert_eq!(store.prune_runs("w", None, Some(i64::MAX)).unwrap(), 2, "all finished ones are old");
+        assert_eq!(store.run(&ids[4]).unwrap().unwrap().status, "queued", "queued runs stay");
+    }
 }
