@@ -357,6 +357,29 @@ fn time(ms: &Value) -> String {
     ms.as_i64().map_or_else(|| "-".into(), stephost::schedule::rfc3339)
 }
 
+/// What both the run list and a shown run say of a run.
+struct RunHeader<'a> {
+    id: &'a str,
+    workflow: &'a str,
+    version: &'a Value,
+    status: &'a str,
+    attempt: &'a Value,
+    created: String,
+}
+
+impl<'a> RunHeader<'a> {
+    fn of(run: &'a Value) -> Self {
+        Self {
+            id: run["id"].as_str().unwrap_or_default(),
+            workflow: run["workflow"].as_str().unwrap_or_default(),
+            version: &run["version"],
+            status: run["status"].as_str().unwrap_or_default(),
+            attempt: &run["attempt"],
+            created: time(&run["created_ms"]),
+        }
+    }
+}
+
 fn render_run_list(listed: &Value) -> String {
     let mut out = String::new();
     for run in listed["runs"].as_array().into_iter().flatten() {
@@ -364,15 +387,11 @@ fn render_run_list(listed: &Value) -> String {
             (Some(end), Some(start)) => format!("{} ms", end - start),
             _ => "-".into(),
         };
+        let h = RunHeader::of(run);
         let _ = writeln!(
             out,
             "{}  {:<20} v{:<3} {:<9} attempt {}  {}  {duration}",
-            run["id"].as_str().unwrap_or_default(),
-            run["workflow"].as_str().unwrap_or_default(),
-            run["version"],
-            run["status"].as_str().unwrap_or_default(),
-            run["attempt"],
-            time(&run["created_ms"]),
+            h.id, h.workflow, h.version, h.status, h.attempt, h.created
         );
     }
     if out.is_empty() {
@@ -385,15 +404,11 @@ fn render_run_list(listed: &Value) -> String {
 /// exports and logs (stderr lines marked).
 fn render_run(run: &Value) -> String {
     let mut out = String::new();
+    let h = RunHeader::of(run);
     let _ = writeln!(
         out,
         "run {} of `{}` v{}: {} (attempt {}, created {})",
-        run["id"].as_str().unwrap_or_default(),
-        run["workflow"].as_str().unwrap_or_default(),
-        run["version"],
-        run["status"].as_str().unwrap_or_default(),
-        run["attempt"],
-        time(&run["created_ms"]),
+        h.id, h.workflow, h.version, h.status, h.attempt, h.created
     );
     let _ = writeln!(out, "event: {}", run["event"]);
     let outcome = &run["outcome"];

@@ -549,7 +549,8 @@ mod tests {
         }
         store.conn.execute("UPDATE runs SET created_ms = created_ms + rowid", []).unwrap();
         assert_eq!(store.prune_runs("w", Some(2), None).unwrap(), 2);
-        let left: Vec<String> = store.list_runs(Some("w"), None, 10).unwrap().into_iter().map(|r| r.id).collect();
+        let left: Vec<String> =
+            store.list_runs(Some("w"), None, 10).unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(left, [ids[4].clone(), ids[3].clone(), ids[2].clone()], "queued + newest two finished");
         assert_eq!(store.prune_runs("w", None, Some(i64::MAX)).unwrap(), 2, "all finished ones are old");
         assert_eq!(store.run(&ids[4]).unwrap().unwrap().status, "queued", "queued runs stay");
