@@ -298,11 +298,19 @@ async fn steps_upload_as_multipart_form_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_over_the_limit_are_refused_with_413() {
+async fn uploads_and_trigger_bodies_over_the_limit_are_refused_with_413() {
     let server = Server::start_with(|config| config.max_upload_bytes = 1 << 20).await;
     let (status, body) = server.upload(vec![0u8; 2 << 20]).await;
     assert_eq!(status, 413);
     assert_eq!(body["error"], "the upload is over the 1 MiB limit");
+
+    let deployed = server.deploy_guest("small", "hello", "", "").await;
+    let url = server.url(deployed["endpoint"].as_str().unwrap());
+    let big = server.http.post(&url).body(vec![b'x'; 600 << 10]).send().await.unwrap();
+    assert_eq!(big.status(), 413, "over the 512 KiB default");
+    let fits = server.http.post(&url).body(vec![b'x'; 500 << 10]).send().await.unwrap();
+    assert_eq!(fits.status(), 200);
+    assert_eq!(server.runs("small").await.len(), 1, "only the one that fit was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
