@@ -9,6 +9,7 @@
 pub mod apps;
 pub mod audit;
 mod bindings;
+pub mod build;
 pub mod cache;
 pub mod component;
 pub mod egress;

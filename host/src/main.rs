@@ -54,6 +54,17 @@ enum Command {
     /// The app catalog: fields, hosts, where secrets may go, test requests.
     #[command(subcommand)]
     Apps(cli::manage::AppsCommand),
+    /// Build a JavaScript step (.js/.mjs) into a step component. The step is
+    /// Pipedream-style: `export default async (event, steps, auths) => …`
+    /// or `export default defineComponent({ … })`. componentize-js is
+    /// installed into the data directory on first use (needs node and npm).
+    Build {
+        /// The step source.
+        source: PathBuf,
+        /// The component to write (default: the source's name with .wasm).
+        #[arg(short, long, value_name = "OUT.wasm")]
+        out: Option<PathBuf>,
+    },
     /// Serve the HTTP API: upload steps, deploy workflows, trigger them at
     /// /e/{endpoint} or on a schedule, inspect runs.
     Serve(cli::serve::ServeArgs),
@@ -287,6 +298,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Audit(command) => cli::audit::audit(&data_dir, command),
+        Command::Build { source, out } => {
+            let out = out.unwrap_or_else(|| stephost::build::default_output(&source));
+            let built = stephost::build::build(&source, &out, &data_dir)?;
+            let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
+            let started = std::time::Instant::now();
+            runtime.load(&out).with_context(|| format!("the built component {}", out.display()))?;
+            println!(
+                "built {} ({:.1} MB) in {:.1} s; precompiled in {:.1} s",
+                out.display(),
+                built.size as f64 / 1e6,
+                built.duration.as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let runtime = Arc::new(runtime(&data_dir, &args.egress)?);
             cli::serve::serve(&data_dir, args, runtime).await

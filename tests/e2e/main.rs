@@ -6,6 +6,7 @@ mod cli;
 mod contract;
 mod egress;
 mod hostile;
+mod js;
 mod loading;
 mod oauth;
 mod sdk;

@@ -1,0 +1,79 @@
+//! `stephost build`: a JavaScript step source into a step component, with
+//! the language shim compiled in. The pinned toolchain is installed on first
+//! use into the data directory (`<data>/toolchains`).
+
+mod js;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The componentize-js release `stephost build` uses for JavaScript.
+pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+
+/// Why a step source could not be built; one line, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("{path}: stephost builds .js and .mjs steps (Python comes next); give one of those")]
+    UnknownKind { path: PathBuf },
+
+    #[error("`{tool}` was not found: {hint}")]
+    MissingTool { tool: String, hint: String },
+
+    #[error("installing {package} failed (is the npm registry reachable?): {detail}")]
+    Install { package: String, detail: String },
+
+    #[error("{path}:{line}: {message}")]
+    Syntax { path: PathBuf, line: usize, message: String },
+
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+
+    #[error("building {path} failed: {detail}")]
+    Failed { path: PathBuf, detail: String },
+}
+
+/// A built component.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub component: PathBuf,
+    pub size: u64,
+    pub duration: Duration,
+}
+
+/// Builds `source` into the component `out`, installing the toolchain into
+/// `data_dir` if needed (its progress goes to stderr).
+pub fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<Built, BuildError> {
+    let started = Instant::now();
+    let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    match extension {
+        "js" | "mjs" => js::build(source, out, &data_dir.join("toolchains"))?,
+        _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
+    }
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    Ok(Built { component: out.to_path_buf(), size, duration: started.elapsed() })
+}
+
+/// The default output of `source`: the same name, ending `.wasm`.
+pub fn default_output(source: &Path) -> PathBuf {
+    source.with_extension("wasm")
+}
+
+/// Runs a command, its output captured; `Err` holds the last lines of its
+/// stderr (or stdout) on failure.
+fn run_captured(command: &mut std::process::Command, what: &str) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = if output.stderr.is_empty() { &output.stdout } else { &output.stderr };
+    Err(last_lines(&String::from_utf8_lossy(text), 3))
+}
+
+/// The last `n` non-empty lines of `text`, joined with ` | `.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}

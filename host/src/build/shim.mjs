@@ -1,0 +1,96 @@
+
+// ---- stephost JS shim (appended to the step's own module by `stephost build`) ----
+// Gives the step Pipedream's surface over the stephost:step imports: the
+// legacy `async (event, steps, auths) => …` and `defineComponent({ … })`
+// forms, `process.env`, and `run` for the host to call. `console.*` is the
+// step's log and `fetch` goes out through the host's egress proxy.
+import * as __stephostEvent from 'stephost:step/event@0.1.0';
+import * as __stephostSteps from 'stephost:step/steps@0.1.0';
+import * as __stephostAuths from 'stephost:step/auths@0.1.0';
+import * as __stephostFlow from 'stephost:step/flow@0.1.0';
+import { getEnvironment as __stephostEnvironment } from 'wasi:cli/environment@0.2.12';
+
+function defineComponent(component) {
+  return component;
+}
+
+// Read when first used: the module's top level runs while the component is
+// built, when there is no environment yet.
+globalThis.process = globalThis.process ?? {};
+Object.defineProperty(globalThis.process, 'env', {
+  configurable: true,
+  get() {
+    const env = Object.fromEntries(__stephostEnvironment());
+    Object.defineProperty(globalThis.process, 'env', { value: env, configurable: true });
+    return env;
+  },
+});
+
+function __stephostReadSteps() {
+  const steps = {};
+  for (const name of __stephostSteps.names()) {
+    const result = __stephostSteps.get(name);
+    if (result !== undefined) steps[name] = JSON.parse(result);
+  }
+  return steps;
+}
+
+function __stephostReadAuths() {
+  const auths = {};
+  for (const app of __stephostAuths.apps()) {
+    const account = {};
+    for (const key of __stephostAuths.keys(app)) account[key] = __stephostAuths.get(app, key);
+    auths[app] = account;
+  }
+  return auths;
+}
+
+function __stephostBytes(body) {
+  if (body === undefined || body === null) return new Uint8Array();
+  if (body instanceof Uint8Array) return body;
+  return new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+const __stephostDollar = {
+  export(name, value) {
+    __stephostFlow.export(String(name), JSON.stringify(value === undefined ? null : value));
+  },
+  flow: {
+    exit(reason) {
+      __stephostFlow.exit(reason === undefined ? '' : String(reason));
+    },
+  },
+  respond({ status = 200, headers = {}, body } = {}) {
+    const isJson = body !== undefined && body !== null && typeof body === 'object' && !(body instanceof Uint8Array);
+    const pairs = Object.entries(headers).map(([name, value]) => [String(name), String(value)]);
+    if (isJson && !pairs.some(([name]) => name.toLowerCase() === 'content-type')) {
+      pairs.push(['content-type', 'application/json']);
+    }
+    __stephostFlow.respond(status, pairs, __stephostBytes(body));
+  },
+};
+
+export async function run() {
+  try {
+    const step = __stephostDefault;
+    const event = JSON.parse(__stephostEvent.get());
+    const steps = __stephostReadSteps();
+    const auths = __stephostReadAuths();
+    let value;
+    if (typeof step === 'function') {
+      value = await step(event, steps, auths);
+    } else if (step && typeof step.run === 'function') {
+      const self = {};
+      for (const [prop, spec] of Object.entries(step.props ?? {})) {
+        if (spec && spec.type === 'app') self[prop] = { $auth: auths[spec.app ?? prop] ?? {} };
+      }
+      value = await step.run.call(self, { steps, $: __stephostDollar });
+    } else {
+      throw new Error('the default export must be `async (event, steps, auths) => { … }` or `defineComponent({ … })`');
+    }
+    return JSON.stringify(value === undefined ? null : value);
+  } catch (error) {
+    const where = error && error.stack ? `\n${error.stack}` : '';
+    throw `${error}${where}`;
+  }
+}

@@ -1,0 +1,170 @@
+//! JavaScript steps: built by `stephost build` (componentize-js, installed
+//! once into `target/js-data`), run in the same sandbox under the same
+//! egress proxy as Rust steps.
+
+use crate::support::{GOOD_TOKEN, StandIn, guest, repo};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use stephost::secrets::PLACEHOLDER_PREFIX;
+use stephost::{Runtime, RuntimeConfig, StepConfig, StepInput, StepOutcome, Workflow};
+
+/// Where the JS toolchain and the built steps' compiled code are kept
+/// between test runs.
+fn js_data() -> PathBuf {
+    repo().join("target/js-data")
+}
+
+/// A JS step (`examples/js/NAME.mjs` or `tests/fixtures/js/NAME.mjs`)
+/// built with the real `stephost build`, once per test run.
+pub fn js_guest(name: &str) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = built.get_or_insert_with(HashMap::new).get(name) {
+        return path.clone();
+    }
+    let example = repo().join(format!("examples/js/{name}.mjs"));
+    let source =
+        if example.is_file() { example } else { repo().join(format!("tests/fixtures/js/{name}.mjs")) };
+    let out = repo().join(format!("target/js-steps/{name}.wasm"));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(&source)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "building {name}: {}", String::from_utf8_lossy(&output.stderr));
+    built.as_mut().unwrap().insert(name.to_string(), out.clone());
+    out
+}
+
+/// A runtime reaching the Slack stand-in, sharing the compiled-code cache
+/// of `stephost build` (StarlingMonkey takes seconds to compile).
+fn runtime(slack: &StandIn) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        egress: slack.egress(),
+        cache_dir: Some(js_data().join("components")),
+        max_concurrent_runs: 4,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn slack_account() -> Vec<(String, Vec<(String, String)>)> {
+    vec![(
+        "slack".into(),
+        vec![("oauth_access_token".into(), GOOD_TOKEN.into()), ("oauth_uid".into(), "U1".into())],
+    )]
+}
+
+async fn run_js(runtime: &Runtime, name: &str, event: Value, env: &[(&str, &str)]) -> StepOutcome {
+    let step = runtime.load(&js_guest(name)).unwrap();
+    let input = StepInput {
+        step_name: name.into(),
+        event: event.to_string(),
+        steps: vec![("trigger".into(), json!({ "event": event }).to_string())],
+        auths: slack_account(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
+    let outcome = runtime.run(&step, input, &StepConfig::default()).await;
+    let everything = serde_json::to_string(&outcome).unwrap();
+    assert!(!everything.contains(GOOD_TOKEN), "the real token reached the step's outcome: {everything}");
+    outcome
+}
+
+fn log_text(outcome: &StepOutcome) -> String {
+    outcome.logs.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_slack_example_posts_with_the_real_token_while_the_step_sees_a_placeholder() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let outcome =
+        run_js(&runtime, "slack_post", json!({ "text": "hi from js" }), &[("SLACK_CHANNEL", "#js")]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["ts"], "1712345678.000100");
+    assert_eq!(value["fields"], json!(["oauth_access_token", "oauth_uid"]), "Object.keys(auths.slack)");
+    let logs = log_text(&outcome);
+    assert!(logs.contains(&format!("token: {PLACEHOLDER_PREFIX}")), "{logs}");
+    assert!(logs.contains("slack fields: oauth_access_token, oauth_uid"), "{logs}");
+
+    let posted = slack.requests();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    assert_eq!(
+        posted[0].json(),
+        json!({ "channel": "#js", "text": "hi from js" }),
+        "process.env and the event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn define_component_steps_read_this_app_auth_export_and_exit() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_js(&runtime, "slack_post_component", json!({ "text": "component" }), &[]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["message"]["text"], "component");
+    assert_eq!(outcome.exports, [("ts".to_string(), json!("1712345678.000100"))]);
+    assert_eq!(slack.requests()[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+
+    let stopped = run_js(&runtime, "slack_post_component", json!({ "stop": true }), &[]).await;
+    assert_eq!(stopped.exit.as_deref(), Some("asked to stop"));
+    assert_eq!(stopped.exports.len(), 1, "exports made before the exit are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_js_step_cannot_send_the_token_to_another_host() {
+    let slack = StandIn::start(&["slack.com", "attacker.example"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_js(&runtime, "exfiltrate", json!({}), &[]).await;
+    let value = outcome.result.as_ref().unwrap();
+    assert!(value["refused"].as_str().unwrap().contains("NetworkError"), "{value}");
+    assert!(slack.requests().is_empty(), "nothing reached any host");
+    assert!(outcome.egress[0].error.as_deref().unwrap_or_default().contains("attacker.example"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_passes_data_between_rust_and_js_steps() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let definition = format!(
+        "[[steps]]\nname = \"hello\"\ncomponent = {:?}\n[[steps]]\nname = \"mixed\"\ncomponent = {:?}\nenv = {{ GREETING = \"hey\" }}\n",
+        guest("hello").display().to_string(),
+        js_guest("mixed").display().to_string()
+    );
+    let workflow = Workflow::parse(&definition, std::path::Path::new("/mixed.toml")).unwrap();
+    let outcome = workflow.run(&runtime, &json!({ "name": "Ada" })).await.unwrap();
+    let js = &outcome.steps[1];
+    let value = js.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value["from_rust"], json!({ "name": "Ada" }));
+    assert_eq!(value["fields"], json!(["name"]));
+    assert_eq!(value["env"], "hey");
+    assert_eq!(js.exports, [("shout".to_string(), json!("ADA"))]);
+}
+
+#[test]
+fn a_syntax_error_fails_the_build_with_the_users_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("broken.mjs");
+    std::fs::write(&source, "export default async (event) => {\n  const x = ;\n  return x;\n};\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(&source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("broken.mjs:2: SyntaxError: Unexpected token ';'"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!dir.path().join("broken.wasm").exists());
+}
