@@ -54,10 +54,12 @@ enum Command {
     /// The app catalog: fields, hosts, where secrets may go, test requests.
     #[command(subcommand)]
     Apps(cli::manage::AppsCommand),
-    /// Build a JavaScript step (.js/.mjs) into a step component. The step is
-    /// Pipedream-style: `export default async (event, steps, auths) => …`
-    /// or `export default defineComponent({ … })`. componentize-js is
-    /// installed into the data directory on first use (needs node and npm).
+    /// Build a JavaScript (.js/.mjs) or Python (.py) step into a step
+    /// component. Steps are Pipedream-style: `export default async (event,
+    /// steps, auths) => …`, `export default defineComponent({ … })`, or
+    /// Python's `def handler(pd):`. componentize-js / componentize-py are
+    /// installed into the data directory on first use (needs node and npm,
+    /// or python3 and pip).
     Build {
         /// The step source.
         source: PathBuf,

@@ -6,7 +6,7 @@ mod cli;
 mod contract;
 mod egress;
 mod hostile;
-mod js;
+mod languages;
 mod loading;
 mod oauth;
 mod sdk;

@@ -1,8 +1,9 @@
-//! `stephost build`: a JavaScript step source into a step component, with
-//! the language shim compiled in. The pinned toolchain is installed on first
+//! `stephost build`: a JavaScript or Python step source into a step
+//! component, with the language shim compiled in. The pinned toolchain is installed on first
 //! use into the data directory (`<data>/toolchains`).
 
 mod js;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,19 +11,22 @@ use std::time::{Duration, Instant};
 /// The componentize-js release `stephost build` uses for JavaScript.
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
 
+/// The componentize-py release `stephost build` uses for Python.
+pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+
 /// Why a step source could not be built; one line, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: std::io::Error },
 
-    #[error("{path}: stephost builds .js and .mjs steps (Python comes next); give one of those")]
+    #[error("{path}: stephost builds JavaScript (.js, .mjs) and Python (.py) steps; give one of those")]
     UnknownKind { path: PathBuf },
 
     #[error("`{tool}` was not found: {hint}")]
     MissingTool { tool: String, hint: String },
 
-    #[error("installing {package} failed (is the npm registry reachable?): {detail}")]
+    #[error("installing {package} failed (is the package registry reachable?): {detail}")]
     Install { package: String, detail: String },
 
     #[error("{path}:{line}: {message}")]
@@ -50,6 +54,7 @@ pub fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<Built, BuildE
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
     match extension {
         "js" | "mjs" => js::build(source, out, &data_dir.join("toolchains"))?,
+        "py" => python::build(source, out, &data_dir.join("toolchains"))?,
         _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
     }
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);

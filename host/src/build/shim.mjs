@@ -75,6 +75,7 @@ export async function run() {
     const step = __stephostDefault;
     const event = JSON.parse(__stephostEvent.get());
     const steps = __stephostReadSteps();
+    steps.trigger = steps.trigger ?? { event };
     const auths = __stephostReadAuths();
     let value;
     if (typeof step === 'function') {

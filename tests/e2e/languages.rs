@@ -1,6 +1,6 @@
-//! JavaScript steps: built by `stephost build` (componentize-js, installed
-//! once into `target/js-data`), run in the same sandbox under the same
-//! egress proxy as Rust steps.
+//! JavaScript and Python steps: built by `stephost build` (componentize-js
+//! and componentize-py, installed once into `target/js-data`), run in the
+//! same sandbox under the same egress proxy as Rust steps.
 
 use crate::support::{GOOD_TOKEN, StandIn, guest, repo};
 use serde_json::{Value, json};
@@ -19,15 +19,29 @@ fn js_data() -> PathBuf {
 /// A JS step (`examples/js/NAME.mjs` or `tests/fixtures/js/NAME.mjs`)
 /// built with the real `stephost build`, once per test run.
 pub fn js_guest(name: &str) -> PathBuf {
+    built_guest(name, "js", "mjs")
+}
+
+/// A Python step (`examples/python/NAME.py` or `tests/fixtures/python/NAME.py`),
+/// built once per test run.
+pub fn py_guest(name: &str) -> PathBuf {
+    built_guest(name, "python", "py")
+}
+
+fn built_guest(name: &str, dir: &str, extension: &str) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(path) = built.get_or_insert_with(HashMap::new).get(name) {
+    let key = format!("{dir}/{name}");
+    if let Some(path) = built.get_or_insert_with(HashMap::new).get(&key) {
         return path.clone();
     }
-    let example = repo().join(format!("examples/js/{name}.mjs"));
-    let source =
-        if example.is_file() { example } else { repo().join(format!("tests/fixtures/js/{name}.mjs")) };
-    let out = repo().join(format!("target/js-steps/{name}.wasm"));
+    let example = repo().join(format!("examples/{dir}/{name}.{extension}"));
+    let source = if example.is_file() {
+        example
+    } else {
+        repo().join(format!("tests/fixtures/{dir}/{name}.{extension}"))
+    };
+    let out = repo().join(format!("target/built-steps/{dir}/{name}.wasm"));
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
         .arg("--data")
@@ -39,7 +53,7 @@ pub fn js_guest(name: &str) -> PathBuf {
         .output()
         .unwrap();
     assert!(output.status.success(), "building {name}: {}", String::from_utf8_lossy(&output.stderr));
-    built.as_mut().unwrap().insert(name.to_string(), out.clone());
+    built.as_mut().unwrap().insert(key, out.clone());
     out
 }
 
@@ -63,7 +77,23 @@ fn slack_account() -> Vec<(String, Vec<(String, String)>)> {
 }
 
 async fn run_js(runtime: &Runtime, name: &str, event: Value, env: &[(&str, &str)]) -> StepOutcome {
-    let step = runtime.load(&js_guest(name)).unwrap();
+    run_built(runtime, &js_guest(name), name, event, env).await
+}
+
+async fn run_py(runtime: &Runtime, name: &str, event: Value, env: &[(&str, &str)]) -> StepOutcome {
+    run_built(runtime, &py_guest(name), name, event, env).await
+}
+
+/// Runs a built step with the Slack account connected; fails if the real
+/// token shows up anywhere in what the step produced.
+async fn run_built(
+    runtime: &Runtime,
+    path: &std::path::Path,
+    name: &str,
+    event: Value,
+    env: &[(&str, &str)],
+) -> StepOutcome {
+    let step = runtime.load(path).unwrap();
     let input = StepInput {
         step_name: name.into(),
         event: event.to_string(),
@@ -132,13 +162,14 @@ async fn a_js_step_cannot_send_the_token_to_another_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workflow_passes_data_between_rust_and_js_steps() {
+async fn a_workflow_passes_data_between_rust_js_and_python_steps() {
     let slack = StandIn::start(&["slack.com"]).await;
     let runtime = runtime(&slack);
     let definition = format!(
-        "[[steps]]\nname = \"hello\"\ncomponent = {:?}\n[[steps]]\nname = \"mixed\"\ncomponent = {:?}\nenv = {{ GREETING = \"hey\" }}\n",
+        "[[steps]]\nname = \"hello\"\ncomponent = {:?}\n[[steps]]\nname = \"mixed\"\ncomponent = {:?}\nenv = {{ GREETING = \"hey\" }}\n[[steps]]\nname = \"python\"\ncomponent = {:?}\nenv = {{ GREETING = \"hallo\" }}\n",
         guest("hello").display().to_string(),
-        js_guest("mixed").display().to_string()
+        js_guest("mixed").display().to_string(),
+        py_guest("mixed").display().to_string()
     );
     let workflow = Workflow::parse(&definition, std::path::Path::new("/mixed.toml")).unwrap();
     let outcome = workflow.run(&runtime, &json!({ "name": "Ada" })).await.unwrap();
@@ -148,23 +179,74 @@ async fn a_workflow_passes_data_between_rust_and_js_steps() {
     assert_eq!(value["fields"], json!(["name"]));
     assert_eq!(value["env"], "hey");
     assert_eq!(js.exports, [("shout".to_string(), json!("ADA"))]);
+    let python = &outcome.steps[2];
+    let value = python.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value, &json!({ "from_js": "ADA", "from_rust": "Ada", "env": "hallo" }));
+    assert_eq!(python.exports, [("seen".to_string(), json!(["trigger", "hello", "mixed"]))]);
 }
 
 #[test]
 fn a_syntax_error_fails_the_build_with_the_users_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("broken.mjs");
-    std::fs::write(&source, "export default async (event) => {\n  const x = ;\n  return x;\n};\n").unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
-        .arg("--data")
-        .arg(js_data())
-        .arg("build")
-        .arg(&source)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("broken.mjs:2: SyntaxError: Unexpected token ';'"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(!dir.path().join("broken.wasm").exists());
+    for (file, code, expected) in [
+        (
+            "broken.mjs",
+            "export default async (event) => {\n  const x = ;\n  return x;\n};\n",
+            "broken.mjs:2: SyntaxError: Unexpected token ';'",
+        ),
+        ("broken.py", "def handler(pd):\n    x = = 1\n", "broken.py:2: SyntaxError: invalid syntax"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join(file);
+        std::fs::write(&source, code).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+            .arg("--data")
+            .arg(js_data())
+            .arg("build")
+            .arg(&source)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(!dir.path().join(file).with_extension("wasm").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_slack_example_posts_with_the_real_token_exports_and_exits() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let outcome =
+        run_py(&runtime, "slack_post", json!({ "text": "hi from python" }), &[("SLACK_CHANNEL", "#py")])
+            .await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["fields"], json!(["oauth_access_token", "oauth_uid"]));
+    assert_eq!(outcome.exports, [("ts".to_string(), json!("1712345678.000100"))]);
+    let logs = log_text(&outcome);
+    assert!(logs.contains(&format!("token: {PLACEHOLDER_PREFIX}")), "{logs}");
+    let posted = slack.requests();
+    assert_eq!(posted[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    assert_eq!(
+        posted[0].json(),
+        json!({ "channel": "#py", "text": "hi from python" }),
+        "os.environ and the event"
+    );
+
+    let stopped = run_py(&runtime, "slack_post", json!({ "stop": true }), &[]).await;
+    assert_eq!(stopped.exit.as_deref(), Some("asked to stop"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_step_cannot_send_the_token_to_another_host() {
+    let slack = StandIn::start(&["slack.com", "attacker.example"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_py(&runtime, "exfiltrate", json!({}), &[]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        value["refused"].as_str().unwrap().contains("HTTP-request-denied")
+            || value["refused"].as_str().unwrap().contains("HttpRequestDenied"),
+        "{value}"
+    );
+    assert!(slack.requests().is_empty(), "nothing reached any host");
 }

@@ -1,0 +1,129 @@
+//! Python steps: a syntax check with `python3 -m py_compile`, the user's
+//! module next to the shim (`python/app.py`, the entry, and
+//! `python/stephost_http.py`), and componentize-py against the
+//! `stephost:step-py` world.
+
+use super::{BuildError, COMPONENTIZE_PY_VERSION, run_captured};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The shim modules, written next to the user's module.
+const MODULES: &[(&str, &str)] = &[
+    ("app.py", include_str!("python/app.py")),
+    ("stephost_http.py", include_str!("python/stephost_http.py")),
+];
+
+/// The WIT the Python world is built from.
+const WIT_FILES: &[(&str, &str)] = &[
+    ("step-py.wit", include_str!("../../../wit/py/step-py.wit")),
+    ("deps/step/step.wit", include_str!("../../../wit/step.wit")),
+    ("deps/cli/cli.wit", include_str!("../../../wit/py/deps/cli/cli.wit")),
+    ("deps/clocks/clocks.wit", include_str!("../../../wit/py/deps/clocks/clocks.wit")),
+    ("deps/filesystem/filesystem.wit", include_str!("../../../wit/py/deps/filesystem/filesystem.wit")),
+    ("deps/http/http.wit", include_str!("../../../wit/py/deps/http/http.wit")),
+    ("deps/io/io.wit", include_str!("../../../wit/py/deps/io/io.wit")),
+    ("deps/random/random.wit", include_str!("../../../wit/py/deps/random/random.wit")),
+    ("deps/sockets/sockets.wit", include_str!("../../../wit/py/deps/sockets/sockets.wit")),
+];
+
+/// The module name the user's file gets (the shim imports it).
+const USER_MODULE: &str = "user_step.py";
+
+pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), BuildError> {
+    let code = std::fs::read_to_string(source)
+        .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
+    let work = tempfile::tempdir().map_err(|e| failed(source, e.to_string()))?;
+    let app = work.path().join("app");
+    let write = |path: PathBuf, text: &str| -> Result<(), BuildError> {
+        std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| failed(source, e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| failed(source, e.to_string()))
+    };
+    write(app.join(USER_MODULE), &code)?;
+    check_syntax(source, &app.join(USER_MODULE))?;
+    if !code.contains("def handler") {
+        return Err(BuildError::Invalid {
+            path: source.to_path_buf(),
+            message: "no `def handler(pd):` — Python steps are written in Pipedream's handler form".into(),
+        });
+    }
+    for (name, text) in MODULES {
+        write(app.join(name), text)?;
+    }
+    let wit = work.path().join("wit");
+    for (name, text) in WIT_FILES {
+        write(wit.join(name), text)?;
+    }
+    let (tool, pythonpath) = componentize_py(toolchains)?;
+    let mut command = Command::new(tool);
+    command
+        .env("PYTHONPATH", pythonpath)
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "step-py", "componentize", "app", "-p"])
+        .arg(&app)
+        .arg("-o")
+        .arg(out);
+    run_captured(&mut command, "componentize-py").map_err(|detail| {
+        let user = app.join(USER_MODULE).display().to_string();
+        failed(source, detail.replace(&user, &source.display().to_string()))
+    })
+}
+
+fn failed(source: &Path, detail: String) -> BuildError {
+    BuildError::Failed { path: source.to_path_buf(), detail }
+}
+
+fn python() -> &'static str {
+    "python3"
+}
+
+/// `py_compile` on the user's file, so a syntax error names its line.
+fn check_syntax(source: &Path, copy: &Path) -> Result<(), BuildError> {
+    let output = Command::new(python()).args(["-m", "py_compile"]).arg(copy).output().map_err(|_| {
+        BuildError::MissingTool {
+            tool: python().into(),
+            hint: "Python steps are built with Python 3.10 or newer and pip; install them and try again"
+                .into(),
+        }
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stderr);
+    let line = text
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let message =
+        text.lines().rev().find(|l| l.contains("Error")).unwrap_or("syntax error").trim().to_string();
+    Err(BuildError::Syntax { path: source.to_path_buf(), line, message })
+}
+
+/// The componentize-py executable and its PYTHONPATH, installed with pip
+/// into `toolchains` on first use.
+fn componentize_py(toolchains: &Path) -> Result<(PathBuf, PathBuf), BuildError> {
+    let target = toolchains.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
+    let tool = target.join("bin/componentize-py");
+    if tool.is_file() {
+        return Ok((tool, target));
+    }
+    let package = format!("componentize-py=={COMPONENTIZE_PY_VERSION}");
+    eprintln!("stephost: installing {package} into {} (first Python build only)…", target.display());
+    let status = Command::new(python())
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .arg(&target)
+        .arg(&package)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|_| BuildError::MissingTool {
+            tool: "pip".into(),
+            hint: "Python steps need pip to install componentize-py once; install Python 3 with pip".into(),
+        })?;
+    if !status.success() || !tool.is_file() {
+        return Err(BuildError::Install { package, detail: format!("pip exited with {status}") });
+    }
+    Ok((tool, target))
+}

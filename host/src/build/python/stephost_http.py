@@ -1,0 +1,94 @@
+"""HTTP for Python steps, over wasi:http (the sandbox has no sockets, so
+`urllib` and `requests` cannot connect). Every request goes through the
+host's egress proxy, which swaps sealed secrets in only for their app's hosts.
+
+    from stephost_http import request
+    response = request("POST", "https://slack.com/api/chat.postMessage",
+                       headers={"Authorization": f"Bearer {token}"}, json={"text": "hi"})
+    response.status, response.headers, response.json()
+"""
+import json as _json
+from urllib.parse import urlsplit
+
+from componentize_py_types import Err
+from wit_world.imports import outgoing_handler, types
+from wit_world.imports.streams import StreamError_Closed
+
+
+class HttpError(Exception):
+    """The request did not complete: refused by the host's policy, or failed."""
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return _json.loads(self.body)
+
+
+_METHODS = {
+    "GET": types.Method_Get(), "HEAD": types.Method_Head(), "POST": types.Method_Post(),
+    "PUT": types.Method_Put(), "DELETE": types.Method_Delete(), "PATCH": types.Method_Patch(),
+    "OPTIONS": types.Method_Options(),
+}
+
+
+def request(method, url, headers=None, body=None, json=None):
+    """Sends one request and reads the whole response."""
+    if json is not None:
+        body = _json.dumps(json)
+        headers = {"content-type": "application/json", **(headers or {})}
+    if isinstance(body, str):
+        body = body.encode()
+    parts = urlsplit(url)
+    fields = types.Fields.from_list([(str(k).lower(), str(v).encode()) for k, v in (headers or {}).items()])
+    outgoing = types.OutgoingRequest(fields)
+    outgoing.set_method(_METHODS.get(method.upper()) or types.Method_Other(method.upper()))
+    outgoing.set_scheme(types.Scheme_Https() if parts.scheme == "https" else types.Scheme_Http())
+    outgoing.set_authority(parts.netloc)
+    outgoing.set_path_with_query(parts.path + ("?" + parts.query if parts.query else "") or "/")
+    outgoing_body = outgoing.body()
+    try:
+        future = outgoing_handler.handle(outgoing, None)
+    except Err as error:
+        raise HttpError(f"{method} {url}: {error.value}") from None
+    stream = outgoing_body.write()
+    data = body or b""
+    for start in range(0, len(data), 4096):
+        stream.blocking_write_and_flush(data[start:start + 4096])
+    stream.__exit__(None, None, None)
+    types.OutgoingBody.finish(outgoing_body, None)
+    while (answer := future.get()) is None:
+        future.subscribe().block()
+    if isinstance(answer, Err):
+        raise HttpError(f"{method} {url}: the response was already taken")
+    if isinstance(answer.value, Err):
+        raise HttpError(f"{method} {url}: {answer.value.value}")
+    incoming = answer.value.value
+    status = incoming.status()
+    response_headers = {k: v.decode("utf-8", "replace") for k, v in incoming.headers().entries()}
+    incoming_body = incoming.consume()
+    reader = incoming_body.stream()
+    chunks = []
+    while True:
+        try:
+            chunks.append(reader.blocking_read(65536))
+        except Err as error:
+            if isinstance(error.value, StreamError_Closed):
+                break
+            raise HttpError(f"{method} {url}: reading the body: {error.value}") from None
+    return Response(status, response_headers, b"".join(chunks))
+
+
+def get(url, headers=None):
+    return request("GET", url, headers=headers)
+
+
+def post(url, headers=None, body=None, json=None):
+    return request("POST", url, headers=headers, body=body, json=json)
