@@ -153,6 +153,10 @@ enum WorkflowCommand {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Lang {
     Rust,
+    /// A Node.js-style module (.mjs), built with `stephost build`.
+    Js,
+    /// A `def handler(pd)` module (.py), built with `stephost build`.
+    Python,
 }
 
 #[derive(Args)]
@@ -348,7 +352,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let ok = cli::service::runs(&api, command).await?;
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::New { name, app, lang: Lang::Rust, dir } => {
+        Command::New { name, app, lang, dir } => {
             let catalog = cli::manage::catalog(&data_dir)?;
             let app = match &app {
                 Some(app) => Some(catalog.get(app).ok_or_else(|| {
@@ -356,20 +360,39 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 })?),
                 None => None,
             };
-            let sdk = stephost::templates::install_sdk(&data_dir)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            stephost::templates::new_project(&dir, &name, app, &sdk)?;
+            let (build, wasm) = match lang {
+                Lang::Rust => {
+                    let sdk = stephost::templates::install_sdk(&data_dir)?;
+                    stephost::templates::new_project(&dir, &name, app, &sdk)?;
+                    (
+                        format!(
+                            "cd {} && cargo build --release     (or: cargo component build --release)",
+                            dir.display()
+                        ),
+                        format!("target/wasm32-wasip2/release/{name}.wasm"),
+                    )
+                }
+                Lang::Js | Lang::Python => {
+                    let (language, extension) = match lang {
+                        Lang::Js => (stephost::templates::ScriptLanguage::JavaScript, "mjs"),
+                        _ => (stephost::templates::ScriptLanguage::Python, "py"),
+                    };
+                    stephost::templates::new_script_project(&dir, &name, app, language)?;
+                    (
+                        format!("cd {} && stephost build {name}.{extension}", dir.display()),
+                        format!("{name}.wasm"),
+                    )
+                }
+            };
             println!("wrote {}: build it with", dir.display());
-            println!(
-                "  cd {} && cargo build --release     (or: cargo component build --release)",
-                dir.display()
-            );
+            println!("  {build}");
             match app {
                 Some(app) => println!(
-                    "then: stephost accounts connect {0} && stephost run target/wasm32-wasip2/release/{name}.wasm --account {0}=default",
+                    "then: stephost accounts connect {0} && stephost run {wasm} --account {0}=default",
                     app.name
                 ),
-                None => println!("then: stephost run target/wasm32-wasip2/release/{name}.wasm"),
+                None => println!("then: stephost run {wasm}"),
             }
             Ok(ExitCode::SUCCESS)
         }

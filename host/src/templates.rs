@@ -76,6 +76,149 @@ pub fn new_project(
     Ok(written)
 }
 
+/// The languages `stephost build` turns into components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptLanguage {
+    JavaScript,
+    Python,
+}
+
+/// Writes a JavaScript or Python step project into `dir`: the step (plain
+/// or the app's test request) and a workflow file; `stephost build` makes
+/// the component.
+pub fn new_script_project(
+    dir: &Path,
+    name: &str,
+    app: Option<&App>,
+    language: ScriptLanguage,
+) -> Result<Vec<PathBuf>, TemplateError> {
+    if dir.exists() {
+        return Err(TemplateError { path: dir.to_path_buf(), message: "already exists".into() });
+    }
+    if !crate::workflow::is_valid_name(name) {
+        return Err(TemplateError {
+            path: dir.to_path_buf(),
+            message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
+        });
+    }
+    let (file, code) = match (language, app.filter(|a| a.test_request.is_some())) {
+        (ScriptLanguage::JavaScript, Some(app)) => (format!("{name}.mjs"), js_app_step(name, app)),
+        (ScriptLanguage::JavaScript, None) => (format!("{name}.mjs"), js_plain_step(name)),
+        (ScriptLanguage::Python, Some(app)) => (format!("{name}.py"), python_app_step(name, app)),
+        (ScriptLanguage::Python, None) => (format!("{name}.py"), python_plain_step(name)),
+    };
+    let workflow = workflow_toml(name, app)
+        .replace("(after cargo build --release)", &format!("(after stephost build {file})"))
+        .replace(&format!("target/wasm32-wasip2/release/{name}.wasm"), &format!("{name}.wasm"));
+    let mut written = Vec::new();
+    for (file, text) in [(file, code), ("workflow.toml".to_string(), workflow)] {
+        let path = dir.join(file);
+        write(&path, &text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn js_plain_step(name: &str) -> String {
+    format!(
+        "// `{name}`: a stephost step in Pipedream's Node.js form. `console.log` is the log.\n\
+         //   stephost build {name}.mjs && stephost run {name}.wasm --event event.json\n\
+         export default async (event, steps, auths) => {{\n  \
+         console.log(`{name} got an event with ${{Object.keys(event).length}} field(s)`);\n  \
+         return {{ received: event }};\n\
+         }};\n"
+    )
+}
+
+fn js_app_step(name: &str, app: &App) -> String {
+    let test = app.test_request.as_ref().expect("checked by the caller");
+    let mut headers: Vec<String> = test
+        .headers
+        .iter()
+        .map(|(header, value)| format!("      {header:?}: {},", js_string(value, app)))
+        .collect();
+    if let Some(basic) = &test.basic_auth {
+        headers.push(format!(
+            "      authorization: `Basic ${{btoa(`${{auths.{0}.{1}}}:${{auths.{0}.{2}}}`)}}`,",
+            app.name, basic.user, basic.password
+        ));
+    }
+    let body = test.body.as_ref().map_or(String::new(), |b| format!("    body: {},\n", js_string(b, app)));
+    format!(
+        "// `{name}`: {title}'s test request with the connected account. Secret fields\n\
+         // arrive sealed; the host swaps the real value in on the way to {title}'s hosts only.\n\
+         //   stephost build {name}.mjs && stephost run {name}.wasm --account {app}=default\n\
+         export default async (event, steps, auths) => {{\n  \
+         const response = await fetch({url}, {{\n    \
+         method: {method:?},\n    \
+         headers: {{\n{headers}\n    }},\n{body}  }});\n  \
+         const text = await response.text();\n  \
+         console.log(`{title} answered ${{response.status}}`);\n  \
+         if (!response.ok) {{\n    \
+         throw new Error(`{title} answered ${{response.status}}: ${{text}}`);\n  \
+         }}\n  \
+         try {{\n    return JSON.parse(text);\n  }} catch {{\n    return text;\n  }}\n\
+         }};\n",
+        title = app.title,
+        app = app.name,
+        url = js_string(&test.url, app),
+        method = test.method,
+        headers = headers.join("\n"),
+    )
+}
+
+fn python_plain_step(name: &str) -> String {
+    format!(
+        "# `{name}`: a stephost step in Pipedream's Python form. `print` is the log.\n\
+         #   stephost build {name}.py && stephost run {name}.wasm --event event.json\n\n\n\
+         def handler(pd):\n    \
+         event = pd.steps[\"trigger\"][\"event\"]\n    \
+         print(f\"{name} got an event with {{len(event)}} field(s)\")\n    \
+         return {{\"received\": event}}\n"
+    )
+}
+
+fn python_app_step(name: &str, app: &App) -> String {
+    let test = app.test_request.as_ref().expect("checked by the caller");
+    let mut headers: Vec<String> = test
+        .headers
+        .iter()
+        .map(|(header, value)| format!("        {header:?}: {},", python_string(value, app)))
+        .collect();
+    let mut imports = String::new();
+    if let Some(basic) = &test.basic_auth {
+        imports.push_str("import base64\n\n");
+        headers.push(format!(
+            "        \"authorization\": \"Basic \" + base64.b64encode(f\"{{auth['{}']}}:{{auth['{}']}}\".encode()).decode(),",
+            basic.user, basic.password
+        ));
+    }
+    let body =
+        test.body.as_ref().map_or(String::new(), |b| format!("        body={},\n", python_string(b, app)));
+    format!(
+        "# `{name}`: {title}'s test request with the connected account. Secret fields\n\
+         # arrive sealed; the host swaps the real value in on the way to {title}'s hosts only.\n\
+         #   stephost build {name}.py && stephost run {name}.wasm --account {app}=default\n\
+         # (HTTP goes through stephost_http: urllib and requests cannot open sockets here.)\n\
+         {imports}from stephost_http import request\n\n\n\
+         def handler(pd):\n    \
+         auth = pd.inputs[{app:?}][\"$auth\"]\n    \
+         response = request(\n        \
+         {method:?},\n        \
+         {url},\n        \
+         headers={{\n{headers}\n        }},\n{body}    )\n    \
+         print(f\"{title} answered {{response.status}}\")\n    \
+         if not 200 <= response.status < 300:\n        \
+         raise RuntimeError(f\"{title} answered {{response.status}}: {{response.text()}}\")\n    \
+         try:\n        return response.json()\n    except ValueError:\n        return response.text()\n",
+        title = app.title,
+        app = app.name,
+        url = python_string(&test.url, app),
+        method = test.method,
+        headers = headers.join("\n"),
+    )
+}
+
 fn write(path: &Path, text: &str) -> Result<(), TemplateError> {
     let fail = |e: std::io::Error| TemplateError { path: path.to_path_buf(), message: e.to_string() };
     if let Some(parent) = path.parent() {
@@ -171,33 +314,89 @@ fn app_step(name: &str, app: &App) -> String {
     code
 }
 
+/// A piece of a test-request template: literal text, or one of the
+/// account's fields (`{oauth_access_token}`).
+#[derive(Debug, PartialEq)]
+enum Piece<'a> {
+    Text(String),
+    Field(&'a str),
+}
+
+/// Splits a template at the `{field}`s that name one of the app's fields;
+/// other braces stay text.
+fn pieces<'a>(template: &'a str, app: &App) -> Vec<Piece<'a>> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        text.push_str(&rest[..start]);
+        match rest[start + 1..].split('}').next().filter(|f| app.field(f).is_some()) {
+            Some(field) => {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+                pieces.push(Piece::Field(field));
+                rest = &rest[start + field.len() + 2..];
+            }
+            None => {
+                text.push('{');
+                rest = &rest[start + 1..];
+            }
+        }
+    }
+    text.push_str(rest);
+    pieces.push(Piece::Text(text));
+    pieces.retain(|p| *p != Piece::Text(String::new()));
+    pieces
+}
+
 /// A Rust `&str` expression for a template string: a literal, or
 /// `&format!(…)` where `{field}` becomes the account's field.
 fn rust_string(template: &str, app: &App) -> String {
     let mut format = String::new();
     let mut args = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let field = rest[start + 1..].split('}').next().filter(|f| app.field(f).is_some());
-        format.push_str(&rest[..start].replace('}', "}}"));
-        match field {
-            Some(field) => {
+    for piece in pieces(template, app) {
+        match piece {
+            Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
+            Piece::Field(field) => {
                 format.push_str("{}");
                 args.push(format!("account.get({field:?})?"));
-                rest = &rest[start + field.len() + 2..];
-            }
-            None => {
-                format.push_str("{{");
-                rest = &rest[start + 1..];
             }
         }
     }
-    format.push_str(&rest.replace('}', "}}"));
     if args.is_empty() {
         format!("{:?}", format.replace("{{", "{").replace("}}", "}"))
     } else {
         format!("&format!({format:?}, {})", args.join(", "))
     }
+}
+
+/// A JavaScript template literal reading fields from `auths.APP`.
+fn js_string(template: &str, app: &App) -> String {
+    let mut literal = String::from("`");
+    for piece in pieces(template, app) {
+        match piece {
+            Piece::Text(text) => {
+                literal.push_str(&text.replace('\\', "\\\\").replace('`', "\\`").replace("${", "\\${"))
+            }
+            Piece::Field(field) => literal.push_str(&format!("${{auths.{}.{field}}}", app.name)),
+        }
+    }
+    literal.push('`');
+    literal
+}
+
+/// A Python f-string reading fields from `auth` (the app's `$auth`).
+fn python_string(template: &str, app: &App) -> String {
+    let mut literal = String::from("f\"");
+    for piece in pieces(template, app) {
+        match piece {
+            Piece::Text(text) => literal.push_str(
+                &text.replace('\\', "\\\\").replace('"', "\\\"").replace('{', "{{").replace('}', "}}"),
+            ),
+            Piece::Field(field) => literal.push_str(&format!("{{auth['{field}']}}")),
+        }
+    }
+    literal.push('"');
+    literal
 }
 
 fn workflow_toml(name: &str, app: Option<&App>) -> String {
@@ -235,5 +434,21 @@ mod tests {
             r#""https://slack.com/api/auth.test""#
         );
         assert_eq!(rust_string("{not_a_field} }", slack), r#""{not_a_field} }""#);
+    }
+
+    #[test]
+    fn template_strings_become_js_and_python_literals_reading_the_account() {
+        let catalog = Catalog::builtin();
+        let slack = catalog.get("slack").unwrap();
+        assert_eq!(
+            js_string("Bearer {oauth_access_token}", slack),
+            "`Bearer ${auths.slack.oauth_access_token}`"
+        );
+        assert_eq!(js_string("a`b ${c} {x}", slack), r"`a\`b \${c} {x}`");
+        assert_eq!(
+            python_string("Bearer {oauth_access_token}", slack),
+            r#"f"Bearer {auth['oauth_access_token']}""#
+        );
+        assert_eq!(python_string(r#"{"q": "{x}"}"#, slack), r#"f"{{\"q\": \"{{x}}\"}}""#);
     }
 }

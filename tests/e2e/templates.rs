@@ -103,3 +103,69 @@ async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins()
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_js_and_python_steps_build_and_run_against_stand_ins() {
+    let apis = StandIn::start(&["slack.com", "api.twilio.com", "api.postmarkapp.com"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    // The toolchains are installed once, into the data directory the language tests share.
+    let toolchains = crate::support::repo().join("target/js-data");
+    let ca = work.path().join("ca.pem");
+    std::fs::write(&ca, &apis.ca_pem).unwrap();
+    let cases = [
+        ("js", "slack", "oauth_access_token", "ok", None, "slack.com"),
+        ("js", "twilio", "auth_token", "sid", Some("account_sid=AC123"), "api.twilio.com"),
+        ("python", "postmark", "server_token", "Name", None, "api.postmarkapp.com"),
+        ("python", "twilio", "auth_token", "sid", Some("account_sid=AC123"), "api.twilio.com"),
+    ];
+    for (lang, app, field, answer_key, plain_field, host) in cases {
+        let name = format!("{app}_{lang}");
+        let project = work.path().join(&name);
+        let out = stephost(
+            &data,
+            &["new", &name, "--app", app, "--lang", lang, "--dir", project.to_str().unwrap()],
+        )
+        .await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let source = project.join(format!("{name}.{}", if lang == "js" { "mjs" } else { "py" }));
+        let out = stephost(&toolchains, &["build", source.to_str().unwrap()]).await;
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+
+        let field_flag = format!("{field}={GOOD_TOKEN}");
+        let mut connect = vec!["accounts", "connect", app, "--field", &field_flag];
+        if let Some(plain) = plain_field {
+            connect.extend(["--field", plain]);
+        }
+        if stephost(&data, &["accounts", "list"]).await.stdout.windows(app.len()).all(|w| w != app.as_bytes())
+        {
+            let out = stephost(&data, &connect).await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let wasm = project.join(format!("{name}.wasm"));
+        let resolve = format!("{host}:443:{}", apis.addr);
+        let account = format!("{app}=default");
+        let args = [
+            "run",
+            wasm.to_str().unwrap(),
+            "--account",
+            &account,
+            "--resolve",
+            &resolve,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--json",
+        ];
+        let out = stephost(&data, &args).await;
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(outcome["result"]["return_value"].get(answer_key).is_some(), "{name}: {outcome}");
+        assert_eq!(outcome["egress"][0]["secrets"][0], format!("{app}.{field}"), "{name}");
+    }
+    assert_eq!(apis.requests().len(), 4, "every generated step reached its app with the real secret");
+}
