@@ -113,6 +113,8 @@ fn componentize_py(toolchains: &Path) -> Result<(PathBuf, PathBuf), BuildError> 
     eprintln!("stephost: installing {package} into {} (first Python build only)…", target.display());
     let status = Command::new(python())
         .env("PIP_ROOT_USER_ACTION", "ignore")
+        // `--target` installs into our own directory, never the system's.
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
         .arg(&target)
         .arg(&package)
