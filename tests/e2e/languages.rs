@@ -179,10 +179,23 @@ async fn a_workflow_passes_data_between_rust_js_and_python_steps() {
     assert_eq!(value["fields"], json!(["name"]));
     assert_eq!(value["env"], "hey");
     assert_eq!(js.exports, [("shout".to_string(), json!("ADA"))]);
+    let response = js.response.as_ref().expect("$.respond");
+    assert_eq!(response.status, 201);
+    assert_eq!(
+        response.headers,
+        [
+            ("x-from".to_string(), "js".to_string()),
+            ("content-type".to_string(), "application/json".to_string())
+        ]
+    );
+    assert_eq!(response.body, br#"{"greeting":"hi Ada"}"#);
     let python = &outcome.steps[2];
     let value = python.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(value, &json!({ "from_js": "ADA", "from_rust": "Ada", "env": "hallo" }));
     assert_eq!(python.exports, [("seen".to_string(), json!(["trigger", "hello", "mixed"]))]);
+    let response = python.response.as_ref().expect("pd.respond");
+    assert_eq!((response.status, response.body.as_slice()), (202, b"accepted".as_slice()));
+    assert_eq!(response.headers, [("x-from".to_string(), "python".to_string())]);
 }
 
 #[test]
@@ -249,4 +262,27 @@ async fn a_python_step_cannot_send_the_token_to_another_host() {
         "{value}"
     );
     assert!(slack.requests().is_empty(), "nothing reached any host");
+}
+
+#[test]
+fn a_missing_toolchain_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, code, tool) in [
+        ("step.mjs", "export default async () => 1;\n", "`node` was not found"),
+        ("step.py", "def handler(pd):\n    return 1\n", "`python3` was not found"),
+    ] {
+        let source = dir.path().join(file);
+        std::fs::write(&source, code).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .arg("build")
+            .arg(&source)
+            .env("PATH", dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(tool) && stderr.lines().count() == 1, "{stderr}");
+    }
 }
