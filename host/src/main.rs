@@ -238,8 +238,8 @@ struct BenchArgs {
     /// Instead: serve COMPONENT as a one-step workflow on a loopback port
     /// and fire this many HTTP triggers at it; reports triggers/s and the
     /// trigger-to-finish p50/p99.
-    #[arg(long, value_name = "N", conflicts_with = "egress")]
-    triggers: Option<usize>,
+    #[arg(long, value_name = "N", conflicts_with = "egress", value_parser = clap::value_parser!(u64).range(1..))]
+    triggers: Option<u64>,
     /// With --triggers: clients sending at once.
     #[arg(long, default_value_t = 64, requires = "triggers")]
     concurrency: usize,
@@ -440,9 +440,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             if let Some(triggers) = args.triggers {
-                let report =
-                    cli::bench::triggers(Arc::new(runtime), &args.component, triggers, args.concurrency)
-                        .await?;
+                let report = cli::bench::triggers(
+                    Arc::new(runtime),
+                    &args.component,
+                    triggers as usize,
+                    args.concurrency,
+                )
+                .await?;
                 println!("{report}");
                 return Ok(ExitCode::SUCCESS);
             }

@@ -278,6 +278,11 @@ impl Runtime {
         Ok(step)
     }
 
+    /// Forgets which component a path held (a temporary file about to go).
+    pub fn forget_path(&self, path: &Path) {
+        self.by_path.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+    }
+
     /// Describes a component's imports and exports and whether it fits.
     pub fn inspect(&self, path: &Path) -> Result<ComponentReport, LoadError> {
         component::inspect(&self.engine, &self.linker, &self.cache, path)

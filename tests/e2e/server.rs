@@ -526,6 +526,12 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
         crate::support::stephost_async(data.path(), &["workflow", "deploy", demo.to_str().unwrap()], None)
             .await;
     assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    // A run queued for someone else (a server on this directory) is left alone.
+    let other = {
+        let store = stephost::store::Store::open(data.path()).unwrap();
+        let demo = store.workflow("demo").unwrap().unwrap();
+        store.enqueue_run(&demo, &serde_json::json!({ "name": "Other" })).unwrap()
+    };
     let (code, out) = cli(&["trigger", "demo", "--event-json", r#"{"name":"Grace"}"#]).await;
     assert_eq!(code, Some(0));
     assert!(out.contains("Hello, Grace!"), "ran here at once: {out}");
@@ -537,4 +543,5 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
         1,
         "stored like a server run"
     );
+    assert_eq!(store.run(&other).unwrap().unwrap().status, "queued", "only its own run was taken");
 }

@@ -6,7 +6,7 @@ use crate::server::Server;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use stephost::schedule::{parse_rfc3339_ms, rfc3339};
-use stephost::server::clock::ManualClock;
+use stephost::server::clock::{Clock, ManualClock};
 
 /// An HTTP trigger of a probe workflow whose body asks for `actions`.
 async fn trigger(server: &Server, endpoint: &Value, actions: Value) -> reqwest::Response {
@@ -132,6 +132,15 @@ async fn interval_schedules_fire_every_n_minutes_and_collapse_missed_runs() {
         (start + 30 * 60_000) / 1000
     );
 
+    // A schedule shorter than the scheduler's longest sleep fires on time too.
+    let now = clock.now_ms();
+    let quick = server.deploy_guest("quick", "probe", "[schedule]\nevery_minutes = 0.5", "").await;
+    assert_eq!(quick["next_run"], rfc3339(now + 30_000));
+    clock.set(now + 30_000);
+    wait_for_runs(&server, "quick", 1).await;
+    clock.set(now + 60_000);
+    wait_for_runs(&server, "quick", 2).await;
+
     // Deleting the workflow stops its schedule.
     server.api(reqwest::Method::DELETE, "/v1/workflows/tick", "").await;
     assert!(server.state.store().schedule("tick").unwrap().is_none());
@@ -190,6 +199,7 @@ async fn failed_runs_are_retried_with_backoff_but_timeouts_are_not() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["attempt"], 3, "two failures, then success");
     assert_eq!(run["outcome"]["attempt"], 3);
+    assert!(run.get("retry_at_ms").is_none(), "a finished run has no retry pending: {run}");
 
     // Out of retries: the last failure stands.
     server.deploy_guest("doomed", "probe", "retries = 2\nretry_backoff_secs = 0.01", "").await;

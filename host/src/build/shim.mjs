@@ -91,7 +91,8 @@ export async function run() {
     }
     return JSON.stringify(value === undefined ? null : value);
   } catch (error) {
-    const where = error && error.stack ? `\n${error.stack}` : '';
-    throw `${error}${where}`;
+    // The stack goes to the step's log; the error itself stays one line.
+    if (error && error.stack) console.error(error.stack);
+    throw String(error).split('\n')[0];
   }
 }

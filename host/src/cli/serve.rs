@@ -21,10 +21,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000)]
     pub max_queued: u64,
     /// Finished runs kept per workflow (a workflow's [retention] wins).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_runs: u64,
     /// Days finished runs are kept (a workflow's [retention] wins).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = positive_days)]
     pub keep_days: f64,
     /// On SIGTERM, how long running runs may take to finish (queued ones
     /// wait for the next start), e.g. 30s.
@@ -32,6 +32,13 @@ pub struct ServeArgs {
     pub grace: std::time::Duration,
     #[command(flatten)]
     pub egress: crate::EgressArgs,
+}
+
+fn positive_days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days.is_finite() && days > 0.0 => Ok(days),
+        _ => Err(format!("`{text}` is not a number of days above 0")),
+    }
 }
 
 pub async fn serve(data_dir: &Path, args: ServeArgs, runtime: Arc<Runtime>) -> Result<ExitCode> {

@@ -161,9 +161,19 @@ impl Api {
         };
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
-            let reason = value["error"]
-                .as_str()
-                .map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), String::from);
+            // A non-JSON answer (a proxy's error page): its first line, shortened.
+            let reason = value["error"].as_str().map_or_else(
+                || {
+                    String::from_utf8_lossy(&bytes)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect()
+                },
+                String::from,
+            );
             bail!("{reason} ({method} {path}: {status})");
         }
         Ok(value)

@@ -218,6 +218,28 @@ type ResponseFuture = Box<
         > + Send,
 >;
 
+/// A request body not yet on its way. Refused before it is read, it is
+/// drained in the background rather than dropped: a guest still writing it
+/// then gets the refusal from the response, not a broken stream mid-write
+/// (which StarlingMonkey treats as fatal). Nothing drained goes anywhere.
+struct Unsent(Option<WasiBody>);
+
+/// The most a refused request's body is read (and discarded) for.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        if let Some(mut body) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(DRAIN_FOR, drain).await;
+            });
+        }
+    }
+}
+
 impl WasiHttpHooks for EgressHook {
     fn send_request(
         &mut self,
@@ -242,6 +264,7 @@ pub(crate) async fn send(
 ) -> Result<http::Response<WasiBody>, HttpError> {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
+    let mut body = Unsent(Some(body));
     let mut record = EgressRecord {
         method: parts.method.to_string(),
         scheme: String::new(),
@@ -348,7 +371,7 @@ pub(crate) async fn send(
     let body_report: rewrite::SharedReport = Arc::default();
     let bytes_out = Arc::new(AtomicU64::new(0));
     let counted_out = bytes_out.clone();
-    let outgoing = BodyDataStream::new(body).map(move |chunk| {
+    let outgoing = BodyDataStream::new(body.0.take().expect("the body is taken once")).map(move |chunk| {
         chunk.inspect(|c| {
             counted_out.fetch_add(c.len() as u64, Ordering::Relaxed);
         })

@@ -79,9 +79,13 @@ async fn upload_step(
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let runtime = state.runtime.clone();
     let path = upload.path().to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || runtime.load(&path))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let loaded = runtime.load(&path);
+        runtime.forget_path(&path);
+        loaded
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let step = loaded.map_err(|e| {
         // The temp file's name means nothing to the uploader.
         bad_request(e.to_string().replace(&upload.path().display().to_string(), "the upload"))

@@ -191,18 +191,27 @@ pub fn local_router(state: Arc<AppState>) -> Router {
 /// Runs queued runs in this process until `run` has finished (the CLI's
 /// `trigger` and `runs replay` without a server).
 pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), crate::store::StoreError> {
-    let worker = tokio::spawn(worker::work(state.clone()));
     loop {
-        let status = state.store().run(run)?.map(|r| r.status);
-        if !matches!(status.as_deref(), Some("queued" | "running")) {
-            break;
+        let Some(record) = state.store().run(run)? else { return Ok(()) };
+        match record.status.as_str() {
+            "queued" => {}
+            // A server on the same data directory has it.
+            "running" => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            _ => return Ok(()),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let due = record.retry_at_ms.unwrap_or(0) as i64;
+        if due > crate::store::now_ms() {
+            tokio::time::sleep(Duration::from_millis((due - crate::store::now_ms()).max(1) as u64)).await;
+            continue;
+        }
+        // Only this run: other queued runs belong to whoever serves the directory.
+        if let Some(claimed) = state.store().claim_run_by_id(run)? {
+            worker::run_one(&state, &claimed).await;
+        }
     }
-    state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-    state.work.notify_waiters();
-    let _ = worker.await;
-    Ok(())
 }
 
 /// Serves on `listener` with the workers until `shutdown` resolves; then

@@ -26,9 +26,10 @@ pub(super) async fn run_schedules(state: Arc<AppState>) {
 /// Queues every schedule due at `now`; returns when the next one is due.
 fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
     let schedules = state.store().schedules().map_err(|e| e.to_string())?;
+    let mut soonest: Option<i64> = None;
     for (name, due) in schedules {
         if due > now {
-            return Ok(Some(due));
+            return Ok(Some(soonest.map_or(due, |s| s.min(due))));
         }
         let record = state.store().workflow(&name).map_err(|e| e.to_string())?;
         let schedule = record.as_ref().and_then(|record| match state.workflow(record) {
@@ -46,6 +47,10 @@ fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
         let next = schedule.next_after_firing(due, now);
         state.store().fire_schedule(&record, &event, next).map_err(|e| e.to_string())?;
         state.work.notify_one();
+        soonest = match (soonest, next) {
+            (Some(s), Some(n)) => Some(s.min(n)),
+            (s, n) => s.or(n),
+        };
     }
-    Ok(None)
+    Ok(soonest)
 }

@@ -22,12 +22,7 @@ pub(super) async fn work(state: Arc<AppState>) {
         }
         let claimed = state.store().claim_run();
         match claimed {
-            Ok(Some(run)) => {
-                let ended = execute(&state, &run).await;
-                if let Err(e) = conclude(&state, &run, ended) {
-                    eprintln!("stephost: run {}: {e}", run.id);
-                }
-            }
+            Ok(Some(run)) => run_one(&state, &run).await,
             Ok(None) => {
                 let idle = match state.store().next_retry_ms() {
                     Ok(Some(due)) => {
@@ -42,6 +37,14 @@ pub(super) async fn work(state: Arc<AppState>) {
                 tokio::time::sleep(IDLE_POLL).await;
             }
         }
+    }
+}
+
+/// Runs one claimed run and stores how it ended.
+pub(super) async fn run_one(state: &AppState, run: &RunRecord) {
+    let ended = execute(state, run).await;
+    if let Err(e) = conclude(state, run, ended) {
+        eprintln!("stephost: run {}: {e}", run.id);
     }
 }
 
@@ -63,8 +66,9 @@ fn conclude(state: &AppState, run: &RunRecord, ended: Ended) -> Result<(), crate
             state.work.notify_one();
         }
         None => {
-            state.store().finish_run(&run.id, ended.status, &ended.outcome)?;
+            let stored = state.store().finish_run(&run.id, ended.status, &ended.outcome);
             state.reply(&run.id, Reply::Ended(ended.status));
+            stored?;
         }
     }
     Ok(())

@@ -132,7 +132,12 @@ impl Store {
     pub fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
         let db = self.db();
         let latest = self.workflow(name)?;
-        let version = latest.as_ref().map_or(1, |w| w.version + 1);
+        // Versions count on across a delete: runs keep pointing at theirs.
+        let highest: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(version) FROM workflows WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(&db)?;
+        let version = highest.map_or(1, |v| v as u64 + 1);
         let endpoint = latest
             .map_or_else(|| crate::runtime::new_run_id() + &crate::runtime::new_run_id(), |w| w.endpoint);
         let created_ms = now_ms();
@@ -263,6 +268,22 @@ impl Store {
         self.unsynced(|| self.claim_run_now())
     }
 
+    /// Takes one queued run by id (the CLI running its own run), if it is
+    /// still queued.
+    pub fn claim_run_by_id(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.unsynced(|| {
+            let db = self.db();
+            let mut claim = self
+                .conn
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
+                     WHERE id = ?2 AND status = 'queued' RETURNING {RUN_FIELDS}"
+                ))
+                .map_err(&db)?;
+            claim.query_row(params![now_ms(), id], run_row).optional().map_err(&db)
+        })
+    }
+
     fn claim_run_now(&self) -> Result<Option<RunRecord>, StoreError> {
         let db = self.db();
         let mut claim = self
@@ -281,7 +302,9 @@ impl Store {
     pub fn finish_run(&self, id: &str, status: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
         self.unsynced(|| {
             self.conn
-                .prepare_cached("UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3 WHERE id = ?4")
+                .prepare_cached(
+                    "UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3, not_before_ms = 0 WHERE id = ?4",
+                )
                 .and_then(|mut finish| finish.execute(params![status, now_ms(), outcome.to_string(), id]))
                 .map_err(self.db())?;
             Ok(())
@@ -517,6 +540,13 @@ mod tests {
         assert_eq!((v1.version, v2.version), (1, 2));
         assert_eq!(v1.endpoint, v2.endpoint, "the endpoint outlives versions");
         assert_eq!(store.workflow_by_endpoint(&v1.endpoint).unwrap().unwrap().version, 2);
+        let gone = store.put_workflow("gone", "d").unwrap();
+        assert!(store.delete_workflow("gone").unwrap());
+        assert_eq!(
+            store.put_workflow("gone", "d").unwrap().version,
+            gone.version + 1,
+            "redeploy after delete"
+        );
 
         let first = store.enqueue_run(&v2, &serde_json::json!({ "n": 1 })).unwrap();
         let second = store.enqueue_run(&v2, &serde_json::json!({ "n": 2 })).unwrap();

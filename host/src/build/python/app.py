@@ -67,4 +67,6 @@ class WitWorld(wit_world.WitWorld):
         except Err:
             raise
         except BaseException as error:
-            raise Err(f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+            # The traceback goes to the step's log; the error itself stays one line.
+            traceback.print_exc()
+            raise Err(f"{type(error).__name__}: {error}".splitlines()[0])
