@@ -208,7 +208,8 @@ pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), c
             continue;
         }
         // Only this run: other queued runs belong to whoever serves the directory.
-        if let Some(claimed) = state.store().claim_run_by_id(run)? {
+        let claimed = state.store().claim_run_by_id(run)?;
+        if let Some(claimed) = claimed {
             worker::run_one(&state, &claimed).await;
         }
     }
