@@ -45,15 +45,7 @@ pub fn new_project(
     app: Option<&App>,
     sdk: &Path,
 ) -> Result<Vec<PathBuf>, TemplateError> {
-    if dir.exists() {
-        return Err(TemplateError { path: dir.to_path_buf(), message: "already exists".into() });
-    }
-    if !crate::workflow::is_valid_name(name) {
-        return Err(TemplateError {
-            path: dir.to_path_buf(),
-            message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
-        });
-    }
+    check_new(dir, name)?;
     let files = [
         ("Cargo.toml", cargo_toml(name, sdk)),
         (".cargo/config.toml", "[build]\ntarget = \"wasm32-wasip2\"\n".to_string()),
@@ -92,15 +84,7 @@ pub fn new_script_project(
     app: Option<&App>,
     language: ScriptLanguage,
 ) -> Result<Vec<PathBuf>, TemplateError> {
-    if dir.exists() {
-        return Err(TemplateError { path: dir.to_path_buf(), message: "already exists".into() });
-    }
-    if !crate::workflow::is_valid_name(name) {
-        return Err(TemplateError {
-            path: dir.to_path_buf(),
-            message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
-        });
-    }
+    check_new(dir, name)?;
     let (file, code) = match (language, app.filter(|a| a.test_request.is_some())) {
         (ScriptLanguage::JavaScript, Some(app)) => (format!("{name}.mjs"), js_app_step(name, app)),
         (ScriptLanguage::JavaScript, None) => (format!("{name}.mjs"), js_plain_step(name)),
@@ -217,6 +201,21 @@ fn python_app_step(name: &str, app: &App) -> String {
         method = test.method,
         headers = headers.join("\n"),
     )
+}
+
+/// A new project needs a directory that does not exist yet and a valid
+/// step name.
+fn check_new(dir: &Path, name: &str) -> Result<(), TemplateError> {
+    if dir.exists() {
+        return Err(TemplateError { path: dir.to_path_buf(), message: "already exists".into() });
+    }
+    if !crate::workflow::is_valid_name(name) {
+        return Err(TemplateError {
+            path: dir.to_path_buf(),
+            message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
+        });
+    }
+    Ok(())
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TemplateError> {

@@ -19,6 +19,28 @@ async fn stephost(data: &Path, args: &[&str]) -> std::process::Output {
     crate::support::stephost_async(data, args, None).await
 }
 
+/// `stephost run STEP --account APP=default --json` with `host` pointed at
+/// the stand-in; the outcome, after checking the run succeeded.
+async fn run_against(data: &Path, wasm: &Path, app: &str, host: &str, apis: &StandIn, ca: &Path) -> Value {
+    let resolve = format!("{host}:443:{}", apis.addr);
+    let account = format!("{app}=default");
+    let args = [
+        "run",
+        wasm.to_str().unwrap(),
+        "--account",
+        &account,
+        "--resolve",
+        &resolve,
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--json",
+    ];
+    let out = stephost(data, &args).await;
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}: {printed}", wasm.display());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins() {
     let apis = StandIn::start(&["slack.com", "api.twilio.com", "api.postmarkapp.com"]).await;
@@ -54,30 +76,7 @@ async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins()
             "twilio" => "api.twilio.com",
             _ => "api.postmarkapp.com",
         };
-        let resolve = format!("{host}:443:{}", apis.addr);
-        let account = format!("{app}=default");
-        let out = stephost(
-            &data,
-            &[
-                "run",
-                wasm.to_str().unwrap(),
-                "--account",
-                &account,
-                "--resolve",
-                &resolve,
-                "--ca-cert",
-                ca.to_str().unwrap(),
-                "--json",
-            ],
-        )
-        .await;
-        assert!(
-            out.status.success(),
-            "{app}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let outcome = run_against(&data, &wasm, app, host, &apis, &ca).await;
         assert!(outcome["result"]["return_value"].get(answer_key).is_some(), "{app}: {outcome}");
         assert_eq!(outcome["egress"][0]["secrets"][0], format!("{app}.{field}"));
     }
@@ -143,27 +142,7 @@ async fn generated_js_and_python_steps_build_and_run_against_stand_ins() {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
         let wasm = project.join(format!("{name}.wasm"));
-        let resolve = format!("{host}:443:{}", apis.addr);
-        let account = format!("{app}=default");
-        let args = [
-            "run",
-            wasm.to_str().unwrap(),
-            "--account",
-            &account,
-            "--resolve",
-            &resolve,
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--json",
-        ];
-        let out = stephost(&data, &args).await;
-        assert!(
-            out.status.success(),
-            "{name}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let outcome = run_against(&data, &wasm, app, host, &apis, &ca).await;
         assert!(outcome["result"]["return_value"].get(answer_key).is_some(), "{name}: {outcome}");
         assert_eq!(outcome["egress"][0]["secrets"][0], format!("{app}.{field}"), "{name}");
     }
