@@ -2,7 +2,7 @@
 //! joined with the shim (`shim.mjs`), and componentize-js (StarlingMonkey)
 //! against the `stephost:step-js` world.
 
-use super::{BuildError, COMPONENTIZE_JS_VERSION, run_captured};
+use super::{BuildError, COMPONENTIZE_JS_VERSION, failed, run_captured, write_files};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -21,17 +21,13 @@ const DEFAULT_BINDING: &str = "const __stephostDefault =";
 pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), BuildError> {
     let code = std::fs::read_to_string(source)
         .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
-    let work = tempfile::tempdir().map_err(|e| failed(source, e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| failed(source, e))?;
     check_syntax(source, &code, work.path())?;
     let joined = join_with_shim(source, &code)?;
+    write_files(source, work.path(), &[("step.mjs", &joined)])?;
     let module = work.path().join("step.mjs");
-    std::fs::write(&module, joined).map_err(|e| failed(source, e.to_string()))?;
     let wit = work.path().join("wit");
-    for (name, text) in WIT_FILES {
-        let path = wit.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| failed(source, e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| failed(source, e.to_string()))?;
-    }
+    write_files(source, &wit, WIT_FILES)?;
     let cli = componentize_js(toolchains)?;
     let mut command = Command::new("node");
     command
@@ -46,15 +42,11 @@ pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), 
     })
 }
 
-fn failed(source: &Path, detail: String) -> BuildError {
-    BuildError::Failed { path: source.to_path_buf(), detail }
-}
-
 /// `node --check` on the user's own file (as a module), so a syntax error
 /// names the user's line, not one in the joined module.
 fn check_syntax(source: &Path, code: &str, work: &Path) -> Result<(), BuildError> {
     let copy = work.join("check.mjs");
-    std::fs::write(&copy, code).map_err(|e| failed(source, e.to_string()))?;
+    std::fs::write(&copy, code).map_err(|e| failed(source, e))?;
     let output = Command::new("node").arg("--check").arg(&copy).output().map_err(|_| missing_node())?;
     if output.status.success() {
         return Ok(());

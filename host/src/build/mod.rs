@@ -66,6 +66,21 @@ pub fn default_output(source: &Path) -> PathBuf {
     source.with_extension("wasm")
 }
 
+/// A build of `source` that failed for `detail`.
+fn failed(source: &Path, detail: impl std::fmt::Display) -> BuildError {
+    BuildError::Failed { path: source.to_path_buf(), detail: detail.to_string() }
+}
+
+/// Writes `files` (relative name, text) below `dir`, for the build of `source`.
+fn write_files(source: &Path, dir: &Path, files: &[(&str, &str)]) -> Result<(), BuildError> {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(|e| failed(source, e))?;
+        std::fs::write(&path, text).map_err(|e| failed(source, e))?;
+    }
+    Ok(())
+}
+
 /// Runs a command, its output captured; `Err` holds the last lines of its
 /// stderr (or stdout) on failure.
 fn run_captured(command: &mut std::process::Command, what: &str) -> Result<(), String> {

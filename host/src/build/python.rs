@@ -3,7 +3,7 @@
 //! `python/stephost_http.py`), and componentize-py against the
 //! `stephost:step-py` world.
 
-use super::{BuildError, COMPONENTIZE_PY_VERSION, run_captured};
+use super::{BuildError, COMPONENTIZE_PY_VERSION, failed, run_captured, write_files};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -32,13 +32,9 @@ const USER_MODULE: &str = "user_step.py";
 pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), BuildError> {
     let code = std::fs::read_to_string(source)
         .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
-    let work = tempfile::tempdir().map_err(|e| failed(source, e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| failed(source, e))?;
     let app = work.path().join("app");
-    let write = |path: PathBuf, text: &str| -> Result<(), BuildError> {
-        std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| failed(source, e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| failed(source, e.to_string()))
-    };
-    write(app.join(USER_MODULE), &code)?;
+    write_files(source, &app, &[(USER_MODULE, &code)])?;
     check_syntax(source, &app.join(USER_MODULE))?;
     if !code.contains("def handler") {
         return Err(BuildError::Invalid {
@@ -46,13 +42,9 @@ pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), 
             message: "no `def handler(pd):` — Python steps are written in Pipedream's handler form".into(),
         });
     }
-    for (name, text) in MODULES {
-        write(app.join(name), text)?;
-    }
+    write_files(source, &app, MODULES)?;
     let wit = work.path().join("wit");
-    for (name, text) in WIT_FILES {
-        write(wit.join(name), text)?;
-    }
+    write_files(source, &wit, WIT_FILES)?;
     let (tool, pythonpath) = componentize_py(toolchains)?;
     let mut command = Command::new(tool);
     command
@@ -67,10 +59,6 @@ pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), 
         let user = app.join(USER_MODULE).display().to_string();
         failed(source, detail.replace(&user, &source.display().to_string()))
     })
-}
-
-fn failed(source: &Path, detail: String) -> BuildError {
-    BuildError::Failed { path: source.to_path_buf(), detail }
 }
 
 fn python() -> &'static str {
