@@ -313,11 +313,14 @@ async fn uploads_and_trigger_bodies_over_the_limit_are_refused_with_413() {
     let (status, body) = server.upload(vec![0u8; 2 << 20]).await;
     assert_eq!(status, 413);
     assert_eq!(body["error"], "the upload is over the 1 MiB limit");
+    // The next request must not go out on the connection the server closes.
 
     let deployed = server.deploy_guest("small", "hello", "", "").await;
     let url = server.url(deployed["endpoint"].as_str().unwrap());
     let big = server.http.post(&url).body(vec![b'x'; 600 << 10]).send().await.unwrap();
     assert_eq!(big.status(), 413, "over the 512 KiB default");
+    assert_eq!(big.headers()["connection"], "close", "the unread body ends the connection");
+    assert_eq!(big.json::<Value>().await.unwrap()["error"], "the event body is over the 512 KiB limit");
     let fits = server.http.post(&url).body(vec![b'x'; 500 << 10]).send().await.unwrap();
     assert_eq!(fits.status(), 200);
     assert_eq!(server.runs("small").await.len(), 1, "only the one that fit was stored");

@@ -179,7 +179,23 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let management = api::routes(state.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
-    Router::new().nest("/v1", management).merge(trigger::routes(state.clone())).with_state(state)
+    Router::new()
+        .nest("/v1", management)
+        .merge(trigger::routes(state.clone()))
+        .layer(axum::middleware::map_response(close_after_refused_body))
+        .with_state(state)
+}
+
+/// A body refused for its size was not read to the end, so the connection
+/// cannot carry another request: say so, or a client reusing it would see
+/// its next request cut off.
+async fn close_after_refused_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The management routes without the token check, for the CLI calling them

@@ -31,8 +31,20 @@ async fn trigger(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = state.config.max_event_bytes >> 10;
+            let message = format!("the event body is over the {limit} KiB limit");
+            return ApiError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        }
+        Err(rejection) => {
+            let message = format!("cannot read the event body: {}", rejection.body_text());
+            return ApiError(StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
     let endpoint = params.iter().find(|(k, _)| k == "endpoint").map(|(_, v)| v.clone()).unwrap_or_default();
     let workflow = match state.store().workflow_by_endpoint(&endpoint) {
         Ok(Some(workflow)) => workflow,
