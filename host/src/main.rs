@@ -114,7 +114,8 @@ enum Command {
     #[command(subcommand)]
     Audit(cli::audit::AuditCommand),
     /// Measure a step's end-to-end time (instantiate + run + collect) with
-    /// its compiled component cached.
+    /// its compiled component cached; `bench suite` measures stephost side
+    /// by side with bare wasmtime, Node.js and `wasmtime run`.
     Bench(BenchArgs),
 }
 
@@ -222,9 +223,13 @@ pub struct EgressArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct BenchArgs {
+    #[command(subcommand)]
+    suite: Option<BenchCommand>,
     /// The step component (.wasm).
-    component: PathBuf,
+    #[arg(required = true)]
+    component: Option<PathBuf>,
     #[command(flatten)]
     event: EventArgs,
     /// How many runs to time (after 100 warm-up runs).
@@ -243,6 +248,41 @@ struct BenchArgs {
     /// With --triggers: clients sending at once.
     #[arg(long, default_value_t = 64, requires = "triggers")]
     concurrency: usize,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Every comparison in one run: bare wasmtime (the floor), the trivial
+    /// step, a Node.js `vm` context and a Node.js process per run,
+    /// `wasmtime run` per run, cold loads of Rust/JS/Python steps, the
+    /// egress proxy against direct reqwest, 1–1,000 runs waiting on I/O, and
+    /// a five-step workflow. Prints a Markdown report (progress on stderr).
+    Suite(SuiteArgs),
+}
+
+#[derive(Args)]
+struct SuiteArgs {
+    /// Where the bench steps were built (echo, relay, fetch, echo_command).
+    #[arg(long, value_name = "DIR", default_value = "examples/target/wasm32-wasip2/release")]
+    steps: PathBuf,
+    /// The wasmtime CLI for the `wasmtime run` peer (default: on PATH;
+    /// skipped with a note when there is none).
+    #[arg(long, value_name = "FILE")]
+    wasmtime: Option<PathBuf>,
+    /// Also write the report into FILE (e.g. docs/BENCHMARKS.md), replacing
+    /// the previous generated section and keeping the rest.
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// A smoke run: few runs, short windows (the numbers mean little).
+    #[arg(long)]
+    quick: bool,
+    /// Skip building and measuring the JavaScript and Python steps.
+    #[arg(long)]
+    no_languages: bool,
+    /// Run only these parts (repeatable): baseline, step, node, wasmtime,
+    /// workflow, cold, egress, scaling.
+    #[arg(long, value_name = "PART")]
+    only: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -272,9 +312,21 @@ fn service_api(data_dir: &Path, server: &cli::service::ServerArgs) -> Result<cli
     })
 }
 
-/// `error: context: cause` on one line.
+/// `error: context: cause` on one line. A cause whose text the message
+/// already shows (library errors name their source) is not repeated.
 fn one_line(error: &anyhow::Error) -> String {
-    format!("{error:#}").replace('\n', " ")
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -437,12 +489,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Accounts(command) => cli::manage::accounts(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Env(command) => cli::manage::env(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Apps(command) => cli::manage::apps(&data_dir, command).map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchArgs { suite: Some(BenchCommand::Suite(args)), .. }) => {
+            bench_suite(data_dir, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
+            let component = args.component.context("name the step component to measure")?;
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             if let Some(triggers) = args.triggers {
                 let report = cli::bench::triggers(
                     Arc::new(runtime),
-                    &args.component,
+                    &component,
                     triggers as usize,
                     args.concurrency,
                 )
@@ -450,14 +507,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 println!("{report}");
                 return Ok(ExitCode::SUCCESS);
             }
-            let step = runtime.load(&args.component)?;
+            let step = runtime.load(&component)?;
             if args.egress {
                 println!("{}", cli::bench::egress(&runtime, &step, 20, 200).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             let event = read_event(&args.event)?;
             let input = StepInput {
-                step_name: step_name(&args.component),
+                step_name: step_name(&component),
                 event: event.to_string(),
                 ..Default::default()
             };
@@ -466,6 +523,33 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs the suite on its own thread (it builds the runtimes each part
+/// needs), prints the report and writes it where asked.
+fn bench_suite(data_dir: PathBuf, args: SuiteArgs) -> Result<()> {
+    let options = cli::bench::suite::SuiteOptions {
+        steps_dir: args.steps,
+        wasmtime: args.wasmtime,
+        data_dir,
+        quick: args.quick,
+        no_languages: args.no_languages,
+        only: args.only,
+    };
+    let report = std::thread::spawn(move || cli::bench::suite::run(&options))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the benchmark suite panicked"))??;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let today = chrono::DateTime::from_timestamp(now.as_secs() as i64, 0).unwrap_or_default();
+    let title = format!("{} — `stephost bench suite`", today.format("%Y-%m-%d"));
+    let markdown = report.markdown(&title);
+    println!("{markdown}");
+    if let Some(file) = &args.write {
+        cli::bench::report::write_into(file, &markdown)
+            .with_context(|| format!("cannot write the report into {}", file.display()))?;
+        eprintln!("stephost bench suite: written into {}", file.display());
+    }
+    Ok(())
 }
 
 async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {

@@ -1,5 +1,14 @@
-//! `stephost bench`: end-to-end time of a step, and the egress proxy's
-//! overhead against a direct reqwest client on the same loopback server.
+//! `stephost bench`: end-to-end time of a step, the egress proxy's
+//! overhead against a direct reqwest client on the same loopback server,
+//! HTTP triggers through a server, and (`suite`) every comparison with the
+//! alternatives in one run.
+
+mod baseline;
+mod machine;
+mod measure;
+mod peers;
+pub mod report;
+pub mod suite;
 
 use anyhow::{Result, bail};
 use std::sync::Arc;
@@ -39,6 +48,38 @@ pub async fn step(runtime: &Runtime, step: &StepComponent, input: &StepInput, ru
 /// The token the benchmark's server expects; sealed for the step.
 const TOKEN: &str = "bench-secret-token-0123456789";
 
+/// Per-request times of direct reqwest and of the proxied `fetch` step.
+pub struct EgressReport {
+    pub url: String,
+    pub per_batch: u32,
+    pub batches: u32,
+    pub direct: Duration,
+    pub proxied: Duration,
+}
+
+impl EgressReport {
+    /// The proxy's extra time per request, in percent of the direct time.
+    pub fn overhead_percent(&self) -> f64 {
+        (self.proxied.as_secs_f64() / self.direct.as_secs_f64() - 1.0) * 100.0
+    }
+}
+
+impl std::fmt::Display for EgressReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sequential GETs to {}, median of {} batches:\n  direct reqwest:                    {} per request\n  step through the proxy (secret swapped in): {} per request\n  overhead: {:+.0}% ({} per request)",
+            self.per_batch,
+            self.url,
+            self.batches,
+            us(self.direct),
+            us(self.proxied),
+            self.overhead_percent(),
+            us(self.proxied.saturating_sub(self.direct))
+        )
+    }
+}
+
 /// Per-request time of `per_batch` sequential GETs, median over `batches`:
 /// direct reqwest versus the `fetch` step through the egress proxy with a
 /// secret swapped into every request.
@@ -47,7 +88,7 @@ pub async fn egress(
     fetch: &StepComponent,
     batches: u32,
     per_batch: u32,
-) -> Result<String> {
+) -> Result<EgressReport> {
     let authorized = Arc::new(AtomicU64::new(0));
     let seen = authorized.clone();
     let app = axum::Router::new().route(
@@ -102,15 +143,10 @@ pub async fn egress(
     }
     // The first batch of each warms connections up.
     let (direct, proxied) = (median(&mut direct[1..].to_vec()), median(&mut proxied[1..].to_vec()));
-    let overhead = (proxied.as_secs_f64() / direct.as_secs_f64() - 1.0) * 100.0;
-    Ok(format!(
-        "{per_batch} sequential GETs to {url}, median of {batches} batches:\n  direct reqwest:                    {} per request\n  step through the proxy (secret swapped in): {} per request\n  overhead: {overhead:+.0}% ({} per request)",
-        us(direct),
-        us(proxied),
-        us(proxied.saturating_sub(direct))
-    ))
+    Ok(EgressReport { url, per_batch, batches, direct, proxied })
 }
 
+/// The `q` quantile of sorted samples.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }

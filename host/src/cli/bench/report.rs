@@ -1,0 +1,277 @@
+//! The suite's report: tables side by side, the headline ratios, each
+//! target met or not, as Markdown for the terminal and `docs/BENCHMARKS.md`.
+
+use super::EgressReport;
+use super::measure::Samples;
+use super::peers::PeerResult;
+use super::suite::ScaleRow;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// One row of the per-run table.
+pub struct Row {
+    pub name: String,
+    pub median: Duration,
+    pub p99: Duration,
+    pub runs_per_s: f64,
+    /// The process's peak RSS while the row ran (bytes).
+    pub peak_rss: u64,
+}
+
+impl Row {
+    /// An in-process row; its peak RSS is this process's since the last reset.
+    pub fn timed(name: &str, samples: &Samples, runs_per_s: f64) -> Self {
+        Self {
+            name: name.into(),
+            median: samples.median(),
+            p99: samples.p99(),
+            runs_per_s,
+            peak_rss: super::machine::peak_rss_bytes(),
+        }
+    }
+
+    /// A peer's row; its peak RSS is that of the peer's own process.
+    pub fn peer(name: &str, peer: &PeerResult) -> Self {
+        Self {
+            name: name.into(),
+            median: peer.samples.median(),
+            p99: peer.samples.p99(),
+            runs_per_s: peer.runs_per_s,
+            peak_rss: peer.peak_rss,
+        }
+    }
+}
+
+/// A step's cold and warm costs.
+pub struct ColdRow {
+    pub language: String,
+    pub size: u64,
+    /// Load with an empty cache (compile + write) and the first run.
+    pub compiled: Duration,
+    /// After a restart: reading the compiled component from disk.
+    pub load: Duration,
+    /// After a restart: load and the first run.
+    pub restarted: Duration,
+    /// Each run after that, the component loaded.
+    pub each: Samples,
+    pub peak_rss: u64,
+}
+
+/// Everything one suite run measured.
+pub struct Report {
+    pub machine: String,
+    pub runs: Vec<Row>,
+    pub baseline: Option<Duration>,
+    pub step: Option<(Samples, f64)>,
+    pub node_vm: Option<Duration>,
+    pub node_process: Option<Duration>,
+    pub wasmtime_run: Option<Duration>,
+    pub cold: Vec<ColdRow>,
+    pub egress: Option<EgressReport>,
+    pub scaling: Vec<ScaleRow>,
+    /// Rows skipped and why.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(machine: String) -> Self {
+        Self {
+            machine,
+            runs: Vec::new(),
+            baseline: None,
+            step: None,
+            node_vm: None,
+            node_process: None,
+            wasmtime_run: None,
+            cold: Vec::new(),
+            egress: None,
+            scaling: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Each target of issue 7 with what was measured and whether it is met.
+    fn targets(&self) -> Vec<(String, String, bool)> {
+        let mut targets = Vec::new();
+        if let Some((samples, rate)) = &self.step {
+            let median = samples.median();
+            targets.push(("trivial step median ≤ 25 µs".into(), us(median), median <= Duration::from_micros(25)));
+            if let Some(base) = self.baseline {
+                let ratio = ratio(median, base);
+                targets.push(("within 1.25× of bare wasmtime".into(), format!("{ratio:.2}×"), ratio <= 1.25));
+            }
+            targets.push(("≥ 60,000 runs/s, all cores".into(), format!("{rate:.0}/s"), *rate >= 60_000.0));
+            let p99 = samples.p99();
+            targets.push(("p99 ≤ 50 µs".into(), us(p99), p99 <= Duration::from_micros(50)));
+            if let Some(node) = self.node_vm {
+                let times = ratio(node, median);
+                targets.push(("≥ 10× faster than a Node `vm` per run".into(), format!("{times:.1}×"), times >= 10.0));
+            }
+            if let Some(node) = self.node_process {
+                let times = ratio(node, median);
+                targets.push((
+                    "≥ 2,000× faster than a Node process per run".into(),
+                    format!("{times:.0}×"),
+                    times >= 2_000.0,
+                ));
+            }
+        }
+        if let Some(egress) = &self.egress {
+            let overhead = egress.overhead_percent();
+            targets.push(("proxy overhead ≤ 10 % over direct reqwest".into(), format!("{overhead:+.0} %"), overhead <= 10.0));
+        }
+        for cold in &self.cold {
+            targets.push((
+                format!("cached component load ≤ 5 ms ({})", cold.language),
+                ms(cold.load),
+                cold.load <= Duration::from_millis(5),
+            ));
+        }
+        if let Some(most) = self.scaling.iter().max_by_key(|row| row.concurrent) {
+            targets.push((
+                format!("idle instance memory ≤ 1 MiB ({} waiting at once)", most.concurrent),
+                kib(most.per_run_bytes),
+                most.per_run_bytes <= 1 << 20,
+            ));
+        }
+        targets
+    }
+
+    /// The report as Markdown, headed by `title`.
+    pub fn markdown(&self, title: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "## {title}\n\nMachine: {}. Absolute times depend on the machine; ratios between rows of this run are the headline.\n", self.machine);
+        let _ = writeln!(out, "### Per run: the trivial step (parse the event, return it) and its peers\n");
+        let _ = writeln!(out, "| what | median | p99 | runs/s (all cores) | peak RSS |\n|---|---|---|---|---|");
+        for row in &self.runs {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {} |",
+                row.name,
+                human(row.median),
+                human(row.p99),
+                row.runs_per_s,
+                mib(row.peak_rss)
+            );
+        }
+        if let Some((samples, _)) = &self.step {
+            let median = samples.median();
+            let mut ratios = Vec::new();
+            if let Some(base) = self.baseline {
+                ratios.push(format!("{:.2}× bare wasmtime", ratio(median, base)));
+            }
+            for (peer, time) in [
+                ("a Node `vm` context", self.node_vm),
+                ("a Node process", self.node_process),
+                ("`wasmtime run`", self.wasmtime_run),
+            ] {
+                if let Some(time) = time {
+                    ratios.push(format!("{:.0}× faster than {peer} per run", ratio(time, median)));
+                }
+            }
+            let _ = writeln!(out, "\nstephost's step: {}.", ratios.join("; "));
+        }
+        if !self.cold.is_empty() {
+            let _ = writeln!(out, "\n### Cold and warm: a new component, a restart, then each run\n");
+            let _ = writeln!(out, "| step | component | compile + first run | after restart: load | after restart: load + first run | each run after (median / p99) | peak RSS |\n|---|---|---|---|---|---|---|");
+            for cold in &self.cold {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.1} MB | {} | {} | {} | {} / {} | {} |",
+                    cold.language,
+                    cold.size as f64 / 1e6,
+                    human(cold.compiled),
+                    human(cold.load),
+                    human(cold.restarted),
+                    human(cold.each.median()),
+                    human(cold.each.p99()),
+                    mib(cold.peak_rss)
+                );
+            }
+        }
+        if let Some(egress) = &self.egress {
+            let _ = writeln!(out, "\n### Egress: {} sequential GETs to a loopback server, median of {} batches\n", egress.per_batch, egress.batches);
+            let _ = writeln!(out, "| path | per request |\n|---|---|");
+            let _ = writeln!(out, "| direct reqwest in the host | {} |", human(egress.direct));
+            let _ = writeln!(out, "| step through the proxy, secret swapped in | {} |", human(egress.proxied));
+            let _ = writeln!(out, "| overhead | {:+.0} % ({}) |", egress.overhead_percent(), human(egress.proxied.saturating_sub(egress.direct)));
+        }
+        if !self.scaling.is_empty() {
+            let _ = writeln!(out, "\n### Scaling: runs each waiting 50 ms on a loopback server (one GET through the proxy)\n");
+            let _ = writeln!(out, "| at once | runs | runs/s | run time median / p99 | most waiting at once | peak RSS | memory per waiting run |\n|---|---|---|---|---|---|---|");
+            for row in &self.scaling {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {} / {} | {} | {} | {} |",
+                    row.concurrent,
+                    row.runs,
+                    row.runs_per_s,
+                    human(row.latency.median()),
+                    human(row.latency.p99()),
+                    row.max_waiting,
+                    mib(row.peak_rss),
+                    kib(row.per_run_bytes)
+                );
+            }
+        }
+        let _ = writeln!(out, "\n### Targets\n\n| target | measured | met |\n|---|---|---|");
+        for (target, measured, met) in self.targets() {
+            let _ = writeln!(out, "| {target} | {measured} | {} |", if met { "yes" } else { "**no**" });
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\nNote: {note}");
+        }
+        out
+    }
+}
+
+/// Markers around the generated section of the benchmarks document.
+const START: &str = "<!-- stephost bench suite: start (generated, replaced on each run) -->";
+const END: &str = "<!-- stephost bench suite: end -->";
+
+/// Puts `section` between the markers in `file` (appending them the first
+/// time); the rest of the document is left as it is.
+pub fn write_into(file: &Path, section: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let block = format!("{START}\n{}\n{END}", section.trim_end());
+    let updated = match (text.find(START), text.find(END)) {
+        (Some(start), Some(end)) if end > start => {
+            format!("{}{block}{}", &text[..start], &text[end + END.len()..])
+        }
+        _ => format!("{}\n\n{block}\n", text.trim_end()),
+    };
+    std::fs::write(file, updated)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// µs below a millisecond, ms below ten seconds, else s.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        us(d)
+    } else if secs < 10.0 {
+        ms(d)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.0} KiB", bytes as f64 / 1024.0)
+}

@@ -1,0 +1,441 @@
+//! `stephost bench suite`: every comparison of issue 7 in one process run,
+//! on the same machine: the bare-wasmtime floor, stephost's trivial step,
+//! its peers (Node.js `vm`, a Node.js process, `wasmtime run`), cold loads
+//! of Rust/JS/Python steps, the egress proxy against direct reqwest,
+//! scaling with runs waiting on I/O, and a five-step workflow.
+
+use super::baseline::Baseline;
+use super::machine::{self, RssSampler};
+use super::measure::{self, Samples, latencies, throughput};
+use super::peers;
+use super::report::{Report, Row};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use stephost::{HostPolicy, Runtime, RuntimeConfig, StepComponent, StepConfig, StepInput, Workflow};
+
+/// What the suite needs from the command line.
+pub struct SuiteOptions {
+    /// Where the built bench steps are (`echo.wasm`, `relay.wasm`,
+    /// `fetch.wasm`, `echo_command.wasm`).
+    pub steps_dir: PathBuf,
+    /// The `wasmtime` CLI for the `wasmtime run` peer (else found on PATH).
+    pub wasmtime: Option<PathBuf>,
+    /// The data directory: JS/Python toolchains and built steps live there.
+    pub data_dir: PathBuf,
+    /// Fewer runs and shorter windows: a smoke run, not a measurement.
+    pub quick: bool,
+    /// Skip building and measuring JS and Python steps.
+    pub no_languages: bool,
+    /// Run only these parts (see [`SECTIONS`]); empty: all.
+    pub only: Vec<String>,
+}
+
+/// How long each measurement runs.
+struct Effort {
+    runs: u32,
+    process_runs: u32,
+    window: Duration,
+    workflow_runs: u32,
+    language_runs: u32,
+    egress_batches: u32,
+}
+
+impl Effort {
+    fn new(quick: bool) -> Self {
+        match quick {
+            false => Self {
+                runs: 20_000,
+                process_runs: 40,
+                window: Duration::from_secs(3),
+                workflow_runs: 2_000,
+                language_runs: 300,
+                egress_batches: 20,
+            },
+            true => Self {
+                runs: 200,
+                process_runs: 3,
+                window: Duration::from_millis(200),
+                workflow_runs: 20,
+                language_runs: 5,
+                egress_batches: 2,
+            },
+        }
+    }
+}
+
+/// The trivial step's event.
+const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
+
+/// The parts of the suite, in the order they run (`--only` picks some).
+pub const SECTIONS: &[&str] = &["baseline", "step", "node", "wasmtime", "workflow", "cold", "egress", "scaling"];
+
+/// The built bench steps.
+struct Steps {
+    echo: PathBuf,
+    relay: PathBuf,
+    fetch: PathBuf,
+    echo_command: PathBuf,
+}
+
+/// Runs every comparison (or those in `only`); prints progress to stderr
+/// and returns the report.
+pub fn run(options: &SuiteOptions) -> Result<Report> {
+    if let Some(unknown) = options.only.iter().find(|name| !SECTIONS.contains(&name.as_str())) {
+        bail!("--only {unknown}: no such part (parts: {})", SECTIONS.join(", "));
+    }
+    let wants = |section: &str| options.only.is_empty() || options.only.iter().any(|s| s == section);
+    let effort = Effort::new(options.quick);
+    let step_file = |name: &str| -> Result<PathBuf> {
+        let path = options.steps_dir.join(format!("{name}.wasm"));
+        if !path.is_file() {
+            bail!(
+                "{} is missing: build the bench steps first (cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml)",
+                path.display()
+            );
+        }
+        path.canonicalize().with_context(|| format!("cannot resolve {}", path.display()))
+    };
+    let steps = Steps {
+        echo: step_file("echo")?,
+        relay: step_file("relay")?,
+        fetch: step_file("fetch")?,
+        echo_command: step_file("echo_command")?,
+    };
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let mut report = Report::new(machine::describe());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if wants("baseline") {
+        baseline_section(&mut report, &rt, &effort, &steps)?;
+    }
+    if wants("step") {
+        step_section(&mut report, &rt, &effort, &steps)?;
+    }
+    if wants("node") {
+        node_section(&mut report, &effort)?;
+    }
+    if wants("wasmtime") {
+        wasmtime_section(&mut report, &effort, &steps, options, scratch.path())?;
+    }
+    if wants("workflow") {
+        workflow_section(&mut report, &rt, &effort, &steps, scratch.path())?;
+    }
+    if wants("cold") {
+        cold_section(&mut report, &rt, &effort, &steps, options, scratch.path())?;
+    }
+    if wants("egress") {
+        progress("egress: proxy versus direct reqwest");
+        let runtime = Runtime::new(RuntimeConfig::default())?;
+        let fetch = runtime.load(&steps.fetch)?;
+        report.egress = Some(rt.block_on(super::egress(&runtime, &fetch, effort.egress_batches, 200))?);
+    }
+    drop(rt);
+    if wants("scaling") {
+        progress("scaling: runs waiting on I/O");
+        let levels: &[usize] = if options.quick { &[1, 10] } else { &[1, 10, 100, 1_000] };
+        report.scaling = scaling(&steps.fetch, levels, Duration::from_millis(50))?;
+    }
+    Ok(report)
+}
+
+fn baseline_section(report: &mut Report, rt: &tokio::runtime::Runtime, effort: &Effort, steps: &Steps) -> Result<()> {
+    progress("bare wasmtime (baseline)");
+    machine::reset_peak_rss();
+    let baseline = Arc::new(Baseline::new(&steps.echo, EVENT)?);
+    let (samples, _) =
+        rt.block_on(latencies(1_000, effort.runs, || async { baseline.run_once().await.map(drop) }))?;
+    let rate = throughput(measure::cores(), effort.window, move || {
+        let baseline = baseline.clone();
+        async move { baseline.run_once().await.map(drop) }
+    })?;
+    report.runs.push(Row::timed("bare wasmtime: InstancePre + pooling, empty WASI (floor)", &samples, rate));
+    report.baseline = Some(samples.median());
+    Ok(())
+}
+
+fn step_section(report: &mut Report, rt: &tokio::runtime::Runtime, effort: &Effort, steps: &Steps) -> Result<()> {
+    progress("stephost trivial step");
+    machine::reset_peak_rss();
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+    let step = runtime.load(&steps.echo)?;
+    let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
+    let (samples, _) = rt.block_on(latencies(1_000, effort.runs, || run_checked(&runtime, &step, &input)))?;
+    let rate = throughput(measure::cores(), effort.window, move || {
+        let (runtime, step, input) = (runtime.clone(), step.clone(), input.clone());
+        async move { run_checked(&runtime, &step, &input).await }
+    })?;
+    report.runs.push(Row::timed("stephost: trivial Rust step end to end", &samples, rate));
+    report.step = Some((samples, rate));
+    Ok(())
+}
+
+fn node_section(report: &mut Report, effort: &Effort) -> Result<()> {
+    let version = match peers::node_version() {
+        Ok(version) => version,
+        Err(e) => {
+            report.notes.push(format!("Node.js peers skipped: {e}"));
+            return Ok(());
+        }
+    };
+    progress("Node.js vm context per run");
+    let node = peers::node_vm(EVENT, effort.runs, effort.window)?;
+    report.runs.push(Row::peer(&format!("Node.js {version}: fresh `vm` context per run"), &node));
+    report.node_vm = Some(node.samples.median());
+    progress("Node.js process per run");
+    let node = peers::node_process(EVENT, effort.process_runs, effort.window)?;
+    report.runs.push(Row::peer(&format!("Node.js {version}: a process per run"), &node));
+    report.node_process = Some(node.samples.median());
+    Ok(())
+}
+
+fn wasmtime_section(
+    report: &mut Report,
+    effort: &Effort,
+    steps: &Steps,
+    options: &SuiteOptions,
+    scratch: &Path,
+) -> Result<()> {
+    let Some(wasmtime) = peers::find_wasmtime(options.wasmtime.as_deref()) else {
+        report.notes.push(
+            "`wasmtime run` peer skipped: no wasmtime CLI (scripts/bench.sh installs wasmtime-cli 48.0.8 into target/tools)"
+                .into(),
+        );
+        return Ok(());
+    };
+    progress("wasmtime run per run");
+    let version = peers::wasmtime_version(&wasmtime);
+    let peer = peers::wasmtime_run(&wasmtime, &steps.echo_command, scratch, EVENT, effort.process_runs, effort.window)?;
+    report.runs.push(Row::peer(&format!("`{version} run` (precompiled), a process per run"), &peer));
+    report.wasmtime_run = Some(peer.samples.median());
+    Ok(())
+}
+
+fn workflow_section(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    effort: &Effort,
+    steps: &Steps,
+    scratch: &Path,
+) -> Result<()> {
+    progress("five-step workflow passing 10 KiB");
+    machine::reset_peak_rss();
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let event = ten_kib_event();
+    let definition = (1..=5)
+        .map(|i| format!("[[steps]]\nname = \"relay{i}\"\ncomponent = {:?}\n", steps.relay.display().to_string()))
+        .collect::<String>();
+    let workflow = Workflow::parse(&definition, &scratch.join("relay.toml"))?;
+    let (samples, one_task) = rt.block_on(latencies(20, effort.workflow_runs, || async {
+        let outcome = workflow.run(&runtime, &event).await?;
+        match outcome.steps.last().map(|s| &s.result) {
+            Some(Ok(value)) if *value == event && outcome.steps.len() == 5 => Ok(()),
+            _ => bail!("the relay workflow did not pass the event along: {:?}", outcome.status),
+        }
+    }))?;
+    report.runs.push(Row::timed("stephost: 5-step workflow passing 10 KiB (one task)", &samples, one_task));
+    Ok(())
+}
+
+fn cold_section(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    effort: &Effort,
+    steps: &Steps,
+    options: &SuiteOptions,
+    scratch: &Path,
+) -> Result<()> {
+    let mut languages = vec![("Rust", steps.echo.clone())];
+    if !options.no_languages {
+        for (language, source) in [("JavaScript", ECHO_JS), ("Python", ECHO_PY)] {
+            match build_language_step(language, source, &options.data_dir) {
+                Ok(path) => languages.push((language, path)),
+                Err(e) => report.notes.push(format!("{language} step skipped: {e:#}")),
+            }
+        }
+    }
+    for (language, component) in &languages {
+        progress(&format!("cold load: {language}"));
+        let cold = rt.block_on(cold_load(component, scratch, effort.language_runs))?;
+        report.cold.push(super::report::ColdRow { language: language.to_string(), ..cold });
+    }
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("stephost bench suite: {what}…");
+}
+
+/// One run of `step` that must succeed.
+async fn run_checked(runtime: &Runtime, step: &StepComponent, input: &StepInput) -> Result<()> {
+    let outcome = runtime.run(step, input.clone(), &StepConfig::default()).await;
+    match outcome.result {
+        Ok(_) => Ok(()),
+        Err(error) => bail!("the step failed, nothing to measure: {error}"),
+    }
+}
+
+/// An event of ~10 KiB: 100 small records.
+fn ten_kib_event() -> Value {
+    let items: Vec<Value> = (0..100)
+        .map(|i| json!({ "id": i, "sku": format!("SKU-{i:05}"), "note": "x".repeat(60) }))
+        .collect();
+    json!({ "order": "A-1", "items": items })
+}
+
+/// The trivial step in JavaScript, the seed's legacy signature.
+const ECHO_JS: &str = "export default async (event, steps, auths) => event;\n";
+/// The trivial step in Python, Pipedream's handler.
+const ECHO_PY: &str = "def handler(pd):\n    return pd.steps[\"trigger\"][\"event\"]\n";
+
+/// Builds the trivial step in `language` with `stephost build` (once: the
+/// result is kept in the data directory, named by its source's hash).
+fn build_language_step(language: &str, source: &str, data_dir: &Path) -> Result<PathBuf> {
+    use sha2::Digest;
+    let extension = if language == "Python" { "py" } else { "mjs" };
+    let hash = hex::encode(&sha2::Sha256::digest(source.as_bytes())[..6]);
+    let dir = data_dir.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let out = dir.join(format!("echo-{hash}-{extension}.wasm"));
+    if out.is_file() {
+        return Ok(out);
+    }
+    progress(&format!("building the {language} step (once)"));
+    let file = dir.join(format!("echo.{extension}"));
+    std::fs::write(&file, source)?;
+    stephost::build::build(&file, &out, data_dir)?;
+    Ok(out)
+}
+
+/// First run with an empty cache (compile), then after a restart (a new
+/// runtime on the same cache directory: read the compiled code), then
+/// steady per-run time.
+async fn cold_load(component: &Path, scratch: &Path, runs: u32) -> Result<super::report::ColdRow> {
+    let cache = scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
+    let config = || RuntimeConfig { cache_dir: Some(cache.clone()), ..Default::default() };
+    let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
+    let size = std::fs::metadata(component)?.len();
+    machine::reset_peak_rss();
+    let runtime = Runtime::new(config())?;
+    let started = Instant::now();
+    let step = runtime.load(component)?;
+    run_checked(&runtime, &step, &input).await?;
+    let compiled = started.elapsed();
+    drop((step, runtime));
+
+    let runtime = Runtime::new(config())?;
+    let started = Instant::now();
+    let step = runtime.load(component)?;
+    let load = started.elapsed();
+    if step.source != stephost::cache::CacheSource::Disk {
+        bail!("{} was not read from the disk cache after the restart", component.display());
+    }
+    run_checked(&runtime, &step, &input).await?;
+    let restarted = started.elapsed();
+    let (each, _) = latencies(3, runs, || run_checked(&runtime, &step, &input)).await?;
+    Ok(super::report::ColdRow {
+        language: String::new(),
+        size,
+        compiled,
+        load,
+        restarted,
+        each,
+        peak_rss: machine::peak_rss_bytes(),
+    })
+}
+
+/// One level of the scaling run.
+pub struct ScaleRow {
+    pub concurrent: usize,
+    pub runs: usize,
+    pub runs_per_s: f64,
+    pub latency: Samples,
+    pub peak_rss: u64,
+    /// Peak RSS above the level's starting RSS, per concurrent run.
+    pub per_run_bytes: u64,
+    /// The most requests the loopback server held at once.
+    pub max_waiting: u64,
+}
+
+/// Runs of `fetch` each waiting `delay` on a loopback server, `concurrent`
+/// at a time, on a multi-threaded runtime with one worker per core.
+fn scaling(fetch: &Path, levels: &[usize], delay: Duration) -> Result<Vec<ScaleRow>> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(measure::cores()).enable_all().build()?;
+    rt.block_on(async {
+        let waiting = Arc::new(AtomicU64::new(0));
+        let most = Arc::new(AtomicU64::new(0));
+        let (w, m) = (waiting.clone(), most.clone());
+        let app = axum::Router::new().route(
+            "/wait",
+            axum::routing::get(move || {
+                let (waiting, most) = (w.clone(), m.clone());
+                async move {
+                    let now = waiting.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+        let step = runtime.load(fetch)?;
+        let config = Arc::new(StepConfig {
+            policy: Arc::new(HostPolicy::parse(&[format!("http://{addr}")])?),
+            ..Default::default()
+        });
+        let input = StepInput {
+            step_name: "wait".into(),
+            event: json!({ "url": format!("http://{addr}/wait") }).to_string(),
+            ..Default::default()
+        };
+        let mut rows = Vec::new();
+        for &concurrent in levels {
+            progress(&format!("scaling: {concurrent} at once"));
+            let runs = (concurrent * 4).max(20);
+            most.store(0, Ordering::SeqCst);
+            let before = machine::rss_bytes();
+            let sampler = RssSampler::start();
+            let next = Arc::new(AtomicU64::new(0));
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..concurrent)
+                .map(|_| {
+                    let (runtime, step, input, config, next) =
+                        (runtime.clone(), step.clone(), input.clone(), config.clone(), next.clone());
+                    tokio::spawn(async move {
+                        let mut times = Vec::new();
+                        while next.fetch_add(1, Ordering::Relaxed) < runs as u64 {
+                            let outcome = runtime.run(&step, input.clone(), &config).await;
+                            if let Err(error) = outcome.result {
+                                bail!("a waiting run failed: {error}");
+                            }
+                            times.push(outcome.duration);
+                        }
+                        Ok(times)
+                    })
+                })
+                .collect();
+            let mut times = Vec::with_capacity(runs);
+            for task in tasks {
+                times.extend(task.await??);
+            }
+            let took = started.elapsed();
+            let peak = sampler.stop();
+            rows.push(ScaleRow {
+                concurrent,
+                runs,
+                runs_per_s: runs as f64 / took.as_secs_f64(),
+                latency: Samples::new(times),
+                peak_rss: peak,
+                per_run_bytes: peak.saturating_sub(before) / concurrent as u64,
+                max_waiting: most.load(Ordering::SeqCst),
+            });
+        }
+        Ok(rows)
+    })
+}
