@@ -497,13 +497,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let component = args.component.context("name the step component to measure")?;
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             if let Some(triggers) = args.triggers {
-                let report = cli::bench::triggers(
-                    Arc::new(runtime),
-                    &component,
-                    triggers as usize,
-                    args.concurrency,
-                )
-                .await?;
+                let report =
+                    cli::bench::triggers(Arc::new(runtime), &component, triggers as usize, args.concurrency)
+                        .await?;
                 println!("{report}");
                 return Ok(ExitCode::SUCCESS);
             }

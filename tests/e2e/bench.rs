@@ -37,7 +37,11 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
     }
     let written = std::fs::read_to_string(&doc).unwrap();
     assert!(written.starts_with("# Benchmarks\n\nHand-written history stays.\n"), "{written}");
-    assert_eq!(written.matches("stephost bench suite: start").count(), 1, "the section was replaced, not added");
+    assert_eq!(
+        written.matches("stephost bench suite: start").count(),
+        1,
+        "the section was replaced, not added"
+    );
     let rows = |prefix: &str| -> Vec<Vec<String>> {
         written
             .lines()

@@ -96,7 +96,11 @@ impl Report {
         let mut targets = Vec::new();
         if let Some((samples, rate)) = &self.step {
             let median = samples.median();
-            targets.push(("trivial step median ≤ 25 µs".into(), us(median), median <= Duration::from_micros(25)));
+            targets.push((
+                "trivial step median ≤ 25 µs".into(),
+                us(median),
+                median <= Duration::from_micros(25),
+            ));
             if let Some(base) = self.baseline {
                 let ratio = ratio(median, base);
                 targets.push(("within 1.25× of bare wasmtime".into(), format!("{ratio:.2}×"), ratio <= 1.25));
@@ -106,7 +110,11 @@ impl Report {
             targets.push(("p99 ≤ 50 µs".into(), us(p99), p99 <= Duration::from_micros(50)));
             if let Some(node) = self.node_vm {
                 let times = ratio(node, median);
-                targets.push(("≥ 10× faster than a Node `vm` per run".into(), format!("{times:.1}×"), times >= 10.0));
+                targets.push((
+                    "≥ 10× faster than a Node `vm` per run".into(),
+                    format!("{times:.1}×"),
+                    times >= 10.0,
+                ));
             }
             if let Some(node) = self.node_process {
                 let times = ratio(node, median);
@@ -119,7 +127,11 @@ impl Report {
         }
         if let Some(egress) = &self.egress {
             let overhead = egress.overhead_percent();
-            targets.push(("proxy overhead ≤ 10 % over direct reqwest".into(), format!("{overhead:+.0} %"), overhead <= 10.0));
+            targets.push((
+                "proxy overhead ≤ 10 % over direct reqwest".into(),
+                format!("{overhead:+.0} %"),
+                overhead <= 10.0,
+            ));
         }
         for cold in &self.cold {
             targets.push((
@@ -141,9 +153,14 @@ impl Report {
     /// The report as Markdown, headed by `title`.
     pub fn markdown(&self, title: &str) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "## {title}\n\nMachine: {}. Absolute times depend on the machine; ratios between rows of this run are the headline.\n", self.machine);
+        let _ = writeln!(
+            out,
+            "## {title}\n\nMachine: {}. Absolute times depend on the machine; ratios between rows of this run are the headline.\n",
+            self.machine
+        );
         let _ = writeln!(out, "### Per run: the trivial step (parse the event, return it) and its peers\n");
-        let _ = writeln!(out, "| what | median | p99 | runs/s (all cores) | peak RSS |\n|---|---|---|---|---|");
+        let _ =
+            writeln!(out, "| what | median | p99 | runs/s (all cores) | peak RSS |\n|---|---|---|---|---|");
         for row in &self.runs {
             let _ = writeln!(
                 out,
@@ -174,7 +191,10 @@ impl Report {
         }
         if !self.cold.is_empty() {
             let _ = writeln!(out, "\n### Cold and warm: a new component, a restart, then each run\n");
-            let _ = writeln!(out, "| step | component | compile + first run | after restart: load | after restart: load + first run | each run after (median / p99) | peak RSS |\n|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "| step | component | compile + first run | after restart: load | after restart: load + first run | each run after (median / p99) | peak RSS |\n|---|---|---|---|---|---|---|"
+            );
             for cold in &self.cold {
                 let _ = writeln!(
                     out,
@@ -191,15 +211,31 @@ impl Report {
             }
         }
         if let Some(egress) = &self.egress {
-            let _ = writeln!(out, "\n### Egress: {} sequential GETs to a loopback server, median of {} batches\n", egress.per_batch, egress.batches);
+            let _ = writeln!(
+                out,
+                "\n### Egress: {} sequential GETs to a loopback server, median of {} batches\n",
+                egress.per_batch, egress.batches
+            );
             let _ = writeln!(out, "| path | per request |\n|---|---|");
             let _ = writeln!(out, "| direct reqwest in the host | {} |", human(egress.direct));
-            let _ = writeln!(out, "| step through the proxy, secret swapped in | {} |", human(egress.proxied));
-            let _ = writeln!(out, "| overhead | {:+.0} % ({}) |", egress.overhead_percent(), human(egress.proxied.saturating_sub(egress.direct)));
+            let _ =
+                writeln!(out, "| step through the proxy, secret swapped in | {} |", human(egress.proxied));
+            let _ = writeln!(
+                out,
+                "| overhead | {:+.0} % ({}) |",
+                egress.overhead_percent(),
+                human(egress.proxied.saturating_sub(egress.direct))
+            );
         }
         if !self.scaling.is_empty() {
-            let _ = writeln!(out, "\n### Scaling: runs each waiting 50 ms on a loopback server (one GET through the proxy)\n");
-            let _ = writeln!(out, "| at once | runs | runs/s | run time median / p99 | most waiting at once | peak RSS | memory per waiting run |\n|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "\n### Scaling: runs each waiting 50 ms on a loopback server (one GET through the proxy)\n"
+            );
+            let _ = writeln!(
+                out,
+                "| at once | runs | runs/s | run time median / p99 | most waiting at once | peak RSS | memory per waiting run |\n|---|---|---|---|---|---|---|"
+            );
             for row in &self.scaling {
                 let _ = writeln!(
                     out,

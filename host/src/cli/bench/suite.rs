@@ -71,7 +71,8 @@ impl Effort {
 const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
 
 /// The parts of the suite, in the order they run (`--only` picks some).
-pub const SECTIONS: &[&str] = &["baseline", "step", "node", "wasmtime", "workflow", "cold", "egress", "scaling"];
+pub const SECTIONS: &[&str] =
+    &["baseline", "step", "node", "wasmtime", "workflow", "cold", "egress", "scaling"];
 
 /// The built bench steps.
 struct Steps {
@@ -141,7 +142,12 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
     Ok(report)
 }
 
-fn baseline_section(report: &mut Report, rt: &tokio::runtime::Runtime, effort: &Effort, steps: &Steps) -> Result<()> {
+fn baseline_section(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    effort: &Effort,
+    steps: &Steps,
+) -> Result<()> {
     progress("bare wasmtime (baseline)");
     machine::reset_peak_rss();
     let baseline = Arc::new(Baseline::new(&steps.echo, EVENT)?);
@@ -156,7 +162,12 @@ fn baseline_section(report: &mut Report, rt: &tokio::runtime::Runtime, effort: &
     Ok(())
 }
 
-fn step_section(report: &mut Report, rt: &tokio::runtime::Runtime, effort: &Effort, steps: &Steps) -> Result<()> {
+fn step_section(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    effort: &Effort,
+    steps: &Steps,
+) -> Result<()> {
     progress("stephost trivial step");
     machine::reset_peak_rss();
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
@@ -207,7 +218,14 @@ fn wasmtime_section(
     };
     progress("wasmtime run per run");
     let version = peers::wasmtime_version(&wasmtime);
-    let peer = peers::wasmtime_run(&wasmtime, &steps.echo_command, scratch, EVENT, effort.process_runs, effort.window)?;
+    let peer = peers::wasmtime_run(
+        &wasmtime,
+        &steps.echo_command,
+        scratch,
+        EVENT,
+        effort.process_runs,
+        effort.window,
+    )?;
     report.runs.push(Row::peer(&format!("`{version} run` (precompiled), a process per run"), &peer));
     report.wasmtime_run = Some(peer.samples.median());
     Ok(())
@@ -225,7 +243,9 @@ fn workflow_section(
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let event = ten_kib_event();
     let definition = (1..=5)
-        .map(|i| format!("[[steps]]\nname = \"relay{i}\"\ncomponent = {:?}\n", steps.relay.display().to_string()))
+        .map(|i| {
+            format!("[[steps]]\nname = \"relay{i}\"\ncomponent = {:?}\n", steps.relay.display().to_string())
+        })
         .collect::<String>();
     let workflow = Workflow::parse(&definition, &scratch.join("relay.toml"))?;
     let (samples, one_task) = rt.block_on(latencies(20, effort.workflow_runs, || async {
@@ -279,9 +299,8 @@ async fn run_checked(runtime: &Runtime, step: &StepComponent, input: &StepInput)
 
 /// An event of ~10 KiB: 100 small records.
 fn ten_kib_event() -> Value {
-    let items: Vec<Value> = (0..100)
-        .map(|i| json!({ "id": i, "sku": format!("SKU-{i:05}"), "note": "x".repeat(60) }))
-        .collect();
+    let items: Vec<Value> =
+        (0..100).map(|i| json!({ "id": i, "sku": format!("SKU-{i:05}"), "note": "x".repeat(60) })).collect();
     json!({ "order": "A-1", "items": items })
 }
 
@@ -313,7 +332,8 @@ fn build_language_step(language: &str, source: &str, data_dir: &Path) -> Result<
 /// runtime on the same cache directory: read the compiled code), then
 /// steady per-run time.
 async fn cold_load(component: &Path, scratch: &Path, runs: u32) -> Result<super::report::ColdRow> {
-    let cache = scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
+    let cache =
+        scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
     let config = || RuntimeConfig { cache_dir: Some(cache.clone()), ..Default::default() };
     let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
     let size = std::fs::metadata(component)?.len();
@@ -362,7 +382,8 @@ pub struct ScaleRow {
 /// Runs of `fetch` each waiting `delay` on a loopback server, `concurrent`
 /// at a time, on a multi-threaded runtime with one worker per core.
 fn scaling(fetch: &Path, levels: &[usize], delay: Duration) -> Result<Vec<ScaleRow>> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(measure::cores()).enable_all().build()?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(measure::cores()).enable_all().build()?;
     rt.block_on(async {
         let waiting = Arc::new(AtomicU64::new(0));
         let most = Arc::new(AtomicU64::new(0));
