@@ -63,3 +63,120 @@ impl Baseline {
         }
     }
 }
+
+/// The egress floor: the same `fetch` step through bare
+/// wasmtime-wasi-http, whose hook hands each request straight to one
+/// shared reqwest client: no policy, no secret swap, no redaction, no
+/// records. What lies between this and the proxied row is stephost's.
+pub struct HttpBaseline {
+    engine: Engine,
+    pre: InstancePre<BareHttp>,
+    run: ComponentExportIndex,
+    client: reqwest::Client,
+    env: Vec<(String, String)>,
+}
+
+struct BareHttp {
+    bare: Bare,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    hook: Forward,
+}
+
+impl WasiView for BareHttp {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.bare.ctx()
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for BareHttp {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.bare.table,
+            hooks: &mut self.hook,
+        }
+    }
+}
+
+/// Sends each request as it is with reqwest.
+struct Forward(reqwest::Client);
+
+type HttpResult = Result<
+    (
+        http::Response<wasmtime_wasi_http::WasiBody>,
+        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for Forward {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _errors: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = HttpResult> + Send> {
+        use futures::TryStreamExt;
+        use http_body_util::BodyExt;
+        let client = self.0.clone();
+        Box::new(async move {
+            let failed = |e: reqwest::Error| wasmtime_wasi_http::Error::InternalError(Some(e.to_string()));
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await?.to_bytes();
+            let response = client
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(failed)?;
+            let mut out = http::Response::builder().status(response.status());
+            if let Some(headers) = out.headers_mut() {
+                *headers = response.headers().clone();
+            }
+            let stream = response.bytes_stream().map_ok(hyper::body::Frame::data).map_err(failed);
+            let body = http_body_util::StreamBody::new(stream).boxed_unsync();
+            let response = out.body(body).map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))?;
+            let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+impl HttpBaseline {
+    /// Links the `fetch` step with `event` and the environment `env` (the
+    /// token in clear: nothing is sealed here).
+    pub fn new(component: &Path, event: &str, env: Vec<(String, String)>) -> Result<Self> {
+        let engine = stephost::engine::build_engine(1000)?;
+        let component = Component::from_file(&engine, component)
+            .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
+        let mut linker = Linker::<BareHttp>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let event: Arc<str> = event.into();
+        linker
+            .instance("stephost:step/event@0.1.0")?
+            .func_wrap("get", move |_, (): ()| Ok((event.to_string(),)))?;
+        let run = component.get_export_index(None, "run").context("the component exports no `run`")?;
+        let pre = linker.instantiate_pre(&component)?;
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        Ok(Self { engine, pre, run, client, env })
+    }
+
+    /// One run of the step; its result.
+    pub async fn run_once(&self) -> Result<String> {
+        let state = BareHttp {
+            bare: Bare { wasi: WasiCtx::builder().envs(&self.env).build(), table: ResourceTable::new() },
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            hook: Forward(self.client.clone()),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        let run = instance.get_typed_func::<(), (Result<String, String>,)>(&mut store, &self.run)?;
+        let (result,) = run.call_async(&mut store, ()).await?;
+        result.map_err(|error| anyhow::anyhow!("the bare fetch step failed: {error}"))
+    }
+}

@@ -54,6 +54,8 @@ pub struct EgressReport {
     pub per_batch: u32,
     pub batches: u32,
     pub direct: Duration,
+    /// The same step through bare wasmtime-wasi-http forwarding to reqwest.
+    pub bare: Duration,
     pub proxied: Duration,
 }
 
@@ -68,11 +70,12 @@ impl std::fmt::Display for EgressReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} sequential GETs to {}, median of {} batches:\n  direct reqwest:                    {} per request\n  step through the proxy (secret swapped in): {} per request\n  overhead: {:+.0}% ({} per request)",
+            "{} sequential GETs to {}, median of {} batches:\n  direct reqwest:                    {} per request\n  step through bare wasi:http → reqwest: {} per request\n  step through the proxy (secret swapped in): {} per request\n  overhead: {:+.0}% ({} per request)",
             self.per_batch,
             self.url,
             self.batches,
             us(self.direct),
+            us(self.bare),
             us(self.proxied),
             self.overhead_percent(),
             us(self.proxied.saturating_sub(self.direct))
@@ -118,13 +121,22 @@ pub async fn egress(
         direct.push(t.elapsed() / per_batch);
     }
 
+    let event = serde_json::json!({ "url": url, "times": per_batch }).to_string();
+    let bare = baseline::HttpBaseline::new(&fetch.path, &event, vec![("TOKEN".into(), TOKEN.into())])?;
+    let mut floor = Vec::new();
+    for _ in 0..=batches {
+        let t = Instant::now();
+        bare.run_once().await?;
+        floor.push(t.elapsed() / per_batch);
+    }
+
     let config = StepConfig {
         policy: Arc::new(HostPolicy::parse(&[format!("http://{addr}")])?),
         ..Default::default()
     };
     let input = StepInput {
         step_name: "fetch".into(),
-        event: serde_json::json!({ "url": url, "times": per_batch }).to_string(),
+        event,
         secret_env: vec![("TOKEN".into(), TOKEN.into())],
         ..Default::default()
     };
@@ -142,8 +154,8 @@ pub async fn egress(
         bail!("only {swapped} proxied requests carried the swapped-in secret");
     }
     // The first batch of each warms connections up.
-    let (direct, proxied) = (median(&mut direct[1..].to_vec()), median(&mut proxied[1..].to_vec()));
-    Ok(EgressReport { url, per_batch, batches, direct, proxied })
+    let [direct, bare, proxied] = [direct, floor, proxied].map(|mut batches| median(&mut batches[1..]));
+    Ok(EgressReport { url, per_batch, batches, direct, bare, proxied })
 }
 
 /// The `q` quantile of sorted samples.

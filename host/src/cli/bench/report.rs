@@ -217,14 +217,26 @@ impl Report {
                 egress.per_batch, egress.batches
             );
             let _ = writeln!(out, "| path | per request |\n|---|---|");
-            let _ = writeln!(out, "| direct reqwest in the host | {} |", human(egress.direct));
-            let _ =
-                writeln!(out, "| step through the proxy, secret swapped in | {} |", human(egress.proxied));
-            let _ = writeln!(
-                out,
-                "| overhead | {:+.0} % ({}) |",
-                egress.overhead_percent(),
-                human(egress.proxied.saturating_sub(egress.direct))
+            let mut row = |what: &str, value: String| {
+                let _ = writeln!(out, "| {what} | {value} |");
+            };
+            row("direct reqwest in the host", human(egress.direct));
+            row(
+                "the step through bare wasmtime-wasi-http, forwarded to reqwest (the floor for a step)",
+                human(egress.bare),
+            );
+            row("the step through the proxy, secret swapped in", human(egress.proxied));
+            row(
+                "proxy over direct reqwest",
+                format!("{:+.0} % ({})", egress.overhead_percent(), human(egress.proxied.saturating_sub(egress.direct))),
+            );
+            row(
+                "proxy over the bare floor",
+                format!(
+                    "{:+.0} % ({})",
+                    (ratio(egress.proxied, egress.bare) - 1.0) * 100.0,
+                    human(egress.proxied.saturating_sub(egress.bare))
+                ),
             );
         }
         if !self.scaling.is_empty() {
