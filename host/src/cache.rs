@@ -36,6 +36,27 @@ impl ComponentCache {
         Self { dir, engine_key: format!("{:016x}", hasher.finish()) }
     }
 
+    fn compiled_file(&self, hash: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| dir.join(format!("{hash}-{}.cwasm", self.engine_key)))
+    }
+
+    /// The compiled component of content `hash`, if the disk cache has one
+    /// this engine can load.
+    pub fn load_compiled(&self, engine: &Engine, hash: &str) -> Option<Component> {
+        let file = self.compiled_file(hash)?;
+        // Mapped, not read: only the pages a run touches are read, and the
+        // initial memory images are mapped copy-on-write straight from the
+        // file (tens of MB for JS and Python steps, 50 ms copied → a few).
+        // SAFETY: the file was written by `Component::serialize` of an engine
+        // with the same compatibility hash, into the user's own data
+        // directory (owner-only), and is only ever replaced by an atomic
+        // rename, which leaves an existing mapping intact. A corrupt or
+        // foreign file fails validation here and is compiled again. Only a
+        // process of the same user truncating the file in place could fault
+        // the mapping, and such a process could equally attach to this one.
+        unsafe { Component::deserialize_file(engine, &file) }.ok()
+    }
+
     /// The compiled component for `bytes` (whose SHA-256 is `hash`): from
     /// disk if present and loadable, else compiled and stored.
     pub fn load(
@@ -45,27 +66,51 @@ impl ComponentCache {
         bytes: &[u8],
         hash: &str,
     ) -> Result<(Component, CacheSource), LoadError> {
-        let cached = self.dir.as_ref().map(|dir| dir.join(format!("{hash}-{}.cwasm", self.engine_key)));
-        if let Some(bytes) = cached.as_ref().and_then(|file| std::fs::read(file).ok()) {
-            // Read into memory rather than mapping the file: a cache file
-            // truncated or replaced by anyone while mapped would SIGBUS the
-            // whole host.
-            // SAFETY: the bytes were written by `Component::serialize` of an
-            // engine with the same compatibility hash, into the user's own
-            // data directory (created owner-only). A corrupt or foreign file
-            // fails validation here and is recompiled below.
-            if let Ok(component) = unsafe { Component::deserialize(engine, &bytes) } {
-                return Ok((component, CacheSource::Disk));
-            }
+        if let Some(component) = self.load_compiled(engine, hash) {
+            return Ok((component, CacheSource::Disk));
         }
         let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
             path: path.to_path_buf(),
             message: first_line(&format!("{e:#}")),
         })?;
-        if let Some(file) = cached {
+        if let Some(file) = self.compiled_file(hash) {
             self.store(&component, &file)?;
         }
         Ok((component, CacheSource::Compiled))
+    }
+
+    /// The content hash `path` had when it was last loaded, if the file is
+    /// unchanged since (same device, inode, size, modification and change
+    /// times): a restarted host then skips reading and hashing it.
+    pub fn known_hash(&self, path: &Path) -> Option<String> {
+        let (file, stamp) = (self.hash_file(path)?, FileStamp::of(path)?);
+        let text = std::fs::read_to_string(file).ok()?;
+        let (seen, hash) = text.split_once('\n')?;
+        (seen == stamp.0 && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| hash.to_string())
+    }
+
+    /// Notes that `path`, as it is now, has content `hash`. Best effort: a
+    /// failure only means hashing it again next time.
+    pub fn remember_hash(&self, path: &Path, hash: &str) {
+        let (Some(file), Some(stamp)) = (self.hash_file(path), FileStamp::of(path)) else { return };
+        let Some(dir) = file.parent() else { return };
+        if create_private_dir(dir).is_err() {
+            return;
+        }
+        if let Ok(mut temp) = tempfile::NamedTempFile::new_in(dir)
+            && temp.write_all(format!("{}\n{hash}", stamp.0).as_bytes()).is_ok()
+        {
+            let _ = temp.persist(file);
+        }
+    }
+
+    /// Where the hash of the file at `path` (made absolute) is noted.
+    fn hash_file(&self, path: &Path) -> Option<PathBuf> {
+        use sha2::Digest;
+        let absolute = std::path::absolute(path).ok()?;
+        let key = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+        Some(self.dir.as_ref()?.join("sources").join(hex::encode(&key[..16])))
     }
 
     fn store(&self, component: &Component, file: &Path) -> Result<(), LoadError> {
@@ -77,6 +122,34 @@ impl ComponentCache {
         temp.write_all(&serialized).map_err(|e| fail(e.to_string()))?;
         temp.persist(file).map_err(|e| fail(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// What identifies a file's current contents without reading it.
+struct FileStamp(String);
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(Self(format!(
+                "{} {} {} {}.{} {}.{}",
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.ctime(),
+                meta.ctime_nsec()
+            )))
+        }
+        #[cfg(not(unix))]
+        {
+            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(Self(format!("{} {}", meta.len(), modified.as_nanos())))
+        }
     }
 }
 

@@ -90,6 +90,20 @@ pub(crate) fn load(
     Ok(StepComponent { path: path.to_path_buf(), hash, source, pre })
 }
 
+/// The component of content `hash` from the disk cache, linked, without
+/// reading `path`; `None` if the cache has none that fits.
+pub(crate) fn load_cached(
+    engine: &Engine,
+    linker: &Linker<StepState>,
+    cache: &ComponentCache,
+    path: &Path,
+    hash: &str,
+) -> Option<StepComponent> {
+    let component = cache.load_compiled(engine, hash)?;
+    let pre = link(engine, linker, &component).ok()?;
+    Some(StepComponent { path: path.to_path_buf(), hash: hash.to_string(), source: CacheSource::Disk, pre })
+}
+
 fn link(
     engine: &Engine,
     linker: &Linker<StepState>,

@@ -242,7 +242,9 @@ impl Runtime {
     }
 
     /// Loads a step component: from this process's memory if the same bytes
-    /// were loaded before, else from the disk cache, else compiled.
+    /// were loaded before, else from the disk cache (without even reading
+    /// the file when it is unchanged since it was last hashed), else
+    /// compiled.
     pub fn load(&self, path: &Path) -> Result<Arc<StepComponent>, LoadError> {
         let stamp: Option<FileStamp> =
             std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
@@ -252,20 +254,34 @@ impl Runtime {
         {
             return Ok(step.clone());
         }
-        let (bytes, hash) = component::read_component(path)?;
-        let known = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
-        let step = match known {
+        let step = match self.cache.known_hash(path) {
+            Some(hash) => self.loaded_or_cached(path, &hash),
+            None => None,
+        };
+        let step = match step {
             Some(step) => step,
             None => {
-                let step = Arc::new(component::load(
-                    &self.engine,
-                    &self.linker,
-                    &self.cache,
-                    path,
-                    &bytes,
-                    hash.clone(),
-                )?);
-                self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, step.clone());
+                let (bytes, hash) = component::read_component(path)?;
+                let known = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+                let step = match known {
+                    Some(step) => step,
+                    None => {
+                        let step = Arc::new(component::load(
+                            &self.engine,
+                            &self.linker,
+                            &self.cache,
+                            path,
+                            &bytes,
+                            hash.clone(),
+                        )?);
+                        self.loaded
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(hash.clone(), step.clone());
+                        step
+                    }
+                };
+                self.cache.remember_hash(path, &hash);
                 step
             }
         };
@@ -276,6 +292,18 @@ impl Runtime {
                 .insert(path.to_path_buf(), (stamp, step.clone()));
         }
         Ok(step)
+    }
+
+    /// The component of content `hash` (which `path` holds, unchanged since
+    /// it was hashed): from memory, else from the disk cache without reading
+    /// `path`. `None` sends the caller the long way (read, hash, compile).
+    fn loaded_or_cached(&self, path: &Path, hash: &str) -> Option<Arc<StepComponent>> {
+        if let Some(step) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+            return Some(step.clone());
+        }
+        let step = Arc::new(component::load_cached(&self.engine, &self.linker, &self.cache, path, hash)?);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash.to_string(), step.clone());
+        Some(step)
     }
 
     /// Forgets which component a path held (a temporary file about to go).

@@ -2,8 +2,8 @@
 //! the compiled-component cache.
 
 use crate::support::{guest, runtime, runtime_with};
-use stephost::EgressConfig;
 use stephost::cache::CacheSource;
+use stephost::{EgressConfig, StepConfig, StepInput};
 
 fn load_error(bytes: &[u8], name: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -70,19 +70,51 @@ fn compiled_components_are_cached_on_disk_and_in_memory() {
     let first = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(first.load(&hello).unwrap().source, CacheSource::Compiled);
     assert_eq!(first.load(&hello).unwrap().source, CacheSource::Compiled, "same Arc from memory");
-    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
     assert_eq!(files.len(), 1, "one compiled artifact on disk");
 
     let restarted = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(restarted.load(&hello).unwrap().source, CacheSource::Disk, "no compilation after restart");
+    drop(restarted);
 
-    std::fs::write(files[0].as_ref().unwrap().path(), b"corrupt").unwrap();
+    std::fs::write(&files[0], b"corrupt").unwrap();
     let after_corruption = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(
         after_corruption.load(&hello).unwrap().source,
         CacheSource::Compiled,
         "a corrupt cache entry is recompiled, not trusted"
     );
+}
+
+#[test]
+fn a_restarted_host_notices_a_step_file_changed_in_place() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let step = dir.path().join("step.wasm");
+    let input =
+        StepInput { step_name: "step".into(), event: r#"{"name":"Ada"}"#.into(), ..Default::default() };
+    let run = |runtime: &stephost::Runtime| {
+        let component = runtime.load(&step).unwrap();
+        let outcome = tokio::runtime::Runtime::new().unwrap().block_on(runtime.run(
+            &component,
+            input.clone(),
+            &StepConfig::default(),
+        ));
+        (component.source, outcome.exports.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>())
+    };
+    std::fs::copy(guest("hello"), &step).unwrap();
+    let first = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
+    assert_eq!(run(&first), (CacheSource::Compiled, vec!["fields".to_string()]));
+    let restarted = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
+    assert_eq!(run(&restarted), (CacheSource::Disk, vec!["fields".to_string()]), "unchanged: from the cache");
+
+    std::fs::copy(guest("echo"), &step).unwrap();
+    let after_change = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
+    assert_eq!(run(&after_change), (CacheSource::Compiled, vec![]), "the new contents ran, not the old");
 }
 
 #[test]

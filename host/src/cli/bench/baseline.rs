@@ -136,7 +136,8 @@ impl wasmtime_wasi_http::WasiHttpHooks for Forward {
             }
             let stream = response.bytes_stream().map_ok(hyper::body::Frame::data).map_err(failed);
             let body = http_body_util::StreamBody::new(stream).boxed_unsync();
-            let response = out.body(body).map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))?;
+            let response =
+                out.body(body).map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))?;
             let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))

@@ -228,7 +228,11 @@ impl Report {
             row("the step through the proxy, secret swapped in", human(egress.proxied));
             row(
                 "proxy over direct reqwest",
-                format!("{:+.0} % ({})", egress.overhead_percent(), human(egress.proxied.saturating_sub(egress.direct))),
+                format!(
+                    "{:+.0} % ({})",
+                    egress.overhead_percent(),
+                    human(egress.proxied.saturating_sub(egress.direct))
+                ),
             );
             row(
                 "proxy over the bare floor",
