@@ -139,7 +139,7 @@ impl Store {
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
         let endpoint = latest
-            .map_or_else(|| crate::runtime::new_run_id() + &crate::runtime::new_run_id(), |w| w.endpoint);
+            .map_or_else(crate::runtime::unguessable_hex, |w| w.endpoint);
         let created_ms = now_ms();
         self.conn
             .execute(

@@ -124,20 +124,20 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
     if wants("workflow") {
         workflow_section(&mut report, &rt, &effort, &steps, scratch.path())?;
     }
-    if wants("cold") {
-        cold_section(&mut report, &rt, &effort, &steps, options, scratch.path())?;
-    }
     if wants("egress") {
         progress("egress: proxy versus direct reqwest");
         let runtime = Runtime::new(RuntimeConfig::default())?;
         let fetch = runtime.load(&steps.fetch)?;
         report.egress = Some(rt.block_on(super::egress(&runtime, &fetch, effort.egress_batches, 200))?);
     }
-    drop(rt);
     if wants("scaling") {
         progress("scaling: runs waiting on I/O");
         let levels: &[usize] = if options.quick { &[1, 10] } else { &[1, 10, 100, 1_000] };
         report.scaling = scaling(&steps.fetch, levels, Duration::from_millis(50))?;
+    }
+    // Last: JS and Python steps leave hundreds of MB mapped.
+    if wants("cold") {
+        cold_section(&mut report, &rt, &effort, &steps, options, scratch.path())?;
     }
     Ok(report)
 }
