@@ -138,8 +138,7 @@ impl Store {
             .query_row("SELECT MAX(version) FROM workflows WHERE name = ?1", [name], |r| r.get(0))
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
-        let endpoint = latest
-            .map_or_else(crate::runtime::unguessable_hex, |w| w.endpoint);
+        let endpoint = latest.map_or_else(crate::runtime::unguessable_hex, |w| w.endpoint);
         let created_ms = now_ms();
         self.conn
             .execute(

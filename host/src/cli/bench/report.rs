@@ -159,6 +159,12 @@ impl Report {
             self.machine
         );
         let _ = writeln!(out, "### Per run: the trivial step (parse the event, return it) and its peers\n");
+        let _ = writeln!(
+            out,
+            "Median and p99 of sequential runs on one thread after a warm-up; runs/s with one thread per core \
+             (each on its own single-threaded runtime). Every row does the same work on the same event; the \
+             `wasmtime run` peer runs the step as a WASI command, precompiled.\n"
+        );
         let _ =
             writeln!(out, "| what | median | p99 | runs/s (all cores) | peak RSS |\n|---|---|---|---|---|");
         for row in &self.runs {
