@@ -56,7 +56,8 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
         "stephost: 5-step workflow",
         "Rust",
         "direct reqwest",
-        "step through the proxy",
+        "the step through bare wasmtime-wasi-http",
+        "the step through the proxy",
     ] {
         let found = rows(name);
         assert!(!found.is_empty(), "no row for {name}:\n{written}");

@@ -5,7 +5,7 @@
 //! work (sealing, egress context, logs, limits, outcome) is what lies
 //! between this row and the step row.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable};
@@ -23,22 +23,29 @@ impl WasiView for Bare {
     }
 }
 
-/// A pre-linked step component on a bare engine.
-pub struct Baseline {
+/// A step component pre-linked on a bare engine with the same configuration
+/// as stephost's (pooling allocator, epochs), `event.get` answering a fixed
+/// event; each run a fresh store.
+struct Prelinked<T: 'static> {
     engine: Engine,
-    pre: InstancePre<Bare>,
+    pre: InstancePre<T>,
     run: ComponentExportIndex,
 }
 
-impl Baseline {
-    /// Compiles and links `component` (a step of the `stephost:step` world
-    /// that reads only the event) with `event` as its event.
-    pub fn new(component: &Path, event: &str) -> Result<Self> {
+impl<T: WasiView + Send + 'static> Prelinked<T> {
+    /// Compiles and links `component` with WASI p2, whatever `link` adds,
+    /// and `event` as its event.
+    fn new(
+        component: &Path,
+        event: &str,
+        link: impl FnOnce(&mut Linker<T>) -> wasmtime::Result<()>,
+    ) -> Result<Self> {
         let engine = stephost::engine::build_engine(1000)?;
         let component = Component::from_file(&engine, component)
             .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
-        let mut linker = Linker::<Bare>::new(&engine);
+        let mut linker = Linker::<T>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        link(&mut linker)?;
         let event: Arc<str> = event.into();
         linker
             .instance("stephost:step/event@0.1.0")?
@@ -48,19 +55,32 @@ impl Baseline {
         Ok(Self { engine, pre, run })
     }
 
-    /// One run: a fresh store, instantiate, call `run`, take its result.
-    pub async fn run_once(&self) -> Result<String> {
-        let state = Bare { wasi: WasiCtx::builder().build(), table: ResourceTable::new() };
+    /// One run in a fresh store holding `state`: instantiate, call `run`,
+    /// take its result.
+    async fn run_once(&self, state: T) -> Result<String> {
         let mut store = Store::new(&self.engine, state);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let instance = self.pre.instantiate_async(&mut store).await?;
         let run = instance.get_typed_func::<(), (Result<String, String>,)>(&mut store, &self.run)?;
         let (result,) = run.call_async(&mut store, ()).await?;
-        match result {
-            Ok(json) => Ok(json),
-            Err(error) => bail!("the baseline step failed: {error}"),
-        }
+        result.map_err(|error| anyhow::anyhow!("the bare step failed: {error}"))
+    }
+}
+
+/// The trivial step with an empty WASI context: the floor of a run.
+pub struct Baseline(Prelinked<Bare>);
+
+impl Baseline {
+    /// Compiles and links `component` (a step of the `stephost:step` world
+    /// that reads only the event) with `event` as its event.
+    pub fn new(component: &Path, event: &str) -> Result<Self> {
+        Ok(Self(Prelinked::new(component, event, |_| Ok(()))?))
+    }
+
+    /// One run.
+    pub async fn run_once(&self) -> Result<String> {
+        self.0.run_once(Bare { wasi: WasiCtx::builder().build(), table: ResourceTable::new() }).await
     }
 }
 
@@ -69,9 +89,7 @@ impl Baseline {
 /// shared reqwest client: no policy, no secret swap, no redaction, no
 /// records. What lies between this and the proxied row is stephost's.
 pub struct HttpBaseline {
-    engine: Engine,
-    pre: InstancePre<BareHttp>,
-    run: ComponentExportIndex,
+    linked: Prelinked<BareHttp>,
     client: reqwest::Client,
     env: Vec<(String, String)>,
 }
@@ -149,20 +167,9 @@ impl HttpBaseline {
     /// Links the `fetch` step with `event` and the environment `env` (the
     /// token in clear: nothing is sealed here).
     pub fn new(component: &Path, event: &str, env: Vec<(String, String)>) -> Result<Self> {
-        let engine = stephost::engine::build_engine(1000)?;
-        let component = Component::from_file(&engine, component)
-            .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
-        let mut linker = Linker::<BareHttp>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        let event: Arc<str> = event.into();
-        linker
-            .instance("stephost:step/event@0.1.0")?
-            .func_wrap("get", move |_, (): ()| Ok((event.to_string(),)))?;
-        let run = component.get_export_index(None, "run").context("the component exports no `run`")?;
-        let pre = linker.instantiate_pre(&component)?;
+        let linked = Prelinked::new(component, event, wasmtime_wasi_http::p2::add_only_http_to_linker_async)?;
         let client = reqwest::Client::builder().no_proxy().build()?;
-        Ok(Self { engine, pre, run, client, env })
+        Ok(Self { linked, client, env })
     }
 
     /// One run of the step; its result.
@@ -172,12 +179,6 @@ impl HttpBaseline {
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             hook: Forward(self.client.clone()),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        let instance = self.pre.instantiate_async(&mut store).await?;
-        let run = instance.get_typed_func::<(), (Result<String, String>,)>(&mut store, &self.run)?;
-        let (result,) = run.call_async(&mut store, ()).await?;
-        result.map_err(|error| anyhow::anyhow!("the bare fetch step failed: {error}"))
+        self.linked.run_once(state).await
     }
 }

@@ -190,25 +190,10 @@ fn process_per_run(
         samples.push(took);
         peak_rss = peak_rss.max(rss);
     }
-    let workers: Vec<_> = (0..measure::cores())
-        .map(|_| {
-            let once = once.clone();
-            std::thread::spawn(move || -> Result<(u64, Duration)> {
-                let started = Instant::now();
-                let mut count = 0;
-                while started.elapsed() < duration {
-                    once()?;
-                    count += 1;
-                }
-                Ok((count, started.elapsed()))
-            })
-        })
-        .collect();
-    let mut runs_per_s = 0.0;
-    for worker in workers {
-        let (count, took) = worker.join().map_err(|_| anyhow::anyhow!("a spawning thread panicked"))??;
-        runs_per_s += count as f64 / took.as_secs_f64();
-    }
+    let runs_per_s = measure::throughput(measure::cores(), duration, move || {
+        let once = once.clone();
+        async move { once().map(drop) }
+    })?;
     Ok(PeerResult { samples: Samples::new(samples), runs_per_s, peak_rss })
 }
 
