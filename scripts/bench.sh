@@ -4,7 +4,8 @@
 # CLI 48.0.8 (the `wasmtime run` peer, into target/tools: ~6 min once),
 # builds the bench steps and the host in release mode, runs
 # `stephost bench suite` and writes its report into docs/BENCHMARKS.md.
-# Extra arguments go to the suite (e.g. --quick, --only step).
+# Extra arguments go to the suite (e.g. --quick, --only step); the report of
+# such a partial run is printed, not written into the document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
@@ -17,5 +18,6 @@ if [ ! -x "$wasmtime" ]; then
 fi
 cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 cargo build --release -p stephost
-exec target/release/stephost --data target/bench-data bench suite \
-    --wasmtime "$wasmtime" --write docs/BENCHMARKS.md "$@"
+write=(--write docs/BENCHMARKS.md)
+[ $# -eq 0 ] || write=()
+exec target/release/stephost --data target/bench-data bench suite --wasmtime "$wasmtime" "${write[@]}" "$@"

@@ -86,22 +86,41 @@ impl ComponentCache {
         let (file, stamp) = (self.hash_file(path)?, FileStamp::of(path)?);
         let text = std::fs::read_to_string(file).ok()?;
         let (seen, hash) = text.split_once('\n')?;
-        (seen == stamp.0 && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        (seen == stamp.key && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| hash.to_string())
     }
 
-    /// Notes that `path`, as it is now, has content `hash`. Best effort: a
-    /// failure only means hashing it again next time.
-    pub fn remember_hash(&self, path: &Path, hash: &str) {
-        let (Some(file), Some(stamp)) = (self.hash_file(path), FileStamp::of(path)) else { return };
+    /// What identifies the contents of `path` right now; take it before
+    /// reading the file and hand it to [`ComponentCache::remember_hash`].
+    pub fn stamp(path: &Path) -> Option<FileStamp> {
+        FileStamp::of(path)
+    }
+
+    /// Notes that `path` has content `hash`, read while it had stamp
+    /// `before`. Nothing is noted if the file changed since (it may have
+    /// been rewritten while it was read or compiled) or changed so recently
+    /// that a rewrite within the clock's resolution could go unseen.
+    /// Best effort: a failure only means hashing it again next time.
+    pub fn remember_hash(&self, path: &Path, before: &FileStamp, hash: &str) {
+        let (Some(file), Some(now)) = (self.hash_file(path), FileStamp::of(path)) else { return };
+        if now != *before || now.recent {
+            return;
+        }
         let Some(dir) = file.parent() else { return };
         if create_private_dir(dir).is_err() {
             return;
         }
         if let Ok(mut temp) = tempfile::NamedTempFile::new_in(dir)
-            && temp.write_all(format!("{}\n{hash}", stamp.0).as_bytes()).is_ok()
+            && temp.write_all(format!("{}\n{hash}", now.key).as_bytes()).is_ok()
         {
             let _ = temp.persist(file);
+        }
+    }
+
+    /// Forgets the noted hash of `path` (a temporary file about to go).
+    pub fn forget_hash(&self, path: &Path) {
+        if let Some(file) = self.hash_file(path) {
+            let _ = std::fs::remove_file(file);
         }
     }
 
@@ -126,15 +145,23 @@ impl ComponentCache {
 }
 
 /// What identifies a file's current contents without reading it.
-struct FileStamp(String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Device, inode, size, modification and change times.
+    key: String,
+    /// Modified within the last two seconds.
+    recent: bool,
+}
 
 impl FileStamp {
     fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
+        let modified = meta.modified().ok()?;
+        let recent = modified.elapsed().map_or(true, |age| age < std::time::Duration::from_secs(2));
         #[cfg(unix)]
-        {
+        let key = {
             use std::os::unix::fs::MetadataExt;
-            Some(Self(format!(
+            format!(
                 "{} {} {} {}.{} {}.{}",
                 meta.dev(),
                 meta.ino(),
@@ -143,13 +170,11 @@ impl FileStamp {
                 meta.mtime_nsec(),
                 meta.ctime(),
                 meta.ctime_nsec()
-            )))
-        }
+            )
+        };
         #[cfg(not(unix))]
-        {
-            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-            Some(Self(format!("{} {}", meta.len(), modified.as_nanos())))
-        }
+        let key = format!("{} {:?}", meta.len(), modified);
+        Some(Self { key, recent })
     }
 }
 

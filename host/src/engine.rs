@@ -13,8 +13,13 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a finished instance's memory (and tables) stays resident
-/// for the next instance in its slot: all of a typical Rust step.
+/// for the next instance in its slot: all of a typical Rust step. The cost:
+/// up to this much RSS per slot ever used, i.e. per run at once at the
+/// busiest moment plus [`WARM_SLOTS`].
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
+/// Unused slots kept warm (their pages resident) beyond those in use.
+const WARM_SLOTS: u32 = 16;
 
 /// Builds the engine, sized for `max_concurrent_runs` instances at once.
 pub fn build_engine(max_concurrent_runs: u32) -> wasmtime::Result<Engine> {
@@ -42,7 +47,10 @@ pub fn build_engine(max_concurrent_runs: u32) -> wasmtime::Result<Engine> {
         // and no TLB-shootdown interrupts to every other core on each run.
         .pagemap_scan(wasmtime::Enabled::Auto)
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES);
+        .table_keep_resident(KEEP_RESIDENT_BYTES)
+        // Kept-resident pages stay with their slot while it is unused; the
+        // slots in use over time are the most runs at once plus this many.
+        .max_unused_warm_slots(WARM_SLOTS);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }

@@ -265,6 +265,7 @@ impl Runtime {
         let step = match step {
             Some(step) => step,
             None => {
+                let before = ComponentCache::stamp(path);
                 let (bytes, hash) = component::read_component(path)?;
                 let known = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
                 let step = match known {
@@ -285,7 +286,9 @@ impl Runtime {
                         step
                     }
                 };
-                self.cache.remember_hash(path, &hash);
+                if let Some(before) = &before {
+                    self.cache.remember_hash(path, before, &hash);
+                }
                 step
             }
         };
@@ -313,6 +316,7 @@ impl Runtime {
     /// Forgets which component a path held (a temporary file about to go).
     pub fn forget_path(&self, path: &Path) {
         self.by_path.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+        self.cache.forget_hash(path);
     }
 
     /// Describes a component's imports and exports and whether it fits.

@@ -2,7 +2,7 @@
 //! the compiled-component cache.
 
 use crate::support::{guest, runtime, runtime_with};
-use stephost::cache::CacheSource;
+use stephost::cache::{CacheSource, ComponentCache};
 use stephost::{EgressConfig, StepConfig, StepInput};
 
 fn load_error(bytes: &[u8], name: &str) -> String {
@@ -91,7 +91,7 @@ fn compiled_components_are_cached_on_disk_and_in_memory() {
 }
 
 #[test]
-fn a_restarted_host_notices_a_step_file_changed_in_place() {
+fn a_restarted_host_skips_rehashing_an_unchanged_step_and_notices_any_change() {
     let cache = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let step = dir.path().join("step.wasm");
@@ -106,15 +106,41 @@ fn a_restarted_host_notices_a_step_file_changed_in_place() {
         ));
         (component.source, outcome.exports.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>())
     };
-    std::fs::copy(guest("hello"), &step).unwrap();
+    let noted = || {
+        ComponentCache::new(&wasmtime::Engine::default(), Some(cache.path().to_path_buf())).known_hash(&step)
+    };
+    let write = |bytes: &[u8], age_secs: u64| {
+        std::fs::write(&step, bytes).unwrap();
+        let modified = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        std::fs::File::options().write(true).open(&step).unwrap().set_modified(modified).unwrap();
+    };
+    let hello = std::fs::read(guest("hello")).unwrap();
+    let sha256 = |bytes: &[u8]| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+
+    write(&hello, 3600);
     let first = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(run(&first), (CacheSource::Compiled, vec!["fields".to_string()]));
+    assert_eq!(noted(), Some(sha256(&hello)), "the file's hash is noted with its stamp");
     let restarted = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(run(&restarted), (CacheSource::Disk, vec!["fields".to_string()]), "unchanged: from the cache");
 
-    std::fs::copy(guest("echo"), &step).unwrap();
+    let mut same_size = hello.clone();
+    let middle = same_size.len() / 2;
+    same_size[middle] ^= 0xff;
+    write(&same_size, 3600);
+    assert_eq!(noted(), None, "a same-size rewrite with an old mtime still changes the stamp");
+
+    write(&std::fs::read(guest("echo")).unwrap(), 3600);
     let after_change = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
     assert_eq!(run(&after_change), (CacheSource::Compiled, vec![]), "the new contents ran, not the old");
+
+    write(&hello, 0);
+    let fresh = runtime_with(EgressConfig::default(), Some(cache.path().to_path_buf()));
+    assert_eq!(run(&fresh).1, vec!["fields".to_string()]);
+    assert_eq!(noted(), None, "a file modified this instant is not noted (a rewrite could go unseen)");
 }
 
 #[test]

@@ -34,7 +34,9 @@ pub fn rss_bytes() -> u64 {
     // statm's second field is resident pages; cheaper than parsing status.
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    pages * 4096
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
 }
 
 /// The highest resident memory since the last [`reset_peak_rss`], in bytes.
@@ -43,9 +45,10 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Starts a new peak-RSS window (Linux resets VmHWM on writing 5 to
-/// `clear_refs`); where that is refused the peak is the process's so far.
-pub fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// `clear_refs`); false where that is refused (the peak is then the
+/// process's so far).
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Samples [`rss_bytes`] on a thread every millisecond until stopped;

@@ -68,9 +68,10 @@ where
         .map(|_| {
             let (run, barrier) = (run.clone(), barrier.clone());
             std::thread::spawn(move || -> Result<(u64, Duration)> {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                rt.block_on(async {
-                    barrier.wait();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                // Every thread reaches the barrier, even one that failed.
+                barrier.wait();
+                rt?.block_on(async {
                     let started = Instant::now();
                     let mut count = 0u64;
                     while started.elapsed() < duration {

@@ -143,11 +143,13 @@ pub async fn egress(
     let before = authorized.load(Ordering::Relaxed);
     let mut proxied = Vec::new();
     for _ in 0..=batches {
+        let t = Instant::now();
         let outcome = runtime.run(fetch, input.clone(), &config).await;
+        let took = t.elapsed();
         if let Err(error) = outcome.result {
             bail!("the fetch step failed: {error}");
         }
-        proxied.push(outcome.duration / per_batch);
+        proxied.push(took / per_batch);
     }
     let swapped = authorized.load(Ordering::Relaxed) - before;
     if swapped != u64::from((batches + 1) * per_batch) {

@@ -162,8 +162,9 @@ impl Report {
         let _ = writeln!(
             out,
             "Median and p99 of sequential runs on one thread after a warm-up; runs/s with one thread per core \
-             (each on its own single-threaded runtime). Every row does the same work on the same event; the \
-             `wasmtime run` peer runs the step as a WASI command, precompiled.\n"
+             (each on its own single-threaded runtime). The step and its peers do the same work on the same \
+             event; the `wasmtime run` peer runs the step as a WASI command, precompiled. The workflow row \
+             is five steps per run, and its runs/s is one task's.\n"
         );
         let _ =
             writeln!(out, "| what | median | p99 | runs/s (all cores) | peak RSS |\n|---|---|---|---|---|");
@@ -291,7 +292,11 @@ const END: &str = "<!-- stephost bench suite: end -->";
 /// Puts `section` between the markers in `file` (appending them the first
 /// time); the rest of the document is left as it is.
 pub fn write_into(file: &Path, section: &str) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".into(),
+        Err(e) => return Err(e),
+    };
     let block = format!("{START}\n{}\n{END}", section.trim_end());
     let updated = match (text.find(START), text.find(END)) {
         (Some(start), Some(end)) if end > start => {

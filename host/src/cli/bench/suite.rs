@@ -108,6 +108,19 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
     };
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let mut report = Report::new(machine::describe());
+    if options.quick {
+        report
+            .notes
+            .push("quick mode: few runs and short windows, smoke numbers rather than a measurement".into());
+    }
+    if !options.only.is_empty() {
+        report.notes.push(format!("only these parts ran (--only): {}", options.only.join(", ")));
+    }
+    if !machine::reset_peak_rss() {
+        report
+            .notes
+            .push("in-process peak RSS is the process's peak so far (/proc/self/clear_refs refused)".into());
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if wants("baseline") {
         baseline_section(&mut report, &rt, &effort, &steps)?;
@@ -373,7 +386,8 @@ pub struct ScaleRow {
     pub runs_per_s: f64,
     pub latency: Samples,
     pub peak_rss: u64,
-    /// Peak RSS above the level's starting RSS, per concurrent run.
+    /// Peak RSS above the level's starting RSS, per run the server held
+    /// at once (a lower bound of the instances alive then).
     pub per_run_bytes: u64,
     /// The most requests the loopback server held at once.
     pub max_waiting: u64,
@@ -404,8 +418,6 @@ fn scaling(fetch: &Path, levels: &[usize], delay: Duration) -> Result<Vec<ScaleR
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
-        let step = runtime.load(fetch)?;
         let config = Arc::new(StepConfig {
             policy: Arc::new(HostPolicy::parse(&[format!("http://{addr}")])?),
             ..Default::default()
@@ -419,6 +431,9 @@ fn scaling(fetch: &Path, levels: &[usize], delay: Duration) -> Result<Vec<ScaleR
         for &concurrent in levels {
             progress(&format!("scaling: {concurrent} at once"));
             let runs = (concurrent * 4).max(20);
+            // A fresh runtime a level: no instance slots kept warm by the last.
+            let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+            let step = runtime.load(fetch)?;
             most.store(0, Ordering::SeqCst);
             let before = machine::rss_bytes();
             let sampler = RssSampler::start();
@@ -453,7 +468,7 @@ fn scaling(fetch: &Path, levels: &[usize], delay: Duration) -> Result<Vec<ScaleR
                 runs_per_s: runs as f64 / took.as_secs_f64(),
                 latency: Samples::new(times),
                 peak_rss: peak,
-                per_run_bytes: peak.saturating_sub(before) / concurrent as u64,
+                per_run_bytes: peak.saturating_sub(before) / most.load(Ordering::SeqCst).max(1),
                 max_waiting: most.load(Ordering::SeqCst),
             });
         }
