@@ -280,7 +280,7 @@ struct SuiteArgs {
     #[arg(long)]
     no_languages: bool,
     /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, cold, egress, scaling.
+    /// workflow, egress, scaling, cold.
     #[arg(long, value_name = "PART")]
     only: Vec<String>,
 }

@@ -72,7 +72,7 @@ const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
 
 /// The parts of the suite, in the order they run (`--only` picks some).
 pub const SECTIONS: &[&str] =
-    &["baseline", "step", "node", "wasmtime", "workflow", "cold", "egress", "scaling"];
+    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "cold"];
 
 /// The built bench steps.
 struct Steps {
