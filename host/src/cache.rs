@@ -82,18 +82,12 @@ impl ComponentCache {
     /// The content hash `path` had when it was last loaded, if the file is
     /// unchanged since (same device, inode, size, modification and change
     /// times): a restarted host then skips reading and hashing it.
-    pub fn known_hash(&self, path: &Path) -> Option<String> {
-        let (file, stamp) = (self.hash_file(path)?, FileStamp::of(path)?);
+    pub fn known_hash(&self, path: &Path, stamp: &FileStamp) -> Option<String> {
+        let file = self.hash_file(path)?;
         let text = std::fs::read_to_string(file).ok()?;
         let (seen, hash) = text.split_once('\n')?;
         (seen == stamp.key && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| hash.to_string())
-    }
-
-    /// What identifies the contents of `path` right now; take it before
-    /// reading the file and hand it to [`ComponentCache::remember_hash`].
-    pub fn stamp(path: &Path) -> Option<FileStamp> {
-        FileStamp::of(path)
     }
 
     /// Notes that `path` has content `hash`, read while it had stamp
@@ -144,17 +138,25 @@ impl ComponentCache {
     }
 }
 
-/// What identifies a file's current contents without reading it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What identifies a file's current contents without reading it: two
+/// stamps are equal when device, inode, size, modification and change
+/// times all are. Take it before reading the file.
+#[derive(Debug, Clone)]
 pub struct FileStamp {
-    /// Device, inode, size, modification and change times.
     key: String,
-    /// Modified within the last two seconds.
+    /// Modified within the last two seconds when stamped.
     recent: bool,
 }
 
+impl PartialEq for FileStamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
 impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
+    /// The stamp of `path` now; `None` if it cannot be read.
+    pub fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         let modified = meta.modified().ok()?;
         let recent = modified.elapsed().map_or(true, |age| age < std::time::Duration::from_secs(2));

@@ -5,7 +5,7 @@
 use crate::apps::Catalog;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::bindings::Step;
-use crate::cache::ComponentCache;
+use crate::cache::{ComponentCache, FileStamp};
 use crate::component::{self, ComponentReport, StepComponent};
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
 use crate::engine::{EpochTicker, build_engine};
@@ -66,9 +66,6 @@ pub struct StepConfig {
 #[error("cannot start the runtime: {0}")]
 pub struct RuntimeError(String);
 
-/// A file's size and modification time.
-type FileStamp = (u64, std::time::SystemTime);
-
 /// Runs step components. Cheap to share behind an `Arc`.
 pub struct Runtime {
     engine: Engine,
@@ -78,8 +75,8 @@ pub struct Runtime {
     catalog: Arc<Catalog>,
     audit: Option<Arc<AuditLog>>,
     loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
-    /// The component last loaded from each path, with the file's size and
-    /// modification time then: an unchanged file is not read and hashed again.
+    /// The component last loaded from each path, with the file's stamp
+    /// then: an unchanged file is not read and hashed again.
     by_path: Mutex<HashMap<PathBuf, (FileStamp, Arc<StepComponent>)>>,
     _ticker: EpochTicker,
 }
@@ -250,47 +247,17 @@ impl Runtime {
     /// the file when it is unchanged since it was last hashed), else
     /// compiled.
     pub fn load(&self, path: &Path) -> Result<Arc<StepComponent>, LoadError> {
-        let stamp: Option<FileStamp> =
-            std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
-        if let Some(stamp) = stamp
+        let stamp = FileStamp::of(path);
+        if let Some(stamp) = &stamp
             && let Some((seen, step)) = self.by_path.lock().unwrap_or_else(|p| p.into_inner()).get(path)
-            && *seen == stamp
+            && seen == stamp
         {
             return Ok(step.clone());
         }
-        let step = match self.cache.known_hash(path) {
-            Some(hash) => self.loaded_or_cached(path, &hash),
-            None => None,
-        };
-        let step = match step {
+        let known = stamp.as_ref().and_then(|stamp| self.cache.known_hash(path, stamp));
+        let step = match known.and_then(|hash| self.loaded_or_cached(path, &hash)) {
             Some(step) => step,
-            None => {
-                let before = ComponentCache::stamp(path);
-                let (bytes, hash) = component::read_component(path)?;
-                let known = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
-                let step = match known {
-                    Some(step) => step,
-                    None => {
-                        let step = Arc::new(component::load(
-                            &self.engine,
-                            &self.linker,
-                            &self.cache,
-                            path,
-                            &bytes,
-                            hash.clone(),
-                        )?);
-                        self.loaded
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(hash.clone(), step.clone());
-                        step
-                    }
-                };
-                if let Some(before) = &before {
-                    self.cache.remember_hash(path, before, &hash);
-                }
-                step
-            }
+            None => self.read_and_load(path, stamp.as_ref())?,
         };
         if let Some(stamp) = stamp {
             self.by_path
@@ -301,16 +268,46 @@ impl Runtime {
         Ok(step)
     }
 
+    /// The long way: read and hash the file, then the component of that
+    /// hash from memory, the disk cache or the compiler; the hash is noted
+    /// with the file's stamp from before the read.
+    fn read_and_load(&self, path: &Path, stamp: Option<&FileStamp>) -> Result<Arc<StepComponent>, LoadError> {
+        let (bytes, hash) = component::read_component(path)?;
+        let step = match self.loaded_by_hash(&hash) {
+            Some(step) => step,
+            None => self.keep_loaded(component::load(
+                &self.engine,
+                &self.linker,
+                &self.cache,
+                path,
+                &bytes,
+                hash.clone(),
+            )?),
+        };
+        if let Some(stamp) = stamp {
+            self.cache.remember_hash(path, stamp, &hash);
+        }
+        Ok(step)
+    }
+
     /// The component of content `hash` (which `path` holds, unchanged since
     /// it was hashed): from memory, else from the disk cache without reading
-    /// `path`. `None` sends the caller the long way (read, hash, compile).
+    /// `path`. `None` sends the caller the long way.
     fn loaded_or_cached(&self, path: &Path, hash: &str) -> Option<Arc<StepComponent>> {
-        if let Some(step) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
-            return Some(step.clone());
-        }
-        let step = Arc::new(component::load_cached(&self.engine, &self.linker, &self.cache, path, hash)?);
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(hash.to_string(), step.clone());
-        Some(step)
+        self.loaded_by_hash(hash).or_else(|| {
+            let step = component::load_cached(&self.engine, &self.linker, &self.cache, path, hash)?;
+            Some(self.keep_loaded(step))
+        })
+    }
+
+    fn loaded_by_hash(&self, hash: &str) -> Option<Arc<StepComponent>> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned()
+    }
+
+    fn keep_loaded(&self, step: StepComponent) -> Arc<StepComponent> {
+        let step = Arc::new(step);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(step.hash.clone(), step.clone());
+        step
     }
 
     /// Forgets which component a path held (a temporary file about to go).

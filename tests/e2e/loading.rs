@@ -2,7 +2,7 @@
 //! the compiled-component cache.
 
 use crate::support::{guest, runtime, runtime_with};
-use stephost::cache::{CacheSource, ComponentCache};
+use stephost::cache::{CacheSource, ComponentCache, FileStamp};
 use stephost::{EgressConfig, StepConfig, StepInput};
 
 fn load_error(bytes: &[u8], name: &str) -> String {
@@ -107,7 +107,8 @@ fn a_restarted_host_skips_rehashing_an_unchanged_step_and_notices_any_change() {
         (component.source, outcome.exports.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>())
     };
     let noted = || {
-        ComponentCache::new(&wasmtime::Engine::default(), Some(cache.path().to_path_buf())).known_hash(&step)
+        let cache = ComponentCache::new(&wasmtime::Engine::default(), Some(cache.path().to_path_buf()));
+        cache.known_hash(&step, &FileStamp::of(&step).unwrap())
     };
     let write = |bytes: &[u8], age_secs: u64| {
         std::fs::write(&step, bytes).unwrap();
