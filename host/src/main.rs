@@ -342,11 +342,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Workflow(WorkflowCommand::Run { workflow, event, egress, json }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let mut workflow = Workflow::from_file(&workflow)?;
-            let mut store = stephost::store::Store::open(&data_dir)?;
-            let named: Vec<(String, String)> =
-                workflow.steps.iter().flat_map(|s| s.accounts.clone()).collect();
-            cli::oauth::refresh_accounts(&data_dir, &mut store, &runtime, &named).await?;
-            workflow.attach_store(&store)?;
+            let store = stephost::store::Store::open(&data_dir)?;
+            let refresher = cli::oauth::refresh_accounts(&data_dir, &runtime, &workflow.accounts()).await?;
+            workflow.attach_store(&store, Some(&refresher))?;
             let event = read_event(&event)?;
             let outcome = workflow.run(&runtime, &event).await?;
             cli::print_workflow(&outcome, json)?;
@@ -456,18 +454,28 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             client_id,
             client_secret,
             port,
+            egress,
             ..
         }) => {
-            cli::oauth::connect_oauth(&data_dir, &app, &name, &fields, client_id, client_secret, port)
-                .await?;
+            let runtime = runtime(&data_dir, &egress)?;
+            cli::oauth::connect_oauth(
+                &data_dir,
+                &runtime,
+                &app,
+                &name,
+                &fields,
+                client_id,
+                client_secret,
+                port,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts(cli::manage::AccountsCommand::Test { account, name, egress }) => {
             let runtime = runtime(&data_dir, &egress)?;
-            let mut store = stephost::store::Store::open(&data_dir)?;
+            let store = stephost::store::Store::open(&data_dir)?;
             let (app, name) = cli::manage::resolve_account(&store, runtime.catalog(), &account, &name)?;
-            cli::oauth::refresh_accounts(&data_dir, &mut store, &runtime, &[(app.clone(), name.clone())])
-                .await?;
+            cli::oauth::refresh_accounts(&data_dir, &runtime, &[(app.clone(), name.clone())]).await?;
             let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
             let known = runtime
                 .catalog()
@@ -565,7 +573,7 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let policy = HostPolicy::parse(&args.allow_hosts)?;
-    let mut store = stephost::store::Store::open(data_dir)?;
+    let store = stephost::store::Store::open(data_dir)?;
     let mut auths = parse_auths(&args.auths)?;
     let named = args
         .accounts
@@ -576,7 +584,7 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
             Ok((app.to_string(), name.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    cli::oauth::refresh_accounts(data_dir, &mut store, &runtime, &named).await?;
+    let refresher = cli::oauth::refresh_accounts(data_dir, &runtime, &named).await?;
     for (app, name) in &named {
         let fields = store.account_fields(app, name)?;
         auths.push((app.clone(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
@@ -606,7 +614,7 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         ),
         ..StepInput::default()
     };
-    let refresher = cli::oauth::store_refresher(data_dir, &runtime, named);
+    let refresher = refresher.for_run(named);
     let outcome =
         runtime.run(&step, input, &StepConfig { limits, policy: Arc::new(policy), refresher }).await;
     cli::print_step(&outcome, args.json)?;

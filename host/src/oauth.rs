@@ -155,12 +155,27 @@ pub async fn refresh(http: &reqwest::Client, oauth: &OAuthState) -> Result<Token
     token_request(http, &oauth.token_url, &form).await
 }
 
+/// A token request: sent with the runtime's egress client (no redirects
+/// followed, the SSRF guard on every name, `--resolve` pins and extra CA
+/// roots honoured) to a URL that is not an internal address written as an IP.
 async fn token_request(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<Tokens, OAuthError> {
     let fail = |reason: String| OAuthError::Token { url: url.to_string(), reason };
+    let parsed = url::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(fail(format!("the scheme `{}` is not http or https", parsed.scheme())));
+    }
+    let ip = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::from(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+        _ => None,
+    };
+    if let Some(why) = ip.and_then(crate::egress::forbidden_reason) {
+        return Err(fail(format!("it is {why}; name it and point the name there with --resolve")));
+    }
     let response = http
         .post(url)
         .header("accept", "application/json")
@@ -169,6 +184,10 @@ async fn token_request(
         .await
         .map_err(|e| fail(e.without_url().to_string()))?;
     let status = response.status();
+    if status.is_redirection() {
+        // Following it would send the refresh token and client secret on.
+        return Err(fail(format!("it answered a redirect (HTTP {status}), which is not followed")));
+    }
     let bytes = response.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
     let body: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| fail(format!("HTTP {status}, not JSON")))?;
@@ -192,73 +211,6 @@ async fn token_request(
     Ok(Tokens { access_token, refresh_token: text("refresh_token"), expires_ms, uid })
 }
 
-/// Before a run: refreshes the account's access token if it is an OAuth
-/// account whose token expires within [`REFRESH_MARGIN`]. A failed refresh
-/// marks the account and is an error naming it; every attempt is audited.
-pub async fn refresh_if_due(
-    store: &mut Store,
-    http: &reqwest::Client,
-    audit: Option<&AuditLog>,
-    app: &App,
-    account: &str,
-) -> Result<(), OAuthError> {
-    // A missing account is reported where it is used, with more context.
-    let oauth = match store.oauth(&app.name, account) {
-        Ok(Some(oauth)) => oauth,
-        Ok(None) | Err(StoreError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let due = oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64);
-    if due {
-        refresh_account(store, http, audit, app, account, &oauth).await?;
-    }
-    Ok(())
-}
-
-/// Refreshes an OAuth account's access token now and stores it; returns
-/// the new token. Audited; a failure marks the account.
-pub async fn refresh_account(
-    store: &mut Store,
-    http: &reqwest::Client,
-    audit: Option<&AuditLog>,
-    app: &App,
-    account: &str,
-    oauth: &OAuthState,
-) -> Result<String, OAuthError> {
-    let outcome = refresh(http, oauth).await;
-    if let Some(audit) = audit {
-        let event = AuditEvent::TokenRefresh {
-            app: app.name.clone(),
-            account: account.to_string(),
-            ok: outcome.is_ok(),
-            error: outcome.as_ref().err().map(|e| e.to_string()),
-        };
-        if let Err(e) = audit.append("-", "-", event) {
-            eprintln!("stephost: {e}");
-        }
-    }
-    match outcome {
-        Ok(tokens) => {
-            store.update_tokens(
-                &app.name,
-                account,
-                &tokens.access_token,
-                tokens.refresh_token.as_deref(),
-                tokens.expires_ms,
-            )?;
-            Ok(tokens.access_token)
-        }
-        Err(error) => {
-            let reason = match &error {
-                OAuthError::Token { reason, .. } => reason.clone(),
-                other => other.to_string(),
-            };
-            store.set_status(&app.name, account, &format!("refresh failed: {reason}"))?;
-            Err(OAuthError::RefreshFailed { app: app.name.clone(), account: account.to_string(), reason })
-        }
-    }
-}
-
 /// Refreshes an app's access token during a run, when one of its hosts
 /// answered 401: the egress hook calls it once per app and run, then retries
 /// the request with the new token.
@@ -277,34 +229,145 @@ impl std::fmt::Debug for Refresher {
     }
 }
 
-/// Refreshes from the embedded store: opens it in the data directory for
-/// each refresh (a run rarely needs one).
-pub struct StoreRefresher {
-    pub data_dir: std::path::PathBuf,
-    pub catalog: Arc<crate::apps::Catalog>,
-    /// The run's accounts: app and account name.
-    pub accounts: Vec<(String, String)>,
+/// Refreshes OAuth accounts' access tokens, on every path that runs steps
+/// (`stephost run`, `workflow run`, the server's triggered and scheduled
+/// runs): before a run when a token is due, and during one after a 401. It
+/// keeps its own connection to the data directory's store, and refreshes
+/// one account at a time (a refresh token may be good for one use only).
+pub struct AccountRefresher {
+    data_dir: std::path::PathBuf,
+    catalog: Arc<crate::apps::Catalog>,
+    http: reqwest::Client,
+    audit: Option<Arc<AuditLog>>,
+    store: tokio::sync::Mutex<Option<Store>>,
 }
 
-impl TokenRefresher for StoreRefresher {
-    fn refresh(&self, app: &str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>> {
-        let data_dir = self.data_dir.clone();
-        let known = self.catalog.get(app).cloned();
-        let account = self.accounts.iter().find(|(a, _)| a == app).map(|(_, name)| name.clone());
-        Box::pin(async move {
-            let (Some(known), Some(account)) = (known, account) else {
-                return Err("not an account of this run".to_string());
+impl AccountRefresher {
+    /// A refresher for the accounts stored in `data_dir`, sending token
+    /// requests with the runtime's egress client and auditing to its log.
+    pub fn new(data_dir: &std::path::Path, runtime: &crate::Runtime) -> Arc<Self> {
+        Arc::new(Self {
+            data_dir: data_dir.to_path_buf(),
+            catalog: runtime.catalog_handle(),
+            http: runtime.token_client(),
+            audit: runtime.audit_log(),
+            store: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Before a run: refreshes each of `accounts` (app, account name) that
+    /// is an OAuth account whose token expires within [`REFRESH_MARGIN`]. A
+    /// failed refresh marks the account and is an error naming it.
+    pub async fn refresh_due(&self, accounts: &[(String, String)]) -> Result<(), OAuthError> {
+        for (app, account) in accounts {
+            let Some(known) = self.catalog.get(app) else { continue };
+            let mut store = self.store().await?;
+            let store = store.as_mut().expect("opened by store()");
+            // A missing account is reported where it is used, with more context.
+            let oauth = match store.oauth(&known.name, account) {
+                Ok(Some(oauth)) => oauth,
+                Ok(None) | Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
             };
-            let mut store = Store::open(&data_dir).map_err(|e| e.to_string())?;
-            let oauth = store
-                .oauth(&known.name, &account)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "not an OAuth account".to_string())?;
-            let audit = AuditLog::open(&data_dir.join("audit.jsonl")).ok();
-            let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
-            refresh_account(&mut store, &http, audit.as_ref(), &known, &account, &oauth)
-                .await
-                .map_err(|e| e.to_string())
+            if oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64) {
+                self.refresh_with(store, known, account, &oauth).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refreshes an account's token now and stores it; returns the new
+    /// token.
+    pub async fn refresh_now(&self, app: &str, account: &str) -> Result<String, OAuthError> {
+        let known = self.catalog.get(app).ok_or_else(|| OAuthError::RefreshFailed {
+            app: app.to_string(),
+            account: account.to_string(),
+            reason: "the app is not in the catalog".into(),
+        })?;
+        let mut store = self.store().await?;
+        let store = store.as_mut().expect("opened by store()");
+        let oauth = store.oauth(&known.name, account)?.ok_or_else(|| OAuthError::RefreshFailed {
+            app: app.to_string(),
+            account: account.to_string(),
+            reason: "not an OAuth account".into(),
+        })?;
+        self.refresh_with(store, known, account, &oauth).await
+    }
+
+    /// The refresher a run's egress calls after a 401, for the run's
+    /// `accounts` (app, account name); `None` if it has none.
+    pub fn for_run(self: &Arc<Self>, accounts: Vec<(String, String)>) -> Option<Refresher> {
+        (!accounts.is_empty())
+            .then(|| Refresher(Arc::new(RunRefresher { refresher: self.clone(), accounts })))
+    }
+
+    async fn store(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Store>>, OAuthError> {
+        let mut store = self.store.lock().await;
+        if store.is_none() {
+            *store = Some(Store::open(&self.data_dir)?);
+        }
+        Ok(store)
+    }
+
+    /// Refreshes and stores the tokens; audited, a failure marks the
+    /// account.
+    async fn refresh_with(
+        &self,
+        store: &mut Store,
+        app: &App,
+        account: &str,
+        oauth: &OAuthState,
+    ) -> Result<String, OAuthError> {
+        let outcome = refresh(&self.http, oauth).await;
+        if let Some(audit) = &self.audit {
+            let event = AuditEvent::TokenRefresh {
+                app: app.name.clone(),
+                account: account.to_string(),
+                ok: outcome.is_ok(),
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+            };
+            if let Err(e) = audit.append("-", "-", event) {
+                eprintln!("stephost: {e}");
+            }
+        }
+        match outcome {
+            Ok(tokens) => {
+                store.update_tokens(
+                    &app.name,
+                    account,
+                    &tokens.access_token,
+                    tokens.refresh_token.as_deref(),
+                    tokens.expires_ms,
+                )?;
+                Ok(tokens.access_token)
+            }
+            Err(error) => {
+                let reason = match &error {
+                    OAuthError::Token { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                store.set_status(&app.name, account, &format!("refresh failed: {reason}"))?;
+                Err(OAuthError::RefreshFailed { app: app.name.clone(), account: account.to_string(), reason })
+            }
+        }
+    }
+}
+
+/// The [`TokenRefresher`] of one run: its accounts, refreshed through the
+/// shared [`AccountRefresher`].
+struct RunRefresher {
+    refresher: Arc<AccountRefresher>,
+    accounts: Vec<(String, String)>,
+}
+
+impl TokenRefresher for RunRefresher {
+    fn refresh(&self, app: &str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>> {
+        let refresher = self.refresher.clone();
+        let account = self.accounts.iter().find(|(a, _)| a == app).map(|(_, name)| name.clone());
+        let app = app.to_string();
+        Box::pin(async move {
+            let account = account.ok_or_else(|| "not an account of this run".to_string())?;
+            refresher.refresh_now(&app, &account).await.map_err(|e| e.to_string())
         })
     }
 }

@@ -116,6 +116,23 @@ impl Runtime {
         &self.catalog
     }
 
+    /// The app catalog, to share.
+    pub fn catalog_handle(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// The egress client for the host's own requests that carry secrets
+    /// (OAuth token endpoints): it follows no redirects, resolves every name
+    /// through the SSRF guard, and honours the pins and extra CA roots.
+    pub fn token_client(&self) -> reqwest::Client {
+        self.client.reqwest().clone()
+    }
+
+    /// The audit log runs write to, if any.
+    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+        self.audit.clone()
+    }
+
     /// Seals the run's secrets: each secret account field and secret
     /// environment variable becomes a placeholder bound to where it may go.
     /// A field the catalog does not know is sealed with no binding at all:
@@ -464,7 +481,7 @@ fn redact(mut outcome: StepOutcome, vault: &Vault) -> StepOutcome {
     if vault.is_empty() {
         return outcome;
     }
-    let vault = vault.redactor();
+    let vault = vault.redaction();
     for line in &mut outcome.logs {
         line.text = vault.redact(&line.text);
     }

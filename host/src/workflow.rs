@@ -293,12 +293,30 @@ impl Workflow {
         self.steps.iter().map(|s| s.config.limits.timeout).sum()
     }
 
+    /// Every (app, account name) the steps use from the store.
+    pub fn accounts(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = Vec::new();
+        for account in self.steps.iter().flat_map(|s| &s.accounts) {
+            if !all.contains(account) {
+                all.push(account.clone());
+            }
+        }
+        all
+    }
+
     /// Takes the named accounts' fields and the stored environment
     /// variables (global, then this workflow's; a step's own `env` and
-    /// `secret_env` win) from the store.
-    pub fn attach_store(&mut self, store: &Store) -> Result<(), WorkflowError> {
+    /// `secret_env` win) from the store; a step with accounts gets the
+    /// refresher its egress calls after a 401. Refresh due tokens first
+    /// ([`crate::oauth::AccountRefresher::refresh_due`] on [`Workflow::accounts`]).
+    pub fn attach_store(
+        &mut self,
+        store: &Store,
+        refresher: Option<&Arc<crate::oauth::AccountRefresher>>,
+    ) -> Result<(), WorkflowError> {
         let (plain, secret) = store.env_for(Some(&self.name)).map_err(|e| self.invalid(e.to_string()))?;
         for step in &mut self.steps {
+            step.config.refresher = refresher.and_then(|r| r.for_run(step.accounts.clone()));
             for (app, account) in std::mem::take(&mut step.accounts) {
                 let fields = store.account_fields(&app, &account).map_err(|e| WorkflowError::Invalid {
                     path: self.path.clone(),

@@ -11,14 +11,14 @@ use stephost::secrets::PLACEHOLDER_PREFIX;
 use stephost::{EgressConfig, HostPolicy, Runtime, RuntimeConfig, StepConfig, StepInput, StepOutcome};
 
 /// A runtime whose egress reaches the Slack and GitHub stand-ins.
-struct World {
-    slack: StandIn,
-    runtime: Runtime,
+pub(crate) struct World {
+    pub(crate) slack: StandIn,
+    pub(crate) runtime: Runtime,
     audit: tempfile::TempDir,
 }
 
 impl World {
-    async fn new(extra_hosts: &[(&str, &str)]) -> Self {
+    pub(crate) async fn new(extra_hosts: &[(&str, &str)]) -> Self {
         let slack = StandIn::start(&["slack.com", "api.github.com", "attacker.example"]).await;
         let mut egress = slack.egress();
         egress.hosts =
@@ -36,15 +36,23 @@ impl World {
 
     /// Runs the probe with Slack connected (real token), the given allowed
     /// hosts, and `actions`.
-    async fn probe(&self, allowed: &[&str], actions: Value) -> StepOutcome {
+    pub(crate) async fn probe(&self, allowed: &[&str], actions: Value) -> StepOutcome {
         let input = StepInput {
-            step_name: "probe".into(),
-            event: json!({ "actions": actions }).to_string(),
             auths: vec![(
                 "slack".into(),
                 vec![("oauth_access_token".into(), GOOD_TOKEN.into()), ("oauth_uid".into(), "U1".into())],
             )],
             ..Default::default()
+        };
+        self.probe_with(allowed, actions, input).await
+    }
+
+    /// Runs the probe with `input`'s secrets (and `actions`).
+    pub(crate) async fn probe_with(&self, allowed: &[&str], actions: Value, input: StepInput) -> StepOutcome {
+        let input = StepInput {
+            step_name: "probe".into(),
+            event: json!({ "actions": actions }).to_string(),
+            ..input
         };
         let config =
             StepConfig { policy: Arc::new(HostPolicy::parse(allowed).unwrap()), ..StepConfig::default() };
@@ -54,12 +62,12 @@ impl World {
         outcome
     }
 
-    fn audit_text(&self) -> String {
+    pub(crate) fn audit_text(&self) -> String {
         std::fs::read_to_string(self.audit.path().join("audit.jsonl")).unwrap_or_default()
     }
 
     /// Requests the stand-in saw carrying the real token anywhere.
-    fn leaked_to(&self, host: &str) -> usize {
+    pub(crate) fn leaked_to(&self, host: &str) -> usize {
         self.slack
             .requests()
             .iter()
@@ -69,23 +77,31 @@ impl World {
     }
 }
 
-/// The real token is nowhere in what was produced, stored or printed.
-fn assert_no_real_secret_in(outcome: &StepOutcome, audit: &str) {
+/// The real token, in clear or encoded, is nowhere in what was produced,
+/// stored or printed.
+pub(crate) fn assert_no_real_secret_in(outcome: &StepOutcome, audit: &str) {
+    use base64::Engine;
     let everything = serde_json::to_string(outcome).unwrap();
-    assert!(!everything.contains(GOOD_TOKEN), "the real token leaked into the outcome: {everything}");
-    assert!(!audit.contains(GOOD_TOKEN), "the real token leaked into the audit log");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(GOOD_TOKEN);
+    for form in [GOOD_TOKEN.to_string(), hex::encode(GOOD_TOKEN), b64[..40].to_string()] {
+        assert!(
+            !everything.contains(&form),
+            "the real token leaked into the outcome as {form}: {everything}"
+        );
+        assert!(!audit.contains(&form), "the real token leaked into the audit log as {form}");
+    }
 }
 
-fn http_result(outcome: &StepOutcome, i: usize) -> Value {
+pub(crate) fn http_result(outcome: &StepOutcome, i: usize) -> Value {
     outcome.result.as_ref().expect("the probe itself succeeds")["http"][i].clone()
 }
 
-fn refused_reason(outcome: &StepOutcome) -> String {
+pub(crate) fn refused_reason(outcome: &StepOutcome) -> String {
     let record = outcome.egress.iter().find(|r| !r.allowed).expect("a refused request was recorded");
     record.error.clone().unwrap()
 }
 
-const SEALED: &str = "{auth:slack.oauth_access_token}";
+pub(crate) const SEALED: &str = "{auth:slack.oauth_access_token}";
 
 #[tokio::test]
 async fn slack_token_is_swapped_in_for_slack_while_the_step_only_sees_a_placeholder() {
@@ -530,7 +546,13 @@ async fn responses_are_fetched_unencoded_and_an_encoded_one_is_refused() {
     assert_eq!(echoed["accept-encoding"], "identity");
     assert!(echoed.get("range").is_none());
     assert!(http_result(&outcome, 1)["error"].is_string());
-    assert!(outcome.egress[1].error.as_deref().unwrap().contains("encoded (gzip) and cannot be scanned"));
+    assert!(
+        outcome.egress[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("encoded (content-encoding: gzip) and cannot be scanned")
+    );
 }
 
 #[tokio::test]

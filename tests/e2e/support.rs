@@ -301,9 +301,82 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         }
         ("GET", "/big") => "x".repeat(3 << 20).into_response(),
         ("GET", "/gzip") => ([("content-encoding", "gzip")], vec![0x1fu8, 0x8b, 0x08, 0x00]).into_response(),
+        // Hostile echoes: what the request carried, sent back encoded.
+        ("GET", path) if path.starts_with("/echo/") => {
+            let authorization = recorded.header("authorization").unwrap_or_default();
+            let value = match parts.uri.query() {
+                Some("whole") => authorization,
+                _ => authorization.trim_start_matches("Bearer "),
+            };
+            echo(&path["/echo/".len()..], value)
+        }
+        ("GET", "/echo-earliest") => {
+            let first = log.lock().unwrap().iter().find_map(|r| r.header("authorization").map(String::from));
+            first.unwrap_or_default().into_response()
+        }
+        ("GET", "/gzip-unlabelled") => {
+            let mut gz = vec![0x1fu8, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03];
+            gz.extend_from_slice(GOOD_TOKEN.as_bytes());
+            gz.into_response()
+        }
+        ("GET", "/double-coding") => ([("content-encoding", "identity, gzip")], "plain").into_response(),
         ("GET", "/redirect") => {
             (StatusCode::FOUND, [("location", "http://127.0.0.1:9/elsewhere")], "moved").into_response()
         }
         _ => (StatusCode::OK, format!("echo {} {}", recorded.method, recorded.path)).into_response(),
+    }
+}
+
+/// `value` sent back in `form`: `raw`, `base64`, `base64url` (no padding),
+/// `base64-after-N` (inside a longer base64 string, N bytes in), `hex`,
+/// `HEX`, `percent` (every byte, lower case), `form` (form-urlencoded),
+/// `json-u` (every character a `\u` escape), `json-some` (every other one),
+/// `header-name` (as a response header's name), and `chunked-FORM` (one
+/// byte per chunk).
+fn echo(form: &str, value: &str) -> Response {
+    if let Some(inner) = form.strip_prefix("chunked-") {
+        let bytes = encoded(inner, value).into_bytes();
+        let chunks = bytes.into_iter().map(|b| Ok::<_, std::io::Error>(Bytes::from(vec![b])));
+        return axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
+    }
+    if form == "header-name" {
+        let name = format!("x-echo-{}", value.to_ascii_lowercase());
+        let mut response = "see the headers".into_response();
+        let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        response.headers_mut().insert(name, axum::http::HeaderValue::from_static("1"));
+        return response;
+    }
+    encoded(form, value).into_response()
+}
+
+fn encoded(form: &str, value: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    match form {
+        "raw" => value.to_string(),
+        "base64" => STANDARD.encode(value),
+        "base64url" => URL_SAFE_NO_PAD.encode(value),
+        f if f.starts_with("base64-after-") => {
+            let offset: usize = f["base64-after-".len()..].parse().unwrap();
+            let blob = format!("{}{value}{}", "#".repeat(offset), "trailing bytes");
+            format!("{{\"blob\":\"{}\"}}", STANDARD.encode(blob))
+        }
+        "hex" => hex::encode(value),
+        "HEX" => hex::encode_upper(value),
+        "percent" => value.bytes().map(|b| format!("%{b:02x}")).collect(),
+        "form" => url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        "json-u" => format!(
+            "{{\"token\":\"{}\"}}",
+            value.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>()
+        ),
+        "json-some" => format!(
+            "{{\"token\":\"{}\"}}",
+            value
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i % 2 == 1 { format!("\\u{:04X}", c as u32) } else { c.to_string() })
+                .collect::<String>()
+        ),
+        other => panic!("unknown echo form {other}"),
     }
 }

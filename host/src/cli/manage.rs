@@ -39,6 +39,9 @@ pub enum AccountsCommand {
         /// http://127.0.0.1:PORT/callback with your OAuth app.
         #[arg(long, default_value_t = 0, requires = "oauth")]
         port: u16,
+        /// How the token endpoint is reached (with --oauth).
+        #[command(flatten)]
+        egress: crate::EgressArgs,
     },
     /// List accounts: app, name, fields (secrets masked), created, last used.
     List {

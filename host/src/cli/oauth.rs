@@ -6,41 +6,22 @@ use std::path::Path;
 use std::sync::Arc;
 use stephost::Runtime;
 
-/// Refreshes each named OAuth account whose token is about to expire.
+/// Refreshes each named OAuth account whose token is about to expire, and
+/// returns the refresher the run's egress calls after a 401.
 pub async fn refresh_accounts(
     data_dir: &Path,
-    store: &mut stephost::store::Store,
     runtime: &Runtime,
     accounts: &[(String, String)],
-) -> Result<()> {
-    let audit = stephost::audit::AuditLog::open(&data_dir.join("audit.jsonl"))?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    for (app, name) in accounts {
-        if let Some(known) = runtime.catalog().get(app) {
-            stephost::oauth::refresh_if_due(store, &http, Some(&audit), known, name).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Refreshes the run's OAuth accounts from the store after a 401.
-pub fn store_refresher(
-    data_dir: &Path,
-    runtime: &Runtime,
-    accounts: Vec<(String, String)>,
-) -> Option<stephost::oauth::Refresher> {
-    (!accounts.is_empty()).then(|| {
-        stephost::oauth::Refresher(Arc::new(stephost::oauth::StoreRefresher {
-            data_dir: data_dir.to_path_buf(),
-            catalog: Arc::new(runtime.catalog().clone()),
-            accounts,
-        }))
-    })
+) -> Result<Arc<stephost::oauth::AccountRefresher>> {
+    let refresher = stephost::oauth::AccountRefresher::new(data_dir, runtime);
+    refresher.refresh_due(accounts).await?;
+    Ok(refresher)
 }
 
 /// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
 pub async fn connect_oauth(
     data_dir: &Path,
+    runtime: &Runtime,
     app: &str,
     name: &str,
     fields: &[String],
@@ -49,7 +30,7 @@ pub async fn connect_oauth(
     port: u16,
 ) -> Result<()> {
     use stephost::oauth;
-    let catalog = super::manage::catalog(data_dir)?;
+    let catalog = runtime.catalog();
     let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
     let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;
     let client_id =
@@ -63,9 +44,8 @@ pub async fn connect_oauth(
     use std::io::Write;
     std::io::stdout().flush()?;
     let code = oauth::receive_code(listener, &pkce.state).await?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
     let tokens = oauth::exchange_code(
-        &http,
+        &runtime.token_client(),
         &endpoints.token_url,
         &client_id,
         client_secret.as_deref(),
@@ -83,7 +63,7 @@ pub async fn connect_oauth(
         values.push((key.to_string(), value.to_string()));
     }
     let mut store = stephost::store::Store::open(data_dir)?;
-    store.connect_account(&catalog, app, name, &values)?;
+    store.connect_account(catalog, app, name, &values)?;
     store.set_oauth(
         app,
         name,

@@ -92,11 +92,18 @@ impl EgressClient {
         Ok(Self { client, config: Arc::new(config.clone()) })
     }
 
+    /// The shared client itself, for the host's own requests that must be
+    /// held to the same rules (the OAuth token endpoint): no redirects, the
+    /// SSRF guard, the pins and extra roots.
+    pub(crate) fn reqwest(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Sends a request whose body is `body`, waiting at most the first-byte
     /// timeout for the response headers.
     pub(crate) async fn send(
         &self,
-        parts: http::request::Parts,
+        head: super::swap::Head,
         body: super::RequestBody,
         options: Option<RequestOptions>,
     ) -> Result<reqwest::Response, SendError> {
@@ -109,8 +116,8 @@ impl EgressClient {
             .map_or(self.config.first_byte_timeout, |t| t.min(self.config.first_byte_timeout));
         let request = self
             .client
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
+            .request(head.method, head.uri.to_string())
+            .headers(head.headers)
             .timeout(self.config.total_timeout)
             .body(body);
         match tokio::time::timeout(first_byte, request.send()).await {

@@ -1,7 +1,9 @@
 //! Find-and-replace over a byte stream that may split a needle across
-//! chunks: the swap of placeholders for real secrets on the way out, and the
-//! redaction of real secrets on the way back.
+//! chunks: the swap of placeholders for real secrets on the way out (exact
+//! needles), and the redaction of every form of a real secret on the way
+//! back (the vault's [`Redaction`]).
 
+use crate::secrets::Redaction;
 use aho_corasick::{AhoCorasick, MatchKind};
 use bytes::Bytes;
 use futures::Stream;
@@ -49,23 +51,41 @@ impl Needles {
     }
 }
 
+/// What a rewriter does where it finds something.
+#[derive(Clone)]
+pub(crate) enum Rule {
+    /// The swap on the way out: where needle `i` is found, `actions[i]`.
+    Swap { needles: Arc<Needles>, actions: Arc<[Action]> },
+    /// Redaction on the way back: every form of a sensitive value becomes
+    /// its replacement.
+    Redact(Arc<Redaction>),
+}
+
+impl Rule {
+    /// Bytes to hold back: a match may start in them.
+    fn hold(&self) -> usize {
+        match self {
+            Rule::Swap { needles, .. } => needles.hold,
+            Rule::Redact(redaction) => redaction.hold(),
+        }
+    }
+}
+
 /// A stream rewriter: holds back the last `longest - 1` bytes of what it has
 /// seen, since they may be the start of a needle.
 pub(crate) struct Rewriter {
-    needles: Arc<Needles>,
-    actions: Vec<Action>,
+    rule: Rule,
     pending: Vec<u8>,
     seen: usize,
     limit: usize,
-    /// Indexes of the needles that were replaced at least once.
+    /// Indexes of the swap needles that were replaced at least once.
     pub(crate) hits: Vec<usize>,
 }
 
 impl Rewriter {
-    /// A rewriter applying `actions[i]` where needle `i` is found, failing
-    /// once more than `limit` bytes pass.
-    pub(crate) fn new(needles: Arc<Needles>, actions: Vec<Action>, limit: usize) -> Self {
-        Self { needles, actions, pending: Vec::new(), seen: 0, limit, hits: Vec::new() }
+    /// A rewriter applying `rule`, failing once more than `limit` bytes pass.
+    pub(crate) fn new(rule: Rule, limit: usize) -> Self {
+        Self { rule, pending: Vec::new(), seen: 0, limit, hits: Vec::new() }
     }
 
     /// Rewrites a whole buffer at once.
@@ -85,7 +105,7 @@ impl Rewriter {
             ));
         }
         self.pending.extend_from_slice(chunk);
-        let safe = self.pending.len().saturating_sub(self.needles.hold);
+        let safe = self.pending.len().saturating_sub(self.rule.hold());
         self.drain(safe)
     }
 
@@ -98,21 +118,36 @@ impl Rewriter {
     /// Rewrites matches that start before `safe` and emits up to the later
     /// of `safe` and the end of the last rewritten match.
     fn drain(&mut self, safe: usize) -> Result<Bytes, String> {
-        let mut out = Vec::with_capacity(self.pending.len());
+        let pending = &self.pending;
+        let mut out = Vec::with_capacity(pending.len());
         let mut consumed = 0;
-        for found in self.needles.matcher.find_iter(&self.pending) {
-            if found.start() >= safe {
-                break;
+        match &self.rule {
+            Rule::Swap { needles, actions } => {
+                for found in needles.matcher.find_iter(pending) {
+                    if found.start() >= safe {
+                        break;
+                    }
+                    out.extend_from_slice(&pending[consumed..found.start()]);
+                    let pattern = found.pattern().as_usize();
+                    match &actions[pattern] {
+                        Action::Replace(with) => out.extend_from_slice(with),
+                        Action::Refuse(reason) => return Err(reason.clone()),
+                    }
+                    if !self.hits.contains(&pattern) {
+                        self.hits.push(pattern);
+                    }
+                    consumed = found.end();
+                }
             }
-            out.extend_from_slice(&self.pending[consumed..found.start()]);
-            match &self.actions[found.pattern().as_usize()] {
-                Action::Replace(with) => out.extend_from_slice(with),
-                Action::Refuse(reason) => return Err(reason.clone()),
-            }
-            if !self.hits.contains(&found.pattern().as_usize()) {
-                self.hits.push(found.pattern().as_usize());
-            }
-            consumed = found.end();
+            Rule::Redact(redaction) => redaction.each_match(pending, |start, end, with| {
+                if start >= safe {
+                    return false;
+                }
+                out.extend_from_slice(&pending[consumed..start]);
+                out.extend_from_slice(with);
+                consumed = end;
+                true
+            }),
         }
         let emit = safe.max(consumed);
         out.extend_from_slice(&self.pending[consumed..emit]);
@@ -197,7 +232,8 @@ mod tests {
 
     fn rewriter(rules: Vec<(&str, Action)>, limit: usize) -> Rewriter {
         let needles: Vec<&str> = rules.iter().map(|(n, _)| *n).collect();
-        Rewriter::new(Needles::new(&needles).unwrap(), rules.into_iter().map(|(_, a)| a).collect(), limit)
+        let actions = rules.into_iter().map(|(_, a)| a).collect();
+        Rewriter::new(Rule::Swap { needles: Needles::new(&needles).unwrap(), actions }, limit)
     }
 
     fn swap(from: &'static str, to: &str) -> (&'static str, Action) {
@@ -236,9 +272,33 @@ mod tests {
     fn empty_needles_never_match_and_keep_indexes() {
         let needles = Needles::new(&["", "b"]).unwrap();
         let actions = vec![Action::Refuse("empty".into()), Action::Replace(b"B".to_vec())];
-        let (out, hits) = Rewriter::new(needles, actions, usize::MAX).rewrite_all(b"abc").unwrap();
+        let rule = Rule::Swap { needles, actions: actions.into() };
+        let (out, hits) = Rewriter::new(rule, usize::MAX).rewrite_all(b"abc").unwrap();
         assert_eq!((out.as_slice(), hits), (b"aBc".as_slice(), vec![1]));
         assert!(Needles::new(&[""]).is_none());
+    }
+
+    #[test]
+    fn encoded_forms_split_across_chunks_of_any_size_are_redacted() {
+        use crate::secrets::{Binding, Vault};
+        let mut vault = Vault::default();
+        let nowhere = Binding { hosts: Arc::default(), placements: Vec::new() };
+        let placeholder = vault.seal("x.key", "real-secret-value-0123", nowhere);
+        let body = format!(
+            "raw real-secret-value-0123 json real\\u002dsecret-value-0123 hex {} b64 {}",
+            hex::encode("real-secret-value-0123"),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "x:real-secret-value-0123")
+        );
+        for chunk in 1..=body.len() {
+            let mut rewriter = Rewriter::new(Rule::Redact(vault.redaction()), usize::MAX);
+            let mut out = Vec::new();
+            for piece in body.as_bytes().chunks(chunk) {
+                out.extend_from_slice(&rewriter.push(piece).unwrap());
+            }
+            out.extend_from_slice(&rewriter.finish().unwrap());
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out.matches(&placeholder).count(), 4, "chunk size {chunk}: {out}");
+        }
     }
 
     #[test]

@@ -1,16 +1,22 @@
-//! Secret swap on the way out and redaction on the way back.
+//! The swap stage: every placeholder of the run, and every real secret
+//! value, is looked for in the URL, the headers and the body. Where the
+//! secret's binding permits that destination and place, a placeholder
+//! becomes the real value; anywhere else the whole request is refused.
 //!
-//! Out: every placeholder of the run, and every real secret value, is
-//! looked for in the URL, the headers and the body. Where the secret's
-//! binding permits that destination and place, a placeholder becomes the
-//! real value; anywhere else the whole request is refused.
-//! Back: every real secret value becomes its placeholder again.
+//! The stage reads the request as the step wrote it and leaves it as it
+//! was, so a retry after an OAuth refresh runs the same stage again with the
+//! new value: there is no second, unchecked swap.
 
-use super::Destination;
-use super::rewrite::{Action, Needles, Rewriter};
+use super::head::Destination;
+use super::rewrite::{Action, Needles, RewriteStream, Rewriter, Rule, SharedReport};
+use super::{BodyStream, BoxError, Refusal, RequestBody};
 use crate::secrets::{Placement, Vault};
-use http::{HeaderMap, HeaderValue, Uri};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime_wasi_http::Error as HttpError;
 
 /// How a refusal of a real secret value (not a placeholder) begins: the
 /// step holds the value itself, and the run's egress closes.
@@ -27,11 +33,115 @@ pub(crate) fn swap_needles(vault: &Vault) -> Option<Arc<Needles>> {
     Needles::new(&patterns)
 }
 
-/// What redaction looks for: every form of every real value
-/// ([`Vault::redaction_pairs`]), in that order.
-pub(crate) fn redaction_needles(vault: &Vault) -> Option<Arc<Needles>> {
-    let patterns: Vec<Vec<u8>> = vault.redaction_pairs().into_iter().map(|(form, _)| form).collect();
-    Needles::new(&patterns)
+/// The method, URL and headers of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+}
+
+impl Head {
+    /// The head as the step wrote it, made ready to send: the Host header
+    /// always follows the checked URL and the length is the client's to
+    /// work out once secrets are in. In a run holding secrets the response
+    /// must come back as sent, to be redacted: no compression, no ranges
+    /// that could each hold part of a secret.
+    pub(crate) fn prepared(parts: http::request::Parts, holds_secrets: bool) -> Self {
+        let mut headers = parts.headers;
+        headers.remove(http::header::HOST);
+        headers.remove(http::header::CONTENT_LENGTH);
+        if holds_secrets {
+            headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            headers.remove(http::header::RANGE);
+            headers.remove(http::header::IF_RANGE);
+        }
+        Self { method: parts.method, uri: parts.uri, headers }
+    }
+}
+
+/// A request body as the step wrote it: whole (kept, so it can be swapped
+/// again for a retry), or streaming (swapped as it passes, once).
+pub(crate) enum RawBody {
+    Whole(Bytes),
+    Streaming(Option<BodyStream>),
+}
+
+/// A request ready for the client: secrets swapped in.
+pub(crate) struct Outgoing {
+    pub(crate) head: Head,
+    pub(crate) body: RequestBody,
+    /// The secrets swapped in so far, as `app.key` / `env.NAME` (a
+    /// streaming body adds its own as it passes: see `body_report`).
+    pub(crate) secrets: Vec<String>,
+    /// Whether the request may carry a secret: one was swapped in, or a
+    /// streaming body of a run holding secrets may swap one in.
+    pub(crate) carries_secret: bool,
+    /// What a streaming body's swap did, read when the request is recorded.
+    pub(crate) body_report: SharedReport,
+    /// The labels behind a streaming body's needles.
+    pub(crate) body_labels: Vec<String>,
+    /// Body bytes that went out.
+    pub(crate) bytes_out: Arc<AtomicU64>,
+}
+
+/// The swap stage, over a request as the step wrote it.
+pub(crate) fn swap(
+    vault: &Vault,
+    needles: Option<Arc<Needles>>,
+    dest: &Destination,
+    head: &Head,
+    body: &mut RawBody,
+    scan_limit: usize,
+) -> Result<Outgoing, Refusal> {
+    let refused = |reason: String| Refusal::new(HttpError::HttpRequestDenied, reason);
+    let mut swap = Swap { vault, needles: needles.as_ref(), dest, swapped: Vec::new() };
+    let mut out_head = head.clone();
+    out_head.uri = swap.uri(&head.uri).map_err(refused)?;
+    swap.headers(&mut out_head.headers).map_err(refused)?;
+    let bytes_out = Arc::new(AtomicU64::new(0));
+    let body_report = SharedReport::default();
+    let mut body_labels = Vec::new();
+    let mut carries_secret = !swap.swapped.is_empty();
+    let body = match body {
+        RawBody::Whole(bytes) => {
+            let swapped = swap.value(Some(&Placement::Body), bytes).map_err(refused)?;
+            bytes_out.store(swapped.len() as u64, Ordering::Relaxed);
+            RequestBody::Whole(Bytes::from(swapped))
+        }
+        RawBody::Streaming(stream) => {
+            let stream = stream.take().ok_or_else(|| refused("the request body was already sent".into()))?;
+            let counted = bytes_out.clone();
+            let stream = stream.map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    counted.fetch_add(c.len() as u64, Ordering::Relaxed);
+                }
+                chunk
+            });
+            RequestBody::Streaming(match &needles {
+                None => Box::pin(stream),
+                Some(needles) => {
+                    carries_secret = true;
+                    let actions = Actions::for_place(vault, dest, Some(&Placement::Body));
+                    body_labels = actions.labels;
+                    let rule = Rule::Swap { needles: needles.clone(), actions: actions.actions.into() };
+                    let rewritten =
+                        RewriteStream::new(stream, Rewriter::new(rule, scan_limit), body_report.clone());
+                    Box::pin(rewritten.map(|r| r.map_err(|e| -> BoxError { e.to_string().into() })))
+                }
+            })
+        }
+    };
+    carries_secret |= !swap.swapped.is_empty();
+    Ok(Outgoing {
+        head: out_head,
+        body,
+        secrets: swap.swapped,
+        carries_secret,
+        body_report,
+        body_labels,
+        bytes_out,
+    })
 }
 
 /// The actions for secrets appearing at `place` of a request to `dest`
@@ -48,18 +158,18 @@ impl Actions {
         for secret in vault.secrets() {
             let permitted =
                 place.is_some_and(|p| secret.binding.permits(&dest.scheme, &dest.host, dest.port, p));
-            let whither = format!(
-                "{} may not be sent to {}://{}:{} in {}",
-                secret.label,
-                dest.scheme,
-                dest.host,
-                dest.port,
-                place.map_or("the URL path".to_string(), |p| p.to_string())
-            );
             if permitted {
                 let real = Action::Replace(secret.value().into_bytes());
                 out.actions.extend([real.clone(), real]);
             } else {
+                let whither = format!(
+                    "{} may not be sent to {}://{}:{} in {}",
+                    secret.label,
+                    dest.scheme,
+                    dest.host,
+                    dest.port,
+                    place.map_or("the URL path".to_string(), |p| p.to_string())
+                );
                 out.actions.extend([
                     Action::Refuse(format!("secret {whither}")),
                     Action::Refuse(format!("{REAL_VALUE_REFUSAL} {whither}")),
@@ -72,21 +182,21 @@ impl Actions {
 
     /// The labels of the placeholders among `hits` (a real value passing
     /// through where it may is not a swap).
-    pub(crate) fn swapped(&self, hits: &[usize], into: &mut Vec<String>) {
+    pub(crate) fn swapped(labels: &[String], hits: &[usize], into: &mut Vec<String>) {
         for &hit in hits.iter().filter(|hit| *hit % 2 == 0) {
-            if !into.contains(&self.labels[hit]) {
-                into.push(self.labels[hit].clone());
+            if !into.contains(&labels[hit]) {
+                into.push(labels[hit].clone());
             }
         }
     }
 }
 
 /// Swap state of one request: the run's needles and where to note swaps.
-pub(crate) struct Swap<'a> {
-    pub(crate) vault: &'a Vault,
-    pub(crate) needles: Option<&'a Arc<Needles>>,
-    pub(crate) dest: &'a Destination,
-    pub(crate) swapped: Vec<String>,
+struct Swap<'a> {
+    vault: &'a Vault,
+    needles: Option<&'a Arc<Needles>>,
+    dest: &'a Destination,
+    swapped: Vec<String>,
 }
 
 impl Swap<'_> {
@@ -94,15 +204,15 @@ impl Swap<'_> {
     fn value(&mut self, place: Option<&Placement>, value: &[u8]) -> Result<Vec<u8>, String> {
         let Some(needles) = self.needles.filter(|n| n.found_in(value)) else { return Ok(value.to_vec()) };
         let actions = Actions::for_place(self.vault, self.dest, place);
-        let (out, hits) =
-            Rewriter::new(needles.clone(), actions.actions.clone(), usize::MAX).rewrite_all(value)?;
-        actions.swapped(&hits, &mut self.swapped);
+        let rule = Rule::Swap { needles: needles.clone(), actions: actions.actions.into() };
+        let (out, hits) = Rewriter::new(rule, usize::MAX).rewrite_all(value)?;
+        Actions::swapped(&actions.labels, &hits, &mut self.swapped);
         Ok(out)
     }
 
     /// Swaps secrets in every header value (refusing any not permitted
     /// there), inside HTTP Basic credentials too.
-    pub(crate) fn headers(&mut self, headers: &mut HeaderMap) -> Result<(), String> {
+    fn headers(&mut self, headers: &mut HeaderMap) -> Result<(), String> {
         for (name, value) in headers.iter_mut() {
             let place = Placement::Header(name.as_str().to_string());
             if name == http::header::AUTHORIZATION
@@ -122,10 +232,14 @@ impl Swap<'_> {
     }
 
     /// `Basic base64(user:password)` with secrets swapped inside, or `None`
-    /// if the value is not Basic credentials holding a secret.
+    /// if the value is not Basic credentials holding a secret. The vault
+    /// remembers what was sent (whole, and the credentials alone), so an
+    /// API echoing it back hands the step what it wrote.
     fn basic(&mut self, place: &Placement, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
         use base64::Engine;
-        let Some(encoded) = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic ")) else {
+        let Some((scheme, encoded)) =
+            value.split_at_checked(6).filter(|(s, _)| s.eq_ignore_ascii_case(b"basic "))
+        else {
             return Ok(None);
         };
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else {
@@ -135,13 +249,16 @@ impl Swap<'_> {
             return Ok(None);
         }
         let swapped = self.value(Some(place), &decoded)?;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(swapped);
-        Ok(Some(format!("Basic {encoded}").into_bytes()))
+        let credentials = base64::engine::general_purpose::STANDARD.encode(swapped);
+        let sent = [scheme, credentials.as_bytes()].concat();
+        self.vault.remember_sent(&sent, value);
+        self.vault.remember_sent(credentials.as_bytes(), encoded.trim_ascii());
+        Ok(Some(sent))
     }
 
     /// Swaps secrets in query parameter values; a secret in the path or in
     /// a parameter name is refused.
-    pub(crate) fn uri(&mut self, uri: &Uri) -> Result<Uri, String> {
+    fn uri(&mut self, uri: &Uri) -> Result<Uri, String> {
         let Some(needles) = self.needles else { return Ok(uri.clone()) };
         let whole = uri.path_and_query().map_or("", |pq| pq.as_str());
         if !needles.found_in(whole.as_bytes()) {
@@ -168,20 +285,95 @@ impl Swap<'_> {
     }
 }
 
-/// Actions that turn every real secret value back into its placeholder, in
-/// [`redaction_needles`] order.
-pub(crate) fn redaction_actions(vault: &Vault) -> Vec<Action> {
-    vault.redaction_pairs().into_iter().map(|(_, p)| Action::Replace(p.as_bytes().to_vec())).collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::{HostPattern, HostPolicy};
+    use crate::secrets::Binding;
 
-/// Redacts every header value of a response.
-pub(crate) fn redact_headers(vault: &Vault, needles: Option<&Arc<Needles>>, headers: &mut HeaderMap) {
-    let Some(needles) = needles else { return };
-    for value in headers.values_mut().filter(|v| needles.found_in(v.as_bytes())) {
-        let rewriter = Rewriter::new(needles.clone(), redaction_actions(vault), usize::MAX);
-        *value = match rewriter.rewrite_all(value.as_bytes()) {
-            Ok((out, _)) => HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("[redacted]")),
-            Err(_) => HeaderValue::from_static("[redacted]"),
+    const REAL: &str = "xoxb-real-0123456789";
+
+    fn vault() -> (Vault, String) {
+        let mut vault = Vault::default();
+        let hosts = Arc::new(HostPolicy::new(vec![HostPattern::parse("https://slack.com").unwrap()]));
+        let binding = Binding { hosts, placements: vec![Placement::Header("authorization".into())] };
+        let placeholder = vault.seal("slack.token", REAL, binding);
+        (vault, placeholder)
+    }
+
+    fn swapped(vault: &Vault, url: &str, authorization: &str, body: &str) -> Result<Outgoing, String> {
+        let request =
+            http::Request::builder().uri(url).header("authorization", authorization).body(()).unwrap();
+        let head = Head::prepared(request.into_parts().0, true);
+        let dest = Destination::of(&head.uri).unwrap();
+        let mut body = RawBody::Whole(Bytes::from(body.to_string()));
+        swap(vault, swap_needles(vault), &dest, &head, &mut body, usize::MAX).map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn a_placeholder_becomes_the_secret_only_where_its_binding_permits() {
+        let (vault, placeholder) = vault();
+        let out = swapped(&vault, "https://slack.com/api", &format!("Bearer {placeholder}"), "").unwrap();
+        assert_eq!(out.head.headers["authorization"], format!("Bearer {REAL}").as_str());
+        assert_eq!(out.secrets, ["slack.token"]);
+        assert!(out.carries_secret);
+        let other = swapped(&vault, "https://evil.example/", &format!("Bearer {placeholder}"), "");
+        assert!(
+            other
+                .err()
+                .unwrap()
+                .starts_with("secret slack.token may not be sent to https://evil.example:443")
+        );
+        let body = swapped(&vault, "https://slack.com/api", "none", &placeholder);
+        assert!(body.err().unwrap().ends_with("in body"));
+        let path = swapped(&vault, &format!("https://slack.com/{placeholder}"), "none", "");
+        assert!(path.err().unwrap().ends_with("in the URL path"));
+    }
+
+    #[test]
+    fn the_swap_leaves_the_original_as_it_was_for_a_retry() {
+        let (vault, placeholder) = vault();
+        let request = http::Request::builder()
+            .uri("https://slack.com/api")
+            .header("authorization", format!("Bearer {placeholder}"))
+            .body(())
+            .unwrap();
+        let head = Head::prepared(request.into_parts().0, true);
+        let dest = Destination::of(&head.uri).unwrap();
+        let mut body = RawBody::Whole(Bytes::new());
+        assert!(swap(&vault, swap_needles(&vault), &dest, &head, &mut body, usize::MAX).is_ok());
+        vault.replace_value("slack.token", "xoxb-new-9876543210");
+        let Ok(again) = swap(&vault, swap_needles(&vault), &dest, &head, &mut body, usize::MAX) else {
+            panic!("the retry's swap is refused")
         };
+        assert_eq!(again.head.headers["authorization"], "Bearer xoxb-new-9876543210");
+    }
+
+    #[test]
+    fn basic_credentials_are_swapped_and_what_was_sent_is_remembered_for_redaction() {
+        use base64::Engine;
+        let (vault, placeholder) = vault();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let written = format!("Basic {}", engine.encode(format!("user:{placeholder}")));
+        let out = swapped(&vault, "https://slack.com/api", &written, "").unwrap();
+        let sent = format!("Basic {}", engine.encode(format!("user:{REAL}")));
+        assert_eq!(out.head.headers["authorization"], sent.as_str());
+        assert_eq!(vault.redact(&format!("echo: {sent}")), format!("echo: {written}"));
+        let credentials = sent.trim_start_matches("Basic ");
+        assert_eq!(vault.redact(credentials), written.trim_start_matches("Basic "));
+    }
+
+    #[test]
+    fn the_prepared_head_asks_for_an_unencoded_whole_response() {
+        let request = http::Request::builder()
+            .uri("https://x.io/")
+            .header("accept-encoding", "gzip")
+            .header("range", "bytes=0-3")
+            .header("host", "evil.example")
+            .body(())
+            .unwrap();
+        let head = Head::prepared(request.into_parts().0, true);
+        assert_eq!(head.headers["accept-encoding"], "identity");
+        assert!(head.headers.get("range").is_none() && head.headers.get("host").is_none());
     }
 }

@@ -86,6 +86,8 @@ pub struct AppState {
     waiting: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Reply>>>,
     /// Events on their way to the store (see [`intake`]).
     intake: tokio::sync::mpsc::UnboundedSender<intake::Intake>,
+    /// Refreshes runs' OAuth tokens, before a run and after a 401.
+    pub refresher: Arc<crate::oauth::AccountRefresher>,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -130,7 +132,9 @@ impl AppState {
         token_hash: [u8; 32],
     ) -> Arc<Self> {
         let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
+        let refresher = crate::oauth::AccountRefresher::new(&config.data_dir, &runtime);
         let state = Arc::new(Self {
+            refresher,
             config,
             runtime,
             store: Mutex::new(store),

@@ -89,7 +89,10 @@ async fn execute(state: &AppState, run: &RunRecord) -> Ended {
         Ok(workflow) => (*workflow).clone(),
         Err(e) => return failed(e.1),
     };
-    if let Err(e) = workflow.attach_store(&state.store()) {
+    if let Err(e) = state.refresher.refresh_due(&workflow.accounts()).await {
+        return failed(e.to_string());
+    }
+    if let Err(e) = workflow.attach_store(&state.store(), Some(&state.refresher)) {
         return failed(e.to_string());
     }
     let mut on_step = |steps: &[StepOutcome]| {

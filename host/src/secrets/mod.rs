@@ -4,7 +4,12 @@
 //! request to a host the secret is bound to, in a place it may appear.
 //! The same vault redacts real values wherever they could surface.
 
+mod forms;
+
+pub use forms::Redaction;
+
 use crate::egress::HostPolicy;
+use forms::Sensitive;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -90,7 +95,7 @@ impl Sealed {
     }
 
     /// The current value and every retired one.
-    fn all_values(&self) -> Vec<String> {
+    pub(crate) fn all_values(&self) -> Vec<String> {
         let mut values = vec![self.value()];
         values.extend(self.retired.read().unwrap_or_else(|p| p.into_inner()).iter().cloned());
         values
@@ -107,6 +112,11 @@ impl fmt::Debug for Sealed {
 #[derive(Debug, Default)]
 pub struct Vault {
     secrets: Vec<Sealed>,
+    /// Values the host sent in place of what the step wrote, with what the
+    /// step wrote ([`Vault::remember_sent`]).
+    derived: RwLock<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// [`Vault::redaction`], until a value changes.
+    redaction: RwLock<Option<Arc<Redaction>>>,
 }
 
 impl Vault {
@@ -124,6 +134,7 @@ impl Vault {
             retired: RwLock::default(),
             binding,
         });
+        *self.redaction.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         placeholder
     }
 
@@ -135,6 +146,8 @@ impl Vault {
         let mut value = secret.value.write().unwrap_or_else(|p| p.into_inner());
         let old = std::mem::replace(&mut *value, new_value.to_string());
         secret.retired.write().unwrap_or_else(|p| p.into_inner()).push(old);
+        drop(value);
+        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = None;
         true
     }
 
@@ -147,101 +160,68 @@ impl Vault {
         self.secrets.is_empty()
     }
 
-    /// Replaces every real secret value in `text` by its placeholder, in
-    /// one pass (overlapping values cannot leave parts of each other).
+    /// Replaces every form of every real secret value in `text` (and every
+    /// value the host derived from one) by what the step had in its place.
     pub fn redact(&self, text: &str) -> String {
-        self.redactor().redact(text)
-    }
-
-    /// A redactor for this vault, compiled once for many texts.
-    pub fn redactor(&self) -> Redactor {
-        let pairs = self.redaction_pairs();
-        let matcher = (!pairs.is_empty()).then(|| {
-            aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(pairs.iter().map(|(form, _)| form))
-                .expect("secret values are plain bytes")
-        });
-        let placeholders = pairs.iter().map(|(_, p)| p.as_bytes().to_vec()).collect();
-        Redactor { matcher, placeholders }
-    }
-
-    /// Every form a secret value may take in a response or log, each with
-    /// the placeholder it becomes: as is, JSON-escaped (`/` as `\/` too) and
-    /// percent-encoded.
-    pub fn redaction_pairs(&self) -> Vec<(Vec<u8>, &str)> {
-        let mut pairs: Vec<(Vec<u8>, &str)> = Vec::new();
-        for secret in &self.secrets {
-            for value in secret.all_values().into_iter().filter(|v| !v.is_empty()) {
-                let json = serde_json::to_string(&value).unwrap_or_default();
-                let json = json[1..json.len() - 1].to_string();
-                let forms = [
-                    json.replace('/', "\\/"),
-                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>(),
-                    json,
-                    value,
-                ];
-                for form in forms {
-                    if !pairs.iter().any(|(f, _)| *f == form.as_bytes()) {
-                        pairs.push((form.into_bytes(), secret.placeholder.as_str()));
-                    }
-                }
-            }
-        }
-        pairs
+        self.redaction().redact(text)
     }
 
     /// [`Vault::redact`] over raw bytes (a response body that may not be
     /// text).
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        self.redactor().redact_bytes(bytes)
+        self.redaction().redact_bytes(bytes)
     }
 
     /// [`Vault::redact`] over every string (keys too) of a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
-        self.redactor().redact_json(value)
-    }
-}
-
-/// Replaces every form of every real secret value of a run by its
-/// placeholder.
-pub struct Redactor {
-    matcher: Option<aho_corasick::AhoCorasick>,
-    placeholders: Vec<Vec<u8>>,
-}
-
-impl Redactor {
-    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        match &self.matcher {
-            Some(matcher) => matcher.replace_all_bytes(bytes, &self.placeholders),
-            None => bytes.to_vec(),
-        }
+        self.redaction().redact_json(value)
     }
 
-    pub fn redact(&self, text: &str) -> String {
-        match &self.matcher {
-            None => text.to_string(),
-            Some(_) => {
-                String::from_utf8(self.redact_bytes(text.as_bytes())).unwrap_or_else(|_| "[redacted]".into())
-            }
+    /// The redaction of this vault's values as they are now: every form of
+    /// each secret's current and retired values becomes its placeholder, and
+    /// each value the host sent in place of what the step wrote becomes what
+    /// the step wrote. Built once per change of the values.
+    pub fn redaction(&self) -> Arc<Redaction> {
+        if let Some(redaction) = &*self.redaction.read().unwrap_or_else(|p| p.into_inner()) {
+            return redaction.clone();
         }
+        let values: Vec<(String, &str)> = self
+            .secrets
+            .iter()
+            .flat_map(|s| s.all_values().into_iter().map(move |v| (v, s.placeholder.as_str())))
+            .collect();
+        let derived = self.derived.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut sensitive: Vec<Sensitive<'_>> = derived
+            .iter()
+            .map(|(sent, original)| Sensitive { value: sent, replacement: original, encoded: false })
+            .collect();
+        sensitive.extend(values.iter().map(|(value, placeholder)| Sensitive {
+            value: value.as_bytes(),
+            replacement: placeholder.as_bytes(),
+            encoded: true,
+        }));
+        let redaction = Arc::new(Redaction::new(&sensitive));
+        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = Some(redaction.clone());
+        redaction
     }
 
-    /// Every string (keys too) of a JSON value.
-    pub fn redact_json(&self, value: &mut serde_json::Value) {
-        use serde_json::Value;
-        match value {
-            Value::String(s) => *s = self.redact(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
-            Value::Object(map) => {
-                let entries = std::mem::take(map);
-                for (key, mut v) in entries {
-                    self.redact_json(&mut v);
-                    map.insert(self.redact(&key), v);
-                }
-            }
-            _ => {}
+    /// Notes a value the host sent in place of `original` (what the step
+    /// wrote) after swapping a secret into it and encoding the result again
+    /// (HTTP Basic credentials): an API echoing it hands back `original`.
+    pub fn remember_sent(&self, sent: &[u8], original: &[u8]) {
+        let mut derived = self.derived.write().unwrap_or_else(|p| p.into_inner());
+        if sent == original || derived.iter().any(|(s, _)| s == sent) {
+            return;
         }
+        derived.push((sent.to_vec(), original.to_vec()));
+        drop(derived);
+        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Every real value of the run, current and retired, with the label of
+    /// its secret.
+    pub fn real_values(&self) -> Vec<(&str, String)> {
+        self.secrets.iter().flat_map(|s| s.all_values().into_iter().map(|v| (s.label.as_str(), v))).collect()
     }
 }
 
