@@ -21,6 +21,10 @@ struct Provider {
     first_expires_in: u64,
     /// The token a refresh hands out (default `at-2`).
     refreshed_token: Option<String>,
+    /// Refreshes are answered with a 307 to `/stolen`.
+    redirect_refresh: bool,
+    /// Requests that reached `/stolen`.
+    stolen: usize,
     forms: Vec<HashMap<String, String>>,
 }
 
@@ -49,6 +53,10 @@ async fn token(
                                "expires_in": p.first_expires_in, "authed_user": { "id": "U9" } }))
             .into_response()
         }
+        Some("refresh_token") if p.redirect_refresh => {
+            (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", "http://oauth.test/stolen")], "moved")
+                .into_response()
+        }
         Some("refresh_token")
             if !p.refuse_refresh && form.get("refresh_token").map(String::as_str) == Some("rt-1") =>
         {
@@ -65,21 +73,33 @@ async fn stephost(data: &std::path::Path, args: &[&str]) -> std::process::Output
     crate::support::stephost_async(data, args, None).await
 }
 
-/// Connects slack by OAuth, playing the browser; returns the provider.
-async fn connect_by_oauth(data: &std::path::Path) -> Shared {
+/// Connects slack by OAuth, playing the browser; returns the provider and
+/// the `--resolve` that reaches its token endpoint (`http://oauth.test`: the
+/// host's token client refuses loopback addresses written as IPs).
+async fn connect_by_oauth(data: &std::path::Path) -> (Shared, String) {
     connect_with(data, Provider::default()).await
 }
 
-async fn connect_with(data: &std::path::Path, provider: Provider) -> Shared {
+async fn connect_with(data: &std::path::Path, provider: Provider) -> (Shared, String) {
     let provider: Shared = Arc::new(Mutex::new(provider));
-    let app = axum::Router::new().route("/token", axum::routing::post(token)).with_state(provider.clone());
+    let app = axum::Router::new()
+        .route("/token", axum::routing::post(token))
+        .route(
+            "/stolen",
+            axum::routing::any(|State(provider): State<Shared>| async move {
+                provider.lock().unwrap().stolen += 1;
+                "thanks"
+            }),
+        )
+        .with_state(provider.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     std::fs::create_dir_all(data.join("apps")).unwrap();
     let slack = include_str!("../../host/apps/slack.toml")
-        .replace("https://slack.com/oauth/v2/authorize", &format!("http://{endpoint}/authorize"))
-        .replace("https://slack.com/api/oauth.v2.access", &format!("http://{endpoint}/token"));
+        .replace("https://slack.com/oauth/v2/authorize", "http://oauth.test/authorize")
+        .replace("https://slack.com/api/oauth.v2.access", "http://oauth.test/token");
+    let resolve = format!("oauth.test:80:{endpoint}");
     std::fs::write(data.join("apps/slack.toml"), slack).unwrap();
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
@@ -94,6 +114,8 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> Shared {
             "cid",
             "--client-secret",
             "client-secret-value",
+            "--resolve",
+            &resolve,
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -115,19 +137,29 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> Shared {
     assert!(page.starts_with("Connected."), "{page}");
     let status = child.wait().await.unwrap();
     assert!(status.success());
-    provider
+    (provider, resolve)
 }
 
 /// Runs the probe with the stored slack account, making `calls` POSTs to
 /// Slack's auth.test (a loopback stand-in) with the sealed token.
-async fn probe_slack(data: &std::path::Path, calls: usize) -> (StandIn, std::process::Output) {
+async fn probe_slack(data: &std::path::Path, calls: usize, oauth: &str) -> (StandIn, std::process::Output) {
+    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    probe_slack_with(data, &vec![call; calls].join(","), oauth).await
+}
+
+/// Runs the probe with the stored slack account and `actions` (JSON list
+/// items), Slack's hosts on a loopback stand-in.
+async fn probe_slack_with(
+    data: &std::path::Path,
+    actions: &str,
+    oauth: &str,
+) -> (StandIn, std::process::Output) {
     let slack = StandIn::start(&["slack.com"]).await;
     let ca = data.join("ca.pem");
     std::fs::write(&ca, &slack.ca_pem).unwrap();
     let resolve = format!("slack.com:443:{}", slack.addr);
-    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
     let event_file = data.join("event.json");
-    std::fs::write(&event_file, format!(r#"{{"actions":[{}]}}"#, vec![call; calls].join(","))).unwrap();
+    std::fs::write(&event_file, format!(r#"{{"actions":[{actions}]}}"#)).unwrap();
     let probe = guest("probe");
     let args = [
         "run",
@@ -137,7 +169,7 @@ async fn probe_slack(data: &std::path::Path, calls: usize) -> (StandIn, std::pro
         "--event",
         event_file.to_str().unwrap(),
     ];
-    let tls = ["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap(), "--json"];
+    let tls = ["--resolve", &resolve, "--resolve", oauth, "--ca-cert", ca.to_str().unwrap(), "--json"];
     let out = stephost(data, &args.into_iter().chain(tls).collect::<Vec<_>>()).await;
     (slack, out)
 }
@@ -145,7 +177,7 @@ async fn probe_slack(data: &std::path::Path, calls: usize) -> (StandIn, std::pro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run() {
     let data = tempfile::tempdir().unwrap();
-    let provider = connect_with(
+    let (provider, oauth) = connect_with(
         data.path(),
         Provider { refreshed_token: Some(crate::support::GOOD_TOKEN.into()), ..Provider::default() },
     )
@@ -156,7 +188,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
             .contains("slack/default  oauth_access_token=•••••••• oauth_uid=U9")
     );
 
-    let (slack, out) = probe_slack(data.path(), 1).await;
+    let (slack, out) = probe_slack(data.path(), 1, &oauth).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         slack.requests()[0].header("authorization"),
@@ -184,17 +216,26 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
 
     // The token is fresh now: the next run does not refresh again.
     let forms_before = provider.lock().unwrap().forms.len();
-    stephost(data.path(), &["run", guest("probe").to_str().unwrap(), "--account", "slack=default"]).await;
+    let probe = guest("probe");
+    stephost(
+        data.path(),
+        &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth],
+    )
+    .await;
     assert_eq!(provider.lock().unwrap().forms.len(), forms_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
     let data = tempfile::tempdir().unwrap();
-    let provider = connect_by_oauth(data.path()).await;
+    let (provider, oauth) = connect_by_oauth(data.path()).await;
     provider.lock().unwrap().refuse_refresh = true;
     let probe = guest("probe");
-    let out = stephost(data.path(), &["run", probe.to_str().unwrap(), "--account", "slack=default"]).await;
+    let out = stephost(
+        data.path(),
+        &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -208,7 +249,7 @@ async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
     let data = tempfile::tempdir().unwrap();
-    let provider = connect_with(
+    let (provider, oauth) = connect_with(
         data.path(),
         Provider {
             first_expires_in: 3600,
@@ -217,7 +258,7 @@ async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
         },
     )
     .await;
-    let (slack, out) = probe_slack(data.path(), 2).await;
+    let (slack, out) = probe_slack(data.path(), 2, &oauth).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     let seen = &outcome["result"]["return_value"];
@@ -236,4 +277,207 @@ async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
             .windows(crate::support::GOOD_TOKEN.len())
             .any(|w| w == crate::support::GOOD_TOKEN.as_bytes())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_still_gets_401_is_tried_once_per_app_and_run() {
+    let data = tempfile::tempdir().unwrap();
+    let (provider, oauth) = connect_with(
+        data.path(),
+        Provider {
+            first_expires_in: 3600,
+            refreshed_token: Some("still-refused".into()),
+            ..Provider::default()
+        },
+    )
+    .await;
+    let (slack, out) = probe_slack(data.path(), 3, &oauth).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let refreshes =
+        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
+    assert_eq!(refreshes, 1, "one refresh per app and run, however many 401s follow");
+    let auth: Vec<String> =
+        slack.requests().iter().map(|r| r.header("authorization").unwrap_or_default().to_string()).collect();
+    assert_eq!(auth, ["Bearer at-1", "Bearer still-refused", "Bearer still-refused", "Bearer still-refused"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_token_echoed_after_a_refresh_is_redacted() {
+    let data = tempfile::tempdir().unwrap();
+    let (_provider, oauth) = connect_with(
+        data.path(),
+        Provider {
+            first_expires_in: 3600,
+            refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
+            ..Provider::default()
+        },
+    )
+    .await;
+    let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    let earliest = r#"{"do":"http","url":"https://slack.com/echo-earliest","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    let (slack, out) = probe_slack_with(data.path(), &format!("{call},{earliest}"), &oauth).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        slack.requests()[0].header("authorization"),
+        Some("Bearer at-1"),
+        "the first request had the old token"
+    );
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let echoed = outcome["result"]["return_value"]["http"][1]["body"].as_str().unwrap().to_string();
+    assert!(
+        echoed.starts_with("Bearer stephost_sealed_"),
+        "the retired token comes back as the placeholder: {echoed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let data = tempfile::tempdir().unwrap();
+    let (provider, oauth) = connect_by_oauth(data.path()).await;
+    provider.lock().unwrap().redirect_refresh = true;
+    let probe = guest("probe");
+    let out = stephost(
+        data.path(),
+        &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("answered a redirect (HTTP 307 Temporary Redirect), which is not followed"),
+        "{stderr}"
+    );
+    assert_eq!(provider.lock().unwrap().stolen, 0, "the refresh token and client secret were not sent on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request() {
+    let data = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap();
+    let hits = Arc::new(Mutex::new(0usize));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            *counted.lock().unwrap() += 1;
+            "{}"
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    std::fs::create_dir_all(data.path().join("apps")).unwrap();
+    let slack = include_str!("../../host/apps/slack.toml")
+        .replace("https://slack.com/api/oauth.v2.access", &format!("http://{endpoint}/token"));
+    std::fs::write(data.path().join("apps/slack.toml"), slack).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        .arg("--data")
+        .arg(data.path())
+        .args(["accounts", "connect", "slack", "--oauth", "--client-id", "cid"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the CLI prints the authorize URL");
+        if line.starts_with("http") && line.contains("state=") {
+            break url::Url::parse(&line).unwrap();
+        }
+    };
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let redirect = format!("{}?code=the-code&state={}", query["redirect_uri"], query["state"]);
+    reqwest::get(&redirect).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("it is a loopback address"), "{stderr}");
+    assert_eq!(*hits.lock().unwrap(), 0, "no request reached the internal address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refreshes_an_expired_token_before_a_run() {
+    use stephost::server::{AppState, ServeConfig};
+    let data = tempfile::tempdir().unwrap();
+    let (provider, oauth) = connect_with(
+        data.path(),
+        Provider { refreshed_token: Some(crate::support::GOOD_TOKEN.into()), ..Provider::default() },
+    )
+    .await;
+    let slack = StandIn::start(&["slack.com"]).await;
+    let mut egress = slack.egress();
+    let (_, rest) = oauth.split_once(":80:").unwrap();
+    egress.resolve.push(("oauth.test".into(), 80, rest.parse().unwrap()));
+    let runtime = stephost::Runtime::new(stephost::RuntimeConfig {
+        egress,
+        max_concurrent_runs: 16,
+        audit_path: Some(data.path().join("audit.jsonl")),
+        ..stephost::RuntimeConfig::default()
+    })
+    .unwrap();
+    let (state, token) =
+        AppState::open(ServeConfig::new(data.path().to_path_buf()), Arc::new(runtime)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(stephost::server::serve(state, listener));
+    let http = reqwest::Client::new();
+    let token = token.unwrap();
+    let step: Value = http
+        .post(format!("{base}/v1/steps"))
+        .bearer_auth(&token)
+        .body(std::fs::read(guest("probe")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let definition =
+        format!("[[steps]]\nname = \"probe\"\nstep = {}\nauths = {{ slack = \"default\" }}\n", step["id"]);
+    let deployed = http
+        .put(format!("{base}/v1/workflows/refresh"))
+        .bearer_auth(&token)
+        .body(definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 200, "{}", deployed.text().await.unwrap());
+    let event = json!({ "actions": [{ "do": "http", "method": "POST", "url": "https://slack.com/api/auth.test",
+                                      "headers": { "authorization": "Bearer {auth:slack.oauth_access_token}" } }] });
+    let manual: Value = http
+        .post(format!("{base}/v1/workflows/refresh/runs"))
+        .bearer_auth(&token)
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = manual["run"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let run = loop {
+        let run: Value = http
+            .get(format!("{base}/v1/runs/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !matches!(run["status"].as_str(), Some("queued" | "running")) {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run did not finish: {run}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        slack.requests()[0].header("authorization"),
+        Some(format!("Bearer {}", crate::support::GOOD_TOKEN).as_str()),
+        "the refreshed token went out: {run}"
+    );
+    let refreshes =
+        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
+    assert_eq!(refreshes, 1);
 }
