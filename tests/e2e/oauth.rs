@@ -314,7 +314,7 @@ async fn a_retired_token_echoed_after_a_refresh_is_redacted() {
     )
     .await;
     let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
-    let earliest = r#"{"do":"http","url":"https://slack.com/echo-earliest","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
+    let earliest = r#"{"do":"http","url":"https://slack.com/echo-earliest","save":"seen","reverse":true}"#;
     let (slack, out) = probe_slack_with(data.path(), &format!("{call},{earliest}"), &oauth).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -323,7 +323,10 @@ async fn a_retired_token_echoed_after_a_refresh_is_redacted() {
         "the first request had the old token"
     );
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let echoed = outcome["result"]["return_value"]["http"][1]["body"].as_str().unwrap().to_string();
+    // Kept reversed by the step: what it saw, not what redaction of its
+    // return value left.
+    let echoed: String =
+        outcome["result"]["return_value"]["vars"]["seen"].as_str().unwrap().chars().rev().collect();
     assert!(
         echoed.starts_with("Bearer stephost_sealed_"),
         "the retired token comes back as the placeholder: {echoed}"

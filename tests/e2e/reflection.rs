@@ -11,16 +11,23 @@ use serde_json::{Value, json};
 use stephost::StepInput;
 use stephost::secrets::PLACEHOLDER_PREFIX;
 
-/// A GET to the stand-in's echo in `form`, carrying the sealed token.
+/// A GET to the stand-in's echo in `form`, carrying the sealed token; the
+/// step keeps what it got (the body, or the headers) reversed in var
+/// `seen`, so what it saw is not hidden by the host's redaction of what it
+/// returns.
 fn echo(form: &str) -> Value {
     json!({ "do": "http", "url": format!("https://slack.com/echo/{form}"),
-            "headers": { "authorization": format!("Bearer {SEALED}") } })
+            "headers": { "authorization": format!("Bearer {SEALED}") },
+            "save": format!("seen{form}"), "reverse": true,
+            "what": if form == "header-name" { "headers" } else { "body" } })
 }
 
-/// The body the step got for request `i`.
-fn body(outcome: &stephost::StepOutcome, i: usize) -> String {
-    let result = http_result(outcome, i);
-    result["body"].as_str().unwrap_or_else(|| panic!("request {i} got no body: {result}")).to_string()
+/// What the step itself got for its echo in `form`.
+fn seen(outcome: &stephost::StepOutcome, form: &str) -> String {
+    let vars = &outcome.result.as_ref().expect("the probe ran")["vars"];
+    let reversed =
+        vars[format!("seen{form}")].as_str().unwrap_or_else(|| panic!("no echo for {form}: {vars}"));
+    reversed.chars().rev().collect()
 }
 
 /// Base64 read back as leniently as an attacker would: both alphabets, any
@@ -47,7 +54,8 @@ fn unbase64(text: &str) -> String {
 async fn an_echoed_basic_header_comes_back_exactly_as_the_step_wrote_it() {
     let world = World::new(&[]).await;
     let input = StepInput { secret_env: vec![("API_KEY".into(), GOOD_TOKEN.into())], ..Default::default() };
-    let actions = json!([{ "do": "http", "url": "https://slack.com/echo/raw?whole", "basic": ["user", "{env:API_KEY}"] }]);
+    let actions = json!([{ "do": "http", "url": "https://slack.com/echo/raw?whole", "basic": ["user", "{env:API_KEY}"],
+                           "save": "seenraw", "reverse": true }]);
     let outcome = world.probe_with(&["https://slack.com"], actions, input).await;
     let placeholder = outcome.result.as_ref().unwrap()["env"]["API_KEY"].as_str().unwrap().to_string();
     let sent = world.slack.requests()[0].header("authorization").unwrap().to_string();
@@ -57,7 +65,7 @@ async fn an_echoed_basic_header_comes_back_exactly_as_the_step_wrote_it() {
         "the API got the real value"
     );
     assert_eq!(
-        body(&outcome, 0),
+        seen(&outcome, "raw"),
         format!("Basic {}", STANDARD.encode(format!("user:{placeholder}"))),
         "the echo of what the host sent is what the step wrote"
     );
@@ -68,8 +76,8 @@ async fn echoed_secrets_are_redacted_in_base64_at_any_offset_in_either_alphabet(
     let world = World::new(&[]).await;
     let forms = ["base64", "base64url", "base64-after-1", "base64-after-2", "base64-after-3"];
     let outcome = world.probe(&[], forms.iter().map(|f| echo(f)).collect()).await;
-    for (i, form) in forms.iter().enumerate() {
-        let body = body(&outcome, i);
+    for form in forms {
+        let body = seen(&outcome, form);
         assert!(body.contains(PLACEHOLDER_PREFIX), "{form}: not redacted: {body}");
         assert!(!unbase64(&body).contains(GOOD_TOKEN), "{form}: the token decodes from {body}");
         assert!(
@@ -83,8 +91,8 @@ async fn echoed_secrets_are_redacted_in_base64_at_any_offset_in_either_alphabet(
 async fn echoed_secrets_are_redacted_in_hex_of_either_case() {
     let world = World::new(&[]).await;
     let outcome = world.probe(&[], json!([echo("hex"), echo("HEX")])).await;
-    for i in 0..2 {
-        let body = body(&outcome, i);
+    for form in ["hex", "HEX"] {
+        let body = seen(&outcome, form);
         assert!(body.contains(PLACEHOLDER_PREFIX), "not redacted: {body}");
         assert!(!body.to_lowercase().contains(&hex::encode(GOOD_TOKEN)[..16]), "{body}");
     }
@@ -94,8 +102,8 @@ async fn echoed_secrets_are_redacted_in_hex_of_either_case() {
 async fn echoed_secrets_are_redacted_percent_encoded_in_either_case() {
     let world = World::new(&[]).await;
     let outcome = world.probe(&[], json!([echo("percent"), echo("form")])).await;
-    for i in 0..2 {
-        let body = body(&outcome, i);
+    for form in ["percent", "form"] {
+        let body = seen(&outcome, form);
         let decoded = percent_encoding::percent_decode_str(&body).decode_utf8_lossy().into_owned();
         assert!(body.contains(PLACEHOLDER_PREFIX), "not redacted: {body}");
         assert!(!decoded.contains(GOOD_TOKEN), "{body}");
@@ -106,8 +114,8 @@ async fn echoed_secrets_are_redacted_percent_encoded_in_either_case() {
 async fn echoed_secrets_are_redacted_with_some_or_all_characters_json_escaped() {
     let world = World::new(&[]).await;
     let outcome = world.probe(&[], json!([echo("json-u"), echo("json-some")])).await;
-    for i in 0..2 {
-        let body = body(&outcome, i);
+    for form in ["json-u", "json-some"] {
+        let body = seen(&outcome, form);
         let parsed: Value = serde_json::from_str(&body).unwrap();
         let token = parsed["token"].as_str().unwrap();
         assert!(token.starts_with(PLACEHOLDER_PREFIX) && !token.contains(GOOD_TOKEN), "{body} -> {token}");
@@ -118,7 +126,7 @@ async fn echoed_secrets_are_redacted_with_some_or_all_characters_json_escaped() 
 async fn a_secret_in_a_response_header_name_is_redacted() {
     let world = World::new(&[]).await;
     let outcome = world.probe(&[], json!([echo("header-name")])).await;
-    let headers = http_result(&outcome, 0)["headers"].to_string();
+    let headers = seen(&outcome, "header-name");
     assert!(!headers.contains(&GOOD_TOKEN.to_ascii_lowercase()), "{headers}");
     assert!(headers.contains(&format!("x-echo-{PLACEHOLDER_PREFIX}")), "{headers}");
 }
@@ -128,9 +136,13 @@ async fn encoded_echoes_streamed_a_byte_at_a_time_are_redacted() {
     let world = World::new(&[]).await;
     let forms = ["chunked-raw", "chunked-base64-after-2", "chunked-json-u", "chunked-HEX", "chunked-percent"];
     let outcome = world.probe(&[], forms.iter().map(|f| echo(f)).collect()).await;
-    for (i, form) in forms.iter().enumerate() {
-        let body = body(&outcome, i);
+    for form in forms {
+        let body = seen(&outcome, form);
         assert!(body.contains(PLACEHOLDER_PREFIX), "{form}: not redacted: {body}");
+        assert!(
+            !body.contains(GOOD_TOKEN) && !body.to_lowercase().contains(&hex::encode(GOOD_TOKEN)[..16]),
+            "{form}: {body}"
+        );
     }
 }
 
