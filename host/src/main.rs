@@ -458,17 +458,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             ..
         }) => {
             let runtime = runtime(&data_dir, &egress)?;
-            cli::oauth::connect_oauth(
-                &data_dir,
-                &runtime,
-                &app,
-                &name,
-                &fields,
-                client_id,
-                client_secret,
-                port,
-            )
-            .await?;
+            let client = cli::oauth::OAuthClient { client_id, client_secret, port };
+            cli::oauth::connect_oauth(&data_dir, &runtime, &app, &name, &fields, client).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts(cli::manage::AccountsCommand::Test { account, name, egress }) => {

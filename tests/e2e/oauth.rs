@@ -397,15 +397,13 @@ async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request
     assert_eq!(*hits.lock().unwrap(), 0, "no request reached the internal address");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_refreshes_an_expired_token_before_a_run() {
+/// Connects slack by OAuth with `provider`, serves the data directory
+/// (Slack's hosts on a loopback stand-in), deploys the probe with the
+/// account and runs it once by hand, making one call to Slack; returns the
+/// provider, the stand-in and the finished run.
+async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared, StandIn, Value) {
     use stephost::server::{AppState, ServeConfig};
-    let data = tempfile::tempdir().unwrap();
-    let (provider, oauth) = connect_with(
-        data.path(),
-        Provider { refreshed_token: Some(crate::support::GOOD_TOKEN.into()), ..Provider::default() },
-    )
-    .await;
+    let (provider, oauth) = connect_with(data, provider).await;
     let slack = StandIn::start(&["slack.com"]).await;
     let mut egress = slack.egress();
     let (_, rest) = oauth.split_once(":80:").unwrap();
@@ -413,12 +411,11 @@ async fn the_server_refreshes_an_expired_token_before_a_run() {
     let runtime = stephost::Runtime::new(stephost::RuntimeConfig {
         egress,
         max_concurrent_runs: 16,
-        audit_path: Some(data.path().join("audit.jsonl")),
+        audit_path: Some(data.join("audit.jsonl")),
         ..stephost::RuntimeConfig::default()
     })
     .unwrap();
-    let (state, token) =
-        AppState::open(ServeConfig::new(data.path().to_path_buf()), Arc::new(runtime)).unwrap();
+    let (state, token) = AppState::open(ServeConfig::new(data.to_path_buf()), Arc::new(runtime)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(stephost::server::serve(state, listener));
@@ -475,12 +472,105 @@ async fn the_server_refreshes_an_expired_token_before_a_run() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert_eq!(
-        slack.requests()[0].header("authorization"),
-        Some(format!("Bearer {}", crate::support::GOOD_TOKEN).as_str()),
-        "the refreshed token went out: {run}"
+    crate::support::assert_not_stored(
+        data,
+        &["at-1", crate::support::GOOD_TOKEN, "rt-1", "rt-2", "client-secret-value"],
     );
-    let refreshes =
-        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
-    assert_eq!(refreshes, 1);
+    (provider, slack, run)
+}
+
+fn refreshes(provider: &Shared) -> usize {
+    provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count()
+}
+
+fn authorizations(slack: &StandIn) -> Vec<String> {
+    slack.requests().iter().map(|r| r.header("authorization").unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refreshes_an_expired_token_before_a_run() {
+    let data = tempfile::tempdir().unwrap();
+    let provider =
+        Provider { refreshed_token: Some(crate::support::GOOD_TOKEN.into()), ..Provider::default() };
+    let (provider, slack, run) = run_on_a_server(data.path(), provider).await;
+    let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
+    assert_eq!(authorizations(&slack), [good], "the refreshed token went out: {run}");
+    assert_eq!(refreshes(&provider), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refreshes_after_a_401_during_a_run() {
+    let data = tempfile::tempdir().unwrap();
+    let provider = Provider {
+        first_expires_in: 3600,
+        refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
+        ..Provider::default()
+    };
+    let (provider, slack, run) = run_on_a_server(data.path(), provider).await;
+    let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
+    assert_eq!(authorizations(&slack), ["Bearer at-1".to_string(), good], "{run}");
+    assert_eq!(refreshes(&provider), 1);
+    assert_eq!(run["outcome"]["steps"][0]["result"]["return_value"]["http"][0]["status"], 200, "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_run_refreshes_before_the_run_and_after_a_401() {
+    for (first_expires_in, expected) in [(0, vec!["good"]), (3600, vec!["Bearer at-1", "good"])] {
+        let data = tempfile::tempdir().unwrap();
+        let (provider, oauth) = connect_with(
+            data.path(),
+            Provider {
+                first_expires_in,
+                refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
+                ..Provider::default()
+            },
+        )
+        .await;
+        let slack = StandIn::start(&["slack.com"]).await;
+        let files = tempfile::tempdir().unwrap();
+        let ca = files.path().join("ca.pem");
+        std::fs::write(&ca, &slack.ca_pem).unwrap();
+        let workflow = files.path().join("workflow.toml");
+        std::fs::write(
+            &workflow,
+            format!(
+                "name = \"refresh\"\n[[steps]]\nname = \"probe\"\ncomponent = {:?}\nauths = {{ slack = \"default\" }}\n",
+                guest("probe")
+            ),
+        )
+        .unwrap();
+        let event = files.path().join("event.json");
+        let call = json!({ "do": "http", "method": "POST", "url": "https://slack.com/api/auth.test",
+                           "headers": { "authorization": "Bearer {auth:slack.oauth_access_token}" } });
+        std::fs::write(&event, json!({ "actions": [call] }).to_string()).unwrap();
+        let resolve = format!("slack.com:443:{}", slack.addr);
+        let out = stephost(
+            data.path(),
+            &[
+                "workflow",
+                "run",
+                workflow.to_str().unwrap(),
+                "--event",
+                event.to_str().unwrap(),
+                "--resolve",
+                &resolve,
+                "--resolve",
+                &oauth,
+                "--ca-cert",
+                ca.to_str().unwrap(),
+            ],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
+        let expected: Vec<String> =
+            expected.iter().map(|e| if *e == "good" { good.clone() } else { e.to_string() }).collect();
+        assert_eq!(authorizations(&slack), expected, "token first expiring in {first_expires_in} s");
+        assert_eq!(refreshes(&provider), 1);
+    }
 }

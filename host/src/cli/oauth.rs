@@ -18,6 +18,13 @@ pub async fn refresh_accounts(
     Ok(refresher)
 }
 
+/// The OAuth app the user registered, and the loopback port it redirects to.
+pub struct OAuthClient {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub port: u16,
+}
+
 /// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
 pub async fn connect_oauth(
     data_dir: &Path,
@@ -25,11 +32,10 @@ pub async fn connect_oauth(
     app: &str,
     name: &str,
     fields: &[String],
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    port: u16,
+    client: OAuthClient,
 ) -> Result<()> {
     use stephost::oauth;
+    let OAuthClient { client_id, client_secret, port } = client;
     let catalog = runtime.catalog();
     let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
     let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;

@@ -3,6 +3,7 @@
 //! records go.
 
 use super::client::EgressClient;
+use super::head::Tripwire;
 use super::policy::HostPolicy;
 use super::rewrite::Needles;
 use super::{EgressRecord, swap};
@@ -25,6 +26,8 @@ pub(crate) struct EgressContext {
     /// The vault's swap needles, compiled once for the run and again when a
     /// secret gets a new value.
     swap_needles: RwLock<Option<Arc<Needles>>>,
+    /// The vault's real values, to refuse in a request's head; likewise.
+    tripwire: RwLock<Arc<Tripwire>>,
     /// Refreshes an OAuth token after a 401; each app at most once a run.
     pub(crate) refresher: Option<crate::oauth::Refresher>,
     refreshed_apps: Mutex<Vec<String>>,
@@ -57,6 +60,7 @@ impl EgressContext {
             step,
             policy,
             swap_needles: RwLock::new(swap::swap_needles(&vault)),
+            tripwire: RwLock::new(Arc::new(Tripwire::new(&vault))),
             refresher: None,
             refreshed_apps: Mutex::default(),
             vault,
@@ -74,6 +78,11 @@ impl EgressContext {
     pub(crate) fn with_refresher(mut self, refresher: Option<crate::oauth::Refresher>) -> Self {
         self.refresher = refresher;
         self
+    }
+
+    /// The tripwire for the vault's current and retired values.
+    pub(crate) fn tripwire(&self) -> Arc<Tripwire> {
+        self.tripwire.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The swap needles for the vault's current values.
@@ -140,5 +149,93 @@ impl EgressContext {
             ));
         }
         self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+    }
+}
+
+/// An egress context for unit tests: `allowed` hosts, the vault, settings.
+#[cfg(test)]
+pub(crate) fn test_context(allowed: &[&str], vault: Vault, config: &super::EgressConfig) -> EgressContext {
+    EgressContext::new(
+        "run".into(),
+        "step".into(),
+        Arc::new(HostPolicy::parse(allowed).expect("test host patterns")),
+        Arc::new(vault),
+        EgressClient::new(config).expect("test client"),
+        None,
+        LogSink::new(1 << 16),
+    )
+}
+
+/// A refresher for unit tests that counts its calls and hands out
+/// `xoxb-refreshed-9876543210`.
+#[cfg(test)]
+pub(crate) struct CountingRefresher(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
+
+#[cfg(test)]
+impl crate::oauth::TokenRefresher for CountingRefresher {
+    fn refresh(
+        &self,
+        _app: &str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async { Ok("xoxb-refreshed-9876543210".to_string()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::Refresher;
+    use crate::secrets::Binding;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const REAL: &str = "xoxb-real-value-0123456789";
+
+    fn vault() -> (Vault, String) {
+        let mut vault = Vault::default();
+        let placeholder = vault.seal(
+            "slack.oauth_access_token",
+            REAL,
+            Binding { hosts: Default::default(), placements: vec![] },
+        );
+        (vault, placeholder)
+    }
+
+    #[test]
+    fn records_are_redacted_in_every_field_before_they_are_kept() {
+        let (vault, placeholder) = vault();
+        let context = test_context(&[], vault, &Default::default());
+        context.keep(EgressRecord {
+            method: REAL.to_uppercase(),
+            host: format!("{REAL}.evil.example"),
+            path: format!("/x/{}", hex::encode(REAL)),
+            error: Some(format!("the real value {REAL} was refused")),
+            ..Default::default()
+        });
+        let records = context.records.lock().unwrap();
+        let kept = serde_json::to_string(&records[0]).unwrap();
+        assert!(!kept.to_lowercase().contains(REAL) && !kept.contains(&hex::encode(REAL)), "{kept}");
+        assert_eq!(records[0].host, format!("{placeholder}.evil.example"));
+        let (logs, _) = context.logs.finish();
+        assert!(logs[0].text.starts_with("[stephost] refused") && !logs[0].text.contains(REAL), "{logs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_token_is_refreshed_at_most_once_per_app_and_run_and_the_old_one_stays_redacted() {
+        let (vault, placeholder) = vault();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let context = test_context(&[], vault, &Default::default())
+            .with_refresher(Some(Refresher(Arc::new(CountingRefresher(calls.clone())))));
+        let carried = ["slack.oauth_access_token".to_string()];
+        assert!(context.refresh_after_401(&carried).await, "the first 401 refreshes");
+        assert!(!context.refresh_after_401(&carried).await, "a second 401 does not");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(
+            !context.refresh_after_401(&["env.KEY".to_string()]).await,
+            "only OAuth tokens are refreshed"
+        );
+        assert_eq!(context.vault.redact(REAL), placeholder, "the retired token is still redacted");
+        assert_eq!(context.vault.redact("xoxb-refreshed-9876543210"), placeholder);
+        assert!(context.tripwire().found_in(REAL).is_some(), "and still refused in a request's head");
     }
 }

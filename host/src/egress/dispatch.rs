@@ -82,3 +82,67 @@ pub(crate) async fn retry_after_401(
     *outgoing = swap::swap(&context.vault, context.swap_needles(), dest, head, body, limit)?;
     dispatch(context, outgoing, options).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(count: usize) -> BodyStream {
+        Box::pin(futures::stream::iter((0..count).map(|_| Ok(Bytes::from(vec![b'x'; 1024])))))
+    }
+
+    #[tokio::test]
+    async fn small_bodies_are_gathered_whole_and_large_ones_stream_in_full() {
+        let Ok(RawBody::Whole(whole)) = gather(chunks(3)).await else { panic!("3 KiB is sent whole") };
+        assert_eq!(whole.len(), 3 << 10);
+        let Ok(RawBody::Streaming(Some(stream))) = gather(chunks(100)).await else {
+            panic!("100 KiB streams")
+        };
+        let sent: Vec<_> = stream.collect().await;
+        assert_eq!(sent.iter().map(|c| c.as_ref().unwrap().len()).sum::<usize>(), 100 << 10);
+    }
+
+    #[tokio::test]
+    async fn only_a_401_to_a_whole_request_that_carried_an_oauth_token_refreshes_and_is_sent_again() {
+        use crate::egress::context::{CountingRefresher, test_context};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // slack.com is pinned to a closed port: a resend fails to connect.
+        let config = crate::egress::EgressConfig {
+            resolve: vec![("slack.com".into(), 443, "127.0.0.1:9".parse().unwrap())],
+            ..Default::default()
+        };
+        let calls = Arc::new(AtomicUsize::new(0));
+        let refresher = crate::oauth::Refresher(Arc::new(CountingRefresher(calls.clone())));
+        let dest = Destination::of(&"https://slack.com/".parse().unwrap()).unwrap();
+        let request = http::Request::builder().uri("https://slack.com/").body(()).unwrap();
+        let head = Head::prepared(request.into_parts().0, false);
+        for (status, streamed, carried, resent) in [
+            (200, false, "slack.oauth_access_token", false),
+            (401, true, "slack.oauth_access_token", false),
+            (401, false, "env.API_KEY", false),
+            (401, false, "slack.oauth_access_token", true),
+        ] {
+            let context =
+                test_context(&[], Default::default(), &config).with_refresher(Some(refresher.clone()));
+            let mut whole = RawBody::Whole(Bytes::new());
+            let mut outgoing =
+                swap::swap(&context.vault, None, &dest, &head, &mut whole, usize::MAX).ok().unwrap();
+            outgoing.secrets = vec![carried.into()];
+            let mut written = if streamed { RawBody::Streaming(None) } else { whole };
+            let before = calls.load(Ordering::SeqCst);
+            let first = reqwest::Response::from(http::Response::builder().status(status).body("no").unwrap());
+            let answer =
+                retry_after_401(&context, &dest, (&head, &mut written), &mut outgoing, first, None).await;
+            assert_eq!(
+                calls.load(Ordering::SeqCst) - before,
+                usize::from(resent),
+                "{status} {streamed} {carried}"
+            );
+            match answer {
+                Ok(first) => assert!(!resent && first.status().as_u16() == status),
+                Err(refusal) => assert!(resent && refusal.allowed, "the resend went out: {}", refusal.reason),
+            }
+        }
+    }
+}

@@ -57,14 +57,14 @@ pub(crate) async fn admit(context: &EgressContext) -> Result<tokio::sync::Semaph
 /// refuses a real secret value anywhere in how it is addressed (method,
 /// authority, path, query names, header names), before any name is resolved.
 pub(crate) fn destination(
-    vault: &Vault,
+    tripwire: &Tripwire,
     parts: &http::request::Parts,
     record: &mut EgressRecord,
 ) -> Result<Destination, Refusal> {
     let dest = Destination::of(&parts.uri)
         .ok_or_else(|| Refusal::new(HttpError::HttpRequestUriInvalid, "the URL has no valid host"))?;
     (record.scheme, record.host, record.port) = (dest.scheme.clone(), dest.host.clone(), dest.port);
-    if let Some(reason) = real_value_in_head(vault, parts, &dest) {
+    if let Some(reason) = real_value_in_head(tripwire, parts, &dest) {
         return Err(Refusal::new(HttpError::HttpRequestDenied, reason));
     }
     if parts.uri.host().is_some_and(|h| h.ends_with('.')) {
@@ -76,37 +76,75 @@ pub(crate) fn destination(
     Ok(dest)
 }
 
+/// Real values shorter than this are not looked for in a request's head: a
+/// one-digit secret would refuse every path with that digit in it.
+pub(crate) const MIN_TRIPWIRE_VALUE: usize = 8;
+
+/// The run's real values (current and retired), compiled once to be found
+/// without regard to ASCII case: host and header names arrive lowercased.
+pub(crate) struct Tripwire {
+    matcher: Option<aho_corasick::AhoCorasick>,
+    labels: Vec<String>,
+}
+
+impl Tripwire {
+    pub(crate) fn new(vault: &Vault) -> Self {
+        let (labels, values): (Vec<String>, Vec<String>) = vault
+            .real_values()
+            .into_iter()
+            .filter(|(_, value)| value.len() >= MIN_TRIPWIRE_VALUE)
+            .map(|(label, value)| (label.to_string(), value))
+            .unzip();
+        let matcher = (!values.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&values)
+                .expect("secret values are plain bytes")
+        });
+        Self { matcher, labels }
+    }
+
+    /// The label of the secret whose real value `text` holds, if any.
+    pub(crate) fn found_in(&self, text: &str) -> Option<&str> {
+        let found = self.matcher.as_ref()?.find(text)?;
+        Some(&self.labels[found.pattern().as_usize()])
+    }
+}
+
 /// Why the request's head holds a real secret value where none may ever
-/// go, if it does. Compared without regard to ASCII case (host and header
-/// names are lowercased on the way) and in percent-decoded form too.
-fn real_value_in_head(vault: &Vault, parts: &http::request::Parts, dest: &Destination) -> Option<String> {
-    let values = vault.real_values();
-    if values.is_empty() {
-        return None;
-    }
-    let decoded = |text: &str| percent_encoding_decode(text);
-    let mut places: Vec<(&str, String)> = vec![
-        ("the method", parts.method.as_str().to_string()),
-        ("the host", dest.host.clone()),
-        ("the authority", parts.uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default()),
-        ("the URL path", parts.uri.path().to_string()),
-        ("the URL path", decoded(parts.uri.path())),
-    ];
-    for pair in parts.uri.query().unwrap_or_default().split('&') {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
-        places.push(("a query parameter name", name.to_string()));
-        places.push(("a query parameter name", decoded(&name.replace('+', " "))));
-    }
-    places.extend(parts.headers.keys().map(|name| ("a header name", name.as_str().to_string())));
-    for (place, text) in &places {
-        let text = text.to_ascii_lowercase();
-        if let Some((label, _)) =
-            values.iter().find(|(_, value)| !value.is_empty() && text.contains(&value.to_ascii_lowercase()))
-        {
-            return Some(format!("{REAL_VALUE_REFUSAL} {label} may not be sent in {place}"));
+/// go, if it does; in percent-decoded form too.
+fn real_value_in_head(
+    tripwire: &Tripwire,
+    parts: &http::request::Parts,
+    dest: &Destination,
+) -> Option<String> {
+    tripwire.matcher.as_ref()?;
+    let refuse =
+        |label: &str, place: &str| Some(format!("{REAL_VALUE_REFUSAL} {label} may not be sent in {place}"));
+    let check = |place: &str, text: &str| -> Option<String> {
+        if let Some(label) = tripwire.found_in(text) {
+            return refuse(label, place);
         }
-    }
-    None
+        if text.contains('%') {
+            let decoded = percent_encoding_decode(text);
+            if let Some(label) = tripwire.found_in(&decoded) {
+                return refuse(label, place);
+            }
+        }
+        None
+    };
+    let authority = parts.uri.authority().map_or("", |a| a.as_str());
+    check("the method", parts.method.as_str())
+        .or_else(|| check("the host", &dest.host))
+        .or_else(|| check("the authority", authority))
+        .or_else(|| check("the URL path", parts.uri.path()))
+        .or_else(|| {
+            parts.uri.query().unwrap_or_default().split('&').find_map(|pair| {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                check("a query parameter name", &name.replace('+', " "))
+            })
+        })
+        .or_else(|| parts.headers.keys().find_map(|name| check("a header name", name.as_str())))
 }
 
 /// `%XX` sequences decoded (invalid UTF-8 replaced).
@@ -164,7 +202,44 @@ mod tests {
 
     fn refusal(parts: &http::request::Parts) -> Option<String> {
         let mut record = EgressRecord::default();
-        destination(&vault(), parts, &mut record).err().map(|r| r.reason)
+        destination(&Tripwire::new(&vault()), parts, &mut record).err().map(|r| r.reason)
+    }
+
+    #[tokio::test]
+    async fn admit_refuses_a_closed_run_and_requests_over_the_cap_without_a_record() {
+        let config = crate::egress::EgressConfig { max_requests_per_run: 2, ..Default::default() };
+        let context = crate::egress::context::test_context(&[], Vault::default(), &config);
+        for _ in 0..2 {
+            assert!(admit(&context).await.is_ok());
+        }
+        for _ in 0..2 {
+            let over = admit(&context).await.expect_err("over the cap");
+            assert!(!over.recorded);
+        }
+        let (logs, _) = context.logs.finish();
+        assert_eq!(logs.len(), 1, "the first over the cap is noted, once: {logs:?}");
+        let fresh = crate::egress::context::test_context(&[], Vault::default(), &Default::default());
+        fresh.closed.store(true, Ordering::Relaxed);
+        assert!(admit(&fresh).await.is_err(), "a closed run gets nothing out");
+    }
+
+    #[test]
+    fn policy_refuses_other_hosts_other_ports_of_pinned_names_and_unnamed_internal_ips() {
+        let config = crate::egress::EgressConfig {
+            resolve: vec![("slack.com".into(), 443, "127.0.0.1:9".parse().unwrap())],
+            ..Default::default()
+        };
+        let allowed = ["https://slack.com", "https://*.slack.com:*", "http://127.0.0.1:8080", "http://*:*"];
+        let context = crate::egress::context::test_context(&allowed, Vault::default(), &config);
+        let verdict = |url: &str| {
+            policy(&context, &Destination::of(&url.parse().unwrap()).unwrap()).err().map(|r| r.reason)
+        };
+        assert_eq!(verdict("https://slack.com/api"), None);
+        assert_eq!(verdict("http://127.0.0.1:8080/"), None, "named exactly");
+        assert!(verdict("https://evil.example/").unwrap().contains("not in the step's allowed hosts"));
+        assert!(verdict("https://slack.com:8443/").unwrap().contains("pinned for port 443 only"));
+        assert!(verdict("http://10.0.0.1/").unwrap().contains("a private address"));
+        assert!(verdict("http://[::1]/").unwrap().contains("a loopback address"));
     }
 
     #[test]

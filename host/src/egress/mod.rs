@@ -172,7 +172,7 @@ pub(crate) async fn send(
     let context_ref = &context;
     let stages = async {
         let _slot = head::admit(context_ref).await?;
-        let dest = head::destination(&context.vault, &parts, &mut record)?;
+        let dest = head::destination(&context.tripwire(), &parts, &mut record)?;
         head::policy(context_ref, &dest)?;
         let head = Head::prepared(parts, !context.vault.is_empty());
         let stream = BodyDataStream::new(unsent.0.take().expect("the body is taken once"));
