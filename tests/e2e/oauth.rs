@@ -30,6 +30,12 @@ struct Provider {
 
 type Shared = Arc<Mutex<Provider>>;
 
+/// A provider whose first token is good for an hour (no refresh before a
+/// run) and whose refresh hands out `refreshed`.
+fn valid_for_an_hour(refreshed: &str) -> Provider {
+    Provider { first_expires_in: 3600, refreshed_token: Some(refreshed.into()), ..Provider::default() }
+}
+
 async fn token(
     State(provider): State<Shared>,
     Form(form): Form<HashMap<String, String>>,
@@ -140,6 +146,20 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> (Shared, St
     (provider, resolve)
 }
 
+/// Connects slack by OAuth (its token due at once), sets the provider up
+/// with `configure`, and runs the probe with the account: the run must stop
+/// before it starts (exit 2). The provider and what the CLI said.
+async fn run_with_an_expired_token(data: &std::path::Path, configure: fn(&mut Provider)) -> (Shared, String) {
+    let (provider, oauth) = connect_by_oauth(data).await;
+    configure(&mut provider.lock().unwrap());
+    let probe = guest("probe");
+    let out =
+        stephost(data, &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth])
+            .await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    (provider, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Runs the probe with the stored slack account, making `calls` POSTs to
 /// Slack's auth.test (a loopback stand-in) with the sealed token.
 async fn probe_slack(data: &std::path::Path, calls: usize, oauth: &str) -> (StandIn, std::process::Output) {
@@ -228,16 +248,7 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
     let data = tempfile::tempdir().unwrap();
-    let (provider, oauth) = connect_by_oauth(data.path()).await;
-    provider.lock().unwrap().refuse_refresh = true;
-    let probe = guest("probe");
-    let out = stephost(
-        data.path(),
-        &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = run_with_an_expired_token(data.path(), |p| p.refuse_refresh = true).await;
     assert!(
         stderr.contains("the slack account `default` could not be refreshed: invalid_grant; reconnect it"),
         "{stderr}"
@@ -249,28 +260,16 @@ async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
     let data = tempfile::tempdir().unwrap();
-    let (provider, oauth) = connect_with(
-        data.path(),
-        Provider {
-            first_expires_in: 3600,
-            refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
-            ..Provider::default()
-        },
-    )
-    .await;
+    let (provider, oauth) = connect_with(data.path(), valid_for_an_hour(crate::support::GOOD_TOKEN)).await;
     let (slack, out) = probe_slack(data.path(), 2, &oauth).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     let seen = &outcome["result"]["return_value"];
     assert_eq!(seen["http"][0]["status"], 200, "the retried request succeeded: {outcome}");
     assert_eq!(seen["http"][1]["status"], 200, "later requests carry the new token");
-    let auth: Vec<String> =
-        slack.requests().iter().map(|r| r.header("authorization").unwrap_or_default().to_string()).collect();
     let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
-    assert_eq!(auth, ["Bearer at-1".to_string(), good.clone(), good]);
-    let refreshes =
-        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
-    assert_eq!(refreshes, 1, "refreshed once");
+    assert_eq!(authorizations(&slack), ["Bearer at-1".to_string(), good.clone(), good]);
+    assert_eq!(refreshes(&provider), 1, "refreshed once");
     assert!(outcome["logs"].to_string().contains("slack answered 401: token refreshed, request retried"));
     assert!(
         !out.stdout
@@ -282,37 +281,20 @@ async fn a_401_from_the_apps_host_refreshes_the_token_once_and_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_that_still_gets_401_is_tried_once_per_app_and_run() {
     let data = tempfile::tempdir().unwrap();
-    let (provider, oauth) = connect_with(
-        data.path(),
-        Provider {
-            first_expires_in: 3600,
-            refreshed_token: Some("still-refused".into()),
-            ..Provider::default()
-        },
-    )
-    .await;
+    let (provider, oauth) = connect_with(data.path(), valid_for_an_hour("still-refused")).await;
     let (slack, out) = probe_slack(data.path(), 3, &oauth).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let refreshes =
-        provider.lock().unwrap().forms.iter().filter(|f| f["grant_type"] == "refresh_token").count();
-    assert_eq!(refreshes, 1, "one refresh per app and run, however many 401s follow");
-    let auth: Vec<String> =
-        slack.requests().iter().map(|r| r.header("authorization").unwrap_or_default().to_string()).collect();
-    assert_eq!(auth, ["Bearer at-1", "Bearer still-refused", "Bearer still-refused", "Bearer still-refused"]);
+    assert_eq!(refreshes(&provider), 1, "one refresh per app and run, however many 401s follow");
+    assert_eq!(
+        authorizations(&slack),
+        ["Bearer at-1", "Bearer still-refused", "Bearer still-refused", "Bearer still-refused"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retired_token_echoed_after_a_refresh_is_redacted() {
     let data = tempfile::tempdir().unwrap();
-    let (_provider, oauth) = connect_with(
-        data.path(),
-        Provider {
-            first_expires_in: 3600,
-            refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
-            ..Provider::default()
-        },
-    )
-    .await;
+    let (_provider, oauth) = connect_with(data.path(), valid_for_an_hour(crate::support::GOOD_TOKEN)).await;
     let call = r#"{"do":"http","method":"POST","url":"https://slack.com/api/auth.test","headers":{"authorization":"Bearer {auth:slack.oauth_access_token}"}}"#;
     let earliest = r#"{"do":"http","url":"https://slack.com/echo-earliest","save":"seen","reverse":true}"#;
     let (slack, out) = probe_slack_with(data.path(), &format!("{call},{earliest}"), &oauth).await;
@@ -336,16 +318,7 @@ async fn a_retired_token_echoed_after_a_refresh_is_redacted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     let data = tempfile::tempdir().unwrap();
-    let (provider, oauth) = connect_by_oauth(data.path()).await;
-    provider.lock().unwrap().redirect_refresh = true;
-    let probe = guest("probe");
-    let out = stephost(
-        data.path(),
-        &["run", probe.to_str().unwrap(), "--account", "slack=default", "--resolve", &oauth],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (provider, stderr) = run_with_an_expired_token(data.path(), |p| p.redirect_refresh = true).await;
     assert!(
         stderr.contains("answered a redirect (HTTP 307 Temporary Redirect), which is not followed"),
         "{stderr}"
@@ -501,11 +474,7 @@ async fn the_server_refreshes_an_expired_token_before_a_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_refreshes_after_a_401_during_a_run() {
     let data = tempfile::tempdir().unwrap();
-    let provider = Provider {
-        first_expires_in: 3600,
-        refreshed_token: Some(crate::support::GOOD_TOKEN.into()),
-        ..Provider::default()
-    };
+    let provider = valid_for_an_hour(crate::support::GOOD_TOKEN);
     let (provider, slack, run) = run_on_a_server(data.path(), provider).await;
     let good = format!("Bearer {}", crate::support::GOOD_TOKEN);
     assert_eq!(authorizations(&slack), ["Bearer at-1".to_string(), good], "{run}");

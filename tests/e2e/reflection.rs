@@ -50,6 +50,12 @@ fn unbase64(text: &str) -> String {
     String::from_utf8_lossy(&STANDARD_NO_PAD.decode(usable).unwrap_or_default()).into_owned()
 }
 
+/// Hex read back leniently: the hex digits, in pairs.
+fn unhex(text: &str) -> String {
+    let digits: String = text.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    String::from_utf8_lossy(&hex::decode(&digits[..digits.len() / 2 * 2]).unwrap_or_default()).into_owned()
+}
+
 #[tokio::test]
 async fn an_echoed_basic_header_comes_back_exactly_as_the_step_wrote_it() {
     let world = World::new(&[]).await;
@@ -71,55 +77,44 @@ async fn an_echoed_basic_header_comes_back_exactly_as_the_step_wrote_it() {
     );
 }
 
+/// Runs the stand-in's echo in each of `forms` and checks what the step
+/// got: the placeholder is there, and `decode` (the form's decoding, done
+/// as leniently as an attacker would) recovers neither the token nor most
+/// of it.
+async fn assert_echoes_redacted(forms: &[&str], decode: impl Fn(&str) -> String) {
+    let world = World::new(&[]).await;
+    let outcome = world.probe(&[], forms.iter().map(|f| echo(f)).collect()).await;
+    let most = &GOOD_TOKEN[4..GOOD_TOKEN.len() - 4];
+    for form in forms {
+        let got = seen(&outcome, form);
+        assert!(got.contains(PLACEHOLDER_PREFIX), "{form}: not redacted: {got}");
+        let decoded = decode(&got);
+        assert!(!decoded.contains(most) && !got.contains(most), "{form}: recoverable from {got}");
+    }
+}
+
 #[tokio::test]
 async fn echoed_secrets_are_redacted_in_base64_at_any_offset_in_either_alphabet() {
-    let world = World::new(&[]).await;
     let forms = ["base64", "base64url", "base64-after-1", "base64-after-2", "base64-after-3"];
-    let outcome = world.probe(&[], forms.iter().map(|f| echo(f)).collect()).await;
-    for form in forms {
-        let body = seen(&outcome, form);
-        assert!(body.contains(PLACEHOLDER_PREFIX), "{form}: not redacted: {body}");
-        assert!(!unbase64(&body).contains(GOOD_TOKEN), "{form}: the token decodes from {body}");
-        assert!(
-            !unbase64(&body).contains(&GOOD_TOKEN[4..GOOD_TOKEN.len() - 4]),
-            "{form}: most of it decodes"
-        );
-    }
+    assert_echoes_redacted(&forms, unbase64).await;
 }
 
 #[tokio::test]
 async fn echoed_secrets_are_redacted_in_hex_of_either_case() {
-    let world = World::new(&[]).await;
-    let outcome = world.probe(&[], json!([echo("hex"), echo("HEX")])).await;
-    for form in ["hex", "HEX"] {
-        let body = seen(&outcome, form);
-        assert!(body.contains(PLACEHOLDER_PREFIX), "not redacted: {body}");
-        assert!(!body.to_lowercase().contains(&hex::encode(GOOD_TOKEN)[..16]), "{body}");
-    }
+    assert_echoes_redacted(&["hex", "HEX"], unhex).await;
 }
 
 #[tokio::test]
 async fn echoed_secrets_are_redacted_percent_encoded_in_either_case() {
-    let world = World::new(&[]).await;
-    let outcome = world.probe(&[], json!([echo("percent"), echo("form")])).await;
-    for form in ["percent", "form"] {
-        let body = seen(&outcome, form);
-        let decoded = percent_encoding::percent_decode_str(&body).decode_utf8_lossy().into_owned();
-        assert!(body.contains(PLACEHOLDER_PREFIX), "not redacted: {body}");
-        assert!(!decoded.contains(GOOD_TOKEN), "{body}");
-    }
+    let decode = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+    assert_echoes_redacted(&["percent", "form"], decode).await;
 }
 
 #[tokio::test]
 async fn echoed_secrets_are_redacted_with_some_or_all_characters_json_escaped() {
-    let world = World::new(&[]).await;
-    let outcome = world.probe(&[], json!([echo("json-u"), echo("json-some")])).await;
-    for form in ["json-u", "json-some"] {
-        let body = seen(&outcome, form);
-        let parsed: Value = serde_json::from_str(&body).unwrap();
-        let token = parsed["token"].as_str().unwrap();
-        assert!(token.starts_with(PLACEHOLDER_PREFIX) && !token.contains(GOOD_TOKEN), "{body} -> {token}");
-    }
+    let decode =
+        |text: &str| serde_json::from_str::<Value>(text).unwrap()["token"].as_str().unwrap().to_string();
+    assert_echoes_redacted(&["json-u", "json-some"], decode).await;
 }
 
 #[tokio::test]
@@ -133,17 +128,9 @@ async fn a_secret_in_a_response_header_name_is_redacted() {
 
 #[tokio::test]
 async fn encoded_echoes_streamed_a_byte_at_a_time_are_redacted() {
-    let world = World::new(&[]).await;
     let forms = ["chunked-raw", "chunked-base64-after-2", "chunked-json-u", "chunked-HEX", "chunked-percent"];
-    let outcome = world.probe(&[], forms.iter().map(|f| echo(f)).collect()).await;
-    for form in forms {
-        let body = seen(&outcome, form);
-        assert!(body.contains(PLACEHOLDER_PREFIX), "{form}: not redacted: {body}");
-        assert!(
-            !body.contains(GOOD_TOKEN) && !body.to_lowercase().contains(&hex::encode(GOOD_TOKEN)[..16]),
-            "{form}: {body}"
-        );
-    }
+    let decode = |text: &str| format!("{} {}", unbase64(text), unhex(text));
+    assert_echoes_redacted(&forms, decode).await;
 }
 
 #[tokio::test]

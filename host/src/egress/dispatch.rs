@@ -48,7 +48,8 @@ pub(crate) async fn dispatch(
     outgoing: &mut Outgoing,
     options: Option<RequestOptions>,
 ) -> Result<reqwest::Response, Refusal> {
-    let head = outgoing.head.clone();
+    // Sent once: a retry swaps the request as the step wrote it afresh.
+    let head = outgoing.head.take();
     let body = std::mem::replace(&mut outgoing.body, RequestBody::Whole(Bytes::new()));
     context.client.send(head, body, options).await.map_err(|failure| {
         let refused = outgoing.body_report.lock().unwrap_or_else(|p| p.into_inner()).refused.take();

@@ -92,7 +92,10 @@ fn unscannable_coding(headers: &HeaderMap) -> Result<(), Refusal> {
 /// name that is no longer a valid name once redacted becomes
 /// `x-stephost-redacted`).
 fn redact_headers(redaction: &Redaction, headers: HeaderMap) -> HeaderMap {
-    if redaction.is_empty() {
+    let holds = |bytes: &[u8]| redaction.found_in(bytes);
+    if redaction.is_empty()
+        || !headers.iter().any(|(n, v)| holds(n.as_str().as_bytes()) || holds(v.as_bytes()))
+    {
         return headers;
     }
     let mut out = HeaderMap::with_capacity(headers.len());

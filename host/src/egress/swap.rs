@@ -42,6 +42,14 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    /// The head, leaving an empty `GET /` in its place.
+    pub(crate) fn take(&mut self) -> Self {
+        std::mem::replace(
+            self,
+            Self { method: Method::GET, uri: Uri::from_static("/"), headers: HeaderMap::new() },
+        )
+    }
+
     /// The head as the step wrote it, made ready to send: the Host header
     /// always follows the checked URL and the length is the client's to
     /// work out once secrets are in. In a run holding secrets the response
