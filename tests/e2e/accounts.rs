@@ -235,12 +235,9 @@ async fn basic_auth_and_per_account_hosts_work_through_the_egress_path() {
 #[test]
 fn connect_asks_for_each_field_and_does_not_echo_secrets() {
     let data = tempfile::tempdir().unwrap();
-    let command = format!(
-        "{} --data {} accounts connect slack --name typed",
-        env!("CARGO_BIN_EXE_stephost"),
-        data.path().display()
-    );
-    let mut session = rexpect::spawn(&command, Some(10_000)).unwrap();
+    let mut command = crate::support::stephost_command();
+    command.arg("--data").arg(data.path()).args(["accounts", "connect", "slack", "--name", "typed"]);
+    let mut session = rexpect::session::spawn_command(command, Some(10_000)).unwrap();
     session.exp_string("oauth_access_token (").unwrap();
     session.send_line("xoxb-typed-at-the-prompt").unwrap();
     let between = session.exp_string("oauth_uid (").unwrap();
@@ -256,7 +253,7 @@ fn connect_asks_for_each_field_and_does_not_echo_secrets() {
 #[tokio::test]
 async fn connect_from_env_and_remove() {
     let data = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let out = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data.path())
         .args(["accounts", "connect", "openai", "--name", "ci", "--from-env"])
@@ -275,7 +272,7 @@ async fn connect_from_env_and_remove() {
     let again = stephost(data.path(), &["accounts", "remove", "openai", "--name", "ci"], None).await;
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("no `openai` account named `ci`"));
-    let missing = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let missing = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data.path())
         .args(["accounts", "connect", "openai", "--from-env"])

@@ -2,11 +2,10 @@
 //! written into the benchmarks document without touching the rest of it.
 
 use crate::support::{guest, repo};
-use std::process::Command;
 
 fn suite(args: &[&str]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_stephost"))
+    crate::support::stephost_command()
         .args(["bench", "suite"])
         .args(args)
         .env("STEPHOST_DATA", data.path())

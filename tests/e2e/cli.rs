@@ -1,11 +1,11 @@
 //! The `stephost` command as users run it.
 
 use crate::support::{guest, repo};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn stephost(args: &[&str], stdin: Option<&str>) -> Output {
     let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stephost"));
+    let mut command = crate::support::stephost_command();
     command.args(args).env("STEPHOST_DATA", data.path()).current_dir(repo());
     if let Some(input) = stdin {
         use std::io::Write;

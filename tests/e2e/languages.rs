@@ -43,7 +43,7 @@ fn built_guest(name: &str, dir: &str, extension: &str) -> PathBuf {
     };
     let out = repo().join(format!("target/built-steps/{dir}/{name}.wasm"));
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let output = crate::support::stephost_command()
         .arg("--data")
         .arg(js_data())
         .arg("build")
@@ -211,7 +211,7 @@ fn a_syntax_error_fails_the_build_with_the_users_line() {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join(file);
         std::fs::write(&source, code).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        let output = crate::support::stephost_command()
             .arg("--data")
             .arg(js_data())
             .arg("build")
@@ -273,7 +273,7 @@ fn a_missing_toolchain_is_named_in_one_line() {
     ] {
         let source = dir.path().join(file);
         std::fs::write(&source, code).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        let output = crate::support::stephost_command()
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("build")

@@ -108,7 +108,7 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> (Shared, St
     let resolve = format!("oauth.test:80:{endpoint}");
     std::fs::write(data.join("apps/slack.toml"), slack).unwrap();
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
         .args([
@@ -345,7 +345,7 @@ async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request
     let slack = include_str!("../../host/apps/slack.toml")
         .replace("https://slack.com/api/oauth.v2.access", &format!("http://{endpoint}/token"));
     std::fs::write(data.path().join("apps/slack.toml"), slack).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data.path())
         .args(["accounts", "connect", "slack", "--oauth", "--client-id", "cid"])
@@ -427,7 +427,7 @@ async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared,
         .await
         .unwrap();
     let id = manual["run"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = crate::support::Deadline::new("the server's run to finish");
     let run = loop {
         let run: Value = http
             .get(format!("{base}/v1/runs/{id}"))
@@ -441,7 +441,7 @@ async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared,
         if !matches!(run["status"].as_str(), Some("queued" | "running")) {
             break run;
         }
-        assert!(std::time::Instant::now() < deadline, "the run did not finish: {run}");
+        deadline.check();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(run["status"], "succeeded", "{run}");

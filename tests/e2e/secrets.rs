@@ -421,7 +421,7 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
     assert!(!requests[1].1.allowed);
     assert_eq!(verify(&path).unwrap(), entries.len());
 
-    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let listed = crate::support::stephost_command()
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--refused"])
         .output()
         .unwrap();
@@ -431,11 +431,11 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
         listed.contains("GET https://api.github.com:443/user -> REFUSED: secret slack.oauth_access_token"),
         "{listed}"
     );
-    let by_app = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let by_app = crate::support::stephost_command()
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--app", "slack", "--json"])
         .output()
         .unwrap();
-    let github = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let github = crate::support::stephost_command()
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--app", "github"])
         .output()
         .unwrap();
@@ -448,7 +448,7 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
 
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("api.github.com", "api.glthub.com", 1)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let out = crate::support::stephost_command()
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "verify"])
         .output()
         .unwrap();
@@ -461,7 +461,7 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
 fn the_cli_never_prints_or_stores_a_secret_it_was_given() {
     let data = tempfile::tempdir().unwrap();
     let probe = guest("probe");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let out = crate::support::stephost_command()
         .args(["--data", data.path().to_str().unwrap(), "run", probe.to_str().unwrap(), "--json"])
         .args([
             "--auth",
@@ -491,7 +491,7 @@ fn unknown_apps_and_fields_are_refused_by_the_cli() {
         ("slack.nosuchfield=v", "app `slack` has no field `nosuchfield`"),
     ] {
         let data = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+        let out = crate::support::stephost_command()
             .args(["--data", data.path().to_str().unwrap()])
             .args(["run", probe.to_str().unwrap(), "--auth", flag])
             .output()

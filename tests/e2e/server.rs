@@ -95,14 +95,16 @@ impl Server {
         listed["runs"].as_array().unwrap().clone()
     }
 
-    /// Waits until the run has finished (no time limit of its own: the
-    /// test harness's is enough), then returns it.
+    /// Waits until the run has finished, then returns it; fails after two
+    /// minutes (far beyond any run of these tests, on a loaded machine).
     pub(crate) async fn finished(&self, id: &str) -> Value {
+        let deadline = crate::support::Deadline::new("a run to finish");
         loop {
             let (_, run) = self.api(reqwest::Method::GET, &format!("/v1/runs/{id}"), "").await;
             if !matches!(run["status"].as_str(), Some("queued" | "running")) {
                 return run;
             }
+            deadline.check();
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -256,7 +258,7 @@ async fn unknown_endpoints_steps_and_bad_workflows_get_clear_errors() {
 /// The real binary serving on an ephemeral port; its base URL.
 async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", workers])
@@ -368,12 +370,14 @@ async fn every_accepted_event_completes_after_a_sigkill_and_restart() {
 
     let (_child, base) = spawn_server(data.path(), "4").await;
     let remote = Remote::new(&base, "crash-test-token");
+    let deadline = crate::support::Deadline::new("every accepted run to finish after the restart");
     for id in &accepted {
         let run = loop {
             let run = remote.get(&format!("/v1/runs/{id}")).await;
             if !matches!(run["status"].as_str(), Some("queued" | "running")) {
                 break run;
             }
+            deadline.check();
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
         assert_eq!(run["status"], "succeeded", "{run}");

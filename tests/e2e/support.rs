@@ -66,11 +66,46 @@ pub fn assert_not_stored(dir: &Path, secrets: &[&str]) {
     }
 }
 
+/// A wait loop's limit: two minutes, far beyond what any wait in these
+/// tests takes on a loaded machine; past it the test fails naming `what`.
+pub struct Deadline {
+    until: std::time::Instant,
+    what: &'static str,
+}
+
+impl Deadline {
+    pub fn new(what: &'static str) -> Self {
+        Self { until: std::time::Instant::now() + std::time::Duration::from_secs(120), what }
+    }
+
+    /// Fails the test if the deadline has passed.
+    pub fn check(&self) {
+        assert!(std::time::Instant::now() < self.until, "gave up waiting: {}", self.what);
+    }
+}
+
+/// The `stephost` binary with none of the developer's `STEPHOST_*`
+/// variables: a test sets what it needs itself.
+pub fn stephost_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stephost"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STEPHOST_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// [`stephost_command`] for async tests.
+pub fn stephost_tokio_command() -> tokio::process::Command {
+    tokio::process::Command::from(stephost_command())
+}
+
 /// Runs the CLI with `--data data`, without blocking the test's executor
 /// (stand-in servers run on it); `stdin` is written and closed.
 pub async fn stephost_async(data: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stephost"))
+    let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
         .args(args)

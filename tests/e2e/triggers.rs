@@ -148,11 +148,13 @@ async fn interval_schedules_fire_every_n_minutes_and_collapse_missed_runs() {
 
 /// Waits until `workflow` has at least `count` runs; returns them, newest first.
 async fn wait_for_runs(server: &Server, workflow: &str, count: usize) -> Vec<Value> {
+    let deadline = crate::support::Deadline::new("a workflow's runs");
     loop {
         let runs = server.runs(workflow).await;
         if runs.len() >= count {
             return runs;
         }
+        deadline.check();
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
@@ -250,7 +252,9 @@ async fn retention_prunes_beyond_the_last_n_runs_and_after_d_days() {
         }
     }
     let newest_two: Vec<String> = kept[3..5].iter().rev().map(|(_, id)| id.clone()).collect();
+    let deadline = crate::support::Deadline::new("retention to prune the oldest runs");
     loop {
+        deadline.check();
         let ids: Vec<String> =
             server.runs("kept").await.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
         if ids.len() == 2 {
@@ -338,7 +342,9 @@ async fn a_thousand_concurrent_triggers_lose_nothing() {
             let (url, http) = (url.clone(), http.clone());
             tokio::spawn(async move {
                 let mut refused = 0;
+                let deadline = crate::support::Deadline::new("a trigger to be accepted");
                 loop {
+                    deadline.check();
                     let response = http.post(url.as_str()).json(&json!({ "i": i })).send().await.unwrap();
                     match response.status().as_u16() {
                         200 => return (response.json::<Value>().await.unwrap()["run"].clone(), refused),

@@ -24,6 +24,57 @@ pub(crate) struct Destination {
 
 impl Destination {
     pub(crate) fn of(uri: &http::Uri) -> Option<Self> {
+        Self::plain(uri).or_else(|| Self::parsed(uri))
+    }
+
+    /// The common case without a full URL parse (a fifth of the egress
+    /// path's own cost): http or https, no userinfo, and a host that is four
+    /// plain decimal octets, or ASCII letters, digits, hyphens and dots whose
+    /// last label is letters only (never an IPv4 number in another spelling)
+    /// with no punycode label: hosts the URL standard leaves as they are but
+    /// for case. Anything else is parsed.
+    fn plain(uri: &http::Uri) -> Option<Self> {
+        let scheme = uri.scheme_str()?;
+        let default = super::policy::default_port(scheme)?;
+        let authority = uri.authority()?;
+        let host = authority.host();
+        let name = host.strip_suffix('.').unwrap_or(host);
+        let labels_plain = name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+        let last_is_letters =
+            name.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_alphabetic()));
+        let port = match authority.port_u16() {
+            Some(port) => port,
+            None if !authority.as_str().contains(':') => default,
+            None => return None,
+        };
+        if authority.as_str().contains('@') {
+            return None;
+        }
+        // Four decimal octets without leading zeros read the same either way.
+        if let Ok(v4) = name.parse::<std::net::Ipv4Addr>()
+            && v4.to_string() == name
+        {
+            return Some(Self {
+                scheme: scheme.to_string(),
+                host: v4.to_string(),
+                port,
+                ip: Some(v4.into()),
+            });
+        }
+        (labels_plain && last_is_letters).then(|| Self {
+            scheme: scheme.to_string(),
+            host: name.to_ascii_lowercase(),
+            port,
+            ip: None,
+        })
+    }
+
+    /// The destination as the URL standard reads it (the client's reading).
+    fn parsed(uri: &http::Uri) -> Option<Self> {
         let url = url::Url::parse(&uri.to_string()).ok()?;
         let (host, ip) = match url.host()? {
             url::Host::Domain(name) => (normalize_host(name), None),
@@ -240,6 +291,45 @@ mod tests {
         assert!(verdict("https://slack.com:8443/").unwrap().contains("pinned for port 443 only"));
         assert!(verdict("http://10.0.0.1/").unwrap().contains("a private address"));
         assert!(verdict("http://[::1]/").unwrap().contains("a loopback address"));
+    }
+
+    #[test]
+    fn the_plain_reading_agrees_with_the_url_standard_and_leaves_the_rest_to_it() {
+        for url in [
+            "https://slack.com/api",
+            "https://API.Slack.COM./x?y=1",
+            "http://my-host.internal.example:8080/",
+            "https://a1.b2.example:443",
+            "http://localhost/",
+            "http://127.0.0.1:8080/x",
+            "http://10.1.2.3/",
+        ] {
+            let uri: http::Uri = url.parse().unwrap();
+            let (plain, parsed) = (Destination::plain(&uri).unwrap(), Destination::parsed(&uri).unwrap());
+            assert_eq!(
+                (plain.scheme, plain.host, plain.port),
+                (parsed.scheme, parsed.host, parsed.port),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+            "http://127.000.0.1/",
+            "http://example.0x7f/",
+            "http://[::1]/",
+            "http://user:pw@example.com/",
+            "http://xn--nxasmq6b.example/",
+            "http://ex%41mple.com/",
+            "http://a..b.com/",
+            "http://example.com:/",
+            "ftp://example.com/",
+        ] {
+            let Ok(uri) = url.parse::<http::Uri>() else { continue };
+            assert!(Destination::plain(&uri).is_none(), "{url} is left to the URL standard");
+        }
     }
 
     #[test]
