@@ -119,6 +119,16 @@ impl App {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The field of that name, or an error naming the app's fields: the one
+    /// check of a field name, wherever one is given.
+    pub fn require_field(&self, name: &str) -> Result<&Field, UnknownField> {
+        self.field(name).ok_or_else(|| UnknownField {
+            app: self.name.clone(),
+            field: name.to_string(),
+            known: self.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
     /// Where one of this app's secrets may go, given the account's hosts
     /// ([`App::hosts_for`]).
     pub fn binding(&self, field: &Field, hosts: Arc<HostPolicy>) -> Binding {
@@ -221,6 +231,29 @@ impl Catalog {
     pub fn names(&self) -> Vec<&str> {
         self.apps.keys().map(String::as_str).collect()
     }
+
+    /// The app of that name, or an error naming the known ones: the one
+    /// lookup of an app a user named.
+    pub fn require(&self, name: &str) -> Result<&App, UnknownApp> {
+        self.get(name).ok_or_else(|| UnknownApp { app: name.to_string(), known: self.names().join(", ") })
+    }
+}
+
+/// An app the catalog does not have.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("app `{app}` is not in the app catalog (known: {known})")]
+pub struct UnknownApp {
+    pub app: String,
+    pub known: String,
+}
+
+/// A field an app does not have.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("app `{app}` has no field `{field}` (fields: {known})")]
+pub struct UnknownField {
+    pub app: String,
+    pub field: String,
+    pub known: String,
 }
 
 fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {

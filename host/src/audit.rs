@@ -9,7 +9,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The `prev` of the first line.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -97,7 +96,7 @@ impl AuditLog {
     /// Appends one event. Failures are returned, never hidden.
     pub fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError> {
         let mut tail = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let at_ms = crate::clock::now_ms() as u64;
         let mut entry = AuditEntry {
             seq: tail.seq,
             at_ms,

@@ -11,6 +11,7 @@ pub mod audit;
 mod bindings;
 pub mod build;
 pub mod cache;
+pub mod clock;
 pub mod component;
 pub mod egress;
 pub mod engine;

@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -113,7 +112,7 @@ impl LogSink {
 }
 
 fn line_of(stream: LogStream, bytes: &[u8]) -> LogLine {
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let at_ms = crate::clock::now_ms() as u64;
     let text = String::from_utf8_lossy(bytes);
     LogLine { stream, at_ms, text: text.strip_suffix('\r').unwrap_or(&text).to_string() }
 }

@@ -405,9 +405,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::New { name, app, lang, dir } => {
             let catalog = cli::manage::catalog(&data_dir)?;
             let app = match &app {
-                Some(app) => Some(catalog.get(app).ok_or_else(|| {
-                    anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
-                })?),
+                Some(app) => Some(catalog.require(app)?),
                 None => None,
             };
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
@@ -468,10 +466,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let (app, name) = cli::manage::resolve_account(&store, runtime.catalog(), &account, &name)?;
             cli::oauth::refresh_accounts(&data_dir, &runtime, &[(app.clone(), name.clone())]).await?;
             let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
-            let known = runtime
-                .catalog()
-                .get(&app)
-                .ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
+            let known = runtime.catalog().require(&app)?;
             let test = runtime.test_account(known, fields).await.map_err(|e| anyhow!(e))?;
             let verdict = match test.status {
                 Some(status) => status.to_string(),
@@ -534,8 +529,7 @@ fn bench_suite(data_dir: PathBuf, args: SuiteArgs) -> Result<()> {
     let report = std::thread::spawn(move || cli::bench::suite::run(&options))
         .join()
         .map_err(|_| anyhow::anyhow!("the benchmark suite panicked"))??;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let today = chrono::DateTime::from_timestamp(now.as_secs() as i64, 0).unwrap_or_default();
+    let today = chrono::DateTime::from_timestamp_millis(stephost::clock::now_ms()).unwrap_or_default();
     let title = format!("{} — `stephost bench suite`", today.format("%Y-%m-%d"));
     let markdown = report.markdown(&title);
     println!("{markdown}");
@@ -582,15 +576,9 @@ async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     }
     let (stored_env, stored_secret_env) = store.env_for(None)?;
     for (app, fields) in &auths {
-        let known = runtime.catalog().get(app).ok_or_else(|| {
-            anyhow!(
-                "--auth {app}.…: app `{app}` is not in the app catalog (known: {})",
-                runtime.catalog().names().join(", ")
-            )
-        })?;
-        if let Some((key, _)) = fields.iter().find(|(key, _)| known.field(key).is_none()) {
-            let fields: Vec<&str> = known.fields.iter().map(|f| f.name.as_str()).collect();
-            bail!("--auth {app}.{key}=…: app `{app}` has no field `{key}` (fields: {})", fields.join(", "));
+        let known = runtime.catalog().require(app).map_err(|e| anyhow!("--auth {app}.…: {e}"))?;
+        for (key, _) in fields {
+            known.require_field(key).map_err(|e| anyhow!("--auth {app}.{key}=…: {e}"))?;
         }
     }
     let input = StepInput {

@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A token is refreshed when it expires within this margin.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -373,7 +373,7 @@ impl TokenRefresher for RunRefresher {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    crate::clock::now_ms() as u64
 }
 
 #[cfg(test)]

@@ -224,15 +224,7 @@ impl Runtime {
         .boxed_unsync();
         let request =
             request.body(body).map_err(|e| format!("the test request of `{}` is invalid: {e}", app.name))?;
-        let context = Arc::new(EgressContext::new(
-            run_id,
-            "accounts_test".into(),
-            sealing.policy,
-            sealing.vault.clone(),
-            self.client.clone(),
-            self.audit.clone(),
-            LogSink::new(64 << 10),
-        ));
+        let context = self.egress_context(run_id, "accounts_test", &sealing, LogSink::new(64 << 10), None);
         let method = template.method.clone();
         let (status, detail) = match crate::egress::send(context.clone(), request, None).await {
             Ok(response) => {
@@ -249,6 +241,27 @@ impl Runtime {
             _ => detail,
         };
         Ok(AccountTest { method, url: sealing.vault.redact(&url), status, detail, record })
+    }
+
+    /// The egress state of one run: the one place it is built.
+    fn egress_context(
+        &self,
+        run_id: String,
+        step: &str,
+        sealing: &Sealing,
+        logs: LogSink,
+        refresher: Option<crate::oauth::Refresher>,
+    ) -> Arc<EgressContext> {
+        let context = EgressContext::new(
+            run_id,
+            step.to_string(),
+            sealing.policy.clone(),
+            sealing.vault.clone(),
+            self.client.clone(),
+            self.audit.clone(),
+            logs,
+        );
+        Arc::new(context.with_refresher(refresher))
     }
 
     fn audit_event(&self, run_id: &str, step: &str, event: AuditEvent) {
@@ -348,18 +361,8 @@ impl Runtime {
         let logs = LogSink::new(limits.log_bytes);
         let sealing = self.seal(&input, config, &run_id);
         let vault = sealing.vault.clone();
-        let egress = Arc::new(
-            EgressContext::new(
-                run_id.clone(),
-                step_name.clone(),
-                sealing.policy,
-                vault.clone(),
-                self.client.clone(),
-                self.audit.clone(),
-                logs.clone(),
-            )
-            .with_refresher(config.refresher.clone()),
-        );
+        let egress =
+            self.egress_context(run_id.clone(), &step_name, &sealing, logs.clone(), config.refresher.clone());
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.pipe(LogStream::Stdout))

@@ -358,19 +358,13 @@ impl Workflow {
                 )));
             }
             for (app, fields) in &step.auths {
-                let known = runtime.catalog().get(app).ok_or_else(|| WorkflowError::Invalid {
+                let invalid = |e: &dyn std::fmt::Display| WorkflowError::Invalid {
                     path: self.path.clone(),
-                    message: format!(
-                        "step `{}`: app `{app}` is not in the app catalog (known: {})",
-                        step.name,
-                        runtime.catalog().names().join(", ")
-                    ),
-                })?;
-                if let Some((key, _)) = fields.iter().find(|(key, _)| known.field(key).is_none()) {
-                    return Err(WorkflowError::Invalid {
-                        path: self.path.clone(),
-                        message: format!("step `{}`: app `{app}` has no field `{key}`", step.name),
-                    });
+                    message: format!("step `{}`: {e}", step.name),
+                };
+                let known = runtime.catalog().require(app).map_err(|e| invalid(&e))?;
+                for (key, _) in fields {
+                    known.require_field(key).map_err(|e| invalid(&e))?;
                 }
             }
         }

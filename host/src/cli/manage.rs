@@ -121,9 +121,7 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
     match command {
         AccountsCommand::Connect { oauth: true, .. } => unreachable!("handled with the runtime in main"),
         AccountsCommand::Connect { app, name, fields, from_env, .. } => {
-            let declared = catalog.get(&app).ok_or_else(|| {
-                anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
-            })?;
+            let declared = catalog.require(&app)?;
             let mut given: Vec<(String, String)> = Vec::new();
             for flag in &fields {
                 let (key, value) = flag
@@ -225,9 +223,7 @@ pub fn apps(data_dir: &Path, command: AppsCommand) -> Result<()> {
             }
         }
         AppsCommand::Show { app } => {
-            let app = catalog.get(&app).ok_or_else(|| {
-                anyhow!("app `{app}` is not in the app catalog (known: {})", catalog.names().join(", "))
-            })?;
+            let app = catalog.require(&app)?;
             println!("{} ({}), auth: {}", app.name, app.title, app.auth);
             println!("hosts: {}", hosts_of(app).join(", "));
             println!("fields:");

@@ -37,7 +37,7 @@ pub async fn connect_oauth(
     use stephost::oauth;
     let OAuthClient { client_id, client_secret, port } = client;
     let catalog = runtime.catalog();
-    let known = catalog.get(app).ok_or_else(|| anyhow!("app `{app}` is not in the app catalog"))?;
+    let known = catalog.require(app)?;
     let endpoints = known.oauth.clone().ok_or_else(|| anyhow!("app `{app}` does not use OAuth"))?;
     let client_id =
         client_id.ok_or_else(|| anyhow!("--oauth needs --client-id (or STEPHOST_OAUTH_CLIENT_ID)"))?;

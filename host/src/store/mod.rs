@@ -11,7 +11,6 @@ use crate::apps::Catalog;
 use crypto::{KeyError, MasterKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The database file's name in the data directory.
 pub const DATABASE_FILE: &str = "stephost.db";
@@ -200,25 +199,14 @@ impl Store {
         name: &str,
         fields: &[(String, String)],
     ) -> Result<(), StoreError> {
-        let known = catalog.get(app).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "app `{app}` is not in the app catalog (known: {})",
-                catalog.names().join(", ")
-            ))
-        })?;
+        let known = catalog.require(app).map_err(|e| StoreError::NotFound(e.to_string()))?;
         if !crate::workflow::is_valid_name(name) {
             return Err(StoreError::Invalid(format!(
                 "account name `{name}` must be letters, digits and underscores"
             )));
         }
         for (key, _) in fields {
-            if known.field(key).is_none() {
-                let names: Vec<&str> = known.fields.iter().map(|f| f.name.as_str()).collect();
-                return Err(StoreError::Invalid(format!(
-                    "app `{app}` has no field `{key}` (fields: {})",
-                    names.join(", ")
-                )));
-            }
+            known.require_field(key).map_err(|e| StoreError::Invalid(e.to_string()))?;
         }
         known.hosts_for(fields).map_err(StoreError::Invalid)?;
         if let Some(missing) =
@@ -659,10 +647,7 @@ fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {
