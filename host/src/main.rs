@@ -286,7 +286,22 @@ struct SuiteArgs {
 }
 
 fn main() -> ExitCode {
+    // An empty `STEPHOST_DATA=` (or any STEPHOST_ variable) means "not set",
+    // not "a value is required".
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_string_lossy().starts_with("STEPHOST_") {
+            // SAFETY: no other thread runs yet.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     let cli = Cli::parse();
+    if only_reads_local_files(&cli.command) {
+        // `stephost apps list | head -1` ends quietly, as `ls` would, instead
+        // of panicking on the closed pipe. Commands that use the network keep
+        // SIGPIPE ignored: a peer closing a socket is an error they report.
+        // SAFETY: nothing else runs yet; SIG_DFL is a valid disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // One run at a time goes fastest on one thread (no cross-thread
     // wake-ups on the egress path); the server runs many at once.
     let runtime = match cli.command {
@@ -303,6 +318,19 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Commands that print what local files hold and open no socket.
+fn only_reads_local_files(command: &Command) -> bool {
+    use cli::manage::{AccountsCommand, EnvCommand};
+    matches!(
+        command,
+        Command::Apps(_)
+            | Command::Audit(_)
+            | Command::Inspect { .. }
+            | Command::Env(EnvCommand::List { .. })
+            | Command::Accounts(AccountsCommand::List { .. } | AccountsCommand::Keys { .. })
+    )
 }
 
 /// The API the service commands talk to: `--server`, or this data directory.
@@ -618,8 +646,9 @@ fn step_name(component: &Path) -> String {
 
 fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     match flag {
-        Some(dir) => Ok(dir),
-        None => dirs::data_local_dir()
+        // An empty STEPHOST_DATA= means "not set".
+        Some(dir) if !dir.as_os_str().is_empty() => Ok(dir),
+        _ => dirs::data_local_dir()
             .map(|d| d.join("stephost"))
             .ok_or_else(|| anyhow!("no home directory: pass --data DIR or set STEPHOST_DATA")),
     }
@@ -637,6 +666,9 @@ fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
     }
     for path in &egress.ca_cert {
         let pem = std::fs::read(path).with_context(|| format!("--ca-cert {}", path.display()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            bail!("--ca-cert {}: not a PEM certificate (no BEGIN CERTIFICATE block)", path.display());
+        }
         config.egress.extra_root_certs_pem.push(pem);
     }
     Ok(Runtime::new(config)?)

@@ -215,6 +215,12 @@ fn check_new(dir: &Path, name: &str) -> Result<(), TemplateError> {
             message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
         });
     }
+    if name == crate::workflow::TRIGGER_STEP {
+        return Err(TemplateError {
+            path: dir.to_path_buf(),
+            message: format!("`{name}` is reserved for the trigger's data in `steps`; pick another name"),
+        });
+    }
     Ok(())
 }
 

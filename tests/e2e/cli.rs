@@ -190,3 +190,71 @@ fn apps_list_and_show_describe_the_catalog() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).starts_with("error: app `nope` is not in the app catalog (known: airtable,"));
 }
+
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::support::stephost_command()
+        .arg("--data")
+        .arg(data.path())
+        .args(["apps", "list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stderr), "", "no panic, no message");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by the closed pipe, as `ls | head` is");
+}
+
+#[test]
+fn small_cli_mistakes_get_one_line_errors() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["runs", "list", "--status", "bogus"], "invalid value 'bogus' for '--status"),
+        (&["new", "trigger"], "`trigger` is reserved"),
+        (&["run", "Cargo.toml", "--ca-cert", "Cargo.toml"], "--ca-cert Cargo.toml: not a PEM certificate"),
+    ];
+    for (args, expected) in cases {
+        let out = stephost(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(expected), "{args:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn connecting_one_field_says_one_field() {
+    let out =
+        stephost(&["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-test-0123456789"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("connected anthropic account `default` (1 field)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_empty_stephost_data_means_the_default_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = crate::support::stephost_command()
+        .args(["env", "list"])
+        .env("STEPHOST_DATA", "")
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        home.path().join(".local/share/stephost/stephost.db").is_file(),
+        "the store is in the default place"
+    );
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing was written where the command ran"
+    );
+}

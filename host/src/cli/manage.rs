@@ -152,7 +152,8 @@ pub fn accounts(data_dir: &Path, command: AccountsCommand) -> Result<()> {
                 }
             }
             store.connect_account(&catalog, &app, &name, &given)?;
-            println!("connected {app} account `{name}` ({} fields)", given.len());
+            let plural = if given.len() == 1 { "" } else { "s" };
+            println!("connected {app} account `{name}` ({} field{plural})", given.len());
         }
         AccountsCommand::List { json } => {
             let accounts = store.list_accounts()?;

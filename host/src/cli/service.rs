@@ -52,8 +52,8 @@ pub enum RunsCommand {
         /// Only this workflow's runs.
         #[arg(long)]
         workflow: Option<String>,
-        /// Only runs in this state: queued, running, succeeded, failed, exited.
-        #[arg(long)]
+        /// Only runs in this state.
+        #[arg(long, value_parser = ["queued", "running", "succeeded", "failed", "exited"])]
         status: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 20)]
