@@ -15,6 +15,13 @@ use std::time::Duration;
 /// A token is refreshed when it expires within this margin.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
+/// The longest a token endpoint may take to answer, body included: a
+/// refresh holds up the runs waiting for it.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer read from a token endpoint.
+const MAX_TOKEN_ANSWER: usize = 256 << 10;
+
 /// Why an OAuth step failed; one line, never holding a token.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -163,7 +170,19 @@ async fn token_request(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<Tokens, OAuthError> {
-    let fail = |reason: String| OAuthError::Token { url: url.to_string(), reason };
+    // A reason may echo what was sent: the form's secrets never reach a
+    // message, the audit log or the account's status.
+    let secrets: Vec<&str> = form
+        .iter()
+        .filter(|(key, value)| {
+            matches!(*key, "refresh_token" | "client_secret" | "code" | "code_verifier") && !value.is_empty()
+        })
+        .map(|(_, value)| *value)
+        .collect();
+    let fail = |reason: String| {
+        let reason = secrets.iter().fold(reason, |text, secret| text.replace(secret, "[redacted]"));
+        OAuthError::Token { url: url.to_string(), reason }
+    };
     let parsed = url::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(fail(format!("the scheme `{}` is not http or https", parsed.scheme())));
@@ -180,6 +199,7 @@ async fn token_request(
         .post(url)
         .header("accept", "application/json")
         .form(form)
+        .timeout(TOKEN_TIMEOUT)
         .send()
         .await
         .map_err(|e| fail(e.without_url().to_string()))?;
@@ -188,7 +208,14 @@ async fn token_request(
         // Following it would send the refresh token and client secret on.
         return Err(fail(format!("it answered a redirect (HTTP {status}), which is not followed")));
     }
-    let bytes = response.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
+    let mut response = response;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TOKEN_ANSWER {
+            return Err(fail(format!("the answer is over {} KiB", MAX_TOKEN_ANSWER >> 10)));
+        }
+    }
     let body: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| fail(format!("HTTP {status}, not JSON")))?;
     let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(String::from);

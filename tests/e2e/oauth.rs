@@ -15,7 +15,8 @@ use tokio::io::AsyncBufReadExt;
 struct Provider {
     /// The S256 challenge the authorize URL carried.
     challenge: String,
-    /// Whether refreshes are refused.
+    /// Whether refreshes are refused (echoing the refresh token and client
+    /// secret in the error description, as a careless provider might).
     refuse_refresh: bool,
     /// Seconds the first token lives (0: due for refresh at once).
     first_expires_in: u64,
@@ -70,8 +71,18 @@ async fn token(
             axum::Json(json!({ "access_token": token, "refresh_token": "rt-2", "expires_in": 3600 }))
                 .into_response()
         }
-        _ => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_grant" })))
-            .into_response(),
+        _ => {
+            let echo = format!(
+                "bad refresh token {} for {}",
+                form.get("refresh_token").cloned().unwrap_or_default(),
+                form.get("client_secret").cloned().unwrap_or_default()
+            );
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": "invalid_grant", "error_description": echo })),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -250,11 +261,15 @@ async fn a_failed_refresh_marks_the_account_and_stops_the_run_with_a_reason() {
     let data = tempfile::tempdir().unwrap();
     let (_, stderr) = run_with_an_expired_token(data.path(), |p| p.refuse_refresh = true).await;
     assert!(
-        stderr.contains("the slack account `default` could not be refreshed: invalid_grant; reconnect it"),
+        stderr.contains(
+            "the slack account `default` could not be refreshed: bad refresh token [redacted] for [redacted]; reconnect it"
+        ),
         "{stderr}"
     );
     let listed = stephost(data.path(), &["accounts", "list"]).await;
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("refresh failed: invalid_grant"));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("refresh failed: bad refresh token [redacted]"), "{listed}");
+    crate::support::assert_not_stored(data.path(), &["rt-1", "client-secret-value"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

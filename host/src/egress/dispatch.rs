@@ -17,9 +17,12 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
 /// again after a refresh.
 pub(crate) const WHOLE_BODY_BYTES: usize = 64 * 1024;
 
-/// Reads up to [`WHOLE_BODY_BYTES`] of the step's body: if it ends there it
-/// is whole, else it streams (what was read first, then the rest).
-pub(crate) async fn gather(mut body: BodyStream) -> Result<RawBody, Refusal> {
+/// Reads up to `whole` bytes of the step's body ([`WHOLE_BODY_BYTES`], or
+/// in a run holding secrets the whole scanning limit: nothing of a body
+/// leaves before all of it is checked, so where a refused value stands
+/// cannot be learnt from how much went out): if it ends there it is whole,
+/// else it streams (what was read first, then the rest).
+pub(crate) async fn gather(mut body: BodyStream, whole: usize) -> Result<RawBody, Refusal> {
     let mut head: Vec<Bytes> = Vec::new();
     let mut size = 0;
     while let Some(chunk) = body.next().await {
@@ -28,7 +31,7 @@ pub(crate) async fn gather(mut body: BodyStream) -> Result<RawBody, Refusal> {
         })?;
         size += chunk.len();
         head.push(chunk);
-        if size > WHOLE_BODY_BYTES {
+        if size > whole {
             let head = futures::stream::iter(head.into_iter().map(Ok));
             return Ok(RawBody::Streaming(Some(Box::pin(head.chain(body)))));
         }
@@ -94,9 +97,14 @@ mod tests {
 
     #[tokio::test]
     async fn small_bodies_are_gathered_whole_and_large_ones_stream_in_full() {
-        let Ok(RawBody::Whole(whole)) = gather(chunks(3)).await else { panic!("3 KiB is sent whole") };
+        let Ok(RawBody::Whole(whole)) = gather(chunks(3), WHOLE_BODY_BYTES).await else {
+            panic!("3 KiB is sent whole")
+        };
         assert_eq!(whole.len(), 3 << 10);
-        let Ok(RawBody::Streaming(Some(stream))) = gather(chunks(100)).await else {
+        let Ok(RawBody::Whole(_)) = gather(chunks(100), 1 << 20).await else {
+            panic!("under the limit: whole")
+        };
+        let Ok(RawBody::Streaming(Some(stream))) = gather(chunks(100), WHOLE_BODY_BYTES).await else {
             panic!("100 KiB streams")
         };
         let sent: Vec<_> = stream.collect().await;

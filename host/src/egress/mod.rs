@@ -176,9 +176,10 @@ pub(crate) async fn send(
         head::policy(context_ref, &dest)?;
         let head = Head::prepared(parts, !context.vault.is_empty());
         let stream = BodyDataStream::new(unsent.0.take().expect("the body is taken once"));
-        let mut body =
-            dispatch::gather(Box::pin(stream.map(|r| r.map_err(|e| Box::new(e) as BoxError)))).await?;
         let limit = context.client.config.max_scanned_request_bytes;
+        let whole = if context.vault.is_empty() { dispatch::WHOLE_BODY_BYTES } else { limit };
+        let stream = Box::pin(stream.map(|r| r.map_err(|e| Box::new(e) as BoxError)));
+        let mut body = dispatch::gather(stream, whole).await?;
         let mut outgoing =
             swap::swap(&context.vault, context.swap_needles(), &dest, &head, &mut body, limit)?;
         record.secrets.clone_from(&outgoing.secrets);
@@ -231,8 +232,13 @@ fn refuse(
     record.error = Some(refusal.reason);
     record.duration_ms = started.elapsed().as_millis() as u64;
     context.keep(record);
+    // Any text the step gets back is redacted: an API's own header values
+    // can hold a secret (`Content-Encoding: x-<token>`).
     match refusal.code {
         HttpError::InternalError(Some(text)) => HttpError::InternalError(Some(context.vault.redact(&text))),
+        HttpError::HttpResponseContentCoding(Some(text)) => {
+            HttpError::HttpResponseContentCoding(Some(context.vault.redact(&text)))
+        }
         other => other,
     }
 }
@@ -259,6 +265,9 @@ impl Drop for Finisher {
         if let Some(reason) = &report.refused {
             record.allowed = false;
             record.error = Some(reason.clone());
+            if reason.starts_with(swap::REAL_VALUE_REFUSAL) {
+                self.context.closed.store(true, Ordering::Relaxed);
+            }
         }
         drop(report);
         self.context.keep(record);

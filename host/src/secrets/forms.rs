@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 /// would match unrelated base64 (a value under 9 bytes has no core this long).
 const MIN_BASE64_CORE: usize = 12;
 
+/// Values longer than this are looked for only as they are.
+const MAX_ESCAPED_VALUE: usize = 1024;
+
 /// Compiled matchers kept for reuse, most recent first.
 const CACHED_MATCHERS: usize = 64;
 
@@ -177,18 +180,44 @@ fn compile(values: &[&Sensitive<'_>]) -> Compiled {
             longest = longest.max(max);
         }
     }
-    let regex = Regex::builder()
-        .syntax(syntax::Config::new().case_insensitive(true).unicode(false).utf8(false))
-        .configure(Regex::config().utf8_empty(false))
-        .build_many(&patterns)
-        .expect("redaction patterns are built from escaped bytes");
-    Compiled { regex, owner, longest }
+    let build = |patterns: &[String]| {
+        Regex::builder()
+            .syntax(syntax::Config::new().case_insensitive(true).unicode(false).utf8(false))
+            .configure(Regex::config().utf8_empty(false).nfa_size_limit(Some(NFA_LIMIT)))
+            .build_many(patterns)
+            .ok()
+    };
+    match build(&patterns) {
+        Some(regex) => Compiled { regex, owner, longest },
+        None => {
+            // Too large with every escape (a secret of many kilobytes): each
+            // value as it is, which always fits.
+            let plain: Vec<String> = values.iter().map(|v| literal(v.value)).collect();
+            let longest = values.iter().map(|v| v.value.len()).max().unwrap_or(1);
+            let regex = build(&plain).expect("a literal of each value fits the NFA limit");
+            Compiled { regex, owner: (0..values.len()).collect(), longest }
+        }
+    }
+}
+
+/// How large the compiled patterns may grow before only literal values are
+/// looked for.
+const NFA_LIMIT: usize = 64 << 20;
+
+/// A pattern matching exactly `value`'s bytes.
+fn literal(value: &[u8]) -> String {
+    value.iter().map(|b| format!("\\x{b:02X}")).collect()
 }
 
 /// The patterns (and the longest text each can match) of one value: the
 /// text form first, so a match of it wins over an encoded form at the same
 /// place.
 fn forms(sensitive: &Sensitive<'_>) -> Vec<(String, usize)> {
+    if sensitive.value.len() > MAX_ESCAPED_VALUE {
+        // A key file, not a token: looked for as it is (its escapes would
+        // take seconds to compile).
+        return vec![(literal(sensitive.value), sensitive.value.len())];
+    }
     let text = String::from_utf8_lossy(sensitive.value);
     let mut forms = vec![escaped_text(text.chars().map(|c| vec![c]))];
     if sensitive.encoded {
@@ -362,6 +391,14 @@ mod tests {
             "a 3-byte value has no base64 form to look for"
         );
         assert!(Redaction::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_value_too_long_for_its_escapes_is_still_redacted_as_it_is() {
+        let huge = "k".repeat(MAX_ESCAPED_VALUE + 1);
+        let redaction =
+            Redaction::new(&[Sensitive { value: huge.as_bytes(), replacement: b"[P]", encoded: true }]);
+        assert_eq!(redaction.redact(&format!("<{huge}>")), "<[P]>");
     }
 
     #[test]

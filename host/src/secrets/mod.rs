@@ -117,7 +117,15 @@ pub struct Vault {
     derived: RwLock<Vec<(Vec<u8>, Vec<u8>)>>,
     /// [`Vault::redaction`], until a value changes.
     redaction: RwLock<Option<Arc<Redaction>>>,
+    /// Counts changes of the values, so a redaction compiled while one
+    /// happened is not kept (nor used) as if it were current.
+    generation: std::sync::atomic::AtomicU64,
 }
+
+/// Values the host derived from secrets that a run remembers at most, and
+/// the longest one: each is compiled into the run's redaction.
+const MAX_DERIVED: usize = 16;
+const MAX_DERIVED_BYTES: usize = 4096;
 
 impl Vault {
     /// Seals a secret and returns its placeholder. The same label sealed
@@ -147,7 +155,7 @@ impl Vault {
         let old = std::mem::replace(&mut *value, new_value.to_string());
         secret.retired.write().unwrap_or_else(|p| p.into_inner()).push(old);
         drop(value);
-        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.values_changed();
         true
     }
 
@@ -182,9 +190,30 @@ impl Vault {
     /// each value the host sent in place of what the step wrote becomes what
     /// the step wrote. Built once per change of the values.
     pub fn redaction(&self) -> Arc<Redaction> {
-        if let Some(redaction) = &*self.redaction.read().unwrap_or_else(|p| p.into_inner()) {
-            return redaction.clone();
+        use std::sync::atomic::Ordering;
+        loop {
+            if let Some(redaction) = &*self.redaction.read().unwrap_or_else(|p| p.into_inner()) {
+                return redaction.clone();
+            }
+            let generation = self.generation.load(Ordering::SeqCst);
+            let redaction = self.compile_redaction();
+            let mut slot = self.redaction.write().unwrap_or_else(|p| p.into_inner());
+            if self.generation.load(Ordering::SeqCst) == generation {
+                *slot = Some(redaction.clone());
+                return redaction;
+            }
+            // A value changed while this compiled: compile again.
         }
+    }
+
+    /// Marks the compiled redaction out of date.
+    fn values_changed(&self) {
+        let mut slot = self.redaction.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *slot = None;
+    }
+
+    fn compile_redaction(&self) -> Arc<Redaction> {
         let values: Vec<(String, &str)> = self
             .secrets
             .iter()
@@ -200,9 +229,7 @@ impl Vault {
             replacement: placeholder.as_bytes(),
             encoded: true,
         }));
-        let redaction = Arc::new(Redaction::new(&sensitive));
-        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = Some(redaction.clone());
-        redaction
+        Arc::new(Redaction::new(&sensitive))
     }
 
     /// Notes a value the host sent in place of `original` (what the step
@@ -210,12 +237,18 @@ impl Vault {
     /// (HTTP Basic credentials): an API echoing it hands back `original`.
     pub fn remember_sent(&self, sent: &[u8], original: &[u8]) {
         let mut derived = self.derived.write().unwrap_or_else(|p| p.into_inner());
-        if sent == original || derived.iter().any(|(s, _)| s == sent) {
+        // Past the caps the secret inside is still redacted in every form;
+        // only the exact echo of what the step wrote is lost.
+        if sent == original
+            || sent.len() > MAX_DERIVED_BYTES
+            || derived.len() >= MAX_DERIVED
+            || derived.iter().any(|(s, _)| s == sent)
+        {
             return;
         }
         derived.push((sent.to_vec(), original.to_vec()));
         drop(derived);
-        *self.redaction.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.values_changed();
     }
 
     /// Every real value of the run, current and retired, with the label of
