@@ -137,14 +137,7 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> (Shared, St
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("the CLI prints the authorize URL");
-        if line.starts_with("http://") {
-            break url::Url::parse(&line).unwrap();
-        }
-    };
-    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let query = authorize_query(&mut child).await;
     assert_eq!(query["response_type"], "code");
     assert_eq!(query["code_challenge_method"], "S256");
     assert_eq!(query["client_id"], "cid");
@@ -169,6 +162,21 @@ async fn run_with_an_expired_token(data: &std::path::Path, configure: fn(&mut Pr
             .await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
     (provider, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The query of the authorize URL `accounts connect --oauth` prints.
+async fn authorize_query(child: &mut tokio::process::Child) -> HashMap<String, String> {
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the CLI prints the authorize URL");
+        if line.starts_with("http") && line.contains("state=") {
+            break url::Url::parse(&line).unwrap();
+        }
+    };
+    // The CLI prints more (the outcome): keep reading, so it never writes
+    // into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    url.query_pairs().into_owned().collect()
 }
 
 /// Runs the probe with the stored slack account, making `calls` POSTs to
@@ -368,14 +376,7 @@ async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("the CLI prints the authorize URL");
-        if line.starts_with("http") && line.contains("state=") {
-            break url::Url::parse(&line).unwrap();
-        }
-    };
-    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let query = authorize_query(&mut child).await;
     let redirect = format!("{}?code=the-code&state={}", query["redirect_uri"], query["state"]);
     reqwest::get(&redirect).await.unwrap();
     let out = child.wait_with_output().await.unwrap();
