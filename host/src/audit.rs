@@ -13,11 +13,31 @@ use std::sync::Mutex;
 /// The `prev` of the first line.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// One outbound request attempt, allowed or refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EgressRecord {
+    pub method: String,
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, query values masked.
+    pub path: String,
+    /// Secrets swapped in, as `app.key` / `env.NAME`.
+    pub secrets: Vec<String>,
+    pub allowed: bool,
+    /// Why it was refused, or why it failed after being allowed.
+    pub error: Option<String>,
+    pub status: Option<u16>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub duration_ms: u64,
+}
+
 /// What happened: an outbound request, or a step reading a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEvent {
-    Request(crate::egress::EgressRecord),
+    Request(EgressRecord),
     SecretRead {
         app: String,
         key: String,
@@ -72,7 +92,7 @@ impl AuditLog {
     pub fn open(path: &Path) -> Result<Self, AuditError> {
         let fail = |message: String| AuditError { path: path.to_path_buf(), message };
         if let Some(dir) = path.parent() {
-            crate::cache::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+            crate::base::files::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
         }
         let (seq, last_hash) = match File::open(path) {
             Ok(file) => match BufReader::new(file).lines().map_while(Result::ok).last() {
@@ -96,7 +116,7 @@ impl AuditLog {
     /// Appends one event. Failures are returned, never hidden.
     pub fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError> {
         let mut tail = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let at_ms = crate::clock::now_ms() as u64;
+        let at_ms = crate::base::clock::now_ms() as u64;
         let mut entry = AuditEntry {
             seq: tail.seq,
             at_ms,

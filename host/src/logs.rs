@@ -102,7 +102,7 @@ impl LogSink {
         if truncated {
             let notice = format!(
                 "[stephost] logs truncated: the step wrote more than its {} log limit; {} more bytes were dropped",
-                crate::error::human_bytes(self.limit),
+                crate::base::units::human_bytes(self.limit),
                 capture.dropped
             );
             capture.lines.push(line_of(LogStream::Host, notice.as_bytes()));
@@ -112,7 +112,7 @@ impl LogSink {
 }
 
 fn line_of(stream: LogStream, bytes: &[u8]) -> LogLine {
-    let at_ms = crate::clock::now_ms() as u64;
+    let at_ms = crate::base::clock::now_ms() as u64;
     let text = String::from_utf8_lossy(bytes);
     LogLine { stream, at_ms, text: text.strip_suffix('\r').unwrap_or(&text).to_string() }
 }

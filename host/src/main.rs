@@ -439,8 +439,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             let (build, wasm) = match lang {
                 Lang::Rust => {
-                    let sdk = stephost::templates::install_sdk(&data_dir)?;
-                    stephost::templates::new_project(&dir, &name, app, &sdk)?;
+                    let sdk = stephost::build::templates::install_sdk(&data_dir)?;
+                    stephost::build::templates::new_project(&dir, &name, app, &sdk)?;
                     (
                         format!(
                             "cd {} && cargo build --release     (or: cargo component build --release)",
@@ -451,10 +451,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 }
                 Lang::Js | Lang::Python => {
                     let (language, extension) = match lang {
-                        Lang::Js => (stephost::templates::ScriptLanguage::JavaScript, "mjs"),
-                        _ => (stephost::templates::ScriptLanguage::Python, "py"),
+                        Lang::Js => (stephost::build::templates::ScriptLanguage::JavaScript, "mjs"),
+                        _ => (stephost::build::templates::ScriptLanguage::Python, "py"),
                     };
-                    stephost::templates::new_script_project(&dir, &name, app, language)?;
+                    stephost::build::templates::new_script_project(&dir, &name, app, language)?;
                     (
                         format!("cd {} && stephost build {name}.{extension}", dir.display()),
                         format!("{name}.wasm"),
@@ -557,7 +557,7 @@ fn bench_suite(data_dir: PathBuf, args: SuiteArgs) -> Result<()> {
     let report = std::thread::spawn(move || cli::bench::suite::run(&options))
         .join()
         .map_err(|_| anyhow::anyhow!("the benchmark suite panicked"))??;
-    let today = chrono::DateTime::from_timestamp_millis(stephost::clock::now_ms()).unwrap_or_default();
+    let today = chrono::DateTime::from_timestamp_millis(stephost::base::clock::now_ms()).unwrap_or_default();
     let title = format!("{} — `stephost bench suite`", today.format("%Y-%m-%d"));
     let markdown = report.markdown(&title);
     println!("{markdown}");
@@ -717,7 +717,7 @@ fn read_steps(path: &Path) -> Result<Vec<(String, String)>> {
     };
     map.into_iter()
         .map(|(name, result)| {
-            if !stephost::workflow::is_valid_name(&name) {
+            if !stephost::base::names::is_valid_name(&name) {
                 bail!("the steps file {}: `{name}` is not a valid step name", path.display());
             }
             Ok((name, result.to_string()))

@@ -2,7 +2,7 @@
 //! the compiled-component cache.
 
 use crate::support::{guest, runtime, runtime_with};
-use stephost::cache::{CacheSource, ComponentCache, FileStamp};
+use stephost::runtime::cache::{CacheSource, ComponentCache, FileStamp};
 use stephost::{EgressConfig, StepConfig, StepInput};
 
 fn load_error(bytes: &[u8], name: &str) -> String {

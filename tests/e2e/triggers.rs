@@ -5,8 +5,8 @@
 use crate::server::Server;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use stephost::schedule::{parse_rfc3339_ms, rfc3339};
-use stephost::server::clock::{Clock, ManualClock};
+use stephost::base::clock::{Clock, ManualClock};
+use stephost::workflow::schedule::{parse_rfc3339_ms, rfc3339};
 
 /// An HTTP trigger of a probe workflow whose body asks for `actions`.
 async fn trigger(server: &Server, endpoint: &Value, actions: Value) -> reqwest::Response {
@@ -228,7 +228,7 @@ async fn failed_runs_are_retried_with_backoff_but_timeouts_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_prunes_beyond_the_last_n_runs_and_after_d_days() {
-    let clock = Arc::new(ManualClock::new(stephost::store::now_ms()));
+    let clock = Arc::new(ManualClock::new(stephost::base::clock::now_ms()));
     let server = Server::start_with(|config| {
         config.clock = clock.clone();
         config.prune_every = std::time::Duration::from_millis(20);
@@ -264,7 +264,7 @@ async fn retention_prunes_beyond_the_last_n_runs_and_after_d_days() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(server.runs("aged").await.len(), 3, "under the server's defaults nothing goes yet");
-    clock.set(stephost::store::now_ms() + 31 * 86_400_000);
+    clock.set(stephost::base::clock::now_ms() + 31 * 86_400_000);
     while !server.runs("aged").await.is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

@@ -4,6 +4,7 @@
 
 mod js;
 mod python;
+pub mod templates;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

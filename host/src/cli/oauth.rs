@@ -12,8 +12,8 @@ pub async fn refresh_accounts(
     data_dir: &Path,
     runtime: &Runtime,
     accounts: &[(String, String)],
-) -> Result<Arc<stephost::oauth::AccountRefresher>> {
-    let refresher = stephost::oauth::AccountRefresher::new(data_dir, runtime);
+) -> Result<Arc<stephost::workflow::oauth::AccountRefresher>> {
+    let refresher = stephost::workflow::oauth::AccountRefresher::new(data_dir, runtime);
     refresher.refresh_due(accounts).await?;
     Ok(refresher)
 }
@@ -34,7 +34,7 @@ pub async fn connect_oauth(
     fields: &[String],
     client: OAuthClient,
 ) -> Result<()> {
-    use stephost::oauth;
+    use stephost::workflow::oauth;
     let OAuthClient { client_id, client_secret, port } = client;
     let catalog = runtime.catalog();
     let known = catalog.require(app)?;

@@ -364,7 +364,7 @@ fn succeeded(run: &Value) -> bool {
 }
 
 fn time(ms: &Value) -> String {
-    ms.as_i64().map_or_else(|| "-".into(), stephost::schedule::rfc3339)
+    ms.as_i64().map_or_else(|| "-".into(), stephost::workflow::schedule::rfc3339)
 }
 
 /// What both the run list and a shown run say of a run.
@@ -451,7 +451,7 @@ fn render_run(run: &Value) -> String {
         _ => {}
     }
     if let Some(retry) = run["retry_at_ms"].as_i64() {
-        let _ = writeln!(out, "retrying at {}", stephost::schedule::rfc3339(retry));
+        let _ = writeln!(out, "retrying at {}", stephost::workflow::schedule::rfc3339(retry));
     }
     out
 }

@@ -123,7 +123,7 @@ impl EgressClient {
         match tokio::time::timeout(first_byte, request.send()).await {
             Err(_) => Err(SendError {
                 code: HttpError::ConnectionReadTimeout,
-                message: format!("no response within {}", crate::error::human_duration(first_byte)),
+                message: format!("no response within {}", crate::base::units::human_duration(first_byte)),
                 blocked: false,
             }),
             Ok(Err(e)) => Err(classify(&e.without_url())),

@@ -4,11 +4,11 @@
 
 use super::client::EgressClient;
 use super::head::Tripwire;
-use super::policy::HostPolicy;
 use super::rewrite::Needles;
 use super::{EgressRecord, swap};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::logs::LogSink;
+use crate::policy::HostPolicy;
 use crate::secrets::Vault;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,7 +29,7 @@ pub(crate) struct EgressContext {
     /// The vault's real values, to refuse in a request's head; likewise.
     tripwire: RwLock<Arc<Tripwire>>,
     /// Refreshes an OAuth token after a 401; each app at most once a run.
-    pub(crate) refresher: Option<crate::oauth::Refresher>,
+    pub(crate) refresher: Option<crate::egress::Refresher>,
     refreshed_apps: Mutex<Vec<String>>,
     pub(crate) client: EgressClient,
     pub(crate) audit: Option<Arc<AuditLog>>,
@@ -75,7 +75,7 @@ impl EgressContext {
     }
 
     /// Adds the refresher used after a 401 from an OAuth app's host.
-    pub(crate) fn with_refresher(mut self, refresher: Option<crate::oauth::Refresher>) -> Self {
+    pub(crate) fn with_refresher(mut self, refresher: Option<crate::egress::Refresher>) -> Self {
         self.refresher = refresher;
         self
     }
@@ -172,7 +172,7 @@ pub(crate) fn test_context(allowed: &[&str], vault: Vault, config: &super::Egres
 pub(crate) struct CountingRefresher(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
 
 #[cfg(test)]
-impl crate::oauth::TokenRefresher for CountingRefresher {
+impl crate::egress::TokenRefresher for CountingRefresher {
     fn refresh(
         &self,
         _app: &str,
@@ -185,7 +185,7 @@ impl crate::oauth::TokenRefresher for CountingRefresher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::Refresher;
+    use crate::egress::Refresher;
     use crate::secrets::Binding;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

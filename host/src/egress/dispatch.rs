@@ -122,7 +122,7 @@ mod tests {
             ..Default::default()
         };
         let calls = Arc::new(AtomicUsize::new(0));
-        let refresher = crate::oauth::Refresher(Arc::new(CountingRefresher(calls.clone())));
+        let refresher = crate::egress::Refresher(Arc::new(CountingRefresher(calls.clone())));
         let dest = Destination::of(&"https://slack.com/".parse().unwrap()).unwrap();
         let request = http::Request::builder().uri("https://slack.com/").body(()).unwrap();
         let head = Head::prepared(request.into_parts().0, false);

@@ -4,10 +4,10 @@
 //! pinned ports, internal addresses by IP).
 
 use super::context::EgressContext;
-use super::policy::normalize_host;
-use super::ssrf::forbidden_reason;
 use super::swap::REAL_VALUE_REFUSAL;
 use super::{EgressRecord, Refusal};
+use crate::policy::forbidden_reason;
+use crate::policy::normalize_host;
 use crate::secrets::Vault;
 use std::sync::atomic::Ordering;
 use wasmtime_wasi_http::Error as HttpError;
@@ -35,7 +35,7 @@ impl Destination {
     /// for case. Anything else is parsed.
     fn plain(uri: &http::Uri) -> Option<Self> {
         let scheme = uri.scheme_str()?;
-        let default = super::policy::default_port(scheme)?;
+        let default = crate::policy::default_port(scheme)?;
         let authority = uri.authority()?;
         let host = authority.host();
         let name = host.strip_suffix('.').unwrap_or(host);

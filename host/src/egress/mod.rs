@@ -20,17 +20,18 @@ mod client;
 mod context;
 mod dispatch;
 mod head;
-mod policy;
 mod redact;
+mod refresh;
 mod rewrite;
 mod ssrf;
 mod swap;
 
+pub use crate::audit::EgressRecord;
+pub use crate::policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_host};
 pub(crate) use client::EgressClient;
 pub use client::EgressConfig;
 pub(crate) use context::EgressContext;
-pub use policy::{HostPattern, HostPolicy, PatternError, default_port, normalize_host};
-pub use ssrf::forbidden_reason;
+pub use refresh::{Refresher, TokenRefresher};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -43,26 +44,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use swap::Head;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
-
-/// One outbound request attempt, allowed or refused.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EgressRecord {
-    pub method: String,
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-    /// Path and query, query values masked.
-    pub path: String,
-    /// Secrets swapped in, as `app.key` / `env.NAME`.
-    pub secrets: Vec<String>,
-    pub allowed: bool,
-    /// Why it was refused, or why it failed after being allowed.
-    pub error: Option<String>,
-    pub status: Option<u16>,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
-    pub duration_ms: u64,
-}
 
 /// The per-run hook wasi:http calls for every outgoing request.
 pub(crate) struct EgressHook {

@@ -101,7 +101,7 @@ impl Rewriter {
         if self.seen > self.limit {
             return Err(format!(
                 "the body is over the {} limit for secret scanning",
-                crate::error::human_bytes(self.limit)
+                crate::base::units::human_bytes(self.limit)
             ));
         }
         self.pending.extend_from_slice(chunk);

@@ -69,7 +69,7 @@ async fn upload_step(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = upload_body(&state, request).await?;
     let dir = state.steps_dir();
-    crate::cache::create_private_dir(&dir)
+    crate::base::files::create_private_dir(&dir)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let upload = tempfile::Builder::new()
         .suffix(".wasm")
@@ -126,7 +126,7 @@ async fn deploy_workflow(
     Path(name): Path<String>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    if !crate::workflow::is_valid_name(&name) {
+    if !crate::base::names::is_valid_name(&name) {
         return Err(bad_request(format!("workflow name `{name}` must be letters, digits and underscores")));
     }
     let workflow = parse(&state, &name, &body)?;
@@ -158,7 +158,7 @@ fn describe(
     if let Some(schedule) = &workflow.service.schedule {
         description["schedule"] = json!(schedule.describe());
         let next = state.store().schedule(&record.name)?;
-        description["next_run"] = json!(next.map(crate::schedule::rfc3339));
+        description["next_run"] = json!(next.map(crate::workflow::schedule::rfc3339));
     }
     Ok(description)
 }

@@ -27,7 +27,7 @@ pub(super) fn token_hash(store: &Store) -> Result<([u8; 32], Option<String>), St
     {
         return Ok((hash, None));
     }
-    let token = format!("sht_{}", crate::runtime::unguessable_hex());
+    let token = format!("sht_{}", crate::base::ids::unguessable_hex());
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     store.set_meta("api_token_sha256", &hash)?;
     Ok((hash, Some(token)))

@@ -4,15 +4,14 @@
 
 mod api;
 mod auth;
-pub mod clock;
 mod intake;
 mod retention;
 mod timers;
 mod trigger;
 mod worker;
 
-use crate::outcome::HttpResponse;
 use crate::runtime::Runtime;
+use crate::runtime::outcome::HttpResponse;
 use crate::store::{Store, WorkflowRecord};
 use crate::workflow::Workflow;
 use axum::Router;
@@ -45,7 +44,7 @@ pub struct ServeConfig {
     /// How often old runs are pruned.
     pub prune_every: Duration,
     /// The time schedules and retention go by.
-    pub clock: Arc<dyn clock::Clock>,
+    pub clock: Arc<dyn crate::base::clock::Clock>,
 }
 
 impl ServeConfig {
@@ -61,7 +60,7 @@ impl ServeConfig {
             keep_runs: Some(10_000),
             keep_days: Some(30.0),
             prune_every: Duration::from_secs(60),
-            clock: Arc::new(clock::SystemClock),
+            clock: Arc::new(crate::base::clock::SystemClock),
         }
     }
 }
@@ -87,7 +86,7 @@ pub struct AppState {
     /// Events on their way to the store (see [`intake`]).
     intake: tokio::sync::mpsc::UnboundedSender<intake::Intake>,
     /// Refreshes runs' OAuth tokens, before a run and after a 401.
-    pub refresher: Arc<crate::oauth::AccountRefresher>,
+    pub refresher: Arc<crate::workflow::oauth::AccountRefresher>,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -132,7 +131,7 @@ impl AppState {
         token_hash: [u8; 32],
     ) -> Arc<Self> {
         let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
-        let refresher = crate::oauth::AccountRefresher::new(&config.data_dir, &runtime);
+        let refresher = crate::workflow::oauth::AccountRefresher::new(&config.data_dir, &runtime);
         let state = Arc::new(Self {
             refresher,
             config,
@@ -223,8 +222,9 @@ pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), c
             _ => return Ok(()),
         }
         let due = record.retry_at_ms.unwrap_or(0) as i64;
-        if due > crate::store::now_ms() {
-            tokio::time::sleep(Duration::from_millis((due - crate::store::now_ms()).max(1) as u64)).await;
+        if due > crate::base::clock::now_ms() {
+            tokio::time::sleep(Duration::from_millis((due - crate::base::clock::now_ms()).max(1) as u64))
+                .await;
             continue;
         }
         // Only this run: other queued runs belong to whoever serves the directory.

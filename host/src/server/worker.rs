@@ -4,7 +4,7 @@
 //! the outcome or queues a retry.
 
 use super::{AppState, Reply};
-use crate::outcome::StepOutcome;
+use crate::runtime::outcome::StepOutcome;
 use crate::store::RunRecord;
 use crate::workflow::{WorkflowOutcome, WorkflowStatus};
 use serde_json::json;
@@ -26,7 +26,8 @@ pub(super) async fn work(state: Arc<AppState>) {
             Ok(None) => {
                 let idle = match state.store().next_retry_ms() {
                     Ok(Some(due)) => {
-                        Duration::from_millis((due - crate::store::now_ms()).max(1) as u64).min(IDLE_POLL)
+                        Duration::from_millis((due - crate::base::clock::now_ms()).max(1) as u64)
+                            .min(IDLE_POLL)
                     }
                     _ => IDLE_POLL,
                 };
@@ -61,7 +62,7 @@ struct Ended {
 fn conclude(state: &AppState, run: &RunRecord, ended: Ended) -> Result<(), crate::store::StoreError> {
     match ended.retry_in {
         Some(delay) => {
-            let due = crate::store::now_ms() + delay.as_millis() as i64;
+            let due = crate::base::clock::now_ms() + delay.as_millis() as i64;
             state.store().retry_run(&run.id, &ended.outcome, due)?;
             state.work.notify_one();
         }

@@ -50,7 +50,7 @@ impl MasterKey {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|e| fail(format!("no randomness: {e}")))?;
                 if let Some(dir) = key_file.parent() {
-                    crate::cache::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+                    crate::base::files::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
                 }
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);

@@ -7,7 +7,7 @@ mod service;
 
 pub use service::{RunRecord, StepRecord, WorkflowRecord};
 
-use crate::apps::Catalog;
+use crate::catalog::Catalog;
 use crypto::{KeyError, MasterKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ impl Store {
     /// Opens (or creates) the store in `data_dir`, migrating it, and checks
     /// the master key against it.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        crate::cache::create_private_dir(data_dir).map_err(|e| StoreError::Database {
+        crate::base::files::create_private_dir(data_dir).map_err(|e| StoreError::Database {
             path: data_dir.to_path_buf(),
             message: format!("cannot create the data directory: {e}"),
         })?;
@@ -200,7 +200,7 @@ impl Store {
         fields: &[(String, String)],
     ) -> Result<(), StoreError> {
         let known = catalog.require(app).map_err(|e| StoreError::NotFound(e.to_string()))?;
-        if !crate::workflow::is_valid_name(name) {
+        if !crate::base::names::is_valid_name(name) {
             return Err(StoreError::Invalid(format!(
                 "account name `{name}` must be letters, digits and underscores"
             )));
@@ -647,7 +647,7 @@ fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
 }
 
-pub use crate::clock::now_ms;
+pub use crate::base::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

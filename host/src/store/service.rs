@@ -138,7 +138,7 @@ impl Store {
             .query_row("SELECT MAX(version) FROM workflows WHERE name = ?1", [name], |r| r.get(0))
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
-        let endpoint = latest.map_or_else(crate::runtime::unguessable_hex, |w| w.endpoint);
+        let endpoint = latest.map_or_else(crate::base::ids::unguessable_hex, |w| w.endpoint);
         let created_ms = now_ms();
         self.conn
             .execute(
@@ -201,7 +201,7 @@ impl Store {
         workflow: &WorkflowRecord,
         event: &serde_json::Value,
     ) -> Result<String, StoreError> {
-        let id = crate::runtime::new_run_id();
+        let id = crate::base::ids::new_run_id();
         self.conn
             .execute(
                 "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
@@ -245,7 +245,7 @@ impl Store {
                 .map_err(&db)?;
             let created_ms = now_ms();
             for (workflow, event) in events {
-                let id = crate::runtime::new_run_id();
+                let id = crate::base::ids::new_run_id();
                 insert
                     .execute(params![
                         id,
@@ -396,7 +396,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         let db = self.db();
         let tx = self.conn.unchecked_transaction().map_err(&db)?;
-        let id = crate::runtime::new_run_id();
+        let id = crate::base::ids::new_run_id();
         tx.execute(
             "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
             params![id, workflow.name, workflow.version as i64, event.to_string(), now_ms()],

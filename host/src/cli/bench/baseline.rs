@@ -40,7 +40,7 @@ impl<T: WasiView + Send + 'static> Prelinked<T> {
         event: &str,
         link: impl FnOnce(&mut Linker<T>) -> wasmtime::Result<()>,
     ) -> Result<Self> {
-        let engine = stephost::engine::build_engine(1000)?;
+        let engine = stephost::runtime::engine::build_engine(1000)?;
         let component = Component::from_file(&engine, component)
             .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
         let mut linker = Linker::<T>::new(&engine);

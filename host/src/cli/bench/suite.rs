@@ -362,7 +362,7 @@ async fn cold_load(component: &Path, scratch: &Path, runs: u32) -> Result<super:
     let started = Instant::now();
     let step = runtime.load(component)?;
     let load = started.elapsed();
-    if step.source != stephost::cache::CacheSource::Disk {
+    if step.source != stephost::runtime::cache::CacheSource::Disk {
         bail!("{} was not read from the disk cache after the restart", component.display());
     }
     run_checked(&runtime, &step, &input).await?;

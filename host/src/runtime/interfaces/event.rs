@@ -1,7 +1,7 @@
 //! `stephost:step/event`: the trigger event.
 
-use crate::bindings::stephost::step::event::Host;
-use crate::state::StepState;
+use crate::runtime::bindings::stephost::step::event::Host;
+use crate::runtime::state::StepState;
 
 impl Host for StepState {
     fn get(&mut self) -> String {

@@ -2,20 +2,31 @@
 //! HTTP client; and `run`, which gives each run a fresh store under its
 //! limits and turns whatever happened into a [`StepOutcome`].
 
-use crate::apps::Catalog;
+pub(crate) mod bindings;
+pub mod cache;
+pub mod component;
+pub mod engine;
+pub mod error;
+mod interfaces;
+pub mod limits;
+pub mod outcome;
+mod state;
+
+use self::bindings::Step;
+use self::cache::{ComponentCache, FileStamp};
+use self::component::{ComponentReport, StepComponent};
+use self::engine::{EpochTicker, build_engine};
+use self::error::{LoadError, StepError};
+use self::limits::{Limits, MemoryLimiter};
+use self::outcome::{AccountFields, StepInput, StepOutcome};
+use self::state::{Produced, ShownAccount, StepState};
 use crate::audit::{AuditEvent, AuditLog};
-use crate::bindings::Step;
-use crate::cache::{ComponentCache, FileStamp};
-use crate::component::{self, ComponentReport, StepComponent};
+use crate::base::ids::new_run_id;
+use crate::catalog::Catalog;
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
-use crate::engine::{EpochTicker, build_engine};
-use crate::error::{LoadError, StepError};
-use crate::interfaces::ExitRequested;
-use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::{LogSink, LogStream};
-use crate::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::secrets::{Binding, Placement, Vault};
-use crate::state::{Produced, ShownAccount, StepState};
+use interfaces::ExitRequested;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,7 +69,7 @@ pub struct StepConfig {
     pub limits: Limits,
     pub policy: Arc<HostPolicy>,
     /// Refreshes an OAuth account's token when its app answers 401.
-    pub refresher: Option<crate::oauth::Refresher>,
+    pub refresher: Option<crate::egress::Refresher>,
 }
 
 /// Why the runtime could not be built.
@@ -186,7 +197,7 @@ impl Runtime {
     /// placeholders and are swapped in by the hook, only for the app's hosts.
     pub async fn test_account(
         &self,
-        app: &crate::apps::App,
+        app: &crate::catalog::App,
         fields: AccountFields,
     ) -> Result<AccountTest, String> {
         use http_body_util::BodyExt;
@@ -250,7 +261,7 @@ impl Runtime {
         step: &str,
         sealing: &Sealing,
         logs: LogSink,
-        refresher: Option<crate::oauth::Refresher>,
+        refresher: Option<crate::egress::Refresher>,
     ) -> Arc<EgressContext> {
         let context = EgressContext::new(
             run_id,
@@ -447,34 +458,6 @@ struct Sealing {
     accounts: Vec<ShownAccount>,
     env: Vec<(String, String)>,
     policy: Arc<HostPolicy>,
-}
-
-/// 32 hex digits from the OS random number generator: for what must not
-/// be guessed (API tokens, trigger endpoints), unlike run IDs.
-pub fn unguessable_hex() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-    hex::encode(bytes)
-}
-
-/// A fresh run ID: 16 hex digits, unique within this process and random
-/// across processes, without a system call per run. Run IDs name runs;
-/// they are not secrets (every API route that takes one needs the token).
-pub fn new_run_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let key = *KEY.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-        u64::from_le_bytes(bytes)
-    });
-    // splitmix64's finalizer is a bijection: distinct counters give
-    // distinct IDs.
-    let mut z = key ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    format!("{:016x}", z ^ (z >> 31))
 }
 
 /// Replaces every real secret value in what the step produced (logs,

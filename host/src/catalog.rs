@@ -3,8 +3,7 @@
 //! account fields, which are secret, the hosts its secrets may reach, where
 //! each secret may be placed in a request, and its test request.
 
-use crate::egress::{HostPattern, HostPolicy, PatternError};
-use crate::secrets::{Binding, Placement};
+use crate::policy::{Binding, HostPattern, HostPolicy, PatternError, Placement};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -259,7 +258,7 @@ pub struct UnknownField {
 fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
     let fail = |message: String| CatalogError { file: file.to_string(), message };
     let parsed: AppFile = toml::from_str(text).map_err(|e| fail(e.message().to_string()))?;
-    if !crate::workflow::is_valid_name(&parsed.name) {
+    if !crate::base::names::is_valid_name(&parsed.name) {
         return Err(fail(format!("app name `{}` must be letters, digits and underscores", parsed.name)));
     }
     let (templates, fixed): (Vec<String>, Vec<String>) =

@@ -3,7 +3,9 @@
 //! (seconds for JS and Python steps) and a wasmtime upgrade or a different
 //! engine configuration never loads a stale artifact.
 
-use crate::error::LoadError;
+use crate::base::files::create_private_dir;
+use crate::base::units::first_line;
+use crate::runtime::error::LoadError;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -178,17 +180,4 @@ impl FileStamp {
         let key = format!("{} {:?}", meta.len(), modified);
         Some(Self { key, recent })
     }
-}
-
-/// Creates `dir` and its parents, owner-only on Unix.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-pub(crate) fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or_default().to_string()
 }

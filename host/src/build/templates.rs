@@ -6,14 +6,14 @@
 //! The SDK is not on crates.io yet: its sources are compiled into this
 //! binary and written once to `<data>/sdk/`, which projects point at.
 
-use crate::apps::App;
+use crate::catalog::App;
 use std::path::{Path, PathBuf};
 
 const SDK_FILES: &[(&str, &str)] = &[
-    ("stephost-sdk/Cargo.toml", include_str!("../../guest-sdk/Cargo.toml")),
-    ("stephost-sdk/src/lib.rs", include_str!("../../guest-sdk/src/lib.rs")),
-    ("stephost-sdk/src/http.rs", include_str!("../../guest-sdk/src/http.rs")),
-    ("wit/step.wit", include_str!("../../wit/step.wit")),
+    ("stephost-sdk/Cargo.toml", include_str!("../../../guest-sdk/Cargo.toml")),
+    ("stephost-sdk/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+    ("stephost-sdk/src/http.rs", include_str!("../../../guest-sdk/src/http.rs")),
+    ("wit/step.wit", include_str!("../../../wit/step.wit")),
 ];
 
 /// Why a project could not be written.
@@ -209,13 +209,13 @@ fn check_new(dir: &Path, name: &str) -> Result<(), TemplateError> {
     if dir.exists() {
         return Err(TemplateError { path: dir.to_path_buf(), message: "already exists".into() });
     }
-    if !crate::workflow::is_valid_name(name) {
+    if !crate::base::names::is_valid_name(name) {
         return Err(TemplateError {
             path: dir.to_path_buf(),
             message: format!("`{name}` is not a valid step name (letters, digits, underscores)"),
         });
     }
-    if name == crate::workflow::TRIGGER_STEP {
+    if name == crate::base::names::TRIGGER_STEP {
         return Err(TemplateError {
             path: dir.to_path_buf(),
             message: format!("`{name}` is reserved for the trigger's data in `steps`; pick another name"),
@@ -424,7 +424,7 @@ fn workflow_toml(name: &str, app: Option<&App>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apps::Catalog;
+    use crate::catalog::Catalog;
 
     #[test]
     fn template_strings_become_rust_expressions_reading_the_account() {

@@ -2,10 +2,11 @@
 //! take it from the cache), link it against the step world once, and
 //! describe it for `stephost inspect`.
 
-use crate::bindings::StepPre;
-use crate::cache::{CacheSource, ComponentCache, first_line};
-use crate::error::LoadError;
-use crate::state::StepState;
+use crate::base::units::first_line;
+use crate::runtime::bindings::StepPre;
+use crate::runtime::cache::{CacheSource, ComponentCache};
+use crate::runtime::error::LoadError;
+use crate::runtime::state::StepState;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;

@@ -2,8 +2,8 @@
 //! sealed placeholders; each secret read goes to the audit log.
 
 use crate::audit::AuditEvent;
-use crate::bindings::stephost::step::auths::Host;
-use crate::state::{ShownAccount, StepState};
+use crate::runtime::bindings::stephost::step::auths::Host;
+use crate::runtime::state::{ShownAccount, StepState};
 
 impl StepState {
     fn account(&self, app: &str) -> Option<&ShownAccount> {

@@ -1,7 +1,7 @@
 //! `stephost:step/steps`: earlier steps' results.
 
-use crate::bindings::stephost::step::steps::Host;
-use crate::state::StepState;
+use crate::runtime::bindings::stephost::step::steps::Host;
+use crate::runtime::state::StepState;
 
 impl Host for StepState {
     fn names(&mut self) -> Vec<String> {

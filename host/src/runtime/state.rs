@@ -3,8 +3,8 @@
 
 use crate::audit::AuditLog;
 use crate::egress::EgressHook;
-use crate::limits::MemoryLimiter;
-use crate::outcome::{HttpResponse, StepInput};
+use crate::runtime::limits::MemoryLimiter;
+use crate::runtime::outcome::{HttpResponse, StepInput};
 use serde_json::Value;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;

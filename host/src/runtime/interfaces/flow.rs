@@ -1,9 +1,9 @@
 //! `stephost:step/flow`: exports, early exit and the HTTP response.
 
-use crate::bindings::stephost::step::flow::Host;
-use crate::outcome::HttpResponse;
-use crate::state::StepState;
-use crate::workflow::is_valid_name;
+use crate::base::names::is_valid_name;
+use crate::runtime::bindings::stephost::step::flow::Host;
+use crate::runtime::outcome::HttpResponse;
+use crate::runtime::state::StepState;
 
 /// The trap payload that stops a step which called `flow.exit`; the runner
 /// recognizes it and reports an exit, not a failure.

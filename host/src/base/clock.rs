@@ -1,8 +1,16 @@
-//! The time the scheduler and the pruner go by. The server uses the
-//! system clock; tests use a [`ManualClock`] they move by hand, so timer
-//! triggers are tested without waiting for real time to pass.
+//! The time every layer goes by. [`now_ms`] is the wall clock records, logs,
+//! the audit log, token expiry and the store read; [`Clock`] is the
+//! injectable one the server's scheduler and pruner wait on, which tests
+//! replace with a [`ManualClock`] they move by hand, so timer triggers are
+//! tested without waiting for real time to pass.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the system clock is before it).
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
 
 /// Milliseconds since the Unix epoch, and a way to wait for a moment.
 #[async_trait::async_trait]
@@ -20,7 +28,7 @@ pub struct SystemClock;
 #[async_trait::async_trait]
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::store::now_ms()
+        now_ms()
     }
 
     async fn sleep_until(&self, at_ms: i64) {

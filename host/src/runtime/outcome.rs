@@ -1,8 +1,9 @@
 //! What goes into one run of a step, and what comes out of it.
 
+use crate::base::units::serialize_ms;
 use crate::egress::EgressRecord;
-use crate::error::StepError;
 use crate::logs::LogLine;
+use crate::runtime::error::StepError;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -104,8 +105,4 @@ fn serialize_result<S: serde::Serializer>(
         )?,
     }
     map.end()
-}
-
-pub(crate) fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
 }

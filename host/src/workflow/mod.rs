@@ -30,11 +30,17 @@
 //! keep_days = 30
 //! ```
 
-use crate::component::StepComponent;
+mod error;
+pub mod oauth;
+pub mod schedule;
+
+pub use error::WorkflowError;
+
 use crate::egress::HostPolicy;
-use crate::error::{LoadError, WorkflowError};
-use crate::limits::Limits;
-use crate::outcome::{AccountFields, StepInput, StepOutcome};
+use crate::runtime::component::StepComponent;
+use crate::runtime::error::LoadError;
+use crate::runtime::limits::Limits;
+use crate::runtime::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::runtime::{Runtime, StepConfig};
 use crate::store::Store;
 use serde::Deserialize;
@@ -43,16 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The name under which every step finds the trigger (`steps.trigger.event`).
-pub const TRIGGER_STEP: &str = "trigger";
-
-/// Step and export names: letters, digits and underscores, not starting
-/// with a digit (Pipedream's rule for step names).
-pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::base::names::{TRIGGER_STEP, is_valid_name};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +59,7 @@ struct WorkflowFile {
     respond: bool,
     retries: Option<u32>,
     retry_backoff_secs: Option<f64>,
-    schedule: Option<crate::schedule::ScheduleFile>,
+    schedule: Option<crate::workflow::schedule::ScheduleFile>,
     retention: Option<RetentionFile>,
     #[serde(default)]
     steps: Vec<StepFile>,
@@ -117,7 +114,7 @@ pub struct ServiceSettings {
     pub retries: u32,
     /// The delay before the first retry; each next one doubles it.
     pub retry_backoff: Duration,
-    pub schedule: Option<crate::schedule::Schedule>,
+    pub schedule: Option<crate::workflow::schedule::Schedule>,
     /// Finished runs kept, newest first (`None`: the server's default).
     pub keep_runs: Option<u64>,
     /// Finished runs older than this are pruned (`None`: the server's default).
@@ -174,7 +171,7 @@ pub struct WorkflowOutcome {
     #[serde(flatten)]
     pub status: WorkflowStatus,
     pub steps: Vec<StepOutcome>,
-    #[serde(serialize_with = "crate::outcome::serialize_ms")]
+    #[serde(serialize_with = "crate::base::units::serialize_ms")]
     pub duration: Duration,
 }
 
@@ -182,7 +179,7 @@ impl WorkflowOutcome {
     /// Whether a failed run may be tried again: not when a step ran out of
     /// time or memory (as in Pipedream), nor when it succeeded or exited.
     pub fn is_retryable_failure(&self) -> bool {
-        use crate::error::StepError;
+        use crate::runtime::error::StepError;
         matches!(self.status, WorkflowStatus::Failed { .. })
             && !self.steps.last().is_some_and(|step| {
                 matches!(step.result, Err(StepError::TimedOut { .. } | StepError::MemoryLimit { .. }))
@@ -308,11 +305,11 @@ impl Workflow {
     /// variables (global, then this workflow's; a step's own `env` and
     /// `secret_env` win) from the store; a step with accounts gets the
     /// refresher its egress calls after a 401. Refresh due tokens first
-    /// ([`crate::oauth::AccountRefresher::refresh_due`] on [`Workflow::accounts`]).
+    /// ([`crate::workflow::oauth::AccountRefresher::refresh_due`] on [`Workflow::accounts`]).
     pub fn attach_store(
         &mut self,
         store: &Store,
-        refresher: Option<&Arc<crate::oauth::AccountRefresher>>,
+        refresher: Option<&Arc<crate::workflow::oauth::AccountRefresher>>,
     ) -> Result<(), WorkflowError> {
         let (plain, secret) = store.env_for(Some(&self.name)).map_err(|e| self.invalid(e.to_string()))?;
         for step in &mut self.steps {
@@ -337,7 +334,7 @@ impl Workflow {
     /// Loads every step's component (so a bad one fails before anything
     /// runs), then runs the steps in order until one fails or exits.
     pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
-        self.run_observed(runtime, event, crate::runtime::new_run_id(), &mut |_| {}).await
+        self.run_observed(runtime, event, crate::base::ids::new_run_id(), &mut |_| {}).await
     }
 
     /// [`Workflow::run`] as run `run_id`, calling `on_step` with the
@@ -443,7 +440,7 @@ fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
     if retries > 20 {
         return Err(format!("retries = {retries} is more than 20"));
     }
-    let schedule = file.schedule.as_ref().map(crate::schedule::Schedule::parse).transpose()?;
+    let schedule = file.schedule.as_ref().map(crate::workflow::schedule::Schedule::parse).transpose()?;
     let (keep_runs, keep_days) = match &file.retention {
         None => (None, None),
         Some(retention) => {

@@ -1,6 +1,7 @@
 //! Typed errors: each names the step or file, the limit, and what happened,
 //! in one line; details (a wasm backtrace) are kept apart from the message.
 
+use crate::base::units::{human_bytes, human_duration};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub enum StepError {
     #[error("step `{step}` timed out after {}", human_duration(*limit))]
     TimedOut {
         step: String,
-        #[serde(rename = "limit_ms", serialize_with = "crate::outcome::serialize_ms")]
+        #[serde(rename = "limit_ms", serialize_with = "crate::base::units::serialize_ms")]
         limit: Duration,
     },
 
@@ -93,60 +94,5 @@ impl StepError {
             StepError::Trapped { backtrace, .. } => backtrace.as_deref(),
             _ => None,
         }
-    }
-}
-
-/// Why a workflow file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkflowError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-
-    #[error("{path}: step `{step}`: {source}")]
-    Load { path: PathBuf, step: String, source: LoadError },
-}
-
-/// `30 s`, `1.5 s`, `250 ms`: how limits read in messages.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms >= 1000 && ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else if ms >= 1000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{ms} ms")
-    }
-}
-
-/// `256 MiB`, `1 MiB`, `512 KiB`, `100 bytes`.
-pub fn human_bytes(n: usize) -> String {
-    const KIB: usize = 1024;
-    const MIB: usize = 1024 * 1024;
-    if n >= MIB && n.is_multiple_of(MIB) {
-        format!("{} MiB", n / MIB)
-    } else if n >= MIB {
-        format!("{:.1} MiB", n as f64 / MIB as f64)
-    } else if n >= KIB && n.is_multiple_of(KIB) {
-        format!("{} KiB", n / KIB)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_read_as_people_write_them() {
-        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
-        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
-        assert_eq!(human_bytes(256 << 20), "256 MiB");
-        assert_eq!(human_bytes(512 << 10), "512 KiB");
-        assert_eq!(human_bytes(100), "100 bytes");
     }
 }

@@ -2,7 +2,7 @@
 //! allocator, epoch interruption, copy-on-write memory images; and the
 //! ticker thread that advances its epoch so long-running guests yield.
 
-use crate::limits::Limits;
+use crate::runtime::limits::Limits;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -3,8 +3,9 @@
 //! an access token through the app's token endpoint before a run, stored
 //! atomically and audited.
 
-use crate::apps::{App, OAuthEndpoints};
 use crate::audit::{AuditEvent, AuditLog};
+use crate::catalog::{App, OAuthEndpoints};
+use crate::egress::{Refresher, TokenRefresher};
 use crate::store::{OAuthState, Store, StoreError};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -192,7 +193,7 @@ async fn token_request(
         Some(url::Host::Ipv6(v6)) => Some(v6.into()),
         _ => None,
     };
-    if let Some(why) = ip.and_then(crate::egress::forbidden_reason) {
+    if let Some(why) = ip.and_then(crate::policy::forbidden_reason) {
         return Err(fail(format!("it is {why}; name it and point the name there with --resolve")));
     }
     let response = http
@@ -238,24 +239,6 @@ async fn token_request(
     Ok(Tokens { access_token, refresh_token: text("refresh_token"), expires_ms, uid })
 }
 
-/// Refreshes an app's access token during a run, when one of its hosts
-/// answered 401: the egress hook calls it once per app and run, then retries
-/// the request with the new token.
-pub trait TokenRefresher: Send + Sync {
-    /// The new access token of the run's account of `app`, or why not.
-    fn refresh(&self, app: &str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
-}
-
-/// A [`TokenRefresher`] a step config can carry.
-#[derive(Clone)]
-pub struct Refresher(pub Arc<dyn TokenRefresher>);
-
-impl std::fmt::Debug for Refresher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Refresher")
-    }
-}
-
 /// Refreshes OAuth accounts' access tokens, on every path that runs steps
 /// (`stephost run`, `workflow run`, the server's triggered and scheduled
 /// runs): before a run when a token is due, and during one after a 401. It
@@ -263,7 +246,7 @@ impl std::fmt::Debug for Refresher {
 /// one account at a time (a refresh token may be good for one use only).
 pub struct AccountRefresher {
     data_dir: std::path::PathBuf,
-    catalog: Arc<crate::apps::Catalog>,
+    catalog: Arc<crate::catalog::Catalog>,
     http: reqwest::Client,
     audit: Option<Arc<AuditLog>>,
     store: tokio::sync::Mutex<Option<Store>>,
@@ -400,7 +383,7 @@ impl TokenRefresher for RunRefresher {
 }
 
 fn now_ms() -> u64 {
-    crate::clock::now_ms() as u64
+    crate::base::clock::now_ms() as u64
 }
 
 #[cfg(test)]
