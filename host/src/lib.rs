@@ -7,19 +7,43 @@
 //! routes every outbound HTTP request through the egress hook.
 
 // Layers, lowest first. A module may use only the modules above it in this
-// list (`tests::layers` checks every `crate::` path); see docs/ARCHITECTURE.md.
-pub mod audit;
+// list (`layers` below checks every `crate::` path); see docs/ARCHITECTURE.md.
+
+// Clock, identifiers, names, units, private directories.
 pub mod base;
-pub mod build;
-pub mod catalog;
-pub mod egress;
-pub mod logs;
+
+// Which destinations a step may reach and where a secret may appear.
 pub mod policy;
-pub mod runtime;
+
+// The vault of a run's real values, sealing and the one redaction engine.
 pub mod secrets;
-pub mod server;
+
+// The app catalog: each app's fields, hosts and secret placements.
+pub mod catalog;
+
+// The hash-chained audit log of requests and secret reads.
+pub mod audit;
+
+// A run's log lines, capped.
+pub mod logs;
+
+// The one way out of the sandbox: outbound HTTP through named stages.
+pub mod egress;
+
+// The engine, loading and caching components, limits and one run.
+pub mod runtime;
+
+// The data directory's database: steps, workflows, runs, accounts, env.
 pub mod store;
+
+// Workflow files, running them in order, accounts and OAuth refresh.
 pub mod workflow;
+
+// Building JavaScript and Python steps; new step projects.
+pub mod build;
+
+// `stephost serve`: the HTTP API, triggers, the queue and its workers.
+pub mod server;
 
 pub use catalog::{App, Catalog};
 pub use egress::{EgressConfig, EgressRecord, HostPattern, HostPolicy};
