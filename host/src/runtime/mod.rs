@@ -12,14 +12,14 @@ pub mod limits;
 pub mod outcome;
 mod state;
 
-use self::bindings::Step;
 use self::cache::{ComponentCache, FileStamp};
 use self::component::{ComponentReport, StepComponent};
 use self::engine::{EpochTicker, build_engine};
 use self::error::{LoadError, StepError};
+use self::interfaces::{AuthsContext, EventContext, FlowContext, Produced, ShownAccount, StepsContext};
 use self::limits::{Limits, MemoryLimiter};
 use self::outcome::{AccountFields, StepInput, StepOutcome};
-use self::state::{Produced, ShownAccount, StepState};
+use self::state::StepState;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::base::ids::new_run_id;
 use crate::catalog::Catalog;
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -101,7 +101,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(fail)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(fail)?;
-        Step::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state).map_err(fail)?;
+        interfaces::add_to_linker(&mut linker).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
         let audit = match &config.audit_path {
@@ -382,18 +382,22 @@ impl Runtime {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let input = Arc::new(input);
         let state = StepState {
-            run_id: run_id.clone(),
-            accounts: sealing.accounts,
-            audit: self.audit.clone(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: EgressHook::new(egress.clone()),
-            input: Arc::new(input),
-            produced: Produced::default(),
             memory: MemoryLimiter::new(limits.memory_bytes),
-            output_limit: limits.output_bytes,
+            event: EventContext { input: input.clone() },
+            steps: StepsContext { input },
+            auths: AuthsContext {
+                run_id: run_id.clone(),
+                step_name: step_name.clone(),
+                accounts: sealing.accounts,
+                audit: self.audit.clone(),
+            },
+            flow: FlowContext { produced: Produced::default(), output_limit: limits.output_bytes },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -414,7 +418,7 @@ impl Runtime {
         };
 
         let state = store.data_mut();
-        let produced = std::mem::take(&mut state.produced);
+        let produced = std::mem::take(&mut state.flow.produced);
         let memory_exceeded = state.memory.exceeded;
         // Dropping the store drops any response bodies the step left open,
         // which completes their egress records.

@@ -1,9 +1,15 @@
 //! `stephost:step/event`: the trigger event.
 
 use crate::runtime::bindings::stephost::step::event::Host;
-use crate::runtime::state::StepState;
+use crate::runtime::outcome::StepInput;
+use std::sync::Arc;
 
-impl Host for StepState {
+/// The run's input, shared with `steps` (no copy of the event per run).
+pub(crate) struct EventContext {
+    pub(crate) input: Arc<StepInput>,
+}
+
+impl Host for EventContext {
     fn get(&mut self) -> String {
         self.input.event.clone()
     }

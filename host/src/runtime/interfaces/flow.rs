@@ -3,7 +3,7 @@
 use crate::base::names::is_valid_name;
 use crate::runtime::bindings::stephost::step::flow::Host;
 use crate::runtime::outcome::HttpResponse;
-use crate::runtime::state::StepState;
+use serde_json::Value;
 
 /// The trap payload that stops a step which called `flow.exit`; the runner
 /// recognizes it and reports an exit, not a failure.
@@ -17,7 +17,24 @@ pub(crate) struct ExitRequested;
 #[error("the step's exports exceeded its output limit")]
 struct ExportsTooLarge;
 
-impl Host for StepState {
+/// What the step produced through `flow` before it ended.
+#[derive(Default)]
+pub(crate) struct Produced {
+    pub(crate) exports: Vec<(String, Value)>,
+    pub(crate) export_bytes: usize,
+    pub(crate) exit: Option<String>,
+    pub(crate) response: Option<HttpResponse>,
+    /// Set when an export pushed the exports over the output limit.
+    pub(crate) exports_over_limit: Option<usize>,
+}
+
+/// What the step produced so far, and the cap on exports and a response.
+pub(crate) struct FlowContext {
+    pub(crate) produced: Produced,
+    pub(crate) output_limit: usize,
+}
+
+impl Host for FlowContext {
     fn export(&mut self, name: String, value: String) -> wasmtime::Result<Result<(), String>> {
         if name == "$return_value" {
             return Ok(Err("`$return_value` is reserved for the return value".into()));

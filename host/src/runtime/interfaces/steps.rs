@@ -1,9 +1,15 @@
 //! `stephost:step/steps`: earlier steps' results.
 
 use crate::runtime::bindings::stephost::step::steps::Host;
-use crate::runtime::state::StepState;
+use crate::runtime::outcome::StepInput;
+use std::sync::Arc;
 
-impl Host for StepState {
+/// The run's input, shared with `event`.
+pub(crate) struct StepsContext {
+    pub(crate) input: Arc<StepInput>,
+}
+
+impl Host for StepsContext {
     fn names(&mut self) -> Vec<String> {
         self.input.steps.iter().map(|(name, _)| name.clone()).collect()
     }
