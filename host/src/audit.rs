@@ -16,20 +16,30 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// One outbound request attempt, allowed or refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EgressRecord {
+    /// The HTTP method, as the step sent it.
     pub method: String,
+    /// `http` or `https`; empty if the URL could not be parsed.
     pub scheme: String,
+    /// The host name (lower-cased) or IP address the step addressed.
     pub host: String,
+    /// The port, the scheme's default when the URL gives none.
     pub port: u16,
     /// Path and query, query values masked.
     pub path: String,
     /// Secrets swapped in, as `app.key` / `env.NAME`.
     pub secrets: Vec<String>,
+    /// Whether the host let the request go out; `false` for a refusal.
     pub allowed: bool,
     /// Why it was refused, or why it failed after being allowed.
     pub error: Option<String>,
+    /// The response status; `None` if no response came back.
     pub status: Option<u16>,
+    /// Request body bytes sent, after secrets were swapped in.
     pub bytes_out: u64,
+    /// Response body bytes the step read.
     pub bytes_in: u64,
+    /// Milliseconds from the request until its refusal, or until the step
+    /// finished with (or dropped) the response body.
     pub duration_ms: u64,
 }
 
@@ -37,16 +47,26 @@ pub struct EgressRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEvent {
+    /// A step's outbound HTTP request, whether it went out or was refused.
     Request(EgressRecord),
+    /// A step was handed a secret: an account's secret field it asked for,
+    /// or a secret environment variable given to the run. It sees only a
+    /// placeholder, but which secrets it held is on record.
     SecretRead {
+        /// The app of the account, or `env` for an environment variable.
         app: String,
+        /// The field name, or the environment variable's name.
         key: String,
     },
     /// An OAuth access token refreshed through the app's token endpoint.
     TokenRefresh {
+        /// The app whose token endpoint was called.
         app: String,
+        /// The name of the account whose token it was.
         account: String,
+        /// Whether a new token was obtained and stored.
         ok: bool,
+        /// Why the refresh failed; `None` when it succeeded.
         error: Option<String>,
     },
 }
@@ -54,11 +74,15 @@ pub enum AuditEvent {
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// The line's position in the log, from 0; a gap means a removed line.
     pub seq: u64,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The run's id; `-` for an event outside any run (a token refresh).
     pub run: String,
+    /// The step's name; `-` for an event outside any step.
     pub step: String,
+    /// What happened; its fields sit at the top level of the JSON line.
     #[serde(flatten)]
     pub event: AuditEvent,
     /// SHA-256 of the previous line's `hash` (all zeros for the first).
@@ -71,7 +95,9 @@ pub struct AuditEntry {
 #[derive(Debug, thiserror::Error)]
 #[error("audit log {path}: {message}")]
 pub struct AuditError {
+    /// The audit log file.
     pub path: PathBuf,
+    /// What went wrong; for a broken chain, the line and why.
     pub message: String,
 }
 
@@ -137,6 +163,7 @@ impl AuditLog {
         Ok(())
     }
 
+    /// The file the log appends to.
     pub fn path(&self) -> &Path {
         &self.path
     }

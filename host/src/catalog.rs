@@ -44,8 +44,11 @@ struct AppFile {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthEndpoints {
+    /// Where the user is sent to grant access.
     pub authorize_url: String,
+    /// Where the host exchanges a code, or a refresh token, for an access token.
     pub token_url: String,
+    /// Scopes asked for when authorizing, sent space-separated.
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -66,10 +69,14 @@ struct FieldFile {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
+    /// The HTTP method, e.g. `GET`.
     pub method: String,
+    /// The URL; may hold `{field}` markers.
     pub url: String,
+    /// Header name to value; values may hold `{field}` markers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The request body, with `{field}` markers; `None` sends an empty body.
     pub body: Option<String>,
     /// HTTP Basic auth from two fields: `Authorization: Basic
     /// base64(user:password)` (the host swaps secrets inside it).
@@ -80,14 +87,18 @@ pub struct TestRequest {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    /// The name of the field that is the user name.
     pub user: String,
+    /// The name of the field that is the password.
     pub password: String,
 }
 
 /// One app of the catalog.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// Identifier used in workflows and commands: letters, digits, underscores.
     pub name: String,
+    /// Display name, for people.
     pub title: String,
     /// The auth shape: `oauth`, `api_key`, `basic`, …
     pub auth: String,
@@ -96,7 +107,9 @@ pub struct App {
     /// Hosts that depend on an account's non-secret field, e.g.
     /// `https://{subdomain}.zendesk.com` or `{base_api_url}`.
     pub host_templates: Vec<String>,
+    /// The fields an account of this app holds, in declaration order.
     pub fields: Vec<Field>,
+    /// How to check that an account works; `None` if the app declares none.
     pub test_request: Option<TestRequest>,
     /// For OAuth apps: the authorization and token endpoints.
     pub oauth: Option<OAuthEndpoints>,
@@ -105,8 +118,12 @@ pub struct App {
 /// One field of an app's account.
 #[derive(Debug, Clone)]
 pub struct Field {
+    /// The key, as steps see it and `{field}` markers name it.
     pub name: String,
+    /// A secret is sealed: steps see only a placeholder, swapped for the
+    /// value on the way out, and only to the app's hosts.
     pub secret: bool,
+    /// What to enter, shown when an account is added; may be empty.
     pub description: String,
     /// Where the secret may appear in a request (secret fields only).
     pub placements: Vec<Placement>,
@@ -180,7 +197,9 @@ impl App {
 #[derive(Debug, thiserror::Error)]
 #[error("app catalog {file}: {message}")]
 pub struct CatalogError {
+    /// The app file, as its path or built-in name.
     pub file: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -218,10 +237,13 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The app of that name; `None` if unknown (see [`Catalog::require`]
+    /// for an error that lists the known ones).
     pub fn get(&self, name: &str) -> Option<&App> {
         self.apps.get(name)
     }
 
+    /// Every app, sorted by name.
     pub fn apps(&self) -> impl Iterator<Item = &App> {
         self.apps.values()
     }
@@ -242,7 +264,9 @@ impl Catalog {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("app `{app}` is not in the app catalog (known: {known})")]
 pub struct UnknownApp {
+    /// The name asked for.
     pub app: String,
+    /// The catalog's app names, comma-separated.
     pub known: String,
 }
 
@@ -250,8 +274,11 @@ pub struct UnknownApp {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("app `{app}` has no field `{field}` (fields: {known})")]
 pub struct UnknownField {
+    /// The app asked about.
     pub app: String,
+    /// The field name asked for.
     pub field: String,
+    /// The app's field names, comma-separated.
     pub known: String,
 }
 

@@ -11,7 +11,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
+    /// The step's standard output.
     Stdout,
+    /// The step's standard error, where a Rust guest's panic message goes.
     Stderr,
     /// A line the host adds, e.g. the truncation notice.
     Host,
@@ -20,9 +22,11 @@ pub enum LogStream {
 /// One line of a step's logs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogLine {
+    /// Where the line came from: the step's stdout or stderr, or the host.
     pub stream: LogStream,
     /// Milliseconds since the Unix epoch when the line was completed.
     pub at_ms: u64,
+    /// The line without its line ending; invalid UTF-8 is replaced by U+FFFD.
     pub text: String,
 }
 

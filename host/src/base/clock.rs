@@ -15,6 +15,7 @@ pub fn now_ms() -> i64 {
 /// Milliseconds since the Unix epoch, and a way to wait for a moment.
 #[async_trait::async_trait]
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 
     /// Returns once `now_ms() >= at_ms`, or earlier (callers look again).
@@ -45,6 +46,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `now_ms`, milliseconds since the Unix epoch.
     pub fn new(now_ms: i64) -> Self {
         Self { now: AtomicI64::new(now_ms), moved: tokio::sync::Notify::new() }
     }

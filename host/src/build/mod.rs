@@ -18,33 +18,81 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// Why a step source could not be built; one line, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The step source could not be read.
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The source file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 
+    /// The source's extension is not `.js`, `.mjs` or `.py`.
     #[error("{path}: stephost builds JavaScript (.js, .mjs) and Python (.py) steps; give one of those")]
-    UnknownKind { path: PathBuf },
+    UnknownKind {
+        /// The source file.
+        path: PathBuf,
+    },
 
+    /// A tool the build needs (node, npm, python, pip) is not installed.
     #[error("`{tool}` was not found: {hint}")]
-    MissingTool { tool: String, hint: String },
+    MissingTool {
+        /// The command that could not be run.
+        tool: String,
+        /// What to install to get it.
+        hint: String,
+    },
 
+    /// The first build of a language could not install its pinned
+    /// componentize toolchain into the data directory.
     #[error("installing {package} failed (is the package registry reachable?): {detail}")]
-    Install { package: String, detail: String },
+    Install {
+        /// The package and version, e.g. `componentize-py==0.25.1`.
+        package: String,
+        /// How the installer failed.
+        detail: String,
+    },
 
+    /// The source does not parse; found before any toolchain is installed.
     #[error("{path}:{line}: {message}")]
-    Syntax { path: PathBuf, line: usize, message: String },
+    Syntax {
+        /// The source file.
+        path: PathBuf,
+        /// The line of the error, from 1; 0 if the checker did not say.
+        line: usize,
+        /// The checker's error line.
+        message: String,
+    },
 
+    /// The source parses but is not a step: it lacks the JavaScript
+    /// `export default` or the Python `def handler`.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The source file.
+        path: PathBuf,
+        /// What is missing and how to write it.
+        message: String,
+    },
 
+    /// The toolchain ran but did not produce a component (or its working
+    /// files could not be written).
     #[error("building {path} failed: {detail}")]
-    Failed { path: PathBuf, detail: String },
+    Failed {
+        /// The source file.
+        path: PathBuf,
+        /// The last lines of the toolchain's error output, or the I/O error.
+        detail: String,
+    },
 }
 
 /// A built component.
 #[derive(Debug, Clone)]
 pub struct Built {
+    /// Where the component was written.
     pub component: PathBuf,
+    /// Size of the component, in bytes (0 if it could not be read back).
     pub size: u64,
+    /// Wall-clock time the build took, toolchain install included.
     pub duration: Duration,
 }
 

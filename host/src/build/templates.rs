@@ -20,7 +20,9 @@ const SDK_FILES: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct TemplateError {
+    /// The project directory, or the file that could not be written.
     pub path: PathBuf,
+    /// What is wrong: it exists already, a bad step name, or the I/O error.
     pub message: String,
 }
 
@@ -71,7 +73,9 @@ pub fn new_project(
 /// The languages `stephost build` turns into components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptLanguage {
+    /// A `.mjs` module whose default export is the step.
     JavaScript,
+    /// A `.py` file with a Pipedream-style `def handler(pd):`.
     Python,
 }
 

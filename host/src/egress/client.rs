@@ -24,6 +24,7 @@ pub struct EgressConfig {
     pub hosts: Vec<(String, IpAddr)>,
     /// Extra PEM root certificates to trust besides the built-in web roots.
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+    /// To open a connection: name lookup, TCP connect and TLS handshake.
     pub connect_timeout: Duration,
     /// Until the response headers arrive (a step may ask for less).
     pub first_byte_timeout: Duration,

@@ -32,7 +32,9 @@ enum HostMatch {
     "allowed host `{pattern}` is invalid: {reason} (expected scheme://host[:port], e.g. https://api.github.com or https://*.slack.com)"
 )]
 pub struct PatternError {
+    /// The pattern as given.
     pub pattern: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

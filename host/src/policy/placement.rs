@@ -45,7 +45,10 @@ impl fmt::Display for Placement {
 /// request it may appear.
 #[derive(Debug, Clone)]
 pub struct Binding {
+    /// The hosts the secret may be sent to.
     pub hosts: Arc<HostPolicy>,
+    /// The places in a request it may appear; empty means nowhere, so the
+    /// secret can be held but never sent.
     pub placements: Vec<Placement>,
 }
 

@@ -28,10 +28,15 @@ pub struct StepComponent {
 /// What a component imports and exports, and whether it fits the step world.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComponentReport {
+    /// The file inspected.
     pub path: PathBuf,
+    /// SHA-256 of the file, hex.
     pub hash: String,
+    /// Size of the file, in bytes.
     pub size_bytes: usize,
+    /// Each import's name and kind ("interface", "function", ...).
     pub imports: Vec<(String, String)>,
+    /// Each export's name and kind ("interface", "function", ...).
     pub exports: Vec<(String, String)>,
     /// `None` if it fits; else the one-line reason it does not.
     pub misfit: Option<String>,

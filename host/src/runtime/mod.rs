@@ -42,6 +42,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// How the shared HTTP client connects: pins, roots, timeouts, size caps.
     pub egress: EgressConfig,
     /// Instances that may exist at once (sizes the pooling allocator).
     pub max_concurrent_runs: u32,
@@ -66,7 +67,10 @@ impl Default for RuntimeConfig {
 /// How one step may run: its limits and where it may connect.
 #[derive(Debug, Clone, Default)]
 pub struct StepConfig {
+    /// Time, memory, output and log limits for each run.
     pub limits: Limits,
+    /// Hosts the step itself may reach (the default allows none); the hosts
+    /// of the apps whose accounts it is given are added per run.
     pub policy: Arc<HostPolicy>,
     /// Refreshes an OAuth account's token when its app answers 401.
     pub refresher: Option<crate::egress::Refresher>,
@@ -447,12 +451,15 @@ impl Runtime {
 /// What an account's test request got back.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountTest {
+    /// The HTTP method of the app's test request.
     pub method: String,
+    /// The URL requested, with secret values replaced by placeholders.
     pub url: String,
     /// The response status, if the request went out and was answered.
     pub status: Option<u16>,
     /// The start of the response body (secrets redacted), or why it failed.
     pub detail: String,
+    /// The egress record of the attempt; `None` if none was written.
     pub record: Option<crate::egress::EgressRecord>,
 }
 

@@ -24,10 +24,13 @@ pub struct Sealed {
     /// What it is, for records and messages: `slack.oauth_access_token` or
     /// `env.OPENAI_KEY`.
     pub label: String,
+    /// What the step holds instead of the value: [`PLACEHOLDER_PREFIX`] and
+    /// 32 random hex digits, [`PLACEHOLDER_LEN`] bytes in all.
     pub placeholder: String,
     value: RwLock<String>,
     /// Earlier values (a refreshed token's old one): still redacted.
     retired: RwLock<Vec<String>>,
+    /// Where the real value may be swapped in; anywhere else the request is refused.
     pub binding: Binding,
 }
 
@@ -107,6 +110,8 @@ impl Vault {
         &self.secrets
     }
 
+    /// Whether the run holds no secrets, so nothing needs swapping,
+    /// scanning or redacting.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
