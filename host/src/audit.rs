@@ -85,7 +85,7 @@ pub struct AuditEntry {
     /// What happened; its fields sit at the top level of the JSON line.
     #[serde(flatten)]
     pub event: AuditEvent,
-    /// SHA-256 of the previous line's `hash` (all zeros for the first).
+    /// The previous line's `hash` (all zeros for the first).
     pub prev: String,
     /// SHA-256 over `prev` and this entry's content.
     pub hash: String,
