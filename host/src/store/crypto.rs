@@ -15,14 +15,26 @@ pub const MASTER_KEY_ENV: &str = "STEPHOST_MASTER_KEY";
 /// Why the master key could not be had or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The variable is set but is not a 32-byte key in hex.
     #[error("{MASTER_KEY_ENV} must be 64 hex digits (32 bytes)")]
     BadEnvKey,
+    /// The key file could not be read, created or understood.
     #[error("master key file {path}: {message}")]
-    File { path: String, message: String },
+    File {
+        /// The key file.
+        path: String,
+        /// What went wrong with it.
+        message: String,
+    },
+    /// A stored value does not open under this key: another key encrypted
+    /// it, or it was moved or altered.
     #[error(
         "cannot decrypt {what}: wrong master key (it was encrypted under another {MASTER_KEY_ENV} or key file)"
     )]
-    WrongKey { what: String },
+    WrongKey {
+        /// What could not be decrypted, e.g. `account slack/work`.
+        what: String,
+    },
 }
 
 /// The master key. Never printed (no `Debug` of its bytes).

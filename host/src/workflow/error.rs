@@ -6,12 +6,32 @@ use std::path::PathBuf;
 /// Why a workflow file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
+    /// The file could not be read.
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The workflow file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
 
+    /// The file is not a valid workflow (TOML, names, limits, hosts…).
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The workflow file.
+        path: PathBuf,
+        /// What is wrong, in one line.
+        message: String,
+    },
 
+    /// A step's component could not be loaded.
     #[error("{path}: step `{step}`: {source}")]
-    Load { path: PathBuf, step: String, source: LoadError },
+    Load {
+        /// The workflow file.
+        path: PathBuf,
+        /// The step whose component failed.
+        step: String,
+        /// Why it failed to load.
+        source: LoadError,
+    },
 }

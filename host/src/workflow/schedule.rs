@@ -11,16 +11,30 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum Schedule {
     /// A five-field cron expression (`0 9 * * 1-5`), read in `timezone`.
-    Cron { expression: String, cron: Box<croner::Cron>, timezone: Tz },
+    Cron {
+        /// The expression as written, for events and listings.
+        expression: String,
+        /// The parsed expression.
+        cron: Box<croner::Cron>,
+        /// The zone its fields are read in.
+        timezone: Tz,
+    },
     /// Every `interval`, counted from the deploy.
-    Every { interval: Duration, timezone: Tz },
+    Every {
+        /// Time between runs (a second to a year).
+        interval: Duration,
+        /// The zone the event's local time is given in.
+        timezone: Tz,
+    },
 }
 
 /// The `[schedule]` table of a workflow file.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleFile {
+    /// A five-field cron expression; exclusive with `every_minutes`.
     pub cron: Option<String>,
+    /// Minutes between runs; exclusive with `cron`.
     pub every_minutes: Option<f64>,
     /// An IANA time zone (`Europe/Berlin`); UTC if absent.
     pub timezone: Option<String>,
