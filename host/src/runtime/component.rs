@@ -31,7 +31,11 @@ pub struct ComponentReport {
     pub path: PathBuf,
     pub hash: String,
     pub size_bytes: usize,
+    /// Import names to what they are; JSON `{"name": "kind", …}`.
+    #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub imports: Vec<(String, String)>,
+    /// Export names to what they are; JSON `{"name": "kind", …}`.
+    #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub exports: Vec<(String, String)>,
     /// `None` if it fits; else the one-line reason it does not.
     pub misfit: Option<String>,

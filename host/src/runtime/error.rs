@@ -30,13 +30,13 @@ pub enum LoadError {
 }
 
 /// Why a step did not complete. Every variant names the step.
-#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepError {
     #[error("step `{step}` timed out after {}", human_duration(*limit))]
     TimedOut {
         step: String,
-        #[serde(rename = "limit_ms", serialize_with = "crate::base::units::serialize_ms")]
+        #[serde(rename = "limit_ms", with = "crate::base::wire::duration_ms")]
         limit: Duration,
     },
 
