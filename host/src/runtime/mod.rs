@@ -20,7 +20,7 @@ use self::error::{LoadError, StepError};
 use self::limits::{Limits, MemoryLimiter};
 use self::outcome::{AccountFields, StepInput, StepOutcome};
 use self::state::{Produced, ShownAccount, StepState};
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditLog, AuditSink};
 use crate::base::ids::new_run_id;
 use crate::catalog::Catalog;
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
@@ -49,6 +49,8 @@ pub struct RuntimeConfig {
     pub catalog: Arc<Catalog>,
     /// Where the audit log goes; `None` keeps records in outcomes only.
     pub audit_path: Option<PathBuf>,
+    /// Another audit sink (a database's), used instead of `audit_path`.
+    pub audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Default for RuntimeConfig {
@@ -59,6 +61,7 @@ impl Default for RuntimeConfig {
             max_concurrent_runs: 1000,
             catalog: Arc::new(Catalog::builtin()),
             audit_path: None,
+            audit: None,
         }
     }
 }
@@ -84,7 +87,7 @@ pub struct Runtime {
     cache: ComponentCache,
     client: EgressClient,
     catalog: Arc<Catalog>,
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Arc<dyn AuditSink>>,
     loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
     /// The component last loaded from each path, with the file's stamp
     /// then: an unchanged file is not read and hashed again.
@@ -104,9 +107,12 @@ impl Runtime {
         Step::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
-        let audit = match &config.audit_path {
-            Some(path) => Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?)),
-            None => None,
+        let audit: Option<Arc<dyn AuditSink>> = match (config.audit, &config.audit_path) {
+            (Some(sink), _) => Some(sink),
+            (None, Some(path)) => {
+                Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?))
+            }
+            (None, None) => None,
         };
         let ticker = EpochTicker::start(&engine);
         Ok(Self {
@@ -140,7 +146,7 @@ impl Runtime {
     }
 
     /// The audit log runs write to, if any.
-    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+    pub fn audit_log(&self) -> Option<Arc<dyn AuditSink>> {
         self.audit.clone()
     }
 

@@ -1,7 +1,7 @@
 //! The data of one run's `Store`: WASI and wasi:http contexts, the egress
 //! hook, the step's inputs, and what the step produced so far.
 
-use crate::audit::AuditLog;
+use crate::audit::AuditSink;
 use crate::egress::EgressHook;
 use crate::runtime::limits::MemoryLimiter;
 use crate::runtime::outcome::{HttpResponse, StepInput};
@@ -32,7 +32,7 @@ pub(crate) struct ShownAccount {
 pub(crate) struct StepState {
     pub(crate) run_id: String,
     pub(crate) accounts: Vec<ShownAccount>,
-    pub(crate) audit: Option<Arc<AuditLog>>,
+    pub(crate) audit: Option<Arc<dyn AuditSink>>,
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,

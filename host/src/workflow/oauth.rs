@@ -3,7 +3,7 @@
 //! an access token through the app's token endpoint before a run, stored
 //! atomically and audited.
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditSink};
 use crate::catalog::{App, OAuthEndpoints};
 use crate::egress::{Refresher, TokenRefresher};
 use crate::store::{Accounts, OAuthState, StoreError};
@@ -247,7 +247,7 @@ async fn token_request(
 pub struct AccountRefresher {
     catalog: Arc<crate::catalog::Catalog>,
     http: reqwest::Client,
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Arc<dyn AuditSink>>,
     /// The accounts' store: the server's backend, or the CLI's SQLite.
     accounts: Arc<dyn Accounts>,
     /// Held for a whole refresh, so two never use one refresh token.
