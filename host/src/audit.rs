@@ -101,12 +101,30 @@ pub struct AuditError {
     pub message: String,
 }
 
+/// Where audit records go: the hash-chained file today, a database table
+/// later. Sync on purpose: records are appended inside wasmtime host calls
+/// and on the egress path; a networked sink hands them to one writer that
+/// owns the chain.
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Appends one event; failures are returned, never hidden.
+    fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError>;
+}
+
+/// The JSONL file as a sink.
+impl AuditSink for AuditLog {
+    fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError> {
+        AuditLog::append(self, run, step, event)
+    }
+}
+
 /// An open audit log; appends are serialized.
+#[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
     state: Mutex<Tail>,
 }
 
+#[derive(Debug)]
 struct Tail {
     file: File,
     seq: u64,

@@ -370,14 +370,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Workflow(WorkflowCommand::Run { workflow, event, egress, json }) => {
             let runtime = runtime(&data_dir, &egress)?;
             let mut workflow = Workflow::from_file(&workflow)?;
-            let store = stephost::store::Store::open(&data_dir)?;
+            let store = stephost::store::Sqlite::open(&data_dir)?;
             let refresher = cli::oauth::refresh_accounts(&data_dir, &runtime, &workflow.accounts()).await?;
-            workflow.attach_store(&store, Some(&refresher))?;
+            workflow.attach_store(&store, Some(&refresher)).await?;
             let event = read_event(&event)?;
-            let outcome = workflow.run(&runtime, &event).await?;
-            cli::print_workflow(&outcome, json)?;
-            Ok(match outcome.status {
-                stephost::WorkflowStatus::Failed { .. } => ExitCode::from(1),
+            let started_ms = stephost::base::clock::now_ms() as u64;
+            let run = workflow.run(&runtime, &event).await?.into_run(event, started_ms);
+            cli::print_workflow(&run, json)?;
+            Ok(match run.status {
+                stephost::store::RunStatus::Failed => ExitCode::from(1),
                 _ => ExitCode::SUCCESS,
             })
         }

@@ -102,8 +102,8 @@ async fn a_workflow_step_names_its_account_and_a_missing_one_is_a_clear_error() 
         .await;
     let out = stephost(data.path(), &["workflow", "run", flow.to_str().unwrap(), "--json"], None).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let seen = &outcome["steps"][0]["result"]["return_value"];
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = &run["outcome"]["steps"][0]["result"]["return_value"];
     assert!(seen["auths"]["slack"]["oauth_access_token"].as_str().unwrap().starts_with("stephost_sealed_"));
     assert_eq!(seen["env"]["LEVEL"], "for-notify", "the workflow's value overrides the global one");
 }

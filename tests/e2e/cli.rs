@@ -106,6 +106,47 @@ fn the_demo_workflow_runs_from_the_cli() {
     assert!(stdout.contains("workflow `demo` succeeded"), "{stdout}");
 }
 
+/// The keys of a JSON document, nested, with every value reduced to its
+/// keys (an array to its first element's): what a script can rely on.
+fn keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), keys(v))).collect(),
+        serde_json::Value::Array(items) => items.first().map(keys).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn a_workflow_file_run_and_a_stored_run_print_the_same_keys() {
+    guest("hello");
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::support::stephost_command()
+            .arg("--data")
+            .arg(data.path())
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (demo, signup) = ("examples/workflows/demo.toml", "examples/events/signup.json");
+    let from_file = run(&["workflow", "run", demo, "--event", signup, "--json"]);
+    run(&["workflow", "deploy", demo, "--json"]);
+    let triggered = run(&["trigger", "demo", "--event", signup, "--json"]);
+    let id = triggered["id"].as_str().expect("a local trigger prints the finished run");
+    let shown = run(&["runs", "show", id, "--json"]);
+
+    assert_eq!(shown, triggered, "trigger --json and runs show --json print the same run");
+    assert_eq!(keys(&from_file), keys(&shown), "{from_file:#}\n{shown:#}");
+    assert_eq!(from_file["status"], "succeeded");
+    assert!(from_file["version"].is_null() && shown["version"] == 1);
+    let step = &shown["outcome"]["steps"][0];
+    assert!(step["duration_ms"].is_f64() && step["exports"].is_object(), "{step}");
+    assert!(shown["outcome"]["duration_ms"].is_f64(), "{shown}");
+}
+
 #[test]
 fn bad_input_gets_a_one_line_error_and_exit_code_2() {
     let hello = guest("hello");

@@ -6,6 +6,7 @@ use crate::support::{guest, runtime};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use stephost::server::{AppState, ServeConfig};
+use stephost::store::RunStatus;
 
 /// A server in this process on an ephemeral loopback port, with its own
 /// data directory.
@@ -177,7 +178,7 @@ async fn upload_deploy_trigger_and_inspect() {
     assert_eq!(run["status"], "exited", "{run}");
     assert_eq!(run["outcome"]["reason"], "the event has no `name`: nothing to greet");
     assert_eq!(
-        run["outcome"]["steps"][0]["exports"][0][1],
+        run["outcome"]["steps"][0]["exports"]["fields"],
         json!(["body", "client_ip", "headers", "method", "path", "query", "url"])
     );
     assert_eq!(run["event"]["body"], json!({ "name": "Ada" }));
@@ -414,7 +415,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
         statuses,
         [(200, None), (200, None), (200, None), (429, Some("1".into())), (429, Some("1".into()))]
     );
-    assert_eq!(state.store().queued_runs().unwrap(), 3, "every 200 is a stored run");
+    assert_eq!(state.store().queued_runs().await.unwrap(), 3, "every 200 is a stored run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,12 +439,12 @@ async fn sigterm_lets_the_running_run_finish_and_leaves_the_rest_queued() {
 
     let store = stephost::store::Store::open(data.path()).unwrap();
     let runs = store.list_runs(Some("slow"), None, 10).unwrap();
-    let count = |status: &str| runs.iter().filter(|r| r.status == status).count();
-    assert_eq!(count("running"), 0, "nothing is left half-done");
-    assert_eq!(count("failed"), 0);
-    assert!(count("succeeded") >= 1, "the run under way finished");
-    assert!(count("queued") >= 1, "the rest wait for the next start");
-    assert_eq!(count("succeeded") + count("queued"), 4);
+    let count = |status: RunStatus| runs.iter().filter(|r| r.status == status).count();
+    assert_eq!(count(RunStatus::Running), 0, "nothing is left half-done");
+    assert_eq!(count(RunStatus::Failed), 0);
+    assert!(count(RunStatus::Succeeded) >= 1, "the run under way finished");
+    assert!(count(RunStatus::Queued) >= 1, "the rest wait for the next start");
+    assert_eq!(count(RunStatus::Succeeded) + count(RunStatus::Queued), 4);
 }
 
 /// The CLI with `--server base` and the test token: exit code, stdout, stderr.
@@ -543,9 +544,9 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
     assert!(listed.contains("demo") && listed.contains("succeeded"), "{listed}");
     let store = stephost::store::Store::open(data.path()).unwrap();
     assert_eq!(
-        store.list_runs(Some("demo"), Some("succeeded"), 10).unwrap().len(),
+        store.list_runs(Some("demo"), Some(RunStatus::Succeeded), 10).unwrap().len(),
         1,
         "stored like a server run"
     );
-    assert_eq!(store.run(&other).unwrap().unwrap().status, "queued", "only its own run was taken");
+    assert_eq!(store.run(&other).unwrap().unwrap().status, RunStatus::Queued, "only its own run was taken");
 }

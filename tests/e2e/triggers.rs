@@ -143,7 +143,7 @@ async fn interval_schedules_fire_every_n_minutes_and_collapse_missed_runs() {
 
     // Deleting the workflow stops its schedule.
     server.api(reqwest::Method::DELETE, "/v1/workflows/tick", "").await;
-    assert!(server.state.store().schedule("tick").unwrap().is_none());
+    assert!(server.state.store().schedule("tick").await.unwrap().is_none());
 }
 
 /// Waits until `workflow` has at least `count` runs; returns them, newest first.
@@ -201,7 +201,7 @@ async fn failed_runs_are_retried_with_backoff_but_timeouts_are_not() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["attempt"], 3, "two failures, then success");
     assert_eq!(run["outcome"]["attempt"], 3);
-    assert!(run.get("retry_at_ms").is_none(), "a finished run has no retry pending: {run}");
+    assert!(run["retry_at_ms"].is_null(), "a finished run has no retry pending: {run}");
 
     // Out of retries: the last failure stands.
     server.deploy_guest("doomed", "probe", "retries = 2\nretry_backoff_secs = 0.01", "").await;

@@ -7,3 +7,4 @@ pub mod files;
 pub mod ids;
 pub mod names;
 pub mod units;
+pub mod wire;

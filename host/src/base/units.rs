@@ -29,11 +29,6 @@ pub fn human_bytes(n: usize) -> String {
     }
 }
 
-/// A duration as fractional milliseconds, for JSON keys ending in `_ms`.
-pub fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
-}
-
 /// The first line of a message, for one-line errors.
 pub fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_string()

@@ -12,7 +12,8 @@ use anyhow::Result;
 use std::fmt::Write as _;
 use std::time::Duration;
 use stephost::audit::{AuditEntry, AuditEvent};
-use stephost::{ComponentReport, LogStream, StepOutcome, WorkflowOutcome, WorkflowStatus};
+use stephost::store::Run;
+use stephost::{ComponentReport, LogStream, StepOutcome, WorkflowStatus};
 
 /// Prints one step's outcome: return value (or error), exports, logs below
 /// them with stderr lines marked, egress, then the duration.
@@ -137,28 +138,28 @@ pub fn audit_is_refusal(entry: &AuditEntry) -> bool {
     matches!(&entry.event, AuditEvent::Request(r) if !r.allowed)
 }
 
-/// Prints a workflow run: each step in order, then how it ended.
-pub fn print_workflow(outcome: &WorkflowOutcome, json: bool) -> Result<()> {
+/// Prints a workflow run: each step in order, then how it ended; `--json`
+/// prints the run as `runs show --json` does.
+pub fn print_workflow(run: &Run, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
+        println!("{}", serde_json::to_string_pretty(run)?);
         return Ok(());
     }
+    let Some(outcome) = &run.outcome else { return Ok(()) };
     for step in &outcome.steps {
         println!("step {}:", step.step);
         print!("{}", render_step(step, "  "));
     }
+    let took = format!("{:.1} ms", outcome.duration_ms.unwrap_or_default());
     match &outcome.status {
-        WorkflowStatus::Succeeded => {
-            println!("workflow `{}` succeeded in {}", outcome.workflow, ms(outcome.duration))
+        WorkflowStatus::Succeeded => println!("workflow `{}` succeeded in {took}", run.workflow),
+        WorkflowStatus::Exited { step, reason } => {
+            println!("workflow `{}` exited after step `{step}`: {reason} ({took})", run.workflow)
         }
-        WorkflowStatus::Exited { step, reason } => println!(
-            "workflow `{}` exited after step `{step}`: {reason} ({})",
-            outcome.workflow,
-            ms(outcome.duration)
-        ),
         WorkflowStatus::Failed { step, error } => {
-            eprintln!("error: workflow `{}` failed at step `{step}`: {error}", outcome.workflow)
+            eprintln!("error: workflow `{}` failed at step `{step}`: {error}", run.workflow)
         }
+        WorkflowStatus::Running => {}
     }
     Ok(())
 }

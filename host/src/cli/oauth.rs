@@ -13,7 +13,8 @@ pub async fn refresh_accounts(
     runtime: &Runtime,
     accounts: &[(String, String)],
 ) -> Result<Arc<stephost::workflow::oauth::AccountRefresher>> {
-    let refresher = stephost::workflow::oauth::AccountRefresher::new(data_dir, runtime);
+    let store = Arc::new(stephost::store::Sqlite::open(data_dir)?);
+    let refresher = stephost::workflow::oauth::AccountRefresher::new(store, runtime);
     refresher.refresh_due(accounts).await?;
     Ok(refresher)
 }

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stephost::Runtime;
 use stephost::server::{AppState, ServeConfig};
+use stephost::store::views::RunList;
+use stephost::store::{Run, RunStatus, RunSummary};
+use stephost::{LogStream, WorkflowStatus};
 use tower::ServiceExt;
 
 /// Where the service commands go.
@@ -183,14 +186,20 @@ impl Api {
         self.call(http::Method::GET, path, Vec::new(), "application/json").await
     }
 
+    /// A GET answer read as the API's own type.
+    async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        serde_json::from_value(self.get(path).await?)
+            .with_context(|| format!("the server's answer to GET {path}"))
+    }
+
     /// Waits for a run to finish (running it here when local) and returns it.
-    pub async fn finished(&self, run: &str) -> Result<Value> {
+    pub async fn finished(&self, run: &str) -> Result<Run> {
         if let Api::Local { state, .. } = self {
             stephost::server::run_until_finished(state.clone(), run).await?;
         }
         loop {
-            let record = self.get(&format!("/v1/runs/{run}")).await?;
-            if !matches!(record["status"].as_str(), Some("queued" | "running")) {
+            let record: Run = self.get_as(&format!("/v1/runs/{run}")).await?;
+            if record.status.is_finished() {
                 return Ok(record);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -317,17 +326,17 @@ pub async fn runs(api: &Api, command: RunsCommand) -> Result<bool> {
             if let Some(status) = &status {
                 query.append_pair("status", status);
             }
-            let listed = api.get(&format!("/v1/runs?{}", query.finish())).await?;
+            let listed: RunList = api.get_as(&format!("/v1/runs?{}", query.finish())).await?;
             match json {
-                true => println!("{listed:#}"),
+                true => println!("{}", serde_json::to_string_pretty(&listed)?),
                 false => print!("{}", render_run_list(&listed)),
             }
             Ok(true)
         }
         RunsCommand::Show { id, json, .. } => {
-            let run = api.get(&format!("/v1/runs/{id}")).await?;
+            let run: Run = api.get_as(&format!("/v1/runs/{id}")).await?;
             match json {
-                true => println!("{run:#}"),
+                true => println!("{}", serde_json::to_string_pretty(&run)?),
                 false => print!("{}", render_run(&run)),
             }
             Ok(succeeded(&run))
@@ -353,55 +362,45 @@ async fn show_queued(api: &Api, queued: &Value, wait: bool, json: bool) -> Resul
     }
     let run = api.finished(id).await?;
     match json {
-        true => println!("{run:#}"),
+        true => println!("{}", serde_json::to_string_pretty(&run)?),
         false => print!("{}", render_run(&run)),
     }
     Ok(succeeded(&run))
 }
 
-fn succeeded(run: &Value) -> bool {
-    !matches!(run["status"].as_str(), Some("failed"))
+fn succeeded(run: &Run) -> bool {
+    run.status != RunStatus::Failed
 }
 
 fn time(ms: &Value) -> String {
     ms.as_i64().map_or_else(|| "-".into(), stephost::workflow::schedule::rfc3339)
 }
 
-/// What both the run list and a shown run say of a run.
-struct RunHeader<'a> {
-    id: &'a str,
-    workflow: &'a str,
-    version: &'a Value,
-    status: &'a str,
-    attempt: &'a Value,
-    created: String,
+fn time_ms(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "-".into(), |ms| stephost::workflow::schedule::rfc3339(ms as i64))
 }
 
-impl<'a> RunHeader<'a> {
-    fn of(run: &'a Value) -> Self {
-        Self {
-            id: run["id"].as_str().unwrap_or_default(),
-            workflow: run["workflow"].as_str().unwrap_or_default(),
-            version: &run["version"],
-            status: run["status"].as_str().unwrap_or_default(),
-            attempt: &run["attempt"],
-            created: time(&run["created_ms"]),
-        }
-    }
+/// What both the run list and a shown run say of a run's version.
+fn version(run: &RunSummary) -> String {
+    run.version.map_or_else(|| "file".into(), |v| v.to_string())
 }
 
-fn render_run_list(listed: &Value) -> String {
+fn render_run_list(listed: &RunList) -> String {
     let mut out = String::new();
-    for run in listed["runs"].as_array().into_iter().flatten() {
-        let duration = match (run["finished_ms"].as_i64(), run["created_ms"].as_i64()) {
-            (Some(end), Some(start)) => format!("{} ms", end - start),
-            _ => "-".into(),
+    for run in &listed.runs {
+        let duration = match run.finished_ms {
+            Some(end) => format!("{} ms", end.saturating_sub(run.created_ms)),
+            None => "-".into(),
         };
-        let h = RunHeader::of(run);
         let _ = writeln!(
             out,
             "{}  {:<20} v{:<3} {:<9} attempt {}  {}  {duration}",
-            h.id, h.workflow, h.version, h.status, h.attempt, h.created
+            run.id,
+            run.workflow,
+            version(run),
+            run.status,
+            run.attempt,
+            time_ms(Some(run.created_ms))
         );
     }
     if out.is_empty() {
@@ -412,46 +411,42 @@ fn render_run_list(listed: &Value) -> String {
 
 /// A run for people: the header, the event, then each step's result,
 /// exports and logs (stderr lines marked).
-fn render_run(run: &Value) -> String {
+fn render_run(run: &Run) -> String {
     let mut out = String::new();
-    let h = RunHeader::of(run);
+    let h = RunSummary::from(run);
     let _ = writeln!(
         out,
         "run {} of `{}` v{}: {} (attempt {}, created {})",
-        h.id, h.workflow, h.version, h.status, h.attempt, h.created
+        h.id,
+        h.workflow,
+        version(&h),
+        h.status,
+        h.attempt,
+        time_ms(Some(h.created_ms))
     );
-    let _ = writeln!(out, "event: {}", run["event"]);
-    let outcome = &run["outcome"];
-    for step in outcome["steps"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "step {} ({:.1} ms):",
-            step["step"].as_str().unwrap_or_default(),
-            step["duration"].as_f64().unwrap_or(0.0)
-        );
-        match step["result"].get("error") {
-            Some(error) => _ = writeln!(out, "  error: {}", error["message"].as_str().unwrap_or_default()),
-            None => _ = writeln!(out, "  return value: {}", step["result"]["return_value"]),
+    let _ = writeln!(out, "event: {}", run.event);
+    let Some(outcome) = &run.outcome else { return out };
+    for step in &outcome.steps {
+        let _ = writeln!(out, "step {} ({:.1} ms):", step.step, step.duration.as_secs_f64() * 1000.0);
+        match &step.result {
+            Err(error) => _ = writeln!(out, "  error: {error}"),
+            Ok(value) => _ = writeln!(out, "  return value: {value}"),
         }
-        for export in step["exports"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "  export {}: {}", export[0].as_str().unwrap_or_default(), export[1]);
+        for (name, value) in &step.exports {
+            let _ = writeln!(out, "  export {name}: {value}");
         }
-        for line in step["logs"].as_array().into_iter().flatten() {
-            let mark = if line["stream"] == "stderr" { "[stderr] " } else { "" };
-            let _ = writeln!(out, "  | {mark}{}", line["text"].as_str().unwrap_or_default());
+        for line in &step.logs {
+            let mark = if line.stream == LogStream::Stderr { "[stderr] " } else { "" };
+            let _ = writeln!(out, "  | {mark}{}", line.text);
         }
     }
-    match (outcome["status"].as_str(), outcome.get("error"), outcome.get("reason")) {
-        (Some("failed"), Some(error), _) => {
-            _ = writeln!(out, "failed: {}", error.as_str().unwrap_or_default())
-        }
-        (Some("exited"), _, Some(reason)) => {
-            _ = writeln!(out, "exited: {}", reason.as_str().unwrap_or_default())
-        }
+    match &outcome.status {
+        WorkflowStatus::Failed { error, .. } => _ = writeln!(out, "failed: {error}"),
+        WorkflowStatus::Exited { reason, .. } => _ = writeln!(out, "exited: {reason}"),
         _ => {}
     }
-    if let Some(retry) = run["retry_at_ms"].as_i64() {
-        let _ = writeln!(out, "retrying at {}", stephost::workflow::schedule::rfc3339(retry));
+    if let Some(retry) = run.retry_at_ms {
+        let _ = writeln!(out, "retrying at {}", time_ms(Some(retry)));
     }
     out
 }
@@ -468,15 +463,20 @@ mod tests {
 
     #[test]
     fn a_run_renders_its_steps_logs_and_failure() {
-        let run = json!({
+        let run: Run = serde_json::from_value(json!({
             "id": "r1", "workflow": "w", "version": 2, "status": "failed", "attempt": 1, "created_ms": 0,
-            "event": { "a": 1 },
-            "outcome": { "status": "failed", "error": "step `b` failed: boom", "steps": [
-                { "step": "a", "duration": 1.5, "result": { "return_value": { "ok": true } },
-                  "exports": [["n", 1]], "logs": [{ "stream": "stdout", "text": "hi" }, { "stream": "stderr", "text": "oops" }] },
-                { "step": "b", "duration": 0.5, "result": { "error": { "message": "step `b` failed: boom" } }, "exports": [], "logs": [] }
+            "started_ms": null, "finished_ms": null, "retry_at_ms": null, "event": { "a": 1 },
+            "outcome": { "status": "failed", "error": "step `b` failed: boom", "attempt": 1, "duration_ms": null, "steps": [
+                { "run_id": "r1", "step": "a", "duration_ms": 1.5, "result": { "return_value": { "ok": true } },
+                  "exports": { "n": 1 }, "exit": null, "response": null, "logs_truncated": false, "egress": [],
+                  "logs": [{ "stream": "stdout", "at_ms": 0, "text": "hi" }, { "stream": "stderr", "at_ms": 0, "text": "oops" }] },
+                { "run_id": "r1", "step": "b", "duration_ms": 0.5, "exports": {}, "exit": null, "response": null,
+                  "logs": [], "logs_truncated": false, "egress": [],
+                  "result": { "error": { "message": "step `b` failed: boom",
+                                         "detail": { "kind": "failed", "step": "b", "message": "boom" } } } }
             ]}
-        });
+        }))
+        .unwrap();
         let text = render_run(&run);
         assert!(
             text.starts_with("run r1 of `w` v2: failed (attempt 1, created 1970-01-01T00:00:00Z)\n"),

@@ -6,7 +6,7 @@ use super::client::EgressClient;
 use super::head::Tripwire;
 use super::rewrite::Needles;
 use super::{EgressRecord, swap};
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditSink};
 use crate::logs::LogSink;
 use crate::policy::HostPolicy;
 use crate::secrets::Vault;
@@ -32,7 +32,7 @@ pub(crate) struct EgressContext {
     pub(crate) refresher: Option<crate::egress::Refresher>,
     refreshed_apps: Mutex<Vec<String>>,
     pub(crate) client: EgressClient,
-    pub(crate) audit: Option<Arc<AuditLog>>,
+    pub(crate) audit: Option<Arc<dyn AuditSink>>,
     pub(crate) records: Mutex<Vec<EgressRecord>>,
     /// The run's logs, where refusals are noted for the step's author.
     pub(crate) logs: LogSink,
@@ -52,7 +52,7 @@ impl EgressContext {
         policy: Arc<HostPolicy>,
         vault: Arc<Vault>,
         client: EgressClient,
-        audit: Option<Arc<AuditLog>>,
+        audit: Option<Arc<dyn AuditSink>>,
         logs: LogSink,
     ) -> Self {
         Self {

@@ -34,9 +34,11 @@ pub struct ComponentReport {
     pub hash: String,
     /// Size of the file, in bytes.
     pub size_bytes: usize,
-    /// Each import's name and kind ("interface", "function", ...).
+    /// Import names to what they are; JSON `{"name": "kind", …}`.
+    #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub imports: Vec<(String, String)>,
-    /// Each export's name and kind ("interface", "function", ...).
+    /// Export names to what they are; JSON `{"name": "kind", …}`.
+    #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub exports: Vec<(String, String)>,
     /// `None` if it fits; else the one-line reason it does not.
     pub misfit: Option<String>,

@@ -66,7 +66,7 @@ pub enum LoadError {
 }
 
 /// Why a step did not complete. Every variant names the step.
-#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepError {
     /// The step ran past its wall-clock limit and was stopped.
@@ -75,7 +75,7 @@ pub enum StepError {
         /// The step's name.
         step: String,
         /// The wall-clock limit it ran into (serialized as `limit_ms`).
-        #[serde(rename = "limit_ms", serialize_with = "crate::base::units::serialize_ms")]
+        #[serde(rename = "limit_ms", with = "crate::base::wire::duration_ms")]
         limit: Duration,
     },
 

@@ -20,7 +20,7 @@ use self::interfaces::{AuthsContext, EventContext, FlowContext, Produced, ShownA
 use self::limits::{Limits, MemoryLimiter};
 use self::outcome::{AccountFields, StepInput, StepOutcome};
 use self::state::StepState;
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditLog, AuditSink};
 use crate::base::ids::new_run_id;
 use crate::catalog::Catalog;
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
@@ -50,6 +50,8 @@ pub struct RuntimeConfig {
     pub catalog: Arc<Catalog>,
     /// Where the audit log goes; `None` keeps records in outcomes only.
     pub audit_path: Option<PathBuf>,
+    /// Another audit sink (a database's), used instead of `audit_path`.
+    pub audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +62,7 @@ impl Default for RuntimeConfig {
             max_concurrent_runs: 1000,
             catalog: Arc::new(Catalog::builtin()),
             audit_path: None,
+            audit: None,
         }
     }
 }
@@ -88,7 +91,7 @@ pub struct Runtime {
     cache: ComponentCache,
     client: EgressClient,
     catalog: Arc<Catalog>,
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Arc<dyn AuditSink>>,
     loaded: Mutex<HashMap<String, Arc<StepComponent>>>,
     /// The component last loaded from each path, with the file's stamp
     /// then: an unchanged file is not read and hashed again.
@@ -108,9 +111,12 @@ impl Runtime {
         interfaces::add_to_linker(&mut linker).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
-        let audit = match &config.audit_path {
-            Some(path) => Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?)),
-            None => None,
+        let audit: Option<Arc<dyn AuditSink>> = match (config.audit, &config.audit_path) {
+            (Some(sink), _) => Some(sink),
+            (None, Some(path)) => {
+                Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?))
+            }
+            (None, None) => None,
         };
         let ticker = EpochTicker::start(&engine);
         Ok(Self {
@@ -144,7 +150,7 @@ impl Runtime {
     }
 
     /// The audit log runs write to, if any.
-    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+    pub fn audit_log(&self) -> Option<Arc<dyn AuditSink>> {
         self.audit.clone()
     }
 

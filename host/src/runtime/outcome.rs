@@ -1,6 +1,5 @@
 //! What goes into one run of a step, and what comes out of it.
 
-use crate::base::units::serialize_ms;
 use crate::egress::EgressRecord;
 use crate::logs::LogLine;
 use crate::runtime::error::StepError;
@@ -57,15 +56,18 @@ mod body_as_text {
 }
 
 /// The result of one run of a step: its return value or error, and
-/// everything it produced on the way (kept on failure too).
-#[derive(Debug, Clone, serde::Serialize)]
+/// everything it produced on the way (kept on failure too). Read back from
+/// the store as well, so a run is typed from end to end.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepOutcome {
     pub run_id: String,
     pub step: String,
-    /// `Ok(return value)` (`null` for none), or the error that ended it.
-    #[serde(serialize_with = "serialize_result")]
+    /// `Ok(return value)` (`null` for none), or the error that ended it;
+    /// JSON `{"return_value": …}` or `{"error": {"message": …, "detail": {"kind": …}}}`.
+    #[serde(with = "step_result")]
     pub result: Result<Value, StepError>,
-    /// Named exports in the order first made.
+    /// Named exports in the order first made; JSON `{"name": value, …}`.
+    #[serde(with = "crate::base::wire::pairs_as_object")]
     pub exports: Vec<(String, Value)>,
     /// Set when the step called `flow.exit`: the workflow ends after it.
     pub exit: Option<String>,
@@ -73,7 +75,8 @@ pub struct StepOutcome {
     pub logs: Vec<LogLine>,
     pub logs_truncated: bool,
     pub egress: Vec<EgressRecord>,
-    #[serde(serialize_with = "serialize_ms")]
+    /// JSON `duration_ms`; `duration` is read from runs stored before issue 12.
+    #[serde(rename = "duration_ms", alias = "duration", with = "crate::base::wire::duration_ms")]
     pub duration: Duration,
 }
 
@@ -91,18 +94,39 @@ impl StepOutcome {
     }
 }
 
-fn serialize_result<S: serde::Serializer>(
-    result: &Result<Value, StepError>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(1))?;
-    match result {
-        Ok(value) => map.serialize_entry("return_value", value)?,
-        Err(error) => map.serialize_entry(
-            "error",
-            &serde_json::json!({ "message": error.to_string(), "detail": error }),
-        )?,
+/// The wire form of a step's result: the message is written for people
+/// and scripts, and only the typed detail is read back.
+mod step_result {
+    use crate::runtime::error::StepError;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Out<'a> {
+        ReturnValue(&'a Value),
+        Error { message: String, detail: &'a StepError },
     }
-    map.end()
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum In {
+        ReturnValue(Value),
+        Error { detail: StepError },
+    }
+
+    pub fn serialize<S: Serializer>(r: &Result<Value, StepError>, s: S) -> Result<S::Ok, S::Error> {
+        match r {
+            Ok(v) => Out::ReturnValue(v),
+            Err(e) => Out::Error { message: e.to_string(), detail: e },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<Value, StepError>, D::Error> {
+        Ok(match In::deserialize(d)? {
+            In::ReturnValue(v) => Ok(v),
+            In::Error { detail } => Err(detail),
+        })
+    }
 }

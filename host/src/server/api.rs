@@ -1,6 +1,8 @@
 //! The management API under `/v1`: steps, workflows, runs.
 
 use super::{ApiError, AppState};
+use crate::store::views::{Queued, RunList, StepList, WorkflowView};
+use crate::store::{Run, RunStatus, RunSummary, StepRecord};
 use crate::workflow::Workflow;
 use axum::Json;
 use axum::body::Bytes;
@@ -66,7 +68,7 @@ async fn upload_body(state: &Arc<AppState>, request: axum::extract::Request) -> 
 async fn upload_step(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<StepRecord>), ApiError> {
     let body = upload_body(&state, request).await?;
     let dir = state.steps_dir();
     crate::base::files::create_private_dir(&dir)
@@ -92,27 +94,31 @@ async fn upload_step(
     })?;
     let target = dir.join(format!("{}.wasm", step.hash));
     upload.persist(&target).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    state.store().put_step(&step.hash, body.len() as u64)?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": step.hash, "size": body.len() }))))
+    state.store().put_step(&step.hash, body.len() as u64).await?;
+    let stored = state.store().step(&step.hash).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(stored.ok_or_else(|| not_found(format!("step {} was deleted", step.hash)))?),
+    ))
 }
 
-async fn list_steps(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "steps": state.store().list_steps()? })))
+async fn list_steps(State(state): State<Arc<AppState>>) -> Result<Json<StepList>, ApiError> {
+    Ok(Json(StepList { steps: state.store().list_steps().await? }))
 }
 
 async fn get_step(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let step = state.store().step(&id)?.ok_or_else(|| not_found(format!("no step {id}")))?;
-    Ok(Json(json!(step)))
+) -> Result<Json<StepRecord>, ApiError> {
+    let step = state.store().step(&id).await?.ok_or_else(|| not_found(format!("no step {id}")))?;
+    Ok(Json(step))
 }
 
 async fn delete_step(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store().delete_step(&id)? {
+    if !state.store().delete_step(&id).await? {
         return Err(not_found(format!("no step {id}")));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -125,7 +131,7 @@ async fn deploy_workflow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     body: String,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkflowView>, ApiError> {
     if !crate::base::names::is_valid_name(&name) {
         return Err(bad_request(format!("workflow name `{name}` must be letters, digits and underscores")));
     }
@@ -135,32 +141,34 @@ async fn deploy_workflow(
             bad_request(format!("step `{}`: uploaded step not found or invalid: {e}", step.name))
         })?;
     }
-    let record = state.store().put_workflow(&name, &body)?;
+    let record = state.store().put_workflow(&name, &body).await?;
     let next = workflow.service.schedule.as_ref().and_then(|s| s.next_after(state.config.clock.now_ms()));
-    state.store().set_schedule(&name, next)?;
+    state.store().set_schedule(&name, next).await?;
     state.schedules_changed.notify_one();
-    Ok(Json(describe(&state, &record, &workflow)?))
+    Ok(Json(describe(&state, &record, &workflow).await?))
 }
 
 /// A workflow version as the API shows it.
-fn describe(
+async fn describe(
     state: &AppState,
     record: &crate::store::WorkflowRecord,
     workflow: &Workflow,
-) -> Result<Value, ApiError> {
-    let mut description = json!({
-        "name": record.name,
-        "version": record.version,
-        "endpoint": format!("/e/{}", record.endpoint),
-        "respond": workflow.service.respond,
-        "retries": workflow.service.retries,
-    });
-    if let Some(schedule) = &workflow.service.schedule {
-        description["schedule"] = json!(schedule.describe());
-        let next = state.store().schedule(&record.name)?;
-        description["next_run"] = json!(next.map(crate::workflow::schedule::rfc3339));
-    }
-    Ok(description)
+) -> Result<WorkflowView, ApiError> {
+    let schedule = workflow.service.schedule.as_ref();
+    let next_run = match schedule {
+        Some(_) => state.store().schedule(&record.name).await?.map(crate::workflow::schedule::rfc3339),
+        None => None,
+    };
+    Ok(WorkflowView {
+        name: record.name.clone(),
+        version: record.version,
+        endpoint: format!("/e/{}", record.endpoint),
+        respond: workflow.service.respond,
+        retries: workflow.service.retries,
+        schedule: schedule.map(|s| s.describe()),
+        next_run,
+        definition: record.definition.clone(),
+    })
 }
 
 /// Parses a deployed workflow's definition.
@@ -175,18 +183,18 @@ pub(super) fn parse(state: &AppState, name: &str, definition: &str) -> Result<Wo
 async fn get_workflow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
-    let mut description = describe(&state, &record, &*state.workflow(&record)?)?;
-    description["definition"] = json!(record.definition);
-    Ok(Json(description))
+) -> Result<Json<WorkflowView>, ApiError> {
+    let record =
+        state.store().workflow(&name).await?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
+    let parsed = state.workflow(&record)?;
+    Ok(Json(describe(&state, &record, &parsed).await?))
 }
 
 async fn delete_workflow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store().delete_workflow(&name)? {
+    if !state.store().delete_workflow(&name).await? {
         return Err(not_found(format!("no workflow {name}")));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -197,15 +205,16 @@ async fn manual_run(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let event: Value = if body.is_empty() {
         json!({})
     } else {
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("the event is not valid JSON: {e}")))?
     };
-    let record = state.store().workflow(&name)?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
+    let record =
+        state.store().workflow(&name).await?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
     let id = super::intake::enqueue(&state, &record, event, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "run": id }))))
+    Ok((StatusCode::ACCEPTED, Json(Queued { run: id, version: record.version, replay_of: None })))
 }
 
 #[derive(serde::Deserialize)]
@@ -218,28 +227,21 @@ struct RunFilter {
 async fn list_runs(
     State(state): State<Arc<AppState>>,
     Query(filter): Query<RunFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let runs = state.store().list_runs(
-        filter.workflow.as_deref(),
-        filter.status.as_deref(),
-        filter.limit.unwrap_or(100),
-    )?;
-    let summaries: Vec<Value> = runs
-        .into_iter()
-        .map(|r| {
-            json!({ "id": r.id, "workflow": r.workflow, "version": r.version, "status": r.status,
-                         "attempt": r.attempt, "created_ms": r.created_ms, "finished_ms": r.finished_ms })
-        })
-        .collect();
-    Ok(Json(json!({ "runs": summaries })))
+) -> Result<Json<RunList>, ApiError> {
+    let status = filter
+        .status
+        .as_deref()
+        .map(str::parse::<RunStatus>)
+        .transpose()
+        .map_err(|e| bad_request(e.to_string()))?;
+    let runs =
+        state.store().list_runs(filter.workflow.as_deref(), status, filter.limit.unwrap_or(100)).await?;
+    Ok(Json(RunList { runs: runs.iter().map(RunSummary::from).collect() }))
 }
 
-async fn get_run(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let run = state.store().run(&id)?.ok_or_else(|| not_found(format!("no run {id}")))?;
-    Ok(Json(json!(run)))
+async fn get_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Run>, ApiError> {
+    let run = state.store().run(&id).await?.ok_or_else(|| not_found(format!("no run {id}")))?;
+    Ok(Json(run))
 }
 
 /// `POST /v1/runs/{id}/replay`: the same event, against the newest version
@@ -247,12 +249,13 @@ async fn get_run(
 async fn replay_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let run = state.store().run(&id)?.ok_or_else(|| not_found(format!("no run {id}")))?;
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let run = state.store().run(&id).await?.ok_or_else(|| not_found(format!("no run {id}")))?;
     let record = state
         .store()
-        .workflow(&run.workflow)?
+        .workflow(&run.workflow)
+        .await?
         .ok_or_else(|| not_found(format!("workflow {} was deleted", run.workflow)))?;
     let replay = super::intake::enqueue(&state, &record, run.event, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "run": replay, "replay_of": id, "version": record.version }))))
+    Ok((StatusCode::ACCEPTED, Json(Queued { run: replay, version: record.version, replay_of: Some(id) })))
 }

@@ -4,7 +4,7 @@
 //! durable. A full queue refuses the excess with 429.
 
 use super::{ApiError, AppState, Reply};
-use crate::store::WorkflowRecord;
+use crate::store::{NewRun, WorkflowRecord};
 use axum::http::StatusCode;
 use serde_json::Value;
 use std::sync::{Arc, Weak};
@@ -22,7 +22,12 @@ pub(super) struct Intake {
 }
 
 /// Starts the committer for `state`; it ends when the state is dropped.
-pub(super) fn start(state: Weak<AppState>, mut intake: mpsc::UnboundedReceiver<Intake>) {
+/// It waits on the store's calls through `rt`.
+pub(super) fn start(
+    state: Weak<AppState>,
+    mut intake: mpsc::UnboundedReceiver<Intake>,
+    rt: tokio::runtime::Handle,
+) {
     std::thread::Builder::new()
         .name("stephost-intake".into())
         .spawn(move || {
@@ -34,28 +39,21 @@ pub(super) fn start(state: Weak<AppState>, mut intake: mpsc::UnboundedReceiver<I
                     batch.push(more);
                 }
                 let Some(state) = state.upgrade() else { return };
-                commit(&state, batch);
+                commit(&state, &rt, batch);
             }
         })
         .expect("starting the intake thread");
 }
 
-fn commit(state: &AppState, mut batch: Vec<Intake>) {
-    let store = state.store();
-    let room = match store.queued_runs() {
+fn commit(state: &AppState, rt: &tokio::runtime::Handle, mut batch: Vec<Intake>) {
+    let room = match rt.block_on(state.store().queued_runs()) {
         Ok(queued) => state.config.max_queued.saturating_sub(queued) as usize,
         Err(e) => return refuse_all(batch, ApiError::from(e)),
     };
     let refused = batch.split_off(room.min(batch.len()));
-    let events: Vec<(&WorkflowRecord, &Value)> = batch.iter().map(|i| (&i.workflow, &i.event)).collect();
-    let ids = match store.enqueue_runs(&events) {
-        Ok(ids) => ids,
-        Err(e) => {
-            drop(store);
-            batch.extend(refused);
-            return refuse_all(batch, ApiError::from(e));
-        }
-    };
+    let ids: Vec<String> = batch.iter().map(|_| crate::base::ids::new_run_id()).collect();
+    // Waiters first: once committed, a worker may finish the run before
+    // its trigger would otherwise be waiting for it.
     {
         let mut waiting = state.waiting.lock().unwrap_or_else(|p| p.into_inner());
         for (intake, id) in batch.iter_mut().zip(&ids) {
@@ -64,7 +62,20 @@ fn commit(state: &AppState, mut batch: Vec<Intake>) {
             }
         }
     }
-    drop(store);
+    let runs: Vec<NewRun> = batch
+        .iter()
+        .zip(&ids)
+        .map(|(intake, id)| NewRun { id: id.clone(), workflow: &intake.workflow, event: &intake.event })
+        .collect();
+    if let Err(e) = rt.block_on(state.store().enqueue_runs(&runs)) {
+        let mut waiting = state.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        for id in &ids {
+            waiting.remove(id);
+        }
+        drop(waiting);
+        batch.extend(refused);
+        return refuse_all(batch, ApiError::from(e));
+    }
     for _ in 0..ids.len().min(state.config.workers.max(1)) {
         state.work.notify_one();
     }

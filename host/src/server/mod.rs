@@ -12,12 +12,12 @@ mod worker;
 
 use crate::runtime::Runtime;
 use crate::runtime::outcome::HttpResponse;
-use crate::store::{Store, WorkflowRecord};
+use crate::store::{Backend, Lease, RunStatus, Sqlite, Store, WorkflowRecord};
 use crate::workflow::Workflow;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +45,9 @@ pub struct ServeConfig {
     pub prune_every: Duration,
     /// The time schedules and retention go by.
     pub clock: Arc<dyn crate::base::clock::Clock>,
+    /// How long a claimed run stays this process's without a heartbeat;
+    /// after that another worker (or process) may claim it again.
+    pub lease: Duration,
 }
 
 impl ServeConfig {
@@ -61,6 +64,7 @@ impl ServeConfig {
             keep_days: Some(30.0),
             prune_every: Duration::from_secs(60),
             clock: Arc::new(crate::base::clock::SystemClock),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -69,8 +73,14 @@ impl ServeConfig {
 pub struct AppState {
     pub config: ServeConfig,
     pub runtime: Arc<Runtime>,
-    /// One connection; SQLite calls are short and never held across awaits.
-    pub store: Mutex<Store>,
+    /// The store behind the backend traits (SQLite today), so the server
+    /// runs unchanged on another backend.
+    pub store: Arc<dyn Backend>,
+    /// This process's lease owner id: a worker's writes to a run need it.
+    pub owner: String,
+    /// Leases this process's workers hold, given back after a shutdown
+    /// outlasts the grace period.
+    leases: Mutex<HashSet<Lease>>,
     /// SHA-256 of the API token.
     token_hash: [u8; 32],
     /// Wakes a worker when a run is queued.
@@ -95,7 +105,7 @@ pub(crate) enum Reply {
     /// A step called `flow.respond`.
     Respond(HttpResponse),
     /// The run ended (this status) without a response.
-    Ended(&'static str),
+    Ended(RunStatus),
 }
 
 impl AppState {
@@ -108,8 +118,9 @@ impl AppState {
     ) -> Result<(Arc<Self>, Option<String>), crate::store::StoreError> {
         let store = Store::open(&config.data_dir)?;
         let (token_hash, generated) = auth::token_hash(&store)?;
+        // One SQLite server per data directory: what it left running is dead.
         store.requeue_running()?;
-        Ok((Self::with_store(config, runtime, store, token_hash), generated))
+        Ok((Self::with_backend(config, runtime, Arc::new(Sqlite::new(store)), token_hash), generated))
     }
 
     /// The state for the CLI working on its own data directory in this
@@ -118,25 +129,32 @@ impl AppState {
         config: ServeConfig,
         runtime: Arc<Runtime>,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Sqlite::open(&config.data_dir)?;
         let mut unmatchable = [0u8; 32];
         getrandom::fill(&mut unmatchable).expect("the system's random source");
-        Ok(Self::with_store(config, runtime, store, unmatchable))
+        Ok(Self::with_backend(config, runtime, Arc::new(store), unmatchable))
     }
 
-    fn with_store(
+    /// The state on any backend, the API token given by its SHA-256. No
+    /// requeue: runs a dead process held are claimed again once their
+    /// lease expires. Call it inside a Tokio runtime (the intake commits
+    /// through it).
+    pub fn with_backend(
         config: ServeConfig,
         runtime: Arc<Runtime>,
-        store: Store,
+        store: Arc<dyn Backend>,
         token_hash: [u8; 32],
     ) -> Arc<Self> {
         let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
-        let refresher = crate::workflow::oauth::AccountRefresher::new(&config.data_dir, &runtime);
+        let refresher = crate::workflow::oauth::AccountRefresher::new(store.clone(), &runtime);
+        let owner = format!("{}:{}", std::process::id(), &crate::base::ids::unguessable_hex()[..16]);
         let state = Arc::new(Self {
             refresher,
             config,
             runtime,
-            store: Mutex::new(store),
+            store,
+            owner,
+            leases: Default::default(),
             token_hash,
             work: Default::default(),
             stopping: Default::default(),
@@ -145,13 +163,13 @@ impl AppState {
             waiting: Default::default(),
             intake: intake_sender,
         });
-        intake::start(Arc::downgrade(&state), events);
+        intake::start(Arc::downgrade(&state), events, tokio::runtime::Handle::current());
         state
     }
 
-    /// The store, for one short call.
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    /// The store.
+    pub fn store(&self) -> &dyn Backend {
+        &*self.store
     }
 
     /// Where uploaded steps live.
@@ -210,13 +228,18 @@ pub fn local_router(state: Arc<AppState>) -> Router {
 /// Runs queued runs in this process until `run` has finished (the CLI's
 /// `trigger` and `runs replay` without a server).
 pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), crate::store::StoreError> {
+    let lease = state.config.lease;
     loop {
-        let Some(record) = state.store().run(run)? else { return Ok(()) };
-        match record.status.as_str() {
-            "queued" => {}
-            // A server on the same data directory has it.
-            "running" => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        let Some(record) = state.store().run(run).await? else { return Ok(()) };
+        match record.status {
+            RunStatus::Queued => {}
+            // A server on the same data directory has it, unless its lease
+            // expired (then the claim below takes it over).
+            RunStatus::Running => {
+                match state.store().claim_run_by_id(run, &state.owner, lease).await? {
+                    Some(claimed) => worker::run_one(&state, &claimed).await,
+                    None => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
                 continue;
             }
             _ => return Ok(()),
@@ -228,8 +251,7 @@ pub async fn run_until_finished(state: Arc<AppState>, run: &str) -> Result<(), c
             continue;
         }
         // Only this run: other queued runs belong to whoever serves the directory.
-        let claimed = state.store().claim_run_by_id(run)?;
-        if let Some(claimed) = claimed {
+        if let Some(claimed) = state.store().claim_run_by_id(run, &state.owner, lease).await? {
             worker::run_one(&state, &claimed).await;
         }
     }
@@ -257,7 +279,13 @@ pub async fn serve_until(
     state.work.notify_waiters();
     let drained = tokio::time::timeout(state.config.grace, futures::future::join_all(workers)).await;
     if drained.is_err() {
-        eprintln!("stephost: runs still running after the grace period are queued again on the next start");
+        let held: Vec<Lease> = state.leases.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        for lease in held {
+            if let Err(e) = state.store().release_run(&lease).await {
+                eprintln!("stephost: run {}: giving it back to the queue: {e}", lease.run);
+            }
+        }
+        eprintln!("stephost: runs still running after the grace period are queued again");
     }
     Ok(())
 }
@@ -285,7 +313,7 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, axum::Json(crate::store::views::ApiErrorBody { error: self.1, run: None })).into_response()
     }
 }
 

@@ -11,7 +11,7 @@ const MAX_SLEEP_MS: i64 = 60_000;
 pub(super) async fn run_schedules(state: Arc<AppState>) {
     loop {
         let now = state.config.clock.now_ms();
-        let next_due = fire_due(&state, now).unwrap_or_else(|e| {
+        let next_due = fire_due(&state, now).await.unwrap_or_else(|e| {
             eprintln!("stephost: schedules: {e}");
             Some(now + 1_000)
         });
@@ -24,14 +24,14 @@ pub(super) async fn run_schedules(state: Arc<AppState>) {
 }
 
 /// Queues every schedule due at `now`; returns when the next one is due.
-fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
-    let schedules = state.store().schedules().map_err(|e| e.to_string())?;
+async fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
+    let schedules = state.store().schedules().await.map_err(|e| e.to_string())?;
     let mut soonest: Option<i64> = None;
     for (name, due) in schedules {
         if due > now {
             return Ok(Some(soonest.map_or(due, |s| s.min(due))));
         }
-        let record = state.store().workflow(&name).map_err(|e| e.to_string())?;
+        let record = state.store().workflow(&name).await.map_err(|e| e.to_string())?;
         let schedule = record.as_ref().and_then(|record| match state.workflow(record) {
             Ok(workflow) => workflow.service.schedule.clone(),
             Err(e) => {
@@ -40,12 +40,12 @@ fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
             }
         });
         let (Some(record), Some(schedule)) = (record, schedule) else {
-            state.store().set_schedule(&name, None).map_err(|e| e.to_string())?;
+            state.store().set_schedule(&name, None).await.map_err(|e| e.to_string())?;
             continue;
         };
         let event = schedule.event(due);
         let next = schedule.next_after_firing(due, now);
-        state.store().fire_schedule(&record, &event, next).map_err(|e| e.to_string())?;
+        state.store().fire_schedule(&record, &event, next).await.map_err(|e| e.to_string())?;
         state.work.notify_one();
         soonest = match (soonest, next) {
             (Some(s), Some(n)) => Some(s.min(n)),

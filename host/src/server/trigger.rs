@@ -5,6 +5,7 @@
 //! timeout.
 
 use super::{ApiError, AppState, Reply};
+use crate::store::views::{ApiErrorBody, Queued};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -46,7 +47,7 @@ async fn trigger(
         }
     };
     let endpoint = params.iter().find(|(k, _)| k == "endpoint").map(|(_, v)| v.clone()).unwrap_or_default();
-    let workflow = match state.store().workflow_by_endpoint(&endpoint) {
+    let workflow = match state.store().workflow_by_endpoint(&endpoint).await {
         Ok(Some(workflow)) => workflow,
         Ok(None) => {
             return ApiError(StatusCode::NOT_FOUND, "no workflow at this endpoint".into()).into_response();
@@ -67,7 +68,10 @@ async fn trigger(
     };
     match super::intake::enqueue(&state, &workflow, event, waiter).await {
         Ok(id) => match reply {
-            None => (StatusCode::OK, Json(json!({ "run": id }))).into_response(),
+            None => {
+                let queued = Queued { run: id, version: workflow.version, replay_of: None };
+                (StatusCode::OK, Json(queued)).into_response()
+            }
             Some(reply) => await_response(&state, &id, reply, parsed.timeout()).await,
         },
         Err(e @ ApiError(StatusCode::TOO_MANY_REQUESTS, _)) => {
@@ -90,8 +94,8 @@ async fn await_response(
     timeout: std::time::Duration,
 ) -> Response {
     let error = |status: StatusCode, message: String| {
-        (status, [("x-stephost-run", run.to_string())], Json(json!({ "error": message, "run": run })))
-            .into_response()
+        let body = ApiErrorBody { error: message, run: Some(run.to_string()) };
+        (status, [("x-stephost-run", run.to_string())], Json(body)).into_response()
     };
     match tokio::time::timeout(timeout, reply).await {
         Ok(Ok(Reply::Respond(response))) => {

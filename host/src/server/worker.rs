@@ -1,15 +1,15 @@
-//! A worker: takes the oldest due queued run, runs the workflow version it
-//! was triggered for (storing each step as it finishes, and handing a
-//! `flow.respond` response to the waiting trigger at once), then stores
-//! the outcome or queues a retry.
+//! A worker: takes the oldest due queued run under a lease, runs the
+//! workflow version it was triggered for (storing each step as it finishes,
+//! then handing a `flow.respond` response to the waiting trigger), keeps
+//! the lease alive meanwhile, then stores the outcome or queues a retry.
 
 use super::{AppState, Reply};
 use crate::runtime::outcome::StepOutcome;
-use crate::store::RunRecord;
-use crate::workflow::{WorkflowOutcome, WorkflowStatus};
-use serde_json::json;
+use crate::store::{Claimed, Run, RunOutcome, RunStatus};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long an idle worker waits before looking at the queue again (a
 /// wake-up can be missed between its look and its wait).
@@ -20,11 +20,10 @@ pub(super) async fn work(state: Arc<AppState>) {
         if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let claimed = state.store().claim_run();
-        match claimed {
-            Ok(Some(run)) => run_one(&state, &run).await,
+        match state.store().claim_run(&state.owner, state.config.lease).await {
+            Ok(Some(claimed)) => run_one(&state, &claimed).await,
             Ok(None) => {
-                let idle = match state.store().next_retry_ms() {
+                let idle = match state.store().next_retry_ms().await {
                     Ok(Some(due)) => {
                         Duration::from_millis((due - crate::base::clock::now_ms()).max(1) as u64)
                             .min(IDLE_POLL)
@@ -41,49 +40,115 @@ pub(super) async fn work(state: Arc<AppState>) {
     }
 }
 
-/// Runs one claimed run and stores how it ended.
-pub(super) async fn run_one(state: &AppState, run: &RunRecord) {
-    let ended = execute(state, run).await;
-    if let Err(e) = conclude(state, run, ended) {
-        eprintln!("stephost: run {}: {e}", run.id);
+/// Runs one claimed run, its lease kept alive meanwhile, and stores how it
+/// ended.
+pub(super) async fn run_one(state: &AppState, claimed: &Claimed) {
+    state.leases.lock().unwrap_or_else(|p| p.into_inner()).insert(claimed.lease.clone());
+    let (progress, mut steps) = watch::channel(Vec::new());
+    let ended = tokio::select! {
+        ended = execute(state, &claimed.run, &progress) => ended,
+        never = keep(state, claimed, &mut steps) => match never {},
+    };
+    // A response set by the last step may not have been handed on yet (a
+    // second hand-off is a no-op).
+    let response = steps.borrow().iter().find_map(|step| step.response.clone());
+    if let Some(response) = response {
+        state.reply(&claimed.run.id, Reply::Respond(response));
+    }
+    if let Err(e) = conclude(state, claimed, ended).await {
+        eprintln!("stephost: run {}: {e}", claimed.run.id);
+    }
+    state.leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&claimed.lease);
+}
+
+/// While the run runs: renews its lease every third of the lease, and
+/// stores each step as it finishes.
+async fn keep(
+    state: &AppState,
+    claimed: &Claimed,
+    steps: &mut watch::Receiver<Vec<StepOutcome>>,
+) -> Infallible {
+    let mut beat = tokio::time::interval(state.config.lease / 3);
+    beat.tick().await;
+    let mut lost = false;
+    loop {
+        tokio::select! {
+            _ = beat.tick(), if !lost => {
+                match state.store().heartbeat(&claimed.lease, state.config.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        eprintln!("stephost: run {}: lease lost; its end will not be stored", claimed.run.id);
+                        lost = true;
+                    }
+                    Err(e) => eprintln!("stephost: run {}: heartbeat: {e}", claimed.run.id),
+                }
+            }
+            changed = steps.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                let finished = steps.borrow_and_update().clone();
+                publish(state, claimed, &finished).await;
+            }
+        }
+    }
+}
+
+/// Stores the steps finished so far, then hands a `flow.respond` response
+/// to the waiting trigger (stored first: the run shows what answered).
+async fn publish(state: &AppState, claimed: &Claimed, steps: &[StepOutcome]) {
+    let outcome = RunOutcome::running(claimed.run.attempt, steps);
+    if let Err(e) = state.store().save_progress(&claimed.lease, &outcome).await {
+        eprintln!("stephost: run {}: {e}", claimed.run.id);
+    }
+    if let Some(response) = steps.iter().find_map(|step| step.response.clone()) {
+        state.reply(&claimed.run.id, Reply::Respond(response));
     }
 }
 
 /// How one attempt of a run ended.
 struct Ended {
-    status: &'static str,
-    outcome: serde_json::Value,
+    status: RunStatus,
+    outcome: RunOutcome,
     /// Wait this long and try again.
     retry_in: Option<Duration>,
 }
 
 /// Stores how the attempt ended: finished (and the waiting trigger told),
-/// or queued again for a retry.
-fn conclude(state: &AppState, run: &RunRecord, ended: Ended) -> Result<(), crate::store::StoreError> {
-    match ended.retry_in {
+/// or queued again for a retry. Nothing is stored if the lease was lost.
+async fn conclude(state: &AppState, claimed: &Claimed, ended: Ended) -> Result<(), crate::store::StoreError> {
+    let lease = &claimed.lease;
+    let stored = match ended.retry_in {
         Some(delay) => {
             let due = crate::base::clock::now_ms() + delay.as_millis() as i64;
-            state.store().retry_run(&run.id, &ended.outcome, due)?;
+            let stored = state.store().retry_run(lease, &ended.outcome, due).await?;
             state.work.notify_one();
+            stored
         }
         None => {
-            let stored = state.store().finish_run(&run.id, ended.status, &ended.outcome);
-            state.reply(&run.id, Reply::Ended(ended.status));
-            stored?;
+            let stored = state.store().finish_run(lease, ended.status, &ended.outcome).await;
+            state.reply(&claimed.run.id, Reply::Ended(ended.status));
+            stored?
         }
+    };
+    if !stored {
+        eprintln!("stephost: run {}: lease lost; another worker has the run", claimed.run.id);
     }
     Ok(())
 }
 
-async fn execute(state: &AppState, run: &RunRecord) -> Ended {
+async fn execute(state: &AppState, run: &Run, progress: &watch::Sender<Vec<StepOutcome>>) -> Ended {
     let failed = |message: String| Ended {
-        status: "failed",
-        outcome: json!({ "status": "failed", "error": message }),
+        status: RunStatus::Failed,
+        outcome: RunOutcome::failed_to_start(run.attempt, message),
         retry_in: None,
     };
-    let record = match state.store().workflow_version(&run.workflow, run.version) {
+    let Some(version) = run.version else {
+        return failed(format!("run {} names no version of workflow {}", run.id, run.workflow));
+    };
+    let record = match state.store().workflow_version(&run.workflow, version).await {
         Ok(Some(record)) => record,
-        Ok(None) => return failed(format!("workflow {} version {} is gone", run.workflow, run.version)),
+        Ok(None) => return failed(format!("workflow {} version {version} is gone", run.workflow)),
         Err(e) => return failed(e.to_string()),
     };
     let mut workflow = match state.workflow(&record) {
@@ -93,39 +158,23 @@ async fn execute(state: &AppState, run: &RunRecord) -> Ended {
     if let Err(e) = state.refresher.refresh_due(&workflow.accounts()).await {
         return failed(e.to_string());
     }
-    if let Err(e) = workflow.attach_store(&state.store(), Some(&state.refresher)) {
+    if let Err(e) = workflow.attach_store(state.store(), Some(&state.refresher)).await {
         return failed(e.to_string());
     }
     let mut on_step = |steps: &[StepOutcome]| {
-        if let Err(e) = state.store().save_progress(&run.id, &json!({ "status": "running", "steps": steps }))
-        {
-            eprintln!("stephost: run {}: {e}", run.id);
-        }
-        if let Some(response) = steps.last().and_then(|step| step.response.clone()) {
-            state.reply(&run.id, Reply::Respond(response));
-        }
+        progress.send_replace(steps.to_vec());
     };
     match workflow.run_observed(&state.runtime, &run.event, run.id.clone(), &mut on_step).await {
         Ok(outcome) => {
             let retry_in = (outcome.is_retryable_failure()
                 && run.attempt <= u64::from(workflow.service.retries))
             .then(|| workflow.service.retry_delay(run.attempt));
-            Ended { status: status_name(&outcome), outcome: outcome_json(&outcome, run), retry_in }
+            Ended {
+                status: outcome.status.run_status(),
+                outcome: outcome.to_run_outcome(run.attempt),
+                retry_in,
+            }
         }
         Err(e) => failed(e.to_string()),
     }
-}
-
-fn status_name(outcome: &WorkflowOutcome) -> &'static str {
-    match outcome.status {
-        WorkflowStatus::Succeeded => "succeeded",
-        WorkflowStatus::Failed { .. } => "failed",
-        WorkflowStatus::Exited { .. } => "exited",
-    }
-}
-
-fn outcome_json(outcome: &WorkflowOutcome, run: &RunRecord) -> serde_json::Value {
-    let mut value = serde_json::to_value(outcome).unwrap_or_default();
-    value["attempt"] = json!(run.attempt);
-    value
 }

@@ -2,10 +2,17 @@
 //! (WAL, migrations that run by themselves) holding connected accounts and
 //! environment variables, every secret value encrypted under the master key.
 
+mod backend;
 pub mod crypto;
+pub mod runs;
 mod service;
+mod sqlite;
+pub mod views;
 
-pub use service::{RunRecord, StepRecord, WorkflowRecord};
+pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
+pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
+pub use service::{StepRecord, WorkflowRecord};
+pub use sqlite::Sqlite;
 
 use crate::catalog::Catalog;
 use crypto::{KeyError, MasterKey};
@@ -62,6 +69,8 @@ const MIGRATIONS: &[&str] = &[
     service::MIGRATION,
     // 4: retries (a run's earliest start) and timer schedules.
     service::MIGRATION_SCHEDULES,
+    // 5: leases on running runs.
+    service::MIGRATION_LEASES,
 ];
 
 /// A known plaintext sealed under the master key when the database is
@@ -101,7 +110,9 @@ impl std::fmt::Debug for StoredField {
 pub struct AccountSummary {
     pub app: String,
     pub name: String,
-    /// Field names with non-secret values; secret ones masked.
+    /// Field names to non-secret values, secret ones masked; JSON
+    /// `{"field": "value", …}`.
+    #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub fields: Vec<(String, String)>,
     pub created_ms: u64,
     pub last_used_ms: Option<u64>,
@@ -138,6 +149,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     key: MasterKey,
+    /// What runs' timestamps and leases go by.
+    clock: std::sync::Arc<dyn crate::base::clock::Clock>,
 }
 
 /// Largest environment variable value.
@@ -182,7 +195,14 @@ impl Store {
                 .map_err(db)?;
             }
         }
-        Ok(Self { conn, path, key })
+        Ok(Self { conn, path, key, clock: std::sync::Arc::new(crate::base::clock::SystemClock) })
+    }
+
+    /// The store going by `clock` for runs' timestamps and leases, so a
+    /// test can let a lease expire by moving a [`ManualClock`](crate::base::clock::ManualClock).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::base::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn db(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -2,8 +2,10 @@
 //! workflow versions with their HTTP endpoint, and durable runs
 //! (queued → running → succeeded | failed | exited).
 
-use super::{Store, StoreError, now_ms};
+use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
+use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, params};
+use std::time::Duration;
 
 /// Schema for the service (migration 3).
 pub(super) const MIGRATION: &str = "CREATE TABLE steps (
@@ -44,8 +46,13 @@ pub(super) const MIGRATION_SCHEDULES: &str =
          next_ms INTEGER NOT NULL
      );";
 
-/// An uploaded step.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Leases on running runs (migration 5): who holds a running run and
+/// until when. Rows left running by an older build have an expired lease.
+pub(super) const MIGRATION_LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+     ALTER TABLE runs ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;";
+
+/// An uploaded step: `POST /v1/steps` answers it, `GET /v1/steps` lists it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
     /// SHA-256 of the component, hex.
     pub id: String,
@@ -65,24 +72,18 @@ pub struct WorkflowRecord {
     pub created_ms: u64,
 }
 
-/// A run as stored.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunRecord {
-    pub id: String,
-    pub workflow: String,
-    pub version: u64,
-    /// queued, running, succeeded, failed or exited.
-    pub status: String,
-    pub event: serde_json::Value,
-    pub attempt: u64,
-    pub created_ms: u64,
-    pub started_ms: Option<u64>,
-    pub finished_ms: Option<u64>,
-    /// A queued retry does not start before this time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_at_ms: Option<u64>,
-    /// The workflow outcome (steps, logs, egress), once finished.
-    pub outcome: Option<serde_json::Value>,
+/// The status column is the status word, so SQL filters and JSON agree.
+impl rusqlite::ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// Reads the status column; an unknown word is a damaged row, said so.
+impl rusqlite::types::FromSql for RunStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?.parse().map_err(|e: StoreError| rusqlite::types::FromSqlError::Other(e.into()))
+    }
 }
 
 impl Store {
@@ -91,7 +92,7 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO steps (id, size, uploaded_ms) VALUES (?1, ?2, ?3)",
-                params![id, size as i64, now_ms()],
+                params![id, size as i64, self.now()],
             )
             .map_err(self.db())?;
         Ok(())
@@ -139,7 +140,7 @@ impl Store {
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
         let endpoint = latest.map_or_else(crate::base::ids::unguessable_hex, |w| w.endpoint);
-        let created_ms = now_ms();
+        let created_ms = self.now();
         self.conn
             .execute(
                 "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -202,12 +203,7 @@ impl Store {
         event: &serde_json::Value,
     ) -> Result<String, StoreError> {
         let id = crate::base::ids::new_run_id();
-        self.conn
-            .execute(
-                "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
-                params![id, workflow.name, workflow.version as i64, event.to_string(), now_ms()],
-            )
-            .map_err(self.db())?;
+        self.enqueue_runs(&[NewRun { id: id.clone(), workflow, event }])?;
         Ok(id)
     }
 
@@ -228,116 +224,184 @@ impl Store {
         result
     }
 
-    /// Commits many events as queued runs in one transaction (one disk
-    /// flush); their ids in order.
-    pub fn enqueue_runs(
-        &self,
-        events: &[(&WorkflowRecord, &serde_json::Value)],
-    ) -> Result<Vec<String>, StoreError> {
+    /// Commits many events as queued runs, under the callers' ids, in one
+    /// transaction (one disk flush).
+    pub fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
         let db = self.db();
         let tx = self.conn.unchecked_transaction().map_err(&db)?;
-        let mut ids = Vec::with_capacity(events.len());
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
+                    "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(&db)?;
-            let created_ms = now_ms();
-            for (workflow, event) in events {
-                let id = crate::base::ids::new_run_id();
+            let created_ms = self.now();
+            for run in runs {
                 insert
                     .execute(params![
-                        id,
-                        workflow.name,
-                        workflow.version as i64,
-                        event.to_string(),
+                        run.id,
+                        run.workflow.name,
+                        run.workflow.version as i64,
+                        RunStatus::Queued,
+                        run.event.to_string(),
                         created_ms
                     ])
                     .map_err(&db)?;
-                ids.push(id);
             }
         }
-        tx.commit().map_err(&db)?;
-        Ok(ids)
+        tx.commit().map_err(&db)
     }
 
-    /// Takes the oldest queued run and marks it running (attempt + 1).
-    pub fn claim_run(&self) -> Result<Option<RunRecord>, StoreError> {
-        self.unsynced(|| self.claim_run_now())
+    /// Takes the oldest due queued run, or a running one whose lease
+    /// expired (its worker died), marks it running (attempt + 1) and leases
+    /// it to `owner` for `lease`.
+    pub fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        self.claim_where(
+            "id = (SELECT id FROM runs WHERE (status = 'queued' AND not_before_ms <= ?1)
+                                          OR (status = 'running' AND lease_until_ms < ?1)
+                   ORDER BY created_ms LIMIT 1)",
+            None,
+            owner,
+            lease,
+        )
     }
 
-    /// Takes one queued run by id (the CLI running its own run), if it is
-    /// still queued.
-    pub fn claim_run_by_id(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+    /// Takes one run by id (the CLI running its own run), if it is queued
+    /// or its lease expired.
+    pub fn claim_run_by_id(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        self.claim_where(
+            "id = ?4 AND (status = 'queued' OR (status = 'running' AND lease_until_ms < ?1))",
+            Some(id),
+            owner,
+            lease,
+        )
+    }
+
+    fn claim_where(
+        &self,
+        condition: &str,
+        id: Option<&str>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
         self.unsynced(|| {
             let db = self.db();
+            let now = self.now();
             let mut claim = self
                 .conn
                 .prepare_cached(&format!(
-                    "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
-                     WHERE id = ?2 AND status = 'queued' RETURNING {RUN_FIELDS}"
+                    "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1,
+                                     lease_owner = ?2, lease_until_ms = ?3
+                     WHERE {condition} RETURNING {RUN_FIELDS}"
                 ))
                 .map_err(&db)?;
-            claim.query_row(params![now_ms(), id], run_row).optional().map_err(&db)
-        })
-    }
-
-    fn claim_run_now(&self) -> Result<Option<RunRecord>, StoreError> {
-        let db = self.db();
-        let mut claim = self
-            .conn
-            .prepare_cached(&format!(
-                "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1
-                 WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before_ms <= ?1
-                             ORDER BY created_ms LIMIT 1)
-                 RETURNING {RUN_FIELDS}"
-            ))
+            let until = now.saturating_add(lease.as_millis() as i64);
+            let run = match id {
+                Some(id) => claim.query_row(params![now, owner, until, id], run_row),
+                None => claim.query_row(params![now, owner, until], run_row),
+            }
+            .optional()
             .map_err(&db)?;
-        claim.query_row([now_ms()], run_row).optional().map_err(&db)
+            Ok(run.map(|run| Claimed {
+                lease: Lease { run: run.id.clone(), owner: owner.to_string(), attempt: run.attempt },
+                run,
+            }))
+        })
     }
 
-    /// Stores how a run ended.
-    pub fn finish_run(&self, id: &str, status: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
+    /// Runs `sql` (its `?1`… then the lease as the last three parameters:
+    /// run, owner, attempt) on the leased run if the lease is still held;
+    /// whether it was.
+    fn under_lease(
+        &self,
+        lease: &Lease,
+        sql: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<bool, StoreError> {
+        let n = values.len();
+        let sql = format!(
+            "{sql} WHERE id = ?{} AND lease_owner = ?{} AND attempt = ?{} AND status = 'running'",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let attempt = lease.attempt as i64;
+        let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
+        all.extend([&lease.run as &dyn rusqlite::ToSql, &lease.owner, &attempt]);
         self.unsynced(|| {
-            self.conn
-                .prepare_cached(
-                    "UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3, not_before_ms = 0 WHERE id = ?4",
-                )
-                .and_then(|mut finish| finish.execute(params![status, now_ms(), outcome.to_string(), id]))
+            let changed = self
+                .conn
+                .prepare_cached(&sql)
+                .and_then(|mut update| update.execute(all.as_slice()))
                 .map_err(self.db())?;
-            Ok(())
+            Ok(changed > 0)
         })
+    }
+
+    /// Extends a held lease to now + `extend`; `false` if it was lost.
+    pub fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
+        let until = self.now().saturating_add(extend.as_millis() as i64);
+        self.under_lease(lease, "UPDATE runs SET lease_until_ms = ?1", &[&until])
+    }
+
+    /// Stores how a run ended and lets go of it; `false` (nothing stored)
+    /// if the lease was lost.
+    pub fn finish_run(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        outcome: &RunOutcome,
+    ) -> Result<bool, StoreError> {
+        let outcome = to_json(outcome)?;
+        self.under_lease(
+            lease,
+            "UPDATE runs SET status = ?1, finished_ms = ?2, outcome = ?3, not_before_ms = 0,
+                             lease_owner = NULL, lease_until_ms = 0",
+            &[&status, &self.now(), &outcome],
+        )
     }
 
     /// Stores the steps finished so far of a running run.
-    pub fn save_progress(&self, id: &str, outcome: &serde_json::Value) -> Result<(), StoreError> {
-        self.unsynced(|| {
-            self.conn
-                .execute(
-                    "UPDATE runs SET outcome = ?1 WHERE id = ?2 AND status = 'running'",
-                    params![outcome.to_string(), id],
-                )
-                .map_err(self.db())?;
-            Ok(())
-        })
+    pub fn save_progress(&self, lease: &Lease, outcome: &RunOutcome) -> Result<bool, StoreError> {
+        let outcome = to_json(outcome)?;
+        self.under_lease(lease, "UPDATE runs SET outcome = ?1", &[&outcome])
     }
 
     /// Queues a failed run again, not to start before `not_before_ms`; the
     /// failed attempt's outcome stays visible until the next one ends.
     pub fn retry_run(
         &self,
-        id: &str,
-        outcome: &serde_json::Value,
+        lease: &Lease,
+        outcome: &RunOutcome,
         not_before_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = 'queued', not_before_ms = ?1, outcome = ?2 WHERE id = ?3",
-                params![not_before_ms, outcome.to_string(), id],
-            )
-            .map_err(self.db())?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let outcome = to_json(outcome)?;
+        self.under_lease(
+            lease,
+            "UPDATE runs SET status = 'queued', not_before_ms = ?1, outcome = ?2,
+                             lease_owner = NULL, lease_until_ms = 0",
+            &[&not_before_ms, &outcome],
+        )
+    }
+
+    /// Gives a claimed run back to the queue now (a shutdown past its grace
+    /// period), so the next start need not wait for the lease to expire.
+    pub fn release_run(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.under_lease(
+            lease,
+            "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until_ms = 0",
+            &[],
+        )
+    }
+
+    /// The time claims and leases go by: the wall clock, or a test's.
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// When the next queued retry becomes due, if one waits.
@@ -399,7 +463,7 @@ impl Store {
         let id = crate::base::ids::new_run_id();
         tx.execute(
             "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
-            params![id, workflow.name, workflow.version as i64, event.to_string(), now_ms()],
+            params![id, workflow.name, workflow.version as i64, event.to_string(), self.now()],
         )
         .map_err(&db)?;
         match next_ms {
@@ -457,7 +521,12 @@ impl Store {
 
     /// After a crash: runs left running go back to the queue (at least once).
     pub fn requeue_running(&self) -> Result<usize, StoreError> {
-        self.conn.execute("UPDATE runs SET status = 'queued' WHERE status = 'running'", []).map_err(self.db())
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until_ms = 0 WHERE status = 'running'",
+                [],
+            )
+            .map_err(self.db())
     }
 
     /// How many runs wait.
@@ -470,7 +539,7 @@ impl Store {
     }
 
     /// One run.
-    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
         self.conn
             .query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row)
             .optional()
@@ -481,9 +550,9 @@ impl Store {
     pub fn list_runs(
         &self,
         workflow: Option<&str>,
-        status: Option<&str>,
+        status: Option<RunStatus>,
         limit: u64,
-    ) -> Result<Vec<RunRecord>, StoreError> {
+    ) -> Result<Vec<Run>, StoreError> {
         let db = self.db();
         let sql = format!(
             "SELECT {RUN_FIELDS} FROM runs WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY created_ms DESC LIMIT ?3"
@@ -509,26 +578,38 @@ fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
     })
 }
 
-fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-    Ok(RunRecord {
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
         id: r.get(0)?,
         workflow: r.get(1)?,
-        version: r.get::<_, i64>(2)? as u64,
+        version: Some(r.get::<_, i64>(2)? as u64),
         status: r.get(3)?,
-        event: json(Some(r.get(4)?)).unwrap_or_default(),
+        event: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
         attempt: r.get::<_, i64>(5)? as u64,
         created_ms: r.get::<_, i64>(6)? as u64,
         started_ms: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
         finished_ms: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
-        outcome: json(r.get(9)?),
+        // An outcome no reader understands shows as none rather than
+        // hiding the whole run.
+        outcome: r.get::<_, Option<String>>(9)?.and_then(|t| serde_json::from_str(&t).ok()),
         retry_at_ms: Some(r.get::<_, i64>(10)? as u64).filter(|&ms| ms > 0),
     })
+}
+
+fn to_json(outcome: &RunOutcome) -> Result<String, StoreError> {
+    serde_json::to_string(outcome).map_err(|e| StoreError::Invalid(format!("a run's outcome: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::WorkflowStatus;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn succeeded() -> RunOutcome {
+        RunOutcome { status: WorkflowStatus::Succeeded, attempt: 1, duration_ms: None, steps: vec![] }
+    }
 
     #[test]
     fn runs_are_queued_claimed_finished_and_requeued_after_a_crash() {
@@ -549,19 +630,19 @@ mod tests {
 
         let first = store.enqueue_run(&v2, &serde_json::json!({ "n": 1 })).unwrap();
         let second = store.enqueue_run(&v2, &serde_json::json!({ "n": 2 })).unwrap();
-        let claimed = store.claim_run().unwrap().unwrap();
+        let claimed = store.claim_run("test", LEASE).unwrap().unwrap();
         assert_eq!(
-            (claimed.id.as_str(), claimed.status.as_str(), claimed.attempt),
-            (first.as_str(), "running", 1)
+            (claimed.run.id.as_str(), claimed.run.status, claimed.run.attempt),
+            (first.as_str(), RunStatus::Running, 1)
         );
-        store.finish_run(&first, "succeeded", &serde_json::json!({ "ok": true })).unwrap();
-        assert_eq!(store.claim_run().unwrap().unwrap().id, second);
+        assert!(store.finish_run(&claimed.lease, RunStatus::Succeeded, &succeeded()).unwrap());
+        assert_eq!(store.claim_run("test", LEASE).unwrap().unwrap().run.id, second);
         assert_eq!(store.requeue_running().unwrap(), 1, "the crash left one running");
-        let again = store.claim_run().unwrap().unwrap();
-        assert_eq!((again.id, again.attempt), (second, 2));
-        assert!(store.claim_run().unwrap().is_none());
-        let listed = store.list_runs(Some("hook"), Some("succeeded"), 10).unwrap();
-        assert_eq!(listed[0].outcome, Some(serde_json::json!({ "ok": true })));
+        let again = store.claim_run("test", LEASE).unwrap().unwrap();
+        assert_eq!((again.run.id, again.run.attempt), (second, 2));
+        assert!(store.claim_run("test", LEASE).unwrap().is_none());
+        let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
+        assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
     }
 
     #[test]
@@ -570,11 +651,16 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let workflow = store.put_workflow("w", "definition").unwrap();
         let events: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "i": i })).collect();
-        let batch: Vec<_> = events.iter().map(|e| (&workflow, e)).collect();
-        let ids = store.enqueue_runs(&batch).unwrap();
+        let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
+        let batch: Vec<NewRun> = ids
+            .iter()
+            .zip(&events)
+            .map(|(id, event)| NewRun { id: id.clone(), workflow: &workflow, event })
+            .collect();
+        store.enqueue_runs(&batch).unwrap();
         for _ in 0..4 {
-            let run = store.claim_run().unwrap().unwrap();
-            store.finish_run(&run.id, "succeeded", &serde_json::json!({})).unwrap();
+            let claimed = store.claim_run("test", LEASE).unwrap().unwrap();
+            store.finish_run(&claimed.lease, RunStatus::Succeeded, &succeeded()).unwrap();
         }
         store.conn.execute("UPDATE runs SET created_ms = created_ms + rowid", []).unwrap();
         assert_eq!(store.prune_runs("w", Some(2), None).unwrap(), 2);
@@ -582,6 +668,6 @@ mod tests {
             store.list_runs(Some("w"), None, 10).unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(left, [ids[4].clone(), ids[3].clone(), ids[2].clone()], "queued + newest two finished");
         assert_eq!(store.prune_runs("w", None, Some(i64::MAX)).unwrap(), 2, "all finished ones are old");
-        assert_eq!(store.run(&ids[4]).unwrap().unwrap().status, "queued", "queued runs stay");
+        assert_eq!(store.run(&ids[4]).unwrap().unwrap().status, RunStatus::Queued, "queued runs stay");
     }
 }

@@ -42,7 +42,6 @@ use crate::runtime::error::LoadError;
 use crate::runtime::limits::Limits;
 use crate::runtime::outcome::{AccountFields, StepInput, StepOutcome};
 use crate::runtime::{Runtime, StepConfig};
-use crate::store::Store;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -146,36 +145,51 @@ pub struct WorkflowStep {
     pub config: StepConfig,
 }
 
-/// How a workflow run ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum WorkflowStatus {
-    Succeeded,
-    /// A step failed; later steps did not run.
-    Failed {
-        step: String,
-        error: String,
-    },
-    /// A step called `flow.exit`; later steps did not run.
-    Exited {
-        step: String,
-        reason: String,
-    },
-}
+/// How a workflow run ended: the store's type, so a run reads the same
+/// from `workflow run`, the store and the API.
+pub use crate::store::WorkflowStatus;
 
-/// Every step that ran, in order, and how the run ended.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Every step that ran, in order, and how the run ended. Printed and
+/// stored as a [`Run`](crate::store::Run) (see [`WorkflowOutcome::into_run`]).
+#[derive(Debug, Clone)]
 pub struct WorkflowOutcome {
     pub workflow: String,
     pub run_id: String,
-    #[serde(flatten)]
     pub status: WorkflowStatus,
     pub steps: Vec<StepOutcome>,
-    #[serde(serialize_with = "crate::base::units::serialize_ms")]
     pub duration: Duration,
 }
 
 impl WorkflowOutcome {
+    /// This attempt as a run's `outcome`.
+    pub fn to_run_outcome(&self, attempt: u64) -> crate::store::RunOutcome {
+        crate::store::RunOutcome {
+            status: self.status.clone(),
+            attempt,
+            duration_ms: Some(self.duration.as_secs_f64() * 1000.0),
+            steps: self.steps.clone(),
+        }
+    }
+
+    /// A workflow file's run (`workflow run`) in the one shape every run is
+    /// shown in; it started at `started_ms`.
+    pub fn into_run(self, event: Value, started_ms: u64) -> crate::store::Run {
+        let outcome = self.to_run_outcome(1);
+        crate::store::Run {
+            id: self.run_id,
+            workflow: self.workflow,
+            version: None,
+            status: self.status.run_status(),
+            attempt: 1,
+            created_ms: started_ms,
+            started_ms: Some(started_ms),
+            finished_ms: Some(started_ms + self.duration.as_millis() as u64),
+            retry_at_ms: None,
+            event,
+            outcome: Some(outcome),
+        }
+    }
+
     /// Whether a failed run may be tried again: not when a step ran out of
     /// time or memory (as in Pipedream), nor when it succeeded or exited.
     pub fn is_retryable_failure(&self) -> bool {
@@ -306,19 +320,21 @@ impl Workflow {
     /// `secret_env` win) from the store; a step with accounts gets the
     /// refresher its egress calls after a 401. Refresh due tokens first
     /// ([`crate::workflow::oauth::AccountRefresher::refresh_due`] on [`Workflow::accounts`]).
-    pub fn attach_store(
+    pub async fn attach_store<S: crate::store::Accounts + crate::store::EnvVars + ?Sized>(
         &mut self,
-        store: &Store,
+        store: &S,
         refresher: Option<&Arc<crate::workflow::oauth::AccountRefresher>>,
     ) -> Result<(), WorkflowError> {
-        let (plain, secret) = store.env_for(Some(&self.name)).map_err(|e| self.invalid(e.to_string()))?;
+        let (plain, secret) =
+            store.env_for(Some(&self.name)).await.map_err(|e| self.invalid(e.to_string()))?;
         for step in &mut self.steps {
             step.config.refresher = refresher.and_then(|r| r.for_run(step.accounts.clone()));
             for (app, account) in std::mem::take(&mut step.accounts) {
-                let fields = store.account_fields(&app, &account).map_err(|e| WorkflowError::Invalid {
-                    path: self.path.clone(),
-                    message: format!("step `{}`: {e}", step.name),
-                })?;
+                let fields =
+                    store.account_fields(&app, &account).await.map_err(|e| WorkflowError::Invalid {
+                        path: self.path.clone(),
+                        message: format!("step `{}`: {e}", step.name),
+                    })?;
                 step.auths.push((app, fields.into_iter().map(|f| (f.key, f.value)).collect()));
             }
             merge_under(&mut step.env, &plain);

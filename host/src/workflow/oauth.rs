@@ -3,10 +3,10 @@
 //! an access token through the app's token endpoint before a run, stored
 //! atomically and audited.
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditSink};
 use crate::catalog::{App, OAuthEndpoints};
 use crate::egress::{Refresher, TokenRefresher};
-use crate::store::{OAuthState, Store, StoreError};
+use crate::store::{Accounts, OAuthState, StoreError};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
@@ -242,26 +242,28 @@ async fn token_request(
 /// Refreshes OAuth accounts' access tokens, on every path that runs steps
 /// (`stephost run`, `workflow run`, the server's triggered and scheduled
 /// runs): before a run when a token is due, and during one after a 401. It
-/// keeps its own connection to the data directory's store, and refreshes
-/// one account at a time (a refresh token may be good for one use only).
+/// refreshes one account at a time (a refresh token may be good for one
+/// use only).
 pub struct AccountRefresher {
-    data_dir: std::path::PathBuf,
     catalog: Arc<crate::catalog::Catalog>,
     http: reqwest::Client,
-    audit: Option<Arc<AuditLog>>,
-    store: tokio::sync::Mutex<Option<Store>>,
+    audit: Option<Arc<dyn AuditSink>>,
+    /// The accounts' store: the server's backend, or the CLI's SQLite.
+    accounts: Arc<dyn Accounts>,
+    /// Held for a whole refresh, so two never use one refresh token.
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl AccountRefresher {
-    /// A refresher for the accounts stored in `data_dir`, sending token
-    /// requests with the runtime's egress client and auditing to its log.
-    pub fn new(data_dir: &std::path::Path, runtime: &crate::Runtime) -> Arc<Self> {
+    /// A refresher for the accounts in `accounts`, sending token requests
+    /// with the runtime's egress client and auditing to its log.
+    pub fn new(accounts: Arc<dyn Accounts>, runtime: &crate::Runtime) -> Arc<Self> {
         Arc::new(Self {
-            data_dir: data_dir.to_path_buf(),
             catalog: runtime.catalog_handle(),
             http: runtime.token_client(),
             audit: runtime.audit_log(),
-            store: tokio::sync::Mutex::new(None),
+            accounts,
+            one_at_a_time: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -271,16 +273,15 @@ impl AccountRefresher {
     pub async fn refresh_due(&self, accounts: &[(String, String)]) -> Result<(), OAuthError> {
         for (app, account) in accounts {
             let Some(known) = self.catalog.get(app) else { continue };
-            let mut store = self.store().await?;
-            let store = store.as_mut().expect("opened by store()");
+            let _one = self.one_at_a_time.lock().await;
             // A missing account is reported where it is used, with more context.
-            let oauth = match store.oauth(&known.name, account) {
+            let oauth = match self.accounts.oauth(&known.name, account).await {
                 Ok(Some(oauth)) => oauth,
                 Ok(None) | Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
             if oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64) {
-                self.refresh_with(store, known, account, &oauth).await?;
+                self.refresh_with(known, account, &oauth).await?;
             }
         }
         Ok(())
@@ -294,14 +295,14 @@ impl AccountRefresher {
             account: account.to_string(),
             reason: "the app is not in the catalog".into(),
         })?;
-        let mut store = self.store().await?;
-        let store = store.as_mut().expect("opened by store()");
-        let oauth = store.oauth(&known.name, account)?.ok_or_else(|| OAuthError::RefreshFailed {
-            app: app.to_string(),
-            account: account.to_string(),
-            reason: "not an OAuth account".into(),
-        })?;
-        self.refresh_with(store, known, account, &oauth).await
+        let _one = self.one_at_a_time.lock().await;
+        let oauth =
+            self.accounts.oauth(&known.name, account).await?.ok_or_else(|| OAuthError::RefreshFailed {
+                app: app.to_string(),
+                account: account.to_string(),
+                reason: "not an OAuth account".into(),
+            })?;
+        self.refresh_with(known, account, &oauth).await
     }
 
     /// The refresher a run's egress calls after a 401, for the run's
@@ -311,23 +312,9 @@ impl AccountRefresher {
             .then(|| Refresher(Arc::new(RunRefresher { refresher: self.clone(), accounts })))
     }
 
-    async fn store(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Store>>, OAuthError> {
-        let mut store = self.store.lock().await;
-        if store.is_none() {
-            *store = Some(Store::open(&self.data_dir)?);
-        }
-        Ok(store)
-    }
-
     /// Refreshes and stores the tokens; audited, a failure marks the
     /// account.
-    async fn refresh_with(
-        &self,
-        store: &mut Store,
-        app: &App,
-        account: &str,
-        oauth: &OAuthState,
-    ) -> Result<String, OAuthError> {
+    async fn refresh_with(&self, app: &App, account: &str, oauth: &OAuthState) -> Result<String, OAuthError> {
         let outcome = refresh(&self.http, oauth).await;
         if let Some(audit) = &self.audit {
             let event = AuditEvent::TokenRefresh {
@@ -342,13 +329,15 @@ impl AccountRefresher {
         }
         match outcome {
             Ok(tokens) => {
-                store.update_tokens(
-                    &app.name,
-                    account,
-                    &tokens.access_token,
-                    tokens.refresh_token.as_deref(),
-                    tokens.expires_ms,
-                )?;
+                self.accounts
+                    .update_tokens(
+                        &app.name,
+                        account,
+                        &tokens.access_token,
+                        tokens.refresh_token.as_deref(),
+                        tokens.expires_ms,
+                    )
+                    .await?;
                 Ok(tokens.access_token)
             }
             Err(error) => {
@@ -356,7 +345,7 @@ impl AccountRefresher {
                     OAuthError::Token { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 };
-                store.set_status(&app.name, account, &format!("refresh failed: {reason}"))?;
+                self.accounts.set_status(&app.name, account, &format!("refresh failed: {reason}")).await?;
                 Err(OAuthError::RefreshFailed { app: app.name.clone(), account: account.to_string(), reason })
             }
         }

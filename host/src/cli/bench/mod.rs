@@ -14,6 +14,7 @@ use anyhow::{Result, bail};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use stephost::store::RunStatus;
 use stephost::{HostPolicy, Runtime, StepComponent, StepConfig, StepInput};
 
 /// Times `runs` sequential runs after a warm-up; returns a report.
@@ -229,7 +230,8 @@ pub async fn triggers(
     std::fs::copy(component, steps_dir.join(format!("{}.wasm", step.hash)))?;
     let record = state
         .store()
-        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash))?;
+        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash))
+        .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = Arc::new(format!("http://{}/e/{}", listener.local_addr()?, record.endpoint));
     let server = tokio::spawn(stephost::server::serve(state.clone(), listener));
@@ -274,8 +276,8 @@ pub async fn triggers(
     }
     let accepted = started.elapsed();
     loop {
-        let queued = state.store().list_runs(Some("bench"), Some("queued"), 1)?.len();
-        let running = state.store().list_runs(Some("bench"), Some("running"), 1)?.len();
+        let queued = state.store().list_runs(Some("bench"), Some(RunStatus::Queued), 1).await?.len();
+        let running = state.store().list_runs(Some("bench"), Some(RunStatus::Running), 1).await?.len();
         if queued + running == 0 {
             break;
         }
@@ -285,8 +287,8 @@ pub async fn triggers(
     server.abort();
     let mut latencies = Vec::with_capacity(ids.len());
     for id in &ids {
-        let run = state.store().run(id)?.ok_or_else(|| anyhow::anyhow!("run {id} was lost"))?;
-        if run.status != "succeeded" {
+        let run = state.store().run(id).await?.ok_or_else(|| anyhow::anyhow!("run {id} was lost"))?;
+        if run.status != RunStatus::Succeeded {
             bail!("run {id} {}: the benchmark's step must succeed", run.status);
         }
         latencies.push(run.finished_ms.unwrap_or(run.created_ms) - run.created_ms);

@@ -1,7 +1,7 @@
 //! `stephost:step/auths`: the step's connected accounts, secret fields as
 //! sealed placeholders; each secret read goes to the audit log.
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditSink};
 use crate::runtime::bindings::stephost::step::auths::Host;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub(crate) struct AuthsContext {
     pub(crate) run_id: String,
     pub(crate) step_name: String,
     pub(crate) accounts: Vec<ShownAccount>,
-    pub(crate) audit: Option<Arc<AuditLog>>,
+    pub(crate) audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl AuthsContext {

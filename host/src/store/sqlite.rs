@@ -1,0 +1,238 @@
+//! The SQLite store behind the backend traits: one connection, each call
+//! short and serialized by a mutex, never held across an await (today's
+//! behaviour; moving calls to `spawn_blocking` later stays in this file).
+
+use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
+use super::*;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// [`Store`] behind a mutex, implementing every backend trait by calling
+/// its own method of the same name.
+pub struct Sqlite(Mutex<Store>);
+
+impl Sqlite {
+    /// An open store behind the traits.
+    pub fn new(store: Store) -> Self {
+        Self(Mutex::new(store))
+    }
+
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Store::open(data_dir).map(Self::new)
+    }
+
+    /// The connection, for one short call (never across an await).
+    pub fn lock(&self) -> MutexGuard<'_, Store> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+// Inherent methods win method resolution on `MutexGuard<Store>`, so each
+// line below calls the SQLite method, not itself.
+
+#[async_trait]
+impl Steps for Sqlite {
+    async fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError> {
+        self.lock().put_step(id, size)
+    }
+    async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
+        self.lock().list_steps()
+    }
+    async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
+        self.lock().step(id)
+    }
+    async fn delete_step(&self, id: &str) -> Result<bool, StoreError> {
+        self.lock().delete_step(id)
+    }
+}
+
+#[async_trait]
+impl Deployments for Sqlite {
+    async fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
+        self.lock().put_workflow(name, definition)
+    }
+    async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+        self.lock().workflow(name)
+    }
+    async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+        self.lock().workflow_by_endpoint(endpoint)
+    }
+    async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
+        self.lock().workflow_version(name, version)
+    }
+    async fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
+        self.lock().delete_workflow(name)
+    }
+}
+
+#[async_trait]
+impl Schedules for Sqlite {
+    async fn set_schedule(&self, workflow: &str, next_ms: Option<i64>) -> Result<(), StoreError> {
+        self.lock().set_schedule(workflow, next_ms)
+    }
+    async fn schedule(&self, workflow: &str) -> Result<Option<i64>, StoreError> {
+        self.lock().schedule(workflow)
+    }
+    async fn schedules(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.lock().schedules()
+    }
+    async fn fire_schedule(
+        &self,
+        workflow: &WorkflowRecord,
+        event: &Value,
+        next_ms: Option<i64>,
+    ) -> Result<String, StoreError> {
+        self.lock().fire_schedule(workflow, event, next_ms)
+    }
+}
+
+#[async_trait]
+impl RunQueue for Sqlite {
+    async fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
+        self.lock().enqueue_runs(runs)
+    }
+    async fn queued_runs(&self) -> Result<u64, StoreError> {
+        self.lock().queued_runs()
+    }
+    async fn next_retry_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.lock().next_retry_ms()
+    }
+    async fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        self.lock().claim_run(owner, lease)
+    }
+    async fn claim_run_by_id(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        self.lock().claim_run_by_id(id, owner, lease)
+    }
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
+        self.lock().heartbeat(lease, extend)
+    }
+    async fn save_progress(&self, lease: &Lease, outcome: &RunOutcome) -> Result<bool, StoreError> {
+        self.lock().save_progress(lease, outcome)
+    }
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        outcome: &RunOutcome,
+    ) -> Result<bool, StoreError> {
+        self.lock().finish_run(lease, status, outcome)
+    }
+    async fn retry_run(
+        &self,
+        lease: &Lease,
+        outcome: &RunOutcome,
+        not_before_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.lock().retry_run(lease, outcome, not_before_ms)
+    }
+    async fn release_run(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.lock().release_run(lease)
+    }
+}
+
+#[async_trait]
+impl RunLog for Sqlite {
+    async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
+        self.lock().run(id)
+    }
+    async fn list_runs(
+        &self,
+        workflow: Option<&str>,
+        status: Option<RunStatus>,
+        limit: u64,
+    ) -> Result<Vec<Run>, StoreError> {
+        self.lock().list_runs(workflow, status, limit)
+    }
+    async fn workflows_with_runs(&self) -> Result<Vec<String>, StoreError> {
+        self.lock().workflows_with_runs()
+    }
+    async fn prune_runs(
+        &self,
+        workflow: &str,
+        keep_runs: Option<u64>,
+        older_than_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        self.lock().prune_runs(workflow, keep_runs, older_than_ms)
+    }
+}
+
+#[async_trait]
+impl Accounts for Sqlite {
+    async fn connect_account(
+        &self,
+        catalog: &Catalog,
+        app: &str,
+        name: &str,
+        fields: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        self.lock().connect_account(catalog, app, name, fields)
+    }
+    async fn account_fields(&self, app: &str, name: &str) -> Result<Vec<StoredField>, StoreError> {
+        self.lock().account_fields(app, name)
+    }
+    async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        self.lock().list_accounts()
+    }
+    async fn remove_account(&self, app: &str, name: &str) -> Result<(), StoreError> {
+        self.lock().remove_account(app, name)
+    }
+    async fn set_oauth(&self, app: &str, name: &str, oauth: &OAuthState) -> Result<(), StoreError> {
+        self.lock().set_oauth(app, name, oauth)
+    }
+    async fn oauth(&self, app: &str, name: &str) -> Result<Option<OAuthState>, StoreError> {
+        self.lock().oauth(app, name)
+    }
+    async fn update_tokens(
+        &self,
+        app: &str,
+        name: &str,
+        access_token: &str,
+        refresh_token: Option<&str>,
+        expires_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.lock().update_tokens(app, name, access_token, refresh_token, expires_ms)
+    }
+    async fn set_status(&self, app: &str, name: &str, status: &str) -> Result<(), StoreError> {
+        self.lock().set_status(app, name, status)
+    }
+}
+
+#[async_trait]
+impl EnvVars for Sqlite {
+    async fn set_env(
+        &self,
+        name: &str,
+        value: &str,
+        secret: bool,
+        workflow: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.lock().set_env(name, value, secret, workflow)
+    }
+    async fn unset_env(&self, name: &str, workflow: Option<&str>) -> Result<(), StoreError> {
+        self.lock().unset_env(name, workflow)
+    }
+    async fn list_env(&self) -> Result<Vec<EnvSummary>, StoreError> {
+        self.lock().list_env()
+    }
+    async fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
+        self.lock().env_for(workflow)
+    }
+}
+
+#[async_trait]
+impl Settings for Sqlite {
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock().meta(key)
+    }
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.lock().set_meta(key, value)
+    }
+}
