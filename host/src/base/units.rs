@@ -39,6 +39,20 @@ pub fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_string()
 }
 
+/// Name–value pairs as a JSON object (`{"run": "function"}`), in order;
+/// a name given twice keeps its last value.
+pub fn serialize_pairs_as_object<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (name, value) in pairs {
+        map.serialize_entry(name, value)?;
+    }
+    map.end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,11 @@ pub struct ComponentReport {
     pub path: PathBuf,
     pub hash: String,
     pub size_bytes: usize,
+    /// Each import's name and kind; a JSON object of name to kind.
+    #[serde(serialize_with = "crate::base::units::serialize_pairs_as_object")]
     pub imports: Vec<(String, String)>,
+    /// Each export's name and kind; a JSON object of name to kind.
+    #[serde(serialize_with = "crate::base::units::serialize_pairs_as_object")]
     pub exports: Vec<(String, String)>,
     /// `None` if it fits; else the one-line reason it does not.
     pub misfit: Option<String>,
