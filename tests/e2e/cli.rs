@@ -390,7 +390,8 @@ fn audit_verify_reports_a_broken_chain_and_exits_1() {
     assert!(v["problem"].as_str().unwrap().contains("line 1"), "{v}");
     let out = stephost_in(data.path(), &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("hash chain BROKEN at line 1"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).starts_with("error: audit log "), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("hash chain broken at line 1"), "{}", text(&out.stderr));
 }
 
 #[test]

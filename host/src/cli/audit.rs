@@ -13,8 +13,9 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
     let path = data_dir.join("audit.jsonl");
     match command {
         AuditCommand::Verify { format } => {
-            // A broken chain is what was asked, not an error: it is printed
-            // (to stdout) and the exit code is 1.
+            // A broken chain is the answer asked for, so `--json` prints it
+            // on stdout; as text it goes to stderr, as before, so it is seen
+            // when stdout is piped. Either way the exit code is 1.
             let verdict = match stephost::audit::verify(&path) {
                 Ok(count) => AuditVerdict {
                     path: path.display().to_string(),
@@ -29,7 +30,11 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
                     problem: Some(error.message),
                 },
             };
-            output::emit(format.json, &verdict, render::audit_verdict)?;
+            if verdict.intact || format.json {
+                output::emit(format.json, &verdict, render::audit_verdict)?;
+            } else {
+                eprint!("{}", render::audit_verdict(&verdict));
+            }
             Ok(if verdict.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         AuditCommand::List { run, step, app, refused, json } => {

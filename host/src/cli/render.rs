@@ -166,7 +166,7 @@ pub struct AuditVerdict {
 
 pub fn audit_verdict(v: &AuditVerdict) -> String {
     match (&v.problem, v.records) {
-        (Some(problem), _) => format!("{}: hash chain BROKEN at {problem}\n", v.path),
+        (Some(problem), _) => format!("error: audit log {}: hash chain broken at {problem}\n", v.path),
         (None, records) => format!("{}: {} records, hash chain intact\n", v.path, records.unwrap_or(0)),
     }
 }
