@@ -2,7 +2,7 @@
 // connected Slack account. Build and run it:
 //
 //   stephost build examples/js/slack_post.mjs
-//   stephost run examples/js/slack_post.wasm --account slack=default --event - <<< '{"text":"hi"}'
+//   stephost run examples/js/slack_post.wasm --account slack --event - <<< '{"text":"hi"}'
 //
 // `auths.slack.oauth_access_token` is a sealed placeholder: the host swaps
 // the real token in only on requests to Slack's hosts.

@@ -1,7 +1,7 @@
 # The seed's Slack example as a Python step, in Pipedream's `handler(pd)` form.
 #
 #   stephost build examples/python/slack_post.py
-#   stephost run examples/python/slack_post.wasm --account slack=default --event - <<< '{"text":"hi"}'
+#   stephost run examples/python/slack_post.wasm --account slack --event - <<< '{"text":"hi"}'
 #
 # `urllib` and `requests` cannot open sockets in the sandbox: HTTP goes through
 # `stephost_http` (wasi:http), so through the host's egress proxy, which swaps the

@@ -37,8 +37,9 @@ async fn a_connected_account_and_stored_env_reach_a_step_sealed_and_the_api_in_c
         let out = stephost(data.path(), args, None).await;
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
-    let keys = stephost(data.path(), &["accounts", "keys", "slack", "--name", "work"], None).await;
-    assert_eq!(text(&keys.stdout).trim(), r#"["oauth_access_token","oauth_uid"]"#);
+    let keys = stephost(data.path(), &["accounts", "keys", "slack/work", "--json"], None).await;
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).expect("--json prints JSON");
+    assert_eq!(keys, serde_json::json!(["oauth_access_token", "oauth_uid"]));
 
     let probe = guest("probe");
     let resolve = format!("slack.com:443:{}", slack.addr);
@@ -47,7 +48,7 @@ async fn a_connected_account_and_stored_env_reach_a_step_sealed_and_the_api_in_c
         "body":"{\"channel\":\"#general\",\"text\":\"hi\"}"}]}"##;
     let out = stephost(
         data.path(),
-        &["run", probe.to_str().unwrap(), "--account", "slack=work", "--event", "-", "--json"]
+        &["run", probe.to_str().unwrap(), "--account", "slack/work", "--event", "-", "--json"]
             .into_iter()
             .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap()])
             .collect::<Vec<_>>(),
@@ -143,6 +144,13 @@ async fn accounts_test_sends_the_apps_test_request_through_the_egress_path() {
         assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
         assert!(text(&out.stdout).contains(verdict), "{}", text(&out.stdout));
     }
+    let args: Vec<&str> = ["accounts", "test", "github/good", "--json"].into_iter().chain(egress).collect();
+    let out = stephost(data.path(), &args, None).await;
+    let tested: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(
+        (tested["account"].as_str(), tested["status"].as_u64(), tested["ok"].as_bool()),
+        (Some("github/good"), Some(200), Some(true))
+    );
     let sent = github.requests();
     assert_eq!(sent[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
     assert_eq!(sent[0].header("user-agent"), Some("stephost"));
@@ -209,17 +217,10 @@ async fn basic_auth_and_per_account_hosts_work_through_the_egress_path() {
     let resolve = format!("other.zendesk.com:443:{}", apis.addr);
     let out = stephost(
         data.path(),
-        &[
-            "run",
-            probe.to_str().unwrap(),
-            "--account",
-            "zendesk=default",
-            "--allow-host",
-            "https://*.zendesk.com",
-        ]
-        .into_iter()
-        .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap(), "--event", "-", "--json"])
-        .collect::<Vec<_>>(),
+        &["run", probe.to_str().unwrap(), "--account", "zendesk", "--allow-host", "https://*.zendesk.com"]
+            .into_iter()
+            .chain(["--resolve", &resolve, "--ca-cert", ca.to_str().unwrap(), "--event", "-", "--json"])
+            .collect::<Vec<_>>(),
         Some(event),
     )
     .await;
@@ -263,11 +264,12 @@ async fn connect_from_env_and_remove() {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let keys = stephost(data.path(), &["accounts", "keys", "openai", "--name", "ci"], None).await;
-    assert_eq!(text(&keys.stdout).trim(), r#"["api_key","organization"]"#);
+    let keys = stephost(data.path(), &["accounts", "keys", "openai", "--name", "ci", "--json"], None).await;
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).expect("--json prints JSON");
+    assert_eq!(keys, serde_json::json!(["api_key", "organization"]));
     crate::support::assert_not_stored(data.path(), &["sk-from-the-environment"]);
 
-    let removed = stephost(data.path(), &["accounts", "remove", "openai", "--name", "ci"], None).await;
+    let removed = stephost(data.path(), &["accounts", "remove", "openai/ci"], None).await;
     assert!(removed.status.success());
     let again = stephost(data.path(), &["accounts", "remove", "openai", "--name", "ci"], None).await;
     assert_eq!(again.status.code(), Some(2));

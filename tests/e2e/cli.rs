@@ -1,6 +1,7 @@
 //! The `stephost` command as users run it.
 
 use crate::support::{guest, repo};
+use serde_json::{Value, json};
 use std::process::Output;
 
 fn stephost(args: &[&str], stdin: Option<&str>) -> Output {
@@ -18,6 +19,17 @@ fn stephost(args: &[&str], stdin: Option<&str>) -> Output {
         return child.wait_with_output().unwrap();
     }
     command.output().unwrap()
+}
+
+/// `stephost --data DATA ARGS…` from the repository, its output collected.
+fn stephost_in(data: &std::path::Path, args: &[&str]) -> Output {
+    crate::support::stephost_command()
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -196,6 +208,8 @@ fn help_explains_the_commands_and_flags() {
         "--memory",
         "--json",
         "--resolve",
+        "--log-kib",
+        "--output-kib",
     ] {
         assert!(help.contains(flag), "run --help lacks {flag}:\n{help}");
     }
@@ -298,4 +312,186 @@ fn an_empty_stephost_data_means_the_default_directory() {
         0,
         "nothing was written where the command ran"
     );
+}
+
+#[test]
+fn an_account_is_named_app_or_app_slash_name_everywhere() {
+    let data = tempfile::tempdir().unwrap();
+    let st = |args: &[&str]| stephost_in(data.path(), args);
+    assert!(st(&["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-one"]).status.success());
+    for who in [&["anthropic"][..], &["anthropic/default"], &["anthropic", "--name", "default"]] {
+        let out = st(&[&["accounts", "keys", "--json"][..], who].concat());
+        let keys: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(keys, json!(["api_key"]), "{who:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(text(&st(&["accounts", "keys", "anthropic"]).stdout), "api_key\n", "one key a line");
+    st(&["accounts", "connect", "anthropic/work", "--field", "api_key=sk-ant-two"]);
+    let out = st(&["accounts", "keys", "anthropic"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("anthropic has several accounts (default, work): say which, e.g. anthropic/"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = st(&["accounts", "keys", "anthropic/work", "--name", "default"]);
+    assert!(text(&out.stderr).contains("give the account's name once"), "{}", text(&out.stderr));
+    let probe = guest("probe");
+    let probe = probe.to_str().unwrap();
+    // The old `APP=NAME` still names the same account, so scripts keep working.
+    for account in ["anthropic/work", "anthropic=work"] {
+        let out = st(&["run", probe, "--account", account, "--json"]);
+        assert!(out.status.success(), "{account}: {}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let key = v["result"]["return_value"]["auths"]["anthropic"]["api_key"].as_str().unwrap();
+        assert!(key.starts_with("stephost_sealed_"), "{account}: {key}");
+    }
+    let out = st(&["run", probe, "--account", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--account nobody: no nobody account"), "{}", text(&out.stderr));
+    // With one account left, no name is needed.
+    assert!(st(&["accounts", "remove", "anthropic/default"]).status.success());
+    let out = st(&["run", probe, "--account", "anthropic"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(st(&["accounts", "remove", "anthropic"]).status.success());
+}
+
+#[test]
+fn listings_and_shows_print_json_with_objects() {
+    let data = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> Value {
+        let out = stephost_in(data.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let apps = json(&["apps", "list", "--json"]);
+    assert!(apps.as_array().unwrap().len() >= 15);
+    let zendesk = apps.as_array().unwrap().iter().find(|a| a["name"] == "zendesk").unwrap();
+    assert!(zendesk["hosts"].as_array().unwrap().contains(&json!("https://{subdomain}.zendesk.com")));
+    let twilio = json(&["apps", "show", "twilio", "--json"]);
+    assert_eq!(twilio["fields"]["auth_token"]["secret"], true);
+    assert_eq!(twilio["fields"]["auth_token"]["placements"], json!(["header:authorization"]));
+    assert_eq!(
+        &apps.as_array().unwrap().iter().find(|a| a["name"] == "twilio").unwrap(),
+        &&twilio,
+        "one shape"
+    );
+    let verified = json(&["audit", "verify", "--json"]);
+    assert_eq!((verified["intact"].as_bool(), verified["records"].as_u64()), (Some(true), Some(0)));
+    stephost_in(data.path(), &["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-x"]);
+    let listed = json(&["accounts", "list", "--json"]);
+    assert_eq!(listed[0]["account"], "anthropic/default");
+    assert_eq!(listed[0]["fields"]["api_key"], "••••••••");
+    assert_eq!(json(&["accounts", "keys", "anthropic", "--json"]), json!(["api_key"]));
+    let hello = guest("hello");
+    let report = json(&["inspect", hello.to_str().unwrap(), "--json"]);
+    assert_eq!(report["exports"]["run"], "function", "{report}");
+}
+
+#[test]
+fn with_json_errors_are_one_json_line_on_stderr() {
+    for (args, expected) in [
+        (&["apps", "show", "nope", "--json"][..], "app `nope` is not in the app catalog"),
+        (&["runs", "list", "--status", "bogus", "--json"], "invalid value 'bogus' for '--status"),
+        (&["run", "missing.wasm", "--json"], "missing.wasm: cannot read"),
+    ] {
+        let out = stephost(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stdout), "");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        let e: Value = serde_json::from_str(&stderr).expect("JSON error");
+        assert!(e["error"].as_str().unwrap().contains(expected), "{stderr}");
+    }
+}
+
+#[test]
+fn audit_verify_reports_a_broken_chain_and_exits_1() {
+    // A refused request (no --allow-host) writes an audit line; then it is edited.
+    let data = tempfile::tempdir().unwrap();
+    let mut command = crate::support::stephost_command();
+    command.arg("--data").arg(data.path()).args(["run", guest("probe").to_str().unwrap(), "--event", "-"]);
+    command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"actions":[{"do":"http","url":"https://example.com/"}]}"#)
+        .unwrap();
+    child.wait().unwrap();
+    let log = data.path().join("audit.jsonl");
+    let edited = std::fs::read_to_string(&log).unwrap().replacen("example.com", "examp1e.com", 1);
+    std::fs::write(&log, edited).unwrap();
+    let out = stephost_in(data.path(), &["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["intact"], false);
+    assert!(v["problem"].as_str().unwrap().contains("line 1"), "{v}");
+    let out = stephost_in(data.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: audit log "), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("hash chain broken at line 1"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn output_kib_limits_the_return_value_from_the_cli() {
+    let hostile = guest("hostile");
+    let args = ["run", hostile.to_str().unwrap(), "--event", "-", "--output-kib", "1"];
+    let out = stephost(&args, Some(r#"{"attack":"big_return"}"#));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("over its 1 KiB output limit"), "{}", text(&out.stdout));
+    let out = stephost(&["run", hostile.to_str().unwrap(), "--output-kib", "0"], None);
+    assert_eq!(out.status.code(), Some(2), "a limit of 0 is refused");
+}
+
+#[test]
+fn serve_on_a_busy_port_fails_before_making_or_printing_a_token() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let out = stephost_in(data.path(), &["serve", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "", "no token printed");
+    assert!(text(&out.stderr).starts_with(&format!("error: listening on {addr}")), "{}", text(&out.stderr));
+    let store = stephost::store::Store::open(data.path()).unwrap();
+    assert_eq!(store.meta("api_token_sha256").unwrap(), None, "no token stored either");
+}
+
+#[test]
+fn connecting_an_existing_account_says_it_replaced_it() {
+    let data = tempfile::tempdir().unwrap();
+    let first =
+        stephost_in(data.path(), &["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-one"]);
+    assert!(text(&first.stdout).contains("connected anthropic account `default` (1 field)"));
+    let again =
+        stephost_in(data.path(), &["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-two"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("replaced anthropic account `default` (1 field)"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
+fn connecting_an_existing_account_at_a_terminal_asks_first() {
+    let data = tempfile::tempdir().unwrap();
+    stephost_in(data.path(), &["accounts", "connect", "anthropic", "--field", "api_key=sk-ant-one"]);
+    let mut command = crate::support::stephost_command();
+    command.arg("--data").arg(data.path()).args([
+        "accounts",
+        "connect",
+        "anthropic",
+        "--field",
+        "api_key=sk-ant-two",
+    ]);
+    let mut session = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    session.exp_string("anthropic/default exists").unwrap();
+    session.send_line("n").unwrap();
+    session.exp_string("kept anthropic/default").unwrap();
+    session.exp_eof().unwrap();
+    let store = stephost::store::Store::open(data.path()).unwrap();
+    assert_eq!(store.account_fields("anthropic", "default").unwrap()[0].value, "sk-ant-one");
 }

@@ -135,7 +135,7 @@ fn js_app_step(name: &str, app: &App) -> String {
     format!(
         "// `{name}`: {title}'s test request with the connected account. Secret fields\n\
          // arrive sealed; the host swaps the real value in on the way to {title}'s hosts only.\n\
-         //   stephost build {name}.mjs && stephost run {name}.wasm --account {app}=default\n\
+         //   stephost build {name}.mjs && stephost run {name}.wasm --account {app}\n\
          export default async (event, steps, auths) => {{\n  \
          const response = await fetch({url}, {{\n    \
          method: {method:?},\n    \
@@ -186,7 +186,7 @@ fn python_app_step(name: &str, app: &App) -> String {
     format!(
         "# `{name}`: {title}'s test request with the connected account. Secret fields\n\
          # arrive sealed; the host swaps the real value in on the way to {title}'s hosts only.\n\
-         #   stephost build {name}.py && stephost run {name}.wasm --account {app}=default\n\
+         #   stephost build {name}.py && stephost run {name}.wasm --account {app}\n\
          # (HTTP goes through stephost_http: urllib and requests cannot open sockets here.)\n\
          {imports}from stephost_http import request\n\n\n\
          def handler(pd):\n    \

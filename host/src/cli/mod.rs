@@ -1,195 +1,52 @@
-//! What the `stephost` command prints: text for people, `--json` for
-//! scripts.
+//! The `stephost` command: every flag in `args`, one module per
+//! subcommand, one renderer per object in `render`, and `output` choosing
+//! text or JSON.
 
+pub mod account_ref;
+pub mod accounts;
+pub mod api;
+pub mod apps;
+pub mod args;
 pub mod audit;
 pub mod bench;
-pub mod manage;
+pub mod benchmark;
+pub mod build;
+pub mod context;
+pub mod env;
+pub mod inspect;
+pub mod new;
 pub mod oauth;
+pub mod output;
+pub mod render;
+pub mod run;
+pub mod runs;
 pub mod serve;
-pub mod service;
+pub mod steps;
+pub mod trigger;
+pub mod workflow;
 
 use anyhow::Result;
-use std::fmt::Write as _;
-use std::time::Duration;
-use stephost::audit::{AuditEntry, AuditEvent};
-use stephost::store::Run;
-use stephost::{ComponentReport, LogStream, StepOutcome, WorkflowStatus};
+use args::{Cli, Command};
+use std::process::ExitCode;
 
-/// Prints one step's outcome: return value (or error), exports, logs below
-/// them with stderr lines marked, egress, then the duration.
-pub fn print_step(outcome: &StepOutcome, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
-        return Ok(());
+/// Runs the subcommand: the one `match` on what was asked.
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let data = context::data_dir(cli.data)?;
+    let data = data.as_path();
+    match cli.command {
+        Command::Run(args) => run::run(data, args).await,
+        Command::Inspect(args) => inspect::run(data, args),
+        Command::Workflow(command) => workflow::run(data, command).await,
+        Command::Accounts(command) => accounts::run(data, command).await,
+        Command::Env(command) => env::run(data, command),
+        Command::Apps(command) => apps::run(data, command),
+        Command::Build(args) => build::run(data, args),
+        Command::Serve(args) => serve::run(data, args).await,
+        Command::Steps(command) => steps::run(data, command).await,
+        Command::Trigger(args) => trigger::run(data, args).await,
+        Command::Runs(command) => runs::run(data, command).await,
+        Command::New(args) => new::run(data, args),
+        Command::Audit(command) => audit::run(data, command),
+        Command::Bench(args) => benchmark::run(data, args).await,
     }
-    print!("{}", render_step(outcome, ""));
-    Ok(())
-}
-
-fn render_step(outcome: &StepOutcome, indent: &str) -> String {
-    let mut out = String::new();
-    match &outcome.result {
-        Ok(value) => {
-            let _ = writeln!(out, "{indent}return value:");
-            for line in pretty(value).lines() {
-                let _ = writeln!(out, "{indent}  {line}");
-            }
-        }
-        Err(error) => {
-            let _ = writeln!(out, "{indent}error: {error}");
-            if let Some(detail) = error.detail() {
-                for line in detail.lines() {
-                    let _ = writeln!(out, "{indent}  {line}");
-                }
-            }
-        }
-    }
-    if !outcome.exports.is_empty() {
-        let _ = writeln!(out, "{indent}exports:");
-        for (name, value) in &outcome.exports {
-            let _ = writeln!(out, "{indent}  {name} = {value}");
-        }
-    }
-    if let Some(reason) = &outcome.exit {
-        let _ = writeln!(out, "{indent}exit: {reason}");
-    }
-    if let Some(response) = &outcome.response {
-        let _ = writeln!(out, "{indent}http response: {} ({} bytes)", response.status, response.body.len());
-    }
-    if !outcome.logs.is_empty() {
-        let _ = writeln!(out, "{indent}logs:");
-        for line in &outcome.logs {
-            let mark = match line.stream {
-                LogStream::Stdout => "   ",
-                LogStream::Stderr => "err",
-                LogStream::Host => "!!!",
-            };
-            let _ = writeln!(out, "{indent}  {mark} {}", line.text);
-        }
-    }
-    if !outcome.egress.is_empty() {
-        let _ = writeln!(out, "{indent}http requests:");
-        for r in &outcome.egress {
-            let verdict = match (&r.status, &r.error, r.allowed) {
-                (Some(status), _, _) => status.to_string(),
-                (None, Some(error), false) => format!("refused: {error}"),
-                (None, Some(error), true) => format!("failed: {error}"),
-                (None, None, _) => "no response".into(),
-            };
-            let secrets = if r.secrets.is_empty() {
-                String::new()
-            } else {
-                format!(", secrets: {}", r.secrets.join(", "))
-            };
-            let _ = writeln!(
-                out,
-                "{indent}  {} {}://{}:{}{} -> {verdict} ({} ms, {} B out, {} B in{secrets})",
-                r.method, r.scheme, r.host, r.port, r.path, r.duration_ms, r.bytes_out, r.bytes_in
-            );
-        }
-    }
-    let _ = writeln!(out, "{indent}duration: {}", ms(outcome.duration));
-    out
-}
-
-/// One audit record as a line of text.
-pub fn render_audit(entry: &AuditEntry) -> String {
-    let head = format!("#{} run {} step {}", entry.seq, entry.run, entry.step);
-    match &entry.event {
-        AuditEvent::SecretRead { app, key } => format!("{head}: read secret {app}.{key}"),
-        AuditEvent::TokenRefresh { app, account, ok, error } => match (ok, error) {
-            (true, _) => format!("{head}: refreshed the {app} token of `{account}`"),
-            (false, error) => format!(
-                "{head}: FAILED to refresh the {app} token of `{account}`: {}",
-                error.as_deref().unwrap_or("?")
-            ),
-        },
-        AuditEvent::Request(r) => {
-            let verdict = match (r.allowed, r.status, &r.error) {
-                (false, _, Some(why)) => format!("REFUSED: {why}"),
-                (_, Some(status), _) => status.to_string(),
-                (_, None, Some(why)) => format!("failed: {why}"),
-                _ => "no response".into(),
-            };
-            let secrets =
-                if r.secrets.is_empty() { String::new() } else { format!(" [{}]", r.secrets.join(", ")) };
-            format!(
-                "{head}: {} {}://{}:{}{}{secrets} -> {verdict}",
-                r.method, r.scheme, r.host, r.port, r.path
-            )
-        }
-    }
-}
-
-/// Whether a record involves one of `app`'s secrets.
-pub fn audit_mentions_app(entry: &AuditEntry, app: &str) -> bool {
-    let prefix = format!("{app}.");
-    match &entry.event {
-        AuditEvent::SecretRead { app: read, .. } | AuditEvent::TokenRefresh { app: read, .. } => read == app,
-        AuditEvent::Request(r) => {
-            r.secrets.iter().any(|s| s.starts_with(&prefix))
-                || r.error.as_deref().is_some_and(|e| e.contains(&format!("secret {prefix}")))
-        }
-    }
-}
-
-/// Whether a record is a refused request.
-pub fn audit_is_refusal(entry: &AuditEntry) -> bool {
-    matches!(&entry.event, AuditEvent::Request(r) if !r.allowed)
-}
-
-/// Prints a workflow run: each step in order, then how it ended; `--json`
-/// prints the run as `runs show --json` does.
-pub fn print_workflow(run: &Run, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(run)?);
-        return Ok(());
-    }
-    let Some(outcome) = &run.outcome else { return Ok(()) };
-    for step in &outcome.steps {
-        println!("step {}:", step.step);
-        print!("{}", render_step(step, "  "));
-    }
-    let took = format!("{:.1} ms", outcome.duration_ms.unwrap_or_default());
-    match &outcome.status {
-        WorkflowStatus::Succeeded => println!("workflow `{}` succeeded in {took}", run.workflow),
-        WorkflowStatus::Exited { step, reason } => {
-            println!("workflow `{}` exited after step `{step}`: {reason} ({took})", run.workflow)
-        }
-        WorkflowStatus::Failed { step, error } => {
-            eprintln!("error: workflow `{}` failed at step `{step}`: {error}", run.workflow)
-        }
-        WorkflowStatus::Running => {}
-    }
-    Ok(())
-}
-
-/// Prints what `stephost inspect` found.
-pub fn print_report(report: &ComponentReport, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    println!("{} ({} bytes, sha256 {})", report.path.display(), report.size_bytes, report.hash);
-    println!("imports:");
-    for (name, kind) in &report.imports {
-        println!("  {name} ({kind})");
-    }
-    println!("exports:");
-    for (name, kind) in &report.exports {
-        println!("  {name} ({kind})");
-    }
-    match &report.misfit {
-        None => println!("fits the stephost:step@0.1.0 world"),
-        Some(reason) => println!("does not fit the stephost:step@0.1.0 world: {reason}"),
-    }
-    Ok(())
-}
-
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -1,23 +1,9 @@
-//! OAuth from the CLI: connecting an account with the authorization-code
-//! flow, and refreshing tokens before and during a run.
+//! `accounts connect APP --oauth`: connecting an account with the
+//! authorization-code flow.
 
 use anyhow::{Context, Result, anyhow};
 use std::path::Path;
-use std::sync::Arc;
 use stephost::Runtime;
-
-/// Refreshes each named OAuth account whose token is about to expire, and
-/// returns the refresher the run's egress calls after a 401.
-pub async fn refresh_accounts(
-    data_dir: &Path,
-    runtime: &Runtime,
-    accounts: &[(String, String)],
-) -> Result<Arc<stephost::workflow::oauth::AccountRefresher>> {
-    let store = Arc::new(stephost::store::Sqlite::open(data_dir)?);
-    let refresher = stephost::workflow::oauth::AccountRefresher::new(store, runtime);
-    refresher.refresh_due(accounts).await?;
-    Ok(refresher)
-}
 
 /// The OAuth app the user registered, and the loopback port it redirects to.
 pub struct OAuthClient {
@@ -32,7 +18,7 @@ pub async fn connect_oauth(
     runtime: &Runtime,
     app: &str,
     name: &str,
-    fields: &[String],
+    fields: Vec<(String, String)>,
     client: OAuthClient,
 ) -> Result<()> {
     use stephost::workflow::oauth;
@@ -65,10 +51,7 @@ pub async fn connect_oauth(
     if let (Some(uid), Some(_)) = (&tokens.uid, known.field("oauth_uid")) {
         values.push(("oauth_uid".into(), uid.clone()));
     }
-    for flag in fields {
-        let (key, value) = flag.split_once('=').ok_or_else(|| anyhow!("--field: expected KEY=VALUE"))?;
-        values.push((key.to_string(), value.to_string()));
-    }
+    values.extend(fields);
     let mut store = stephost::store::Store::open(data_dir)?;
     store.connect_account(catalog, app, name, &values)?;
     store.set_oauth(
@@ -82,6 +65,5 @@ pub async fn connect_oauth(
             expires_ms: tokens.expires_ms,
         },
     )?;
-    println!("connected {app} account `{name}` by OAuth");
     Ok(())
 }

@@ -473,7 +473,7 @@ fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
 }
 
 /// Adds `defaults` to `vars` where `vars` has no variable of that name.
-fn merge_under(vars: &mut Vec<(String, String)>, defaults: &[(String, String)]) {
+pub fn merge_under(vars: &mut Vec<(String, String)>, defaults: &[(String, String)]) {
     for (name, value) in defaults {
         if !vars.iter().any(|(n, _)| n == name) {
             vars.push((name.clone(), value.clone()));

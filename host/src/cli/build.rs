@@ -1,0 +1,24 @@
+//! `stephost build`: a JavaScript or Python step into a component.
+
+use super::args::{BuildArgs, EgressArgs};
+use super::context;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(data_dir: &Path, args: BuildArgs) -> Result<ExitCode> {
+    let BuildArgs { source, out } = args;
+    let out = out.unwrap_or_else(|| stephost::build::default_output(&source));
+    let built = stephost::build::build(&source, &out, data_dir)?;
+    let runtime = context::runtime(data_dir, &EgressArgs::default())?;
+    let started = std::time::Instant::now();
+    runtime.load(&out).with_context(|| format!("the built component {}", out.display()))?;
+    println!(
+        "built {} ({:.1} MB) in {:.1} s; precompiled in {:.1} s",
+        out.display(),
+        built.size as f64 / 1e6,
+        built.duration.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! What every command needs from its surroundings: the data directory, a
+//! runtime with the egress flags applied, the app catalog, the event, the
+//! service API, and OAuth tokens refreshed before a run.
+
+use super::api::Api;
+use super::args::{EgressArgs, EventArgs, ServerArgs};
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use stephost::workflow::oauth::AccountRefresher;
+use stephost::{Catalog, Runtime, RuntimeConfig};
+
+/// `--data`, else the platform's data directory.
+pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    match flag {
+        // An empty STEPHOST_DATA= means "not set".
+        Some(dir) if !dir.as_os_str().is_empty() => Ok(dir),
+        _ => dirs::data_local_dir()
+            .map(|d| d.join("stephost"))
+            .ok_or_else(|| anyhow!("no home directory: pass --data DIR or set STEPHOST_DATA")),
+    }
+}
+
+/// The app catalog as the CLI sees it: built-in apps plus `<data>/apps`.
+pub fn catalog(data_dir: &Path) -> Result<Catalog> {
+    Ok(Catalog::with_dir(&data_dir.join("apps"))?)
+}
+
+/// A runtime caching components and auditing into the data directory.
+pub fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
+    let mut config = RuntimeConfig {
+        cache_dir: Some(data_dir.join("components")),
+        catalog: Arc::new(catalog(data_dir)?),
+        audit_path: Some(data_dir.join("audit.jsonl")),
+        ..RuntimeConfig::default()
+    };
+    for spec in &egress.resolve {
+        config.egress.resolve.push(parse_resolve(spec)?);
+    }
+    for path in &egress.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("--ca-cert {}", path.display()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            bail!("--ca-cert {}: not a PEM certificate (no BEGIN CERTIFICATE block)", path.display());
+        }
+        config.egress.extra_root_certs_pem.push(pem);
+    }
+    Ok(Runtime::new(config)?)
+}
+
+/// `HOST:PORT:ADDR`, ADDR an IP (`[v6]` too) optionally with its own port
+/// (`slack.com:443:127.0.0.1:8443` reaches a stand-in on another port).
+fn parse_resolve(spec: &str) -> Result<(String, u16, SocketAddr)> {
+    let bad = || anyhow!("--resolve {spec}: expected HOST:PORT:ADDR, e.g. slack.com:443:127.0.0.1");
+    let (host, rest) = spec.split_once(':').ok_or_else(bad)?;
+    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let socket = match addr.parse::<SocketAddr>() {
+        Ok(socket) => socket,
+        Err(_) => {
+            let ip = addr.trim_start_matches('[').trim_end_matches(']');
+            (ip, port).to_socket_addrs().map_err(|_| bad())?.next().ok_or_else(bad)?
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_ascii_lowercase(), port, socket))
+}
+
+/// The `--event` file (or stdin), `{}` without one.
+pub fn read_event(args: &EventArgs) -> Result<Value> {
+    let Some(path) = &args.event else { return Ok(Value::Object(Default::default())) };
+    let (text, name) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the event from stdin")?;
+        (text, "stdin".to_string())
+    } else {
+        let text = std::fs::read_to_string(path).with_context(|| format!("event file {}", path.display()))?;
+        (text, path.display().to_string())
+    };
+    serde_json::from_str(&text).with_context(|| format!("the event in {name} is not valid JSON"))
+}
+
+/// The API the service commands talk to: `--server`, or this data directory.
+pub fn service_api(data_dir: &Path, server: &ServerArgs) -> Result<Api> {
+    Api::open(server, data_dir, || runtime(data_dir, &EgressArgs::default()))
+}
+
+/// The step's name in messages: the file stem, made a valid name.
+pub fn step_name(component: &Path) -> String {
+    let stem = component.file_stem().map_or("step".into(), |s| s.to_string_lossy().into_owned());
+    stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// Refreshes each named OAuth account whose token is about to expire, and
+/// returns the refresher the run's egress calls after a 401.
+pub async fn refresh_accounts(
+    data_dir: &Path,
+    runtime: &Runtime,
+    accounts: &[(String, String)],
+) -> Result<Arc<AccountRefresher>> {
+    let store = Arc::new(stephost::store::Sqlite::open(data_dir)?);
+    let refresher = AccountRefresher::new(store, runtime);
+    refresher.refresh_due(accounts).await?;
+    Ok(refresher)
+}
