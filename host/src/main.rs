@@ -519,15 +519,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let component = args.component.context("name the step component to measure")?;
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             if let Some(triggers) = args.triggers {
-                let report =
-                    cli::bench::triggers(Arc::new(runtime), &component, triggers as usize, args.concurrency)
-                        .await?;
+                let report = stephost::bench::triggers(
+                    Arc::new(runtime),
+                    &component,
+                    triggers as usize,
+                    args.concurrency,
+                )
+                .await?;
                 println!("{report}");
                 return Ok(ExitCode::SUCCESS);
             }
             let step = runtime.load(&component)?;
             if args.egress {
-                println!("{}", cli::bench::egress(&runtime, &step, 20, 200).await?);
+                println!("{}", stephost::bench::egress(&runtime, &step, 20, 200).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             let event = read_event(&args.event)?;
@@ -536,7 +540,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 event: event.to_string(),
                 ..Default::default()
             };
-            let report = cli::bench::step(&runtime, &step, &input, args.runs).await?;
+            let report = stephost::bench::step(&runtime, &step, &input, args.runs).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }

@@ -1,13 +1,13 @@
 //! The suite's report: tables side by side, the headline ratios, each
 //! target met or not, as Markdown for the terminal and `docs/BENCHMARKS.md`.
 
-use super::EgressReport;
 use super::measure::Samples;
 use super::peers::PeerResult;
 use super::suite::ScaleRow;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
+use stephost::bench::EgressReport;
 
 /// One row of the per-run table.
 pub struct Row {
