@@ -114,8 +114,9 @@ enum Command {
     #[command(subcommand)]
     Audit(cli::audit::AuditCommand),
     /// Measure a step's end-to-end time (instantiate + run + collect) with
-    /// its compiled component cached; `bench suite` measures stephost side
-    /// by side with bare wasmtime, Node.js and `wasmtime run`.
+    /// its compiled component cached; the separate `stephost-bench` binary
+    /// measures stephost side by side with bare wasmtime, Node.js and
+    /// `wasmtime run`.
     Bench(BenchArgs),
 }
 
@@ -223,13 +224,9 @@ pub struct EgressArgs {
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct BenchArgs {
-    #[command(subcommand)]
-    suite: Option<BenchCommand>,
     /// The step component (.wasm).
-    #[arg(required = true)]
-    component: Option<PathBuf>,
+    component: PathBuf,
     #[command(flatten)]
     event: EventArgs,
     /// How many runs to time (after 100 warm-up runs).
@@ -248,41 +245,6 @@ struct BenchArgs {
     /// With --triggers: clients sending at once.
     #[arg(long, default_value_t = 64, requires = "triggers")]
     concurrency: usize,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Every comparison in one run: bare wasmtime (the floor), the trivial
-    /// step, a Node.js `vm` context and a Node.js process per run,
-    /// `wasmtime run` per run, cold loads of Rust/JS/Python steps, the
-    /// egress proxy against direct reqwest, 1–1,000 runs waiting on I/O, and
-    /// a five-step workflow. Prints a Markdown report (progress on stderr).
-    Suite(SuiteArgs),
-}
-
-#[derive(Args)]
-struct SuiteArgs {
-    /// Where the bench steps were built (echo, relay, fetch, echo_command).
-    #[arg(long, value_name = "DIR", default_value = "examples/target/wasm32-wasip2/release")]
-    steps: PathBuf,
-    /// The wasmtime CLI for the `wasmtime run` peer (default: on PATH;
-    /// skipped with a note when there is none).
-    #[arg(long, value_name = "FILE")]
-    wasmtime: Option<PathBuf>,
-    /// Also write the report into FILE (e.g. docs/BENCHMARKS.md), replacing
-    /// the previous generated section and keeping the rest.
-    #[arg(long, value_name = "FILE")]
-    write: Option<PathBuf>,
-    /// A smoke run: few runs, short windows (the numbers mean little).
-    #[arg(long)]
-    quick: bool,
-    /// Skip building and measuring the JavaScript and Python steps.
-    #[arg(long)]
-    no_languages: bool,
-    /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, egress, scaling, cold.
-    #[arg(long, value_name = "PART")]
-    only: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -511,12 +473,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Accounts(command) => cli::manage::accounts(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Env(command) => cli::manage::env(&data_dir, command).map(|()| ExitCode::SUCCESS),
         Command::Apps(command) => cli::manage::apps(&data_dir, command).map(|()| ExitCode::SUCCESS),
-        Command::Bench(BenchArgs { suite: Some(BenchCommand::Suite(args)), .. }) => {
-            bench_suite(data_dir, args)?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Bench(args) => {
-            let component = args.component.context("name the step component to measure")?;
+            let component = args.component;
+            if component == Path::new("suite") && !component.exists() {
+                bail!("the peer comparison moved out of `stephost bench suite`: run `stephost-bench`");
+            }
             let runtime = runtime(&data_dir, &EgressArgs { resolve: vec![], ca_cert: vec![] })?;
             if let Some(triggers) = args.triggers {
                 let report = stephost::bench::triggers(
@@ -545,32 +506,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Runs the suite on its own thread (it builds the runtimes each part
-/// needs), prints the report and writes it where asked.
-fn bench_suite(data_dir: PathBuf, args: SuiteArgs) -> Result<()> {
-    let options = cli::bench::suite::SuiteOptions {
-        steps_dir: args.steps,
-        wasmtime: args.wasmtime,
-        data_dir,
-        quick: args.quick,
-        no_languages: args.no_languages,
-        only: args.only,
-    };
-    let report = std::thread::spawn(move || cli::bench::suite::run(&options))
-        .join()
-        .map_err(|_| anyhow::anyhow!("the benchmark suite panicked"))??;
-    let today = chrono::DateTime::from_timestamp_millis(stephost::base::clock::now_ms()).unwrap_or_default();
-    let title = format!("{} — `stephost bench suite`", today.format("%Y-%m-%d"));
-    let markdown = report.markdown(&title);
-    println!("{markdown}");
-    if let Some(file) = &args.write {
-        cli::bench::report::write_into(file, &markdown)
-            .with_context(|| format!("cannot write the report into {}", file.display()))?;
-        eprintln!("stephost bench suite: written into {}", file.display());
-    }
-    Ok(())
 }
 
 async fn run_step(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {

@@ -2,7 +2,6 @@
 //! scripts.
 
 pub mod audit;
-pub mod bench;
 pub mod manage;
 pub mod oauth;
 pub mod serve;

@@ -1,4 +1,4 @@
-//! `stephost bench suite`: every comparison of issue 7 in one process run,
+//! `stephost-bench`: every comparison of issue 7 in one process run,
 //! on the same machine: the bare-wasmtime floor, stephost's trivial step,
 //! its peers (Node.js `vm`, a Node.js process, `wasmtime run`), cold loads
 //! of Rust/JS/Python steps, the egress proxy against direct reqwest,
@@ -299,7 +299,7 @@ fn cold_section(
 }
 
 fn progress(what: &str) {
-    eprintln!("stephost bench suite: {what}…");
+    eprintln!("stephost-bench: {what}…");
 }
 
 /// One run of `step` that must succeed.

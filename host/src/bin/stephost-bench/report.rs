@@ -286,8 +286,8 @@ impl Report {
 }
 
 /// Markers around the generated section of the benchmarks document.
-const START: &str = "<!-- stephost bench suite: start (generated, replaced on each run) -->";
-const END: &str = "<!-- stephost bench suite: end -->";
+const START: &str = "<!-- stephost-bench: start (generated, replaced on each run) -->";
+const END: &str = "<!-- stephost-bench: end -->";
 
 /// Puts `section` between the markers in `file` (appending them the first
 /// time); the rest of the document is left as it is.
