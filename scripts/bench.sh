@@ -2,8 +2,8 @@
 # The benchmark suite on a fresh machine with only the Rust toolchain:
 # installs the wasm32-wasip2 target, Node.js (the peers) and the wasmtime
 # CLI 48.0.8 (the `wasmtime run` peer, into target/tools: ~6 min once),
-# builds the bench steps and the host in release mode, runs
-# `stephost bench suite` and writes its report into docs/BENCHMARKS.md.
+# builds the bench steps and the suite's binary (`stephost-bench`) in release
+# mode, runs it and writes its report into docs/BENCHMARKS.md.
 # Extra arguments go to the suite (e.g. --quick, --only step); the report of
 # such a partial run is printed, not written into the document.
 set -euo pipefail
@@ -17,7 +17,7 @@ if [ ! -x "$wasmtime" ]; then
     cargo install wasmtime-cli@48.0.8 --locked --root target/tools || echo "wasmtime-cli did not build: its row is skipped"
 fi
 cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
-cargo build --release -p stephost
+cargo build --release -p stephost --bin stephost-bench
 write=(--write docs/BENCHMARKS.md)
 [ $# -eq 0 ] || write=()
-exec target/release/stephost --data target/bench-data bench suite --wasmtime "$wasmtime" "${write[@]}" "$@"
+exec target/release/stephost-bench --data target/bench-data --wasmtime "$wasmtime" "${write[@]}" "$@"

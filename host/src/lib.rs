@@ -45,6 +45,9 @@ pub mod build;
 // `stephost serve`: the HTTP API, triggers, the queue and its workers.
 pub mod server;
 
+// What `stephost bench` and the `stephost-bench` suite measure with.
+pub mod bench;
+
 pub use catalog::{App, Catalog};
 pub use egress::{EgressConfig, EgressRecord, HostPattern, HostPolicy};
 pub use logs::{LogLine, LogStream};
@@ -68,7 +71,7 @@ mod layers {
     /// The layers, lowest first: the same order as the `pub mod` list.
     const LAYERS: &[&str] = &[
         "base", "policy", "secrets", "catalog", "audit", "logs", "egress", "runtime", "store", "workflow",
-        "build", "server",
+        "build", "server", "bench",
     ];
 
     /// Every top-level module named by a `crate::` path in `source`,

@@ -1,17 +1,20 @@
-//! `stephost bench suite`: every part measured in one run, the report
-//! written into the benchmarks document without touching the rest of it.
+//! `stephost-bench`: every part measured in one run, the report written
+//! into the benchmarks document without touching the rest of it; and the
+//! shipped `stephost` binary no longer carries it.
 
 use crate::support::{guest, repo};
 
+/// The `stephost-bench` binary, without the developer's `STEPHOST_*`
+/// variables (as [`crate::support::stephost_command`]).
 fn suite(args: &[&str]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
-    crate::support::stephost_command()
-        .args(["bench", "suite"])
-        .args(args)
-        .env("STEPHOST_DATA", data.path())
-        .current_dir(repo())
-        .output()
-        .unwrap()
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stephost-bench"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STEPHOST_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(args).env("STEPHOST_DATA", data.path()).current_dir(repo()).output().unwrap()
 }
 
 #[test]
@@ -36,11 +39,7 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
     }
     let written = std::fs::read_to_string(&doc).unwrap();
     assert!(written.starts_with("# Benchmarks\n\nHand-written history stays.\n"), "{written}");
-    assert_eq!(
-        written.matches("stephost bench suite: start").count(),
-        1,
-        "the section was replaced, not added"
-    );
+    assert_eq!(written.matches("stephost-bench: start").count(), 1, "the section was replaced, not added");
     let rows = |prefix: &str| -> Vec<Vec<String>> {
         written
             .lines()
@@ -86,4 +85,32 @@ fn bench_suite_names_an_unknown_part_and_missing_steps() {
     let out = suite(&["--steps", empty.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("echo.wasm is missing: build the bench steps first"), "{stderr}");
+}
+
+#[test]
+fn stephost_bench_measures_a_step_and_points_at_stephost_bench_for_the_suite() {
+    let out = crate::support::stephost_command().args(["bench", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("`stephost-bench` binary"), "{help}");
+    assert!(!help.contains("suite"), "{help}");
+
+    let data = tempfile::tempdir().unwrap();
+    let out = crate::support::stephost_command()
+        .args(["bench", "suite"])
+        .env("STEPHOST_DATA", data.path())
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("run `stephost-bench`"), "{stderr}");
+
+    let echo = guest("echo");
+    let out = crate::support::stephost_command()
+        .args(["bench", echo.to_str().unwrap(), "--runs", "5"])
+        .env("STEPHOST_DATA", data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("5 runs of "), "{out:?}");
 }

@@ -71,8 +71,9 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Measure a step's end-to-end time (instantiate + run + collect) with
-    /// its compiled component cached; `bench suite` measures stephost side
-    /// by side with bare wasmtime, Node.js and `wasmtime run`.
+    /// its compiled component cached; the separate `stephost-bench` binary
+    /// measures stephost side by side with bare wasmtime, Node.js and
+    /// `wasmtime run`.
     Bench(BenchArgs),
 }
 
@@ -552,13 +553,9 @@ fn run_states() -> clap::builder::PossibleValuesParser {
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
-    #[command(subcommand)]
-    pub suite: Option<BenchCommand>,
     /// The step component (.wasm).
-    #[arg(required = true)]
-    pub component: Option<PathBuf>,
+    pub component: PathBuf,
     #[command(flatten)]
     pub event: EventArgs,
     /// How many runs to time (after 100 warm-up runs).
@@ -577,41 +574,6 @@ pub struct BenchArgs {
     /// With --triggers: clients sending at once.
     #[arg(long, default_value_t = 64, requires = "triggers")]
     pub concurrency: usize,
-}
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Every comparison in one run: bare wasmtime (the floor), the trivial
-    /// step, a Node.js `vm` context and a Node.js process per run,
-    /// `wasmtime run` per run, cold loads of Rust/JS/Python steps, the
-    /// egress proxy against direct reqwest, 1–1,000 runs waiting on I/O, and
-    /// a five-step workflow. Prints a Markdown report (progress on stderr).
-    Suite(SuiteArgs),
-}
-
-#[derive(Args)]
-pub struct SuiteArgs {
-    /// Where the bench steps were built (echo, relay, fetch, echo_command).
-    #[arg(long, value_name = "DIR", default_value = "examples/target/wasm32-wasip2/release")]
-    pub steps: PathBuf,
-    /// The wasmtime CLI for the `wasmtime run` peer (default: on PATH;
-    /// skipped with a note when there is none).
-    #[arg(long, value_name = "FILE")]
-    pub wasmtime: Option<PathBuf>,
-    /// Also write the report into FILE (e.g. docs/BENCHMARKS.md), replacing
-    /// the previous generated section and keeping the rest.
-    #[arg(long, value_name = "FILE")]
-    pub write: Option<PathBuf>,
-    /// A smoke run: few runs, short windows (the numbers mean little).
-    #[arg(long)]
-    pub quick: bool,
-    /// Skip building and measuring the JavaScript and Python steps.
-    #[arg(long)]
-    pub no_languages: bool,
-    /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, egress, scaling, cold.
-    #[arg(long, value_name = "PART")]
-    pub only: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,21 +1,20 @@
-//! `stephost bench`: runs the measurements in `bench/` and prints their
-//! reports.
+//! `stephost bench STEP`: times a user's own step (`stephost::bench`); the
+//! peer comparison is the separate `stephost-bench` binary.
 
-use super::args::{BenchArgs, BenchCommand, EgressArgs, SuiteArgs};
-use super::bench;
+use super::args::{BenchArgs, EgressArgs};
 use super::context::{read_event, runtime, step_name};
-use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use anyhow::{Result, bail};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use stephost::StepInput;
+use stephost::bench;
 
 pub async fn run(data_dir: &Path, args: BenchArgs) -> Result<ExitCode> {
-    if let Some(BenchCommand::Suite(suite)) = args.suite {
-        self::suite(data_dir.to_path_buf(), suite)?;
-        return Ok(ExitCode::SUCCESS);
+    let component = args.component;
+    if component == Path::new("suite") && !component.exists() {
+        bail!("the peer comparison moved out of `stephost bench suite`: run `stephost-bench`");
     }
-    let component = args.component.context("name the step component to measure")?;
     let runtime = runtime(data_dir, &EgressArgs::default())?;
     let report = if let Some(triggers) = args.triggers {
         bench::triggers(Arc::new(runtime), &component, triggers as usize, args.concurrency).await?.to_string()
@@ -35,30 +34,4 @@ pub async fn run(data_dir: &Path, args: BenchArgs) -> Result<ExitCode> {
     };
     println!("{report}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the suite on its own thread (it builds the runtimes each part
-/// needs), prints the report and writes it where asked.
-fn suite(data_dir: PathBuf, args: SuiteArgs) -> Result<()> {
-    let options = bench::suite::SuiteOptions {
-        steps_dir: args.steps,
-        wasmtime: args.wasmtime,
-        data_dir,
-        quick: args.quick,
-        no_languages: args.no_languages,
-        only: args.only,
-    };
-    let report = std::thread::spawn(move || bench::suite::run(&options))
-        .join()
-        .map_err(|_| anyhow::anyhow!("the benchmark suite panicked"))??;
-    let today = chrono::DateTime::from_timestamp_millis(stephost::base::clock::now_ms()).unwrap_or_default();
-    let title = format!("{} — `stephost bench suite`", today.format("%Y-%m-%d"));
-    let markdown = report.markdown(&title);
-    println!("{markdown}");
-    if let Some(file) = &args.write {
-        bench::report::write_into(file, &markdown)
-            .with_context(|| format!("cannot write the report into {}", file.display()))?;
-        eprintln!("stephost bench suite: written into {}", file.display());
-    }
-    Ok(())
 }

@@ -8,7 +8,6 @@ pub mod api;
 pub mod apps;
 pub mod args;
 pub mod audit;
-pub mod bench;
 pub mod benchmark;
 pub mod build;
 pub mod context;

@@ -1,10 +1,9 @@
-//! `stephost bench suite`: every comparison of issue 7 in one process run,
+//! `stephost-bench`: every comparison of issue 7 in one process run,
 //! on the same machine: the bare-wasmtime floor, stephost's trivial step,
 //! its peers (Node.js `vm`, a Node.js process, `wasmtime run`), cold loads
 //! of Rust/JS/Python steps, the egress proxy against direct reqwest,
 //! scaling with runs waiting on I/O, and a five-step workflow.
 
-use super::baseline::Baseline;
 use super::machine::{self, RssSampler};
 use super::measure::{self, Samples, latencies, throughput};
 use super::peers;
@@ -15,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use stephost::bench::baseline::Baseline;
 use stephost::{HostPolicy, Runtime, RuntimeConfig, StepComponent, StepConfig, StepInput, Workflow};
 
 /// What the suite needs from the command line.
@@ -141,7 +141,8 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
         progress("egress: proxy versus direct reqwest");
         let runtime = Runtime::new(RuntimeConfig::default())?;
         let fetch = runtime.load(&steps.fetch)?;
-        report.egress = Some(rt.block_on(super::egress(&runtime, &fetch, effort.egress_batches, 200))?);
+        report.egress =
+            Some(rt.block_on(stephost::bench::egress(&runtime, &fetch, effort.egress_batches, 200))?);
     }
     if wants("scaling") {
         progress("scaling: runs waiting on I/O");
@@ -298,7 +299,7 @@ fn cold_section(
 }
 
 fn progress(what: &str) {
-    eprintln!("stephost bench suite: {what}…");
+    eprintln!("stephost-bench: {what}…");
 }
 
 /// One run of `step` that must succeed.

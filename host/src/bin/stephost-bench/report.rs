@@ -1,13 +1,13 @@
 //! The suite's report: tables side by side, the headline ratios, each
 //! target met or not, as Markdown for the terminal and `docs/BENCHMARKS.md`.
 
-use super::EgressReport;
 use super::measure::Samples;
 use super::peers::PeerResult;
 use super::suite::ScaleRow;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
+use stephost::bench::EgressReport;
 
 /// One row of the per-run table.
 pub struct Row {
@@ -286,8 +286,8 @@ impl Report {
 }
 
 /// Markers around the generated section of the benchmarks document.
-const START: &str = "<!-- stephost bench suite: start (generated, replaced on each run) -->";
-const END: &str = "<!-- stephost bench suite: end -->";
+const START: &str = "<!-- stephost-bench: start (generated, replaced on each run) -->";
+const END: &str = "<!-- stephost-bench: end -->";
 
 /// Puts `section` between the markers in `file` (appending them the first
 /// time); the rest of the document is left as it is.

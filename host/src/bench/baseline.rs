@@ -1,9 +1,11 @@
-//! The floor of the suite: bare wasmtime running the same trivial component
-//! with nothing of stephost around it: the same engine configuration
-//! (pooling allocator, epochs), a pre-linked `InstancePre`, an empty WASI
-//! context and `event.get` answering a fixed string. stephost's per-run
-//! work (sealing, egress context, logs, limits, outcome) is what lies
-//! between this row and the step row.
+//! The floors: bare wasmtime running the same step component with nothing
+//! of stephost around it: the same engine configuration (pooling
+//! allocator, epochs), a pre-linked `InstancePre`, an empty WASI context
+//! and `event.get` answering a fixed string. stephost's per-run work
+//! (sealing, egress context, logs, limits, outcome) is what lies between a
+//! floor and stephost's row. [`Baseline`] is the suite's trivial-step floor;
+//! [`HttpBaseline`] the egress floor of `stephost bench --egress` and the
+//! suite.
 
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -40,7 +42,7 @@ impl<T: WasiView + Send + 'static> Prelinked<T> {
         event: &str,
         link: impl FnOnce(&mut Linker<T>) -> wasmtime::Result<()>,
     ) -> Result<Self> {
-        let engine = stephost::runtime::engine::build_engine(1000)?;
+        let engine = crate::runtime::engine::build_engine(1000)?;
         let component = Component::from_file(&engine, component)
             .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
         let mut linker = Linker::<T>::new(&engine);

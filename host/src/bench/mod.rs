@@ -1,21 +1,17 @@
-//! `stephost bench`: end-to-end time of a step, the egress proxy's
-//! overhead against a direct reqwest client on the same loopback server,
-//! HTTP triggers through a server, and (`suite`) every comparison with the
-//! alternatives in one run.
+//! What `stephost bench STEP` measures: end-to-end time of a step, the
+//! egress proxy's overhead against a direct reqwest client on the same
+//! loopback server, and HTTP triggers through a server. The
+//! `stephost-bench` binary (the suite comparing stephost with its peers)
+//! measures with the same functions, so both report the same numbers.
 
-mod baseline;
-mod machine;
-mod measure;
-mod peers;
-pub mod report;
-pub mod suite;
+pub mod baseline;
 
+use crate::store::RunStatus;
+use crate::{HostPolicy, Runtime, StepComponent, StepConfig, StepInput};
 use anyhow::{Result, bail};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use stephost::store::RunStatus;
-use stephost::{HostPolicy, Runtime, StepComponent, StepConfig, StepInput};
 
 /// Times `runs` sequential runs after a warm-up; returns a report.
 pub async fn step(runtime: &Runtime, step: &StepComponent, input: &StepInput, runs: u32) -> Result<String> {
@@ -49,14 +45,21 @@ pub async fn step(runtime: &Runtime, step: &StepComponent, input: &StepInput, ru
 /// The token the benchmark's server expects; sealed for the step.
 const TOKEN: &str = "bench-secret-token-0123456789";
 
-/// Per-request times of direct reqwest and of the proxied `fetch` step.
+/// Per-request times of direct reqwest and of the proxied `fetch` step:
+/// what `stephost bench --egress` prints and the suite tabulates.
 pub struct EgressReport {
+    /// The loopback server's URL, to say what was fetched.
     pub url: String,
+    /// Sequential GETs per batch; the times are per request.
     pub per_batch: u32,
+    /// Timed batches (after one warming connections up); the times are
+    /// their median.
     pub batches: u32,
+    /// A reqwest client calling the server directly: the floor.
     pub direct: Duration,
     /// The same step through bare wasmtime-wasi-http forwarding to reqwest.
     pub bare: Duration,
+    /// The step through stephost's egress proxy, a secret swapped in.
     pub proxied: Duration,
 }
 
@@ -175,17 +178,22 @@ fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
-/// What the trigger benchmark measured.
+/// What the trigger benchmark (`stephost bench --triggers`) measured.
 pub struct TriggerReport {
+    /// Triggers accepted (each started one run).
     pub triggers: usize,
+    /// Clients sending at once.
     pub concurrency: usize,
+    /// The server's workers (one per core).
     pub workers: usize,
     /// From the first trigger sent to the last 200 received.
     pub accepted_per_s: f64,
     /// From the first trigger sent to the last run finished.
     pub finished_per_s: f64,
-    /// Trigger stored → run finished, from the store's timestamps (ms).
+    /// Trigger stored → run finished, from the store's timestamps (ms):
+    /// the median.
     pub p50_ms: u64,
+    /// The same latency's 99th percentile (ms).
     pub p99_ms: u64,
     /// Triggers answered 429 and sent again.
     pub retried: usize,
@@ -218,7 +226,7 @@ pub async fn triggers(
     triggers: usize,
     concurrency: usize,
 ) -> Result<TriggerReport> {
-    use stephost::server::{AppState, ServeConfig};
+    use crate::server::{AppState, ServeConfig};
     let data = tempfile::tempdir()?;
     let mut config = ServeConfig::new(data.path().to_path_buf());
     config.workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -234,7 +242,7 @@ pub async fn triggers(
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = Arc::new(format!("http://{}/e/{}", listener.local_addr()?, record.endpoint));
-    let server = tokio::spawn(stephost::server::serve(state.clone(), listener));
+    let server = tokio::spawn(crate::server::serve(state.clone(), listener));
 
     let http = reqwest::Client::new();
     let next = Arc::new(AtomicU64::new(0));

@@ -1,0 +1,114 @@
+//! The `stephost-bench` command: stephost next to what users would pick
+//! instead, for stephost's developers and `docs/BENCHMARKS.md`
+//! (`scripts/bench.sh` runs it). It is not part of the shipped `stephost`
+//! binary, which keeps `stephost bench STEP` for users measuring their own
+//! steps; both measure with the library's `stephost::bench`.
+
+mod machine;
+mod measure;
+mod peers;
+mod report;
+mod suite;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Every comparison in one run: bare wasmtime (the floor), the trivial
+/// step, a Node.js `vm` context and a Node.js process per run, `wasmtime
+/// run` per run, cold loads of Rust/JS/Python steps, the egress proxy
+/// against direct reqwest, 1–1,000 runs waiting on I/O, and a five-step
+/// workflow. Prints a Markdown report (progress on stderr).
+#[derive(Parser)]
+#[command(name = "stephost-bench", version)]
+struct Args {
+    /// Data directory: the JavaScript and Python toolchains and the built
+    /// language steps are kept there, as for `stephost`.
+    #[arg(long, env = "STEPHOST_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Where the bench steps were built (echo, relay, fetch, echo_command).
+    #[arg(long, value_name = "DIR", default_value = "examples/target/wasm32-wasip2/release")]
+    steps: PathBuf,
+    /// The wasmtime CLI for the `wasmtime run` peer (default: on PATH;
+    /// skipped with a note when there is none).
+    #[arg(long, value_name = "FILE")]
+    wasmtime: Option<PathBuf>,
+    /// Also write the report into FILE (e.g. docs/BENCHMARKS.md), replacing
+    /// the previous generated section and keeping the rest.
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// A smoke run: few runs, short windows (the numbers mean little).
+    #[arg(long)]
+    quick: bool,
+    /// Skip building and measuring the JavaScript and Python steps.
+    #[arg(long)]
+    no_languages: bool,
+    /// Run only these parts (repeatable): baseline, step, node, wasmtime,
+    /// workflow, egress, scaling, cold.
+    #[arg(long, value_name = "PART")]
+    only: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    // An empty `STEPHOST_DATA=` means "not set", as for `stephost`, not "a
+    // value is required".
+    if std::env::var_os("STEPHOST_DATA").is_some_and(|value| value.is_empty()) {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::remove_var("STEPHOST_DATA") };
+    }
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the suite (it builds the runtimes each part needs), prints the
+/// report and writes it where asked.
+fn run(args: Args) -> Result<()> {
+    let data_dir = match args.data {
+        Some(dir) => dir,
+        None => dirs::data_local_dir()
+            .map(|d| d.join("stephost"))
+            .ok_or_else(|| anyhow!("no home directory: pass --data DIR or set STEPHOST_DATA"))?,
+    };
+    let options = suite::SuiteOptions {
+        steps_dir: args.steps,
+        wasmtime: args.wasmtime,
+        data_dir,
+        quick: args.quick,
+        no_languages: args.no_languages,
+        only: args.only,
+    };
+    let report = suite::run(&options)?;
+    let today = chrono::DateTime::from_timestamp_millis(stephost::base::clock::now_ms()).unwrap_or_default();
+    let title = format!("{} — `stephost-bench`", today.format("%Y-%m-%d"));
+    let markdown = report.markdown(&title);
+    println!("{markdown}");
+    if let Some(file) = &args.write {
+        report::write_into(file, &markdown)
+            .with_context(|| format!("cannot write the report into {}", file.display()))?;
+        eprintln!("stephost-bench: written into {}", file.display());
+    }
+    Ok(())
+}
+
+/// `error: context: cause` on one line, as `stephost` prints it: a cause
+/// whose text the message already shows is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
