@@ -36,7 +36,9 @@ pub struct StepInput {
 /// The HTTP response a step set with `flow.respond`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HttpResponse {
+    /// The HTTP status, 100 to 599.
     pub status: u16,
+    /// Header names and values in order, each checked valid when set.
     pub headers: Vec<(String, String)>,
     /// Raw bytes; shown as (lossy) text in JSON output.
     #[serde(with = "body_as_text")]
@@ -60,7 +62,9 @@ mod body_as_text {
 /// the store as well, so a run is typed from end to end.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepOutcome {
+    /// The run the step belonged to.
     pub run_id: String,
+    /// The step's name.
     pub step: String,
     /// `Ok(return value)` (`null` for none), or the error that ended it;
     /// JSON `{"return_value": …}` or `{"error": {"message": …, "detail": {"kind": …}}}`.
@@ -71,9 +75,15 @@ pub struct StepOutcome {
     pub exports: Vec<(String, Value)>,
     /// Set when the step called `flow.exit`: the workflow ends after it.
     pub exit: Option<String>,
+    /// The response the step set with `flow.respond` (at most one per step);
+    /// `None` if it set none.
     pub response: Option<HttpResponse>,
+    /// Its stdout and stderr line by line, with the host's notes, up to the
+    /// step's log limit.
     pub logs: Vec<LogLine>,
+    /// Whether output past the log limit was dropped.
     pub logs_truncated: bool,
+    /// Every outbound request it attempted, allowed or refused, in order.
     pub egress: Vec<EgressRecord>,
     /// JSON `duration_ms`; `duration` is read from runs stored before issue 12.
     #[serde(rename = "duration_ms", alias = "duration", with = "crate::base::wire::duration_ms")]

@@ -25,6 +25,7 @@ use std::time::Duration;
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// Where the database, the master key and uploaded steps (`steps/`) live.
     pub data_dir: PathBuf,
     /// Runs executing at once.
     pub workers: usize,
@@ -71,7 +72,10 @@ impl ServeConfig {
 
 /// What every handler shares.
 pub struct AppState {
+    /// How the server was started.
     pub config: ServeConfig,
+    /// Runs every step of every run: one engine, catalog and egress client,
+    /// shared.
     pub runtime: Arc<Runtime>,
     /// The store behind the backend traits (SQLite today), so the server
     /// runs unchanged on another backend.

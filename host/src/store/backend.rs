@@ -16,18 +16,33 @@ use std::time::Duration;
 /// data directory).
 #[async_trait]
 pub trait Steps: Send + Sync {
+    /// Records an uploaded component under `id`, its SHA-256 in hex, and
+    /// `size` in bytes; recording a known id again is a no-op that keeps the
+    /// first upload time.
     async fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError>;
+    /// Every uploaded step, newest upload first.
     async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError>;
+    /// One uploaded step; `None` if `id` was never uploaded or was deleted.
     async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError>;
+    /// Forgets an uploaded step's record; `false` if there was none.
     async fn delete_step(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Deployed workflow versions and their HTTP endpoints.
 #[async_trait]
 pub trait Deployments: Send + Sync {
+    /// Stores `definition` as the workflow's next version and returns it.
+    /// Versions count on across a delete, so runs keep pointing at theirs;
+    /// the endpoint stays that of the live versions, a new unguessable one
+    /// for a new (or deleted) workflow.
     async fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError>;
+    /// The newest version; `None` if never deployed or deleted.
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError>;
+    /// The newest version of the workflow whose HTTP trigger is
+    /// `/e/{endpoint}`; `None` if no live workflow has it.
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError>;
+    /// One exact version, deleted ones too (a queued run still runs the
+    /// version it was queued for); `None` if it never existed.
     async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError>;
     /// Also removes the workflow's schedule.
     async fn delete_workflow(&self, name: &str) -> Result<bool, StoreError>;
@@ -36,8 +51,14 @@ pub trait Deployments: Send + Sync {
 /// Timer schedules: when each scheduled workflow fires next.
 #[async_trait]
 pub trait Schedules: Send + Sync {
+    /// Sets when `workflow`'s schedule fires next, in milliseconds since the
+    /// Unix epoch; `None` removes the schedule.
     async fn set_schedule(&self, workflow: &str, next_ms: Option<i64>) -> Result<(), StoreError>;
+    /// When `workflow`'s schedule fires next (ms since the Unix epoch);
+    /// `None` if it has no schedule.
     async fn schedule(&self, workflow: &str) -> Result<Option<i64>, StoreError>;
+    /// Every schedule, soonest first: the workflow's name and when it fires
+    /// next (ms since the Unix epoch).
     async fn schedules(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Queues the run and moves the schedule on atomically; the new run's id.
     async fn fire_schedule(
@@ -56,13 +77,16 @@ pub trait Schedules: Send + Sync {
 pub trait RunQueue: Send + Sync {
     /// Commits the events as queued runs in one transaction, under the callers' ids.
     async fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError>;
+    /// How many runs are queued, retries not yet due included: what the
+    /// triggers' `max_queued` limit counts.
     async fn queued_runs(&self) -> Result<u64, StoreError>;
     /// When the next queued retry becomes due, if one waits.
     async fn next_retry_ms(&self) -> Result<Option<i64>, StoreError>;
     /// Takes the oldest due queued run, or a running one whose lease
     /// expired, marks it running (attempt + 1) and leases it to `owner`.
     async fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError>;
-    /// The same for one run (the CLI running its own run).
+    /// The same for one run (the CLI running its own run), if it is queued
+    /// (even a retry not yet due) or its lease expired; `None` otherwise.
     async fn claim_run_by_id(
         &self,
         id: &str,
@@ -71,7 +95,12 @@ pub trait RunQueue: Send + Sync {
     ) -> Result<Option<Claimed>, StoreError>;
     /// Extends the lease to now + `extend`.
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError>;
+    /// Stores the steps finished so far as the running run's outcome. Like
+    /// every write under a lease, it succeeds past the lease's expiry as long
+    /// as no one claimed the run since; `false` (nothing stored) otherwise.
     async fn save_progress(&self, lease: &Lease, outcome: &RunOutcome) -> Result<bool, StoreError>;
+    /// Ends the run with `status` and `outcome`, stamps its finish time and
+    /// lets go of the lease; `false` (nothing stored) if the lease was lost.
     async fn finish_run(
         &self,
         lease: &Lease,
@@ -92,6 +121,7 @@ pub trait RunQueue: Send + Sync {
 /// Reading and pruning runs.
 #[async_trait]
 pub trait RunLog: Send + Sync {
+    /// One run by id; `None` if there is none (never queued, or pruned).
     async fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
     /// Newest first, optionally of one workflow and/or status.
     async fn list_runs(
@@ -100,8 +130,12 @@ pub trait RunLog: Send + Sync {
         status: Option<RunStatus>,
         limit: u64,
     ) -> Result<Vec<Run>, StoreError>;
+    /// Every workflow that has stored runs, deleted workflows too (what
+    /// retention walks).
     async fn workflows_with_runs(&self) -> Result<Vec<String>, StoreError>;
-    /// Deletes finished runs beyond the newest `keep_runs` and older than `older_than_ms`.
+    /// Deletes a workflow's finished runs beyond the newest `keep_runs`, and
+    /// those created before `older_than_ms` (either rule alone removes a
+    /// run); queued and running runs stay. How many went.
     async fn prune_runs(
         &self,
         workflow: &str,
@@ -114,6 +148,10 @@ pub trait RunLog: Send + Sync {
 /// refresh state.
 #[async_trait]
 pub trait Accounts: Send + Sync {
+    /// Stores an account, replacing one of the same app and name (its OAuth
+    /// state too), in one transaction; secret values are sealed. An app not
+    /// in `catalog` is [`StoreError::NotFound`]; a bad name, an unknown
+    /// field or a missing secret field is [`StoreError::Invalid`].
     async fn connect_account(
         &self,
         catalog: &Catalog,
@@ -121,11 +159,25 @@ pub trait Accounts: Send + Sync {
         name: &str,
         fields: &[(String, String)],
     ) -> Result<(), StoreError>;
+    /// An account's fields in the order given, secret values decrypted, for
+    /// a run; marks the account used. [`StoreError::NotFound`] if there is
+    /// no such account.
     async fn account_fields(&self, app: &str, name: &str) -> Result<Vec<StoredField>, StoreError>;
+    /// Every account by app then name, secret values masked: safe to print.
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError>;
+    /// Removes an account with its fields and OAuth state;
+    /// [`StoreError::NotFound`] if there is none.
     async fn remove_account(&self, app: &str, name: &str) -> Result<(), StoreError>;
+    /// Records how the account refreshes its token (secrets sealed) and when
+    /// its access token expires, replacing earlier OAuth state;
+    /// [`StoreError::NotFound`] if there is no such account.
     async fn set_oauth(&self, app: &str, name: &str, oauth: &OAuthState) -> Result<(), StoreError>;
+    /// How the account refreshes its token, secrets decrypted; `None` for an
+    /// account without OAuth, [`StoreError::NotFound`] if there is no account.
     async fn oauth(&self, app: &str, name: &str) -> Result<Option<OAuthState>, StoreError>;
+    /// Stores a refreshed access token, a rotated refresh token (`None`
+    /// keeps the old one) and the new expiry (ms since the Unix epoch; `None`:
+    /// none known) in one transaction, and marks the account `ok`.
     async fn update_tokens(
         &self,
         app: &str,
@@ -134,12 +186,19 @@ pub trait Accounts: Send + Sync {
         refresh_token: Option<&str>,
         expires_ms: Option<u64>,
     ) -> Result<(), StoreError>;
+    /// Sets the status `accounts list` shows: `ok`, or why the account needs
+    /// attention (`refresh failed: …`). [`StoreError::NotFound`] if there is
+    /// no such account.
     async fn set_status(&self, app: &str, name: &str, status: &str) -> Result<(), StoreError>;
 }
 
 /// Environment variables, global or per workflow, secret values encrypted at rest.
 #[async_trait]
 pub trait EnvVars: Send + Sync {
+    /// Sets a variable, replacing one of the same name and scope: global for
+    /// `workflow` `None`, else that workflow's only. A secret value is sealed.
+    /// A bad or reserved (`STEPHOST_…`) name or a value over 64 KiB is
+    /// [`StoreError::Invalid`].
     async fn set_env(
         &self,
         name: &str,
@@ -147,15 +206,25 @@ pub trait EnvVars: Send + Sync {
         secret: bool,
         workflow: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Removes a variable from that scope only (`None`: global);
+    /// [`StoreError::NotFound`] if the scope has none of that name.
     async fn unset_env(&self, name: &str, workflow: Option<&str>) -> Result<(), StoreError>;
+    /// Every variable, global ones first, then by workflow and name; secret
+    /// values masked.
     async fn list_env(&self) -> Result<Vec<EnvSummary>, StoreError>;
+    /// What a step of `workflow` sees (`None`: a lone step, globals only):
+    /// global variables overridden by the workflow's, secret values
+    /// decrypted, as (plain, secret).
     async fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError>;
 }
 
 /// The store's own settings (the API token's hash).
 #[async_trait]
 pub trait Settings: Send + Sync {
+    /// One of the store's own settings (e.g. `api_token_sha256`); `None` if
+    /// never set.
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets one of the store's own settings, replacing its value.
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 }
 

@@ -80,12 +80,24 @@ const KEY_CHECK: &[u8] = b"stephost master key check";
 /// Why the store could not do something; one line, naming the thing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database could not be opened, created, migrated or queried.
     #[error("database {path}: {message}")]
-    Database { path: PathBuf, message: String },
+    Database {
+        /// The database file (or the data directory it could not create).
+        path: PathBuf,
+        /// SQLite's (or the file system's) reason.
+        message: String,
+    },
+    /// The master key is missing, malformed or not the one the database was
+    /// made with, or a stored secret will not decrypt under it.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The input was refused (a bad name, a value too large, a missing
+    /// field) or a stored value is damaged; the message says which.
     #[error("{0}")]
     Invalid(String),
+    /// The named app, account or environment variable does not exist; the
+    /// message names it.
     #[error("{0}")]
     NotFound(String),
 }
@@ -93,8 +105,11 @@ pub enum StoreError {
 /// One field of a stored account, secret values decrypted (host only).
 #[derive(Clone)]
 pub struct StoredField {
+    /// The field's name, as the catalog declares it and steps see it.
     pub key: String,
+    /// Whether it is stored sealed; `Debug` then prints `…` for the value.
     pub secret: bool,
+    /// The value in clear, decrypted if secret: never print it.
     pub value: String,
 }
 
@@ -108,25 +123,35 @@ impl std::fmt::Debug for StoredField {
 /// A connected account, as `accounts list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountSummary {
+    /// The catalog app, e.g. `slack`.
     pub app: String,
+    /// The account's name within the app, as `auths = { slack = "work" }` names it.
     pub name: String,
     /// Field names to non-secret values, secret ones masked; JSON
     /// `{"field": "value", …}`.
     #[serde(serialize_with = "crate::base::wire::pairs_as_object::serialize")]
     pub fields: Vec<(String, String)>,
+    /// When it was connected (reconnecting resets it), ms since the Unix epoch.
     pub created_ms: u64,
+    /// When a run last read its fields, ms since the Unix epoch; `None` if never.
     pub last_used_ms: Option<u64>,
+    /// When its OAuth access token expires, ms since the Unix epoch; `None`
+    /// if it does not or no expiry is known.
     pub expires_ms: Option<u64>,
+    /// `ok`, or why it needs attention (e.g. `refresh failed: …`).
     pub status: String,
 }
 
 /// One environment variable, as `env list` shows it (secret values masked).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EnvSummary {
+    /// The variable's name, as steps see it.
     pub name: String,
     /// `None` for a global variable.
     pub workflow: Option<String>,
+    /// Whether the value is stored sealed (and masked in `shown`).
     pub secret: bool,
+    /// What to print: the value of a plain variable, `••••••••` for a secret.
     pub shown: String,
 }
 
@@ -134,10 +159,16 @@ pub struct EnvSummary {
 /// decrypted; host only, never printed).
 #[derive(Clone)]
 pub struct OAuthState {
+    /// The app's token endpoint, where refresh requests go.
     pub token_url: String,
+    /// The OAuth client the tokens were issued to.
     pub client_id: String,
+    /// `None` for a public client (PKCE alone).
     pub client_secret: Option<String>,
+    /// `None` if the provider issued none: the token cannot be refreshed.
     pub refresh_token: Option<String>,
+    /// When the access token expires, ms since the Unix epoch; `None` if no
+    /// expiry is known (it is then never refreshed ahead of time).
     pub expires_ms: Option<u64>,
 }
 
@@ -210,8 +241,9 @@ impl Store {
     }
 
     /// Stores an account (replacing one of the same app and name). Fields
-    /// are checked against the catalog: every declared field must be given
-    /// unless optional; secret ones are encrypted.
+    /// are checked against the catalog: no unknown field, every secret field
+    /// given, and any field a host template uses valid; secret ones are
+    /// encrypted.
     pub fn connect_account(
         &mut self,
         catalog: &Catalog,

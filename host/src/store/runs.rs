@@ -11,10 +11,16 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Waiting for a worker: newly accepted, a retry (perhaps not yet due),
+    /// or given back by a worker.
     Queued,
+    /// Claimed by a worker, under a lease.
     Running,
+    /// Every step ran without error.
     Succeeded,
+    /// A step failed, or the run could not start, and no retry follows.
     Failed,
+    /// A step called `flow.exit`; the steps after it did not run.
     Exited,
 }
 
@@ -68,17 +74,22 @@ impl std::str::FromStr for RunStatus {
 pub enum WorkflowStatus {
     /// Steps finished so far of an attempt still running (the worker's saved progress).
     Running,
+    /// Every step ran without error.
     Succeeded,
     /// A step failed; later steps did not run. `step` is empty when the run
     /// failed before any step ran.
     Failed {
+        /// The step that failed; empty, and left out of JSON, if none ran.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         step: String,
+        /// Why, one line as the step's error prints.
         error: String,
     },
     /// A step called `flow.exit`; later steps did not run.
     Exited {
+        /// The step that called `flow.exit`.
         step: String,
+        /// The reason it gave.
         reason: String,
     },
 }
@@ -98,6 +109,8 @@ impl WorkflowStatus {
 /// Every step an attempt ran, in order, and how it ended: a run's `outcome`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutcome {
+    /// How the attempt ended, or `running`; flattened, so `status` with
+    /// `step` and `error` or `reason` sit at the outcome's top level.
     #[serde(flatten)]
     pub status: WorkflowStatus,
     /// Which attempt this is (1 = first); a retried run shows the attempt that produced it.
@@ -107,6 +120,8 @@ pub struct RunOutcome {
     /// (`duration` is read from runs stored before issue 12).
     #[serde(default, alias = "duration")]
     pub duration_ms: Option<f64>,
+    /// The steps that ran (so far), in order; a failed or exited run stopped
+    /// at the last one.
     #[serde(default)]
     pub steps: Vec<StepOutcome>,
 }
@@ -133,19 +148,25 @@ impl RunOutcome {
 /// --wait --json` and `workflow run --json` all print this shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
+    /// The run's id, as in `GET /v1/runs/{id}`; its steps see it as their run id.
     pub id: String,
+    /// The workflow's name.
     pub workflow: String,
     /// The deployed version it ran; `None` for a workflow file run by `workflow run`.
     pub version: Option<u64>,
+    /// Where the run is in its life.
     pub status: RunStatus,
     /// Attempts started so far (0 while first queued).
     pub attempt: u64,
+    /// When the event was accepted, ms since the Unix epoch.
     pub created_ms: u64,
     /// When the latest attempt started.
     pub started_ms: Option<u64>,
+    /// When the run ended, ms since the Unix epoch; `None` until it has.
     pub finished_ms: Option<u64>,
-    /// A queued retry does not start before this time; `null` otherwise
-    /// (always present: one shape).
+    /// A queued retry does not start before this time (ms since the Unix
+    /// epoch); it stays set while that retry runs and is `null` before any
+    /// retry and once the run has ended (always present: one shape).
     pub retry_at_ms: Option<u64>,
     /// The trigger event, as the steps saw it (untyped by nature).
     pub event: Value,
@@ -158,14 +179,23 @@ pub struct Run {
 /// event and outcome, so a list stays small.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// As [`Run::id`].
     pub id: String,
+    /// As [`Run::workflow`].
     pub workflow: String,
+    /// As [`Run::version`].
     pub version: Option<u64>,
+    /// As [`Run::status`].
     pub status: RunStatus,
+    /// As [`Run::attempt`].
     pub attempt: u64,
+    /// As [`Run::created_ms`].
     pub created_ms: u64,
+    /// As [`Run::started_ms`].
     pub started_ms: Option<u64>,
+    /// As [`Run::finished_ms`].
     pub finished_ms: Option<u64>,
+    /// As [`Run::retry_at_ms`].
     pub retry_at_ms: Option<u64>,
 }
 
@@ -189,8 +219,11 @@ impl From<&Run> for RunSummary {
 /// An event to queue. The caller picks the id, so a trigger waiting for
 /// the run's answer registers before any worker can take the run.
 pub struct NewRun<'a> {
+    /// The run's id, made by the caller ([`crate::base::ids::new_run_id`]).
     pub id: String,
+    /// The workflow version the run will run.
     pub workflow: &'a WorkflowRecord,
+    /// The trigger event, stored as its steps will see it.
     pub event: &'a Value,
 }
 
@@ -199,6 +232,7 @@ pub struct NewRun<'a> {
 /// claimed again is never written by two workers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Lease {
+    /// The leased run's id.
     pub run: String,
     /// Who holds it (one id per process).
     pub owner: String,
@@ -209,7 +243,9 @@ pub struct Lease {
 /// A run taken off the queue, with the lease its worker writes under.
 #[derive(Debug, Clone)]
 pub struct Claimed {
+    /// The run as claimed: status running, attempt counted.
     pub run: Run,
+    /// What every later write to the run must present.
     pub lease: Lease,
 }
 

@@ -56,19 +56,24 @@ pub(super) const MIGRATION_LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_own
 pub struct StepRecord {
     /// SHA-256 of the component, hex.
     pub id: String,
+    /// The component's size in bytes.
     pub size: u64,
+    /// When it was first uploaded, ms since the Unix epoch.
     pub uploaded_ms: u64,
 }
 
 /// One version of a deployed workflow.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WorkflowRecord {
+    /// The workflow's name, as in `PUT /v1/workflows/{name}`.
     pub name: String,
+    /// Counts from 1 per name, on across a delete; runs name the one they run.
     pub version: u64,
     /// The workflow file (TOML), steps by uploaded id.
     pub definition: String,
     /// The unguessable id of its HTTP trigger, `/e/{endpoint}`.
     pub endpoint: String,
+    /// When this version was deployed, ms since the Unix epoch.
     pub created_ms: u64,
 }
 
@@ -129,7 +134,7 @@ impl Store {
     }
 
     /// Stores a new version of a workflow; its endpoint stays the one of
-    /// earlier versions (a new random one for a new workflow).
+    /// earlier versions (a new random one for a new or deleted workflow).
     pub fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
         let db = self.db();
         let latest = self.workflow(name)?;

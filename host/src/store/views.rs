@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 /// `respond` trigger that gave up waiting).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiErrorBody {
+    /// What went wrong, one line.
     pub error: String,
+    /// The run a `respond` trigger waited on, when it answers without that
+    /// run's response (the run ended without one, or the wait ended);
+    /// `null` otherwise.
     #[serde(default)]
     pub run: Option<String>,
 }
@@ -17,12 +21,14 @@ pub struct ApiErrorBody {
 /// `GET /v1/steps`, `steps list --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepList {
+    /// Every uploaded step, newest first.
     pub steps: Vec<StepRecord>,
 }
 
 /// `GET /v1/runs`, `runs list --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunList {
+    /// Newest first, at most the request's `limit` (100 by default).
     pub runs: Vec<RunSummary>,
 }
 
@@ -30,6 +36,7 @@ pub struct RunList {
 /// (202), `trigger --json` without `--wait`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Queued {
+    /// The queued run's id, for `GET /v1/runs/{id}`.
     pub run: String,
     /// The workflow version it will run.
     pub version: u64,
@@ -42,11 +49,15 @@ pub struct Queued {
 /// `workflow deploy --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkflowView {
+    /// The workflow's name.
     pub name: String,
+    /// This version's number, counting from 1.
     pub version: u64,
     /// The HTTP trigger's path, `/e/{endpoint}`.
     pub endpoint: String,
+    /// Whether the HTTP trigger waits for a step's `flow.respond` and answers with it.
     pub respond: bool,
+    /// How many times a failed run is tried again.
     pub retries: u32,
     /// The schedule in words; `null` without one.
     pub schedule: Option<String>,

@@ -96,9 +96,15 @@ struct StepFile {
 /// A parsed, validated workflow.
 #[derive(Debug, Clone)]
 pub struct Workflow {
+    /// The file's `name`, else the file's stem; stored environment
+    /// variables are looked up by it.
     pub name: String,
+    /// The file it was read from (on a server: the workflow's name); errors
+    /// name it.
     pub path: PathBuf,
+    /// The steps, in the order they run; never empty.
     pub steps: Vec<WorkflowStep>,
+    /// What only `stephost serve` reads.
     pub service: ServiceSettings,
 }
 
@@ -113,6 +119,7 @@ pub struct ServiceSettings {
     pub retries: u32,
     /// The delay before the first retry; each next one doubles it.
     pub retry_backoff: Duration,
+    /// When the server runs it by itself; `None`: only when triggered.
     pub schedule: Option<crate::workflow::schedule::Schedule>,
     /// Finished runs kept, newest first (`None`: the server's default).
     pub keep_runs: Option<u64>,
@@ -132,16 +139,24 @@ impl ServiceSettings {
 /// One step of a workflow, with its component path resolved.
 #[derive(Debug, Clone)]
 pub struct WorkflowStep {
+    /// Unique in the workflow; later steps read its result under `steps.<name>`.
     pub name: String,
+    /// The `.wasm` file: `component` resolved against the workflow file's
+    /// directory, or an uploaded step's file in the server's steps directory.
     pub component: PathBuf,
+    /// Connected apps with their fields, in clear: given inline in the file,
+    /// or taken from the store by [`Workflow::attach_store`].
     pub auths: Vec<(String, AccountFields)>,
     /// Connected accounts by name (`auths = { slack = "work" }`), turned
     /// into `auths` by [`Workflow::attach_store`].
     pub accounts: Vec<(String, String)>,
+    /// Environment variables in clear: the step's own, then stored ones it
+    /// does not set.
     pub env: Vec<(String, String)>,
     /// Secret environment variables: sealed, and sent only to this step's
     /// own allowed hosts.
     pub secret_env: Vec<(String, String)>,
+    /// Its limits, allowed hosts and token refresher.
     pub config: StepConfig,
 }
 
@@ -153,10 +168,15 @@ pub use crate::store::WorkflowStatus;
 /// stored as a [`Run`](crate::store::Run) (see [`WorkflowOutcome::into_run`]).
 #[derive(Debug, Clone)]
 pub struct WorkflowOutcome {
+    /// The workflow's name.
     pub workflow: String,
+    /// The run's id, shared by all its steps.
     pub run_id: String,
+    /// How the run ended.
     pub status: WorkflowStatus,
+    /// The steps that ran, in order; a failed or exited run stopped at the last.
     pub steps: Vec<StepOutcome>,
+    /// Wall time from the first step's start to the last one's end.
     pub duration: Duration,
 }
 

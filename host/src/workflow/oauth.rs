@@ -29,19 +29,43 @@ pub enum OAuthError {
     #[error(
         "the {app} account `{account}` could not be refreshed: {reason}; reconnect it with `stephost accounts connect {app} --name {account} --oauth`"
     )]
-    RefreshFailed { app: String, account: String, reason: String },
+    /// An account's token could not be refreshed (before a run or after a
+    /// 401); the message says how to reconnect it.
+    RefreshFailed {
+        /// The catalog app, e.g. `slack`.
+        app: String,
+        /// The account's name.
+        account: String,
+        /// Why; never a token or secret.
+        reason: String,
+    },
+    /// A token request failed: no refresh token to send, an endpoint URL
+    /// that is not allowed, no answer, or an error or unusable answer (a
+    /// redirect, not JSON, no `access_token`, too large).
     #[error("the token endpoint {url} refused: {reason}")]
-    Token { url: String, reason: String },
+    Token {
+        /// The token endpoint.
+        url: String,
+        /// Why, secrets redacted.
+        reason: String,
+    },
+    /// The browser step of `accounts connect --oauth` failed: the provider
+    /// answered an error, the `state` did not match, or no code came.
     #[error("the authorization failed: {0}")]
     Authorization(String),
+    /// The account's OAuth state could not be read or stored.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// Tokens a token endpoint issued.
 pub struct Tokens {
+    /// The new access token.
     pub access_token: String,
+    /// A new refresh token, if the endpoint issued (or rotated) one.
     pub refresh_token: Option<String>,
+    /// When the access token expires, ms since the Unix epoch, from
+    /// `expires_in`; `None` if the endpoint did not say.
     pub expires_ms: Option<u64>,
     /// The user the token belongs to, when the endpoint says
     /// (`authed_user.id`, `user_id`, `uid`).
@@ -50,12 +74,17 @@ pub struct Tokens {
 
 /// A PKCE verifier and its S256 challenge, plus the `state` value.
 pub struct Pkce {
+    /// 32 random bytes, base64url: sent only with the code exchange.
     pub verifier: String,
+    /// Base64url SHA-256 of the verifier, sent in the authorize URL.
     pub challenge: String,
+    /// 16 random bytes, base64url: the redirect must carry it back, so a
+    /// forged or stale redirect is refused.
     pub state: String,
 }
 
 impl Pkce {
+    /// A fresh verifier, challenge and state from the OS random generator.
     pub fn new() -> Self {
         let verifier = random_urlsafe(32);
         let challenge =
