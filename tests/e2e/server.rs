@@ -483,7 +483,11 @@ async fn the_cli_deploys_triggers_and_inspects_runs_on_a_server() {
             .await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("succeeded") && out.contains("Hello, Ada Lovelace!"), "{out}");
-    assert!(out.contains("| transform: Hello, Ada Lovelace!"), "the step's logs are shown: {out}");
+    let logs = out.split_once("logs:\n").map_or("", |(_, below)| below);
+    assert!(
+        logs.lines().any(|line| line.trim() == "transform: Hello, Ada Lovelace!"),
+        "the step's logs are shown below it: {out}"
+    );
 
     let (_, listed, _) =
         cli_on(client.path(), &base, vec!["runs", "list", "--workflow", "demo", "--json"]).await;
