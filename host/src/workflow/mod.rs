@@ -513,12 +513,20 @@ fn limits_of(step: &StepFile) -> Result<Limits, String> {
         limits.memory_bytes = memory_limit(mib)?;
     }
     if let Some(kib) = step.log_kib {
-        limits.log_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+        limits.log_bytes = kib_limit("log_kib", kib)?;
     }
     if let Some(kib) = step.output_kib {
-        limits.output_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+        limits.output_bytes = kib_limit("output_kib", kib)?;
     }
     Ok(limits)
+}
+
+/// Checks a log or output limit in KiB (at least 1) and returns it in bytes.
+fn kib_limit(key: &str, kib: u64) -> Result<usize, String> {
+    if kib == 0 {
+        return Err(format!("{key} = 0 must be at least 1 (KiB)"));
+    }
+    Ok(usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX))
 }
 
 /// Checks a memory limit in MiB and returns it in bytes.
@@ -598,6 +606,11 @@ mod tests {
                 "two steps",
             ),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nmemory_mib = 0", "between 1 and"),
+            ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nlog_kib = 0", "log_kib = 0 must be at least 1"),
+            (
+                "[[steps]]\nname = \"a\"\ncomponent = \"x\"\noutput_kib = 0",
+                "output_kib = 0 must be at least 1",
+            ),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nallowed_hosts = [\"nope\"]", "allowed host `nope`"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\ntimeout = 3", "line 4: unknown field `timeout`"),
             ("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nenv = { N = 1 }", "env.N must be a string"),

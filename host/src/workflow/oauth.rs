@@ -259,7 +259,10 @@ async fn token_request(
         return Err(fail(reason));
     }
     let access_token = text("access_token").ok_or_else(|| fail("no access_token in the answer".into()))?;
-    let expires_ms = body.get("expires_in").and_then(|v| v.as_u64()).map(|secs| now_ms() + secs * 1000);
+    let expires_ms = body
+        .get("expires_in")
+        .and_then(|v| v.as_u64())
+        .map(|secs| crate::base::clock::now_ms() as u64 + secs * 1000);
     let uid = body
         .pointer("/authed_user/id")
         .or_else(|| body.get("user_id"))
@@ -309,7 +312,9 @@ impl AccountRefresher {
                 Ok(None) | Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if oauth.expires_ms.is_some_and(|at| at <= now_ms() + REFRESH_MARGIN.as_millis() as u64) {
+            if oauth.expires_ms.is_some_and(|at| {
+                at <= crate::base::clock::now_ms() as u64 + REFRESH_MARGIN.as_millis() as u64
+            }) {
                 self.refresh_with(known, account, &oauth).await?;
             }
         }
@@ -398,10 +403,6 @@ impl TokenRefresher for RunRefresher {
             refresher.refresh_now(&app, &account).await.map_err(|e| e.to_string())
         })
     }
-}
-
-fn now_ms() -> u64 {
-    crate::base::clock::now_ms() as u64
 }
 
 #[cfg(test)]
