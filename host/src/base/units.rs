@@ -34,6 +34,24 @@ pub fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_string()
 }
 
+/// An error and its causes on one line (`context: cause`), as both
+/// binaries print it: a cause whose text the message already shows
+/// (library errors name their source) is not repeated.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use serde::Serialize;
 use std::process::ExitCode;
+pub use stephost::base::units::one_line;
 
 /// Prints `value` as pretty JSON, or as `text` renders it for people.
 pub fn emit<T: Serialize + ?Sized>(json: bool, value: &T, text: impl FnOnce(&T) -> String) -> Result<()> {
@@ -23,23 +24,6 @@ pub fn fail(json: bool, line: &str) -> ExitCode {
         eprintln!("error: {line}");
     }
     ExitCode::from(2)
-}
-
-/// `context: cause` on one line. A cause whose text the message already
-/// shows (library errors name their source) is not repeated.
-pub fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }
 
 /// A clap error's first line, without its `error: `.

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use stephost::base::units::one_line;
 
 /// Every comparison in one run: bare wasmtime (the floor), the trivial
 /// step, a Node.js `vm` context and a Node.js process per run, `wasmtime
@@ -94,21 +95,4 @@ fn run(args: Args) -> Result<()> {
         eprintln!("stephost-bench: written into {}", file.display());
     }
     Ok(())
-}
-
-/// `error: context: cause` on one line, as `stephost` prints it: a cause
-/// whose text the message already shows is not repeated.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }
