@@ -5,6 +5,7 @@
 use crate::support::{guest, runtime};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use stephost::server::owner::ServeLock;
 use stephost::server::{AppState, ServeConfig};
 use stephost::store::RunStatus;
 
@@ -28,7 +29,8 @@ impl Server {
         let data = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::new(data.path().to_path_buf());
         configure(&mut config);
-        let (state, token) = AppState::open(config, Arc::new(runtime())).unwrap();
+        let lock = ServeLock::acquire(data.path()).unwrap();
+        let (state, token) = AppState::open(config, Arc::new(runtime()), lock).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(stephost::server::serve(state.clone(), listener));
@@ -391,7 +393,8 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
     let data = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::new(data.path().to_path_buf());
     config.max_queued = 3;
-    let (state, token) = AppState::open(config, Arc::new(runtime())).unwrap();
+    let lock = ServeLock::acquire(data.path()).unwrap();
+    let (state, token) = AppState::open(config, Arc::new(runtime()), lock).unwrap();
     let token = token.unwrap();
     // The router alone: no workers, so the queue only fills.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

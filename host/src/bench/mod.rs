@@ -231,7 +231,8 @@ pub async fn triggers(
     let mut config = ServeConfig::new(data.path().to_path_buf());
     config.workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = config.workers;
-    let (state, _) = AppState::open(config, runtime.clone())?;
+    let lock = crate::server::owner::ServeLock::acquire(data.path())?;
+    let (state, _) = AppState::open(config, runtime.clone(), lock)?;
     let step = runtime.load(component)?;
     let steps_dir = state.steps_dir();
     std::fs::create_dir_all(&steps_dir)?;

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod intake;
+pub mod owner;
 mod retention;
 mod timers;
 mod trigger;
@@ -81,7 +82,11 @@ pub struct AppState {
     /// runs unchanged on another backend.
     pub store: Arc<dyn Backend>,
     /// This process's lease owner id: a worker's writes to a run need it.
+    /// A server's starts with [`SERVER_OWNER`], so the next server on the
+    /// directory knows which runs left `running` were a dead server's.
     pub owner: String,
+    /// The data directory's lock, held while the state lives (servers only).
+    _lock: Option<owner::ServeLock>,
     /// Leases this process's workers hold, given back after a shutdown
     /// outlasts the grace period.
     leases: Mutex<HashSet<Lease>>,
@@ -113,22 +118,34 @@ pub(crate) enum Reply {
 }
 
 impl AppState {
-    /// Opens the store, takes or makes the API token (returned in clear
-    /// only when it was just generated, to be printed once), and requeues
-    /// runs a crash left running.
+    /// Opens the store of the data directory `lock` holds, takes or makes
+    /// the API token (returned in clear only when it was just generated, to
+    /// be printed once), and requeues the runs a server left running: with
+    /// the lock held no other server lives, so those are a dead server's.
+    /// Runs a CLI command holds keep their lease (see [`Self::open_local`]).
     pub fn open(
         config: ServeConfig,
         runtime: Arc<Runtime>,
+        lock: owner::ServeLock,
     ) -> Result<(Arc<Self>, Option<String>), crate::store::StoreError> {
+        if lock.data_dir() != config.data_dir {
+            return Err(crate::store::StoreError::Invalid(format!(
+                "the lock of {} cannot open {}",
+                lock.data_dir().display(),
+                config.data_dir.display()
+            )));
+        }
         let store = Store::open(&config.data_dir)?;
         let (token_hash, generated) = auth::token_hash(&store)?;
-        // One SQLite server per data directory: what it left running is dead.
-        store.requeue_running()?;
-        Ok((Self::with_backend(config, runtime, Arc::new(Sqlite::new(store)), token_hash), generated))
+        store.requeue_running_of(SERVER_OWNER)?;
+        let owner = lease_owner(SERVER_OWNER);
+        let state = Self::build(config, runtime, Arc::new(Sqlite::new(store)), token_hash, owner, Some(lock));
+        Ok((state, generated))
     }
 
     /// The state for the CLI working on its own data directory in this
-    /// process (no token, no requeue: a server may be running on it).
+    /// process beside any server: no token, no lock, no requeue, and no
+    /// worker; it runs only the runs it queued itself, under a lease.
     pub fn open_local(
         config: ServeConfig,
         runtime: Arc<Runtime>,
@@ -136,28 +153,39 @@ impl AppState {
         let store = Sqlite::open(&config.data_dir)?;
         let mut unmatchable = [0u8; 32];
         getrandom::fill(&mut unmatchable).expect("the system's random source");
-        Ok(Self::with_backend(config, runtime, Arc::new(store), unmatchable))
+        Ok(Self::build(config, runtime, Arc::new(store), unmatchable, lease_owner("cli"), None))
     }
 
     /// The state on any backend, the API token given by its SHA-256. No
-    /// requeue: runs a dead process held are claimed again once their
-    /// lease expires. Call it inside a Tokio runtime (the intake commits
-    /// through it).
+    /// lock and no requeue: runs a dead process held are claimed again once
+    /// their lease expires. Call it inside a Tokio runtime (the intake
+    /// commits through it).
     pub fn with_backend(
         config: ServeConfig,
         runtime: Arc<Runtime>,
         store: Arc<dyn Backend>,
         token_hash: [u8; 32],
     ) -> Arc<Self> {
+        Self::build(config, runtime, store, token_hash, lease_owner("process"), None)
+    }
+
+    fn build(
+        config: ServeConfig,
+        runtime: Arc<Runtime>,
+        store: Arc<dyn Backend>,
+        token_hash: [u8; 32],
+        owner: String,
+        lock: Option<owner::ServeLock>,
+    ) -> Arc<Self> {
         let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
         let refresher = crate::workflow::oauth::AccountRefresher::new(store.clone(), &runtime);
-        let owner = format!("{}:{}", std::process::id(), &crate::base::ids::unguessable_hex()[..16]);
         let state = Arc::new(Self {
             refresher,
             config,
             runtime,
             store,
             owner,
+            _lock: lock,
             leases: Default::default(),
             token_hash,
             work: Default::default(),
@@ -198,6 +226,17 @@ impl AppState {
             let _ = waiter.send(reply);
         }
     }
+}
+
+/// How a server's lease owner ids begin: only the server holding the data
+/// directory's lock uses it.
+pub const SERVER_OWNER: &str = "serve:";
+
+/// A lease owner id unique to this process and state: `role`, the pid (for
+/// people reading the database) and a random part (pids are reused).
+fn lease_owner(role: &str) -> String {
+    let role = role.trim_end_matches(':');
+    format!("{role}:{}:{}", std::process::id(), &crate::base::ids::unguessable_hex()[..16])
 }
 
 /// The routes: management under `/v1` (bearer token), triggers under `/e`.

@@ -524,12 +524,15 @@ impl Store {
         statement.query_map([], |r| r.get(0)).map_err(&db)?.collect::<Result<_, _>>().map_err(&db)
     }
 
-    /// After a crash: runs left running go back to the queue (at least once).
-    pub fn requeue_running(&self) -> Result<usize, StoreError> {
+    /// After a crash: runs left running by lease owners whose id begins
+    /// with `owner_prefix` (a dead server's, the caller knows) go back to the
+    /// queue (at least once). Others keep their lease until it expires.
+    pub fn requeue_running_of(&self, owner_prefix: &str) -> Result<usize, StoreError> {
         self.conn
             .execute(
-                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until_ms = 0 WHERE status = 'running'",
-                [],
+                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until_ms = 0
+                 WHERE status = 'running' AND substr(lease_owner, 1, length(?1)) = ?1",
+                [owner_prefix],
             )
             .map_err(self.db())
     }
@@ -641,11 +644,13 @@ mod tests {
             (first.as_str(), RunStatus::Running, 1)
         );
         assert!(store.finish_run(&claimed.lease, RunStatus::Succeeded, &succeeded()).unwrap());
-        assert_eq!(store.claim_run("test", LEASE).unwrap().unwrap().run.id, second);
-        assert_eq!(store.requeue_running().unwrap(), 1, "the crash left one running");
+        assert_eq!(store.claim_run("serve:1:dead", LEASE).unwrap().unwrap().run.id, second);
+        let cli = store.enqueue_run(&v2, &serde_json::json!({ "n": 3 })).unwrap();
+        assert!(store.claim_run_by_id(&cli, "cli:2:alive", LEASE).unwrap().is_some());
+        assert_eq!(store.requeue_running_of("serve:").unwrap(), 1, "the dead server's run, not the CLI's");
         let again = store.claim_run("test", LEASE).unwrap().unwrap();
         assert_eq!((again.run.id, again.run.attempt), (second, 2));
-        assert!(store.claim_run("test", LEASE).unwrap().is_none());
+        assert!(store.claim_run("test", LEASE).unwrap().is_none(), "the CLI's run keeps its lease");
         let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
         assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
     }
