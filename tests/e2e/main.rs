@@ -10,6 +10,7 @@ mod hostile;
 mod languages;
 mod loading;
 mod oauth;
+mod owner;
 mod reflection;
 mod sdk;
 mod secrets;

@@ -259,7 +259,7 @@ async fn unknown_endpoints_steps_and_bad_workflows_get_clear_errors() {
 }
 
 /// The real binary serving on an ephemeral port; its base URL.
-async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process::Child, String) {
+pub(crate) async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
@@ -280,25 +280,25 @@ async fn spawn_server(data: &std::path::Path, workers: &str) -> (tokio::process:
 }
 
 /// A server over HTTP with a token: the calls the tests below repeat.
-struct Remote {
+pub(crate) struct Remote {
     base: String,
     token: String,
     http: reqwest::Client,
 }
 
 impl Remote {
-    fn new(base: &str, token: &str) -> Self {
+    pub(crate) fn new(base: &str, token: &str) -> Self {
         Self { base: base.to_string(), token: token.to_string(), http: reqwest::Client::new() }
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let response =
             self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
         response.json().await.unwrap()
     }
 
     /// Uploads a guest; its id.
-    async fn upload(&self, name: &str) -> Value {
+    pub(crate) async fn upload(&self, name: &str) -> Value {
         let url = format!("{}/v1/steps", self.base);
         let response = self
             .http
@@ -310,13 +310,13 @@ impl Remote {
         response.unwrap().json::<Value>().await.unwrap()["id"].clone()
     }
 
-    async fn deploy(&self, workflow: &str, definition: String) -> Value {
+    pub(crate) async fn deploy(&self, workflow: &str, definition: String) -> Value {
         let url = format!("{}/v1/workflows/{workflow}", self.base);
         let response = self.http.put(url).bearer_auth(&self.token).body(definition).send().await;
         response.unwrap().json().await.unwrap()
     }
 
-    async fn manual_run(&self, workflow: &str, event: &Value) -> reqwest::Response {
+    pub(crate) async fn manual_run(&self, workflow: &str, event: &Value) -> reqwest::Response {
         let url = format!("{}/v1/workflows/{workflow}/runs", self.base);
         self.http.post(url).bearer_auth(&self.token).json(event).send().await.unwrap()
     }

@@ -1,0 +1,194 @@
+//! One owner per data directory: a second `stephost serve` is refused, CLI
+//! commands work beside the server without touching its runs, and only a
+//! dead server's runs are queued again on the next start.
+
+use crate::server::{Remote, spawn_server};
+use crate::support::Deadline;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A loopback server whose `/gate` answers its headers at once and its body
+/// (`done`) only once the test opens the gate, counting the requests: a
+/// step calling it stays `running` as long as the test wants.
+struct Gate {
+    addr: std::net::SocketAddr,
+    arrived: Arc<AtomicUsize>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn start() -> Self {
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let (open, _) = tokio::sync::watch::channel(false);
+        let (count, opened) = (arrived.clone(), open.clone());
+        let app = axum::Router::new().route(
+            "/gate",
+            axum::routing::get(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut opened = opened.subscribe();
+                async move {
+                    // Headers now (the egress first-byte limit is met), the
+                    // body when the gate opens.
+                    let body = futures::stream::once(async move {
+                        let _ = opened.wait_for(|open| *open).await;
+                        Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b"done"))
+                    });
+                    axum::body::Body::from_stream(body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, arrived, open }
+    }
+
+    /// Waits until `n` requests have arrived.
+    async fn wait_for(&self, n: usize, what: &'static str) {
+        let deadline = Deadline::new(what);
+        while self.arrived.load(Ordering::SeqCst) < n {
+            deadline.check();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    fn requests(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+}
+
+/// A one-step probe workflow allowed to reach the gate, with a timeout far
+/// beyond any wait here.
+fn gated_workflow(step: &Value, gate: &Gate) -> String {
+    format!(
+        "[[steps]]\nname = \"probe\"\nstep = {step}\ntimeout_secs = 600\nallowed_hosts = [\"http://{}\"]\n",
+        gate.addr
+    )
+}
+
+/// A manual run's event: call the gate once.
+fn gate_event(gate: &Gate) -> Value {
+    json!({ "actions": [{ "do": "http", "url": format!("http://{}/gate", gate.addr) }] })
+}
+
+/// Starts a manual run of `workflow`; its id.
+async fn start_run(remote: &Remote, workflow: &str, event: &Value) -> String {
+    let response = remote.manual_run(workflow, event).await;
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["run"].as_str().unwrap().to_string()
+}
+
+/// Polls the run until it has finished.
+async fn finished(remote: &Remote, run: &str) -> Value {
+    let deadline = Deadline::new("the run to finish");
+    loop {
+        let record = remote.get(&format!("/v1/runs/{run}")).await;
+        if !matches!(record["status"].as_str(), Some("queued" | "running")) {
+            return record;
+        }
+        deadline.check();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_data_directory_is_refused_naming_the_first() {
+    let data = tempfile::tempdir().unwrap();
+    let (first, base) = spawn_server(data.path(), "1").await;
+    let pid = first.id().unwrap();
+
+    let second = crate::support::stephost_tokio_command()
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!("pid {pid}")), "names the holder: {stderr}");
+    assert!(stderr.contains(&format!("listening on {base}")), "says where it listens: {stderr}");
+    assert!(
+        second.stdout.is_empty(),
+        "nothing printed, no token: {}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+
+    // The first keeps serving.
+    let runs = Remote::new(&base, "crash-test-token").get("/v1/runs").await;
+    assert!(runs["runs"].is_array(), "{runs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_beside_a_server_never_run_its_run_again() {
+    let data = tempfile::tempdir().unwrap();
+    let gate = Gate::start().await;
+    // Two workers: a run put back in the queue would be taken again at once.
+    let (_server, base) = spawn_server(data.path(), "2").await;
+    let remote = Remote::new(&base, "crash-test-token");
+    let step = remote.upload("probe").await;
+    assert_eq!(remote.deploy("held", gated_workflow(&step, &gate)).await["version"], 1);
+    assert_eq!(remote.deploy("other", gated_workflow(&step, &gate)).await["version"], 1);
+    let run = start_run(&remote, "held", &gate_event(&gate)).await;
+    gate.wait_for(1, "the server's run to reach the gate").await;
+
+    // Local commands that open the store and the API on the same directory.
+    let triggered =
+        crate::support::stephost_async(data.path(), &["trigger", "other", "--event-json", "{}"], None).await;
+    assert!(triggered.status.success(), "{}", String::from_utf8_lossy(&triggered.stderr));
+    let listed = crate::support::stephost_async(data.path(), &["runs", "list"], None).await;
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&run), "runs list shows the server's run");
+
+    let record = remote.get(&format!("/v1/runs/{run}")).await;
+    assert_eq!(
+        (record["status"].as_str(), record["attempt"].as_u64()),
+        (Some("running"), Some(1)),
+        "{record}"
+    );
+    gate.release();
+    let record = finished(&remote, &run).await;
+    assert_eq!(
+        (record["status"].as_str(), record["attempt"].as_u64()),
+        (Some("succeeded"), Some(1)),
+        "{record}"
+    );
+    assert_eq!(gate.requests(), 1, "the server's step ran exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_serve_finishes_the_run_of_a_killed_server() {
+    let data = tempfile::tempdir().unwrap();
+    let gate = Gate::start().await;
+    let (mut killed, base) = spawn_server(data.path(), "1").await;
+    let remote = Remote::new(&base, "crash-test-token");
+    let step = remote.upload("probe").await;
+    assert_eq!(remote.deploy("held", gated_workflow(&step, &gate)).await["version"], 1);
+    let run = start_run(&remote, "held", &gate_event(&gate)).await;
+    gate.wait_for(1, "the first server's run to reach the gate").await;
+    killed.start_kill().unwrap(); // SIGKILL: no shutdown, no release of the lease
+    killed.wait().await.unwrap();
+
+    let (_server, base) = spawn_server(data.path(), "1").await;
+    let remote = Remote::new(&base, "crash-test-token");
+    // Queued again on start, not left to its lease (still live) expiring.
+    let record = remote.get(&format!("/v1/runs/{run}")).await;
+    assert!(
+        record["status"] == "queued" || record["attempt"] == 2,
+        "the dead server's run is queued again at start: {record}"
+    );
+    gate.wait_for(2, "the run's second attempt to reach the gate").await;
+    gate.release();
+    let record = finished(&remote, &run).await;
+    assert_eq!(
+        (record["status"].as_str(), record["attempt"].as_u64()),
+        (Some("succeeded"), Some(2)),
+        "{record}"
+    );
+}
