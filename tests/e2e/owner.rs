@@ -106,8 +106,15 @@ async fn a_second_serve_on_the_same_data_directory_is_refused_naming_the_first()
         .arg("--data")
         .arg(data.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A second server that started would serve until killed: fail, not hang.
+    let second = tokio::time::timeout(std::time::Duration::from_secs(120), second.wait_with_output())
         .await
+        .expect("the second serve exits at once")
         .unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{stderr}");
