@@ -2,6 +2,7 @@
 //! real loopback servers, real files. One binary, one module per area.
 
 mod accounts;
+mod audit;
 mod bench;
 mod cli;
 mod contract;

@@ -400,7 +400,7 @@ async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared,
     let runtime = stephost::Runtime::new(stephost::RuntimeConfig {
         egress,
         max_concurrent_runs: 16,
-        audit_path: Some(data.join("audit.jsonl")),
+        audit: Some(crate::audit::keyed_log(data)),
         ..stephost::RuntimeConfig::default()
     })
     .unwrap();

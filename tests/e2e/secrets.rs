@@ -27,7 +27,7 @@ impl World {
         let runtime = Runtime::new(RuntimeConfig {
             egress,
             max_concurrent_runs: 16,
-            audit_path: Some(audit.path().join("audit.jsonl")),
+            audit: Some(crate::audit::keyed_log(audit.path())),
             ..RuntimeConfig::default()
         })
         .unwrap();
@@ -404,7 +404,7 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
         .await;
     let path = world.audit.path().join("audit.jsonl");
     let entries = read_entries(&path).unwrap();
-    assert!(entries.iter().any(|e| matches!(&e.event, AuditEvent::SecretRead { app, key } if app == "slack" && key == "oauth_access_token")));
+    assert!(entries.iter().any(|e| matches!(&e.event, AuditEvent::SecretRead { app, key, .. } if app == "slack" && key == "oauth_access_token")));
     let requests: Vec<_> = entries
         .iter()
         .filter_map(|e| match &e.event {
@@ -419,7 +419,7 @@ async fn the_audit_log_records_requests_and_secret_reads_and_verify_catches_an_e
         (true, Some(200), vec!["slack.oauth_access_token".to_string()])
     );
     assert!(!requests[1].1.allowed);
-    assert_eq!(verify(&path).unwrap(), entries.len());
+    assert_eq!(verify(&path, &crate::audit::key_of(world.audit.path())).unwrap(), entries.len());
 
     let listed = crate::support::stephost_command()
         .args(["--data", world.audit.path().to_str().unwrap(), "audit", "list", "--refused"])

@@ -451,9 +451,19 @@ pub enum AppsCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain: finds any edited, removed or reordered line
-    /// (exit 1 when broken).
+    /// Check the keyed hash chain: names an edit, removal, reorder or
+    /// truncation (exit 1 when broken).
     Verify {
+        #[command(flatten)]
+        format: JsonArg,
+    },
+    /// Remove records older than N days; the log still verifies (its first
+    /// line becomes a keyed checkpoint). A log that does not verify is not
+    /// pruned.
+    Prune {
+        /// Keep the records of the last N days.
+        #[arg(long, value_name = "N")]
+        keep_days: u64,
         #[command(flatten)]
         format: JsonArg,
     },

@@ -10,6 +10,8 @@ use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use stephost::audit::{AuditKey, AuditLog};
+use stephost::store::crypto::MasterKey;
 use stephost::workflow::oauth::AccountRefresher;
 use stephost::{Catalog, Runtime, RuntimeConfig};
 
@@ -34,7 +36,7 @@ pub fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
     let mut config = RuntimeConfig {
         cache_dir: Some(data_dir.join("components")),
         catalog: Arc::new(catalog(data_dir)?),
-        audit_path: Some(data_dir.join("audit.jsonl")),
+        audit: Some(Arc::new(audit_log(data_dir)?)),
         ..RuntimeConfig::default()
     };
     for spec in &egress.resolve {
@@ -48,6 +50,24 @@ pub fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
         config.egress.extra_root_certs_pem.push(pem);
     }
     Ok(Runtime::new(config)?)
+}
+
+/// The audit log's file in the data directory.
+pub fn audit_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit.jsonl")
+}
+
+/// The key the audit chain is made with, derived from the master key
+/// (`STEPHOST_MASTER_KEY` or `<data>/master.key`, created on first use).
+pub fn audit_key(data_dir: &Path) -> Result<AuditKey> {
+    let key = MasterKey::load(&data_dir.join(stephost::store::KEY_FILE))?;
+    Ok(key.audit_key())
+}
+
+/// The data directory's audit log, keyed, shared by every process that
+/// writes to it.
+pub fn audit_log(data_dir: &Path) -> Result<AuditLog> {
+    Ok(AuditLog::open(&audit_path(data_dir), audit_key(data_dir)?)?)
 }
 
 /// `HOST:PORT:ADDR`, ADDR an IP (`[v6]` too) optionally with its own port

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-use stephost::audit::{AuditEntry, AuditEvent};
+use stephost::audit::{AuditEntry, AuditEvent, Pruned, Tamper};
 use stephost::store::views::{RunList, StepList};
 use stephost::store::{AccountSummary, EnvSummary, Run, RunSummary};
 use stephost::{AccountTest, App, ComponentReport, EgressRecord, LogStream, StepOutcome, WorkflowStatus};
@@ -112,7 +112,14 @@ pub fn report(report: &ComponentReport) -> String {
 pub fn audit_entry(entry: &AuditEntry) -> String {
     let head = format!("#{} run {} step {}", entry.seq, entry.run, entry.step);
     match &entry.event {
-        AuditEvent::SecretRead { app, key } => format!("{head}: read secret {app}.{key}"),
+        AuditEvent::SecretRead { app, key, count: 1 } => format!("{head}: read secret {app}.{key}"),
+        AuditEvent::SecretRead { app, key, count } => {
+            format!("{head}: read secret {app}.{key} {count} times")
+        }
+        AuditEvent::SecretEnv { name } => format!("{head}: was given secret env {name}"),
+        AuditEvent::Checkpoint { pruned_before_ms, .. } => {
+            format!("{head}: checkpoint: records before {pruned_before_ms} ms were pruned")
+        }
         AuditEvent::TokenRefresh { app, account, ok, error } => match (ok, error) {
             (true, _) => format!("{head}: refreshed the {app} token of `{account}`"),
             (false, error) => format!(
@@ -131,15 +138,25 @@ pub struct AuditVerdict {
     pub intact: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub records: Option<usize>,
+    /// Which kind of tampering: edit, removal, reorder, truncation,
+    /// unkeyed or missing_anchor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Tamper>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
 
 pub fn audit_verdict(v: &AuditVerdict) -> String {
-    match (&v.problem, v.records) {
-        (Some(problem), _) => format!("error: audit log {}: hash chain broken at {problem}\n", v.path),
-        (None, records) => format!("{}: {} records, hash chain intact\n", v.path, records.unwrap_or(0)),
+    match (&v.problem, v.found, v.records) {
+        (Some(problem), Some(found), _) => format!("error: audit log {}: {found}: {problem}\n", v.path),
+        (Some(problem), None, _) => format!("error: audit log {}: {problem}\n", v.path),
+        (None, _, records) => format!("{}: {} records, keyed chain intact\n", v.path, records.unwrap_or(0)),
     }
+}
+
+/// `audit prune`: how many records went and stayed.
+pub fn audit_pruned(p: &Pruned) -> String {
+    format!("pruned {} audit records, kept {}; the log still verifies\n", p.removed, p.kept)
 }
 
 // ---- apps ----------------------------------------------------------------

@@ -20,7 +20,7 @@ use self::interfaces::{AuthsContext, EventContext, FlowContext, Produced, ShownA
 use self::limits::{Limits, MemoryLimiter};
 use self::outcome::{AccountFields, StepInput, StepOutcome};
 use self::state::StepState;
-use crate::audit::{AuditEvent, AuditLog, AuditSink};
+use crate::audit::{AuditEvent, AuditSink};
 use crate::base::ids::new_run_id;
 use crate::catalog::Catalog;
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
@@ -48,9 +48,9 @@ pub struct RuntimeConfig {
     pub max_concurrent_runs: u32,
     /// The apps whose accounts steps may use.
     pub catalog: Arc<Catalog>,
-    /// Where the audit log goes; `None` keeps records in outcomes only.
-    pub audit_path: Option<PathBuf>,
-    /// Another audit sink (a database's), used instead of `audit_path`.
+    /// Where audit records go (the keyed log, opened by the caller with a
+    /// key derived from the master key); `None` keeps records in outcomes
+    /// only.
     pub audit: Option<Arc<dyn AuditSink>>,
 }
 
@@ -61,7 +61,6 @@ impl Default for RuntimeConfig {
             egress: EgressConfig::default(),
             max_concurrent_runs: 1000,
             catalog: Arc::new(Catalog::builtin()),
-            audit_path: None,
             audit: None,
         }
     }
@@ -111,13 +110,6 @@ impl Runtime {
         interfaces::add_to_linker(&mut linker).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let client = EgressClient::new(&config.egress).map_err(RuntimeError)?;
-        let audit: Option<Arc<dyn AuditSink>> = match (config.audit, &config.audit_path) {
-            (Some(sink), _) => Some(sink),
-            (None, Some(path)) => {
-                Some(Arc::new(AuditLog::open(path).map_err(|e| RuntimeError(e.to_string()))?))
-            }
-            (None, None) => None,
-        };
         let ticker = EpochTicker::start(&engine);
         Ok(Self {
             engine,
@@ -125,7 +117,7 @@ impl Runtime {
             cache,
             client,
             catalog: config.catalog,
-            audit,
+            audit: config.audit,
             loaded: Mutex::default(),
             by_path: Mutex::default(),
             _ticker: ticker,
@@ -188,11 +180,9 @@ impl Runtime {
         for (name, value) in &input.secret_env {
             let binding = Binding { hosts: config.policy.clone(), placements: vec![Placement::Anywhere] };
             env.push((name.clone(), vault.seal(&format!("env.{name}"), value, binding)));
-            self.audit_event(
-                run_id,
-                &input.step_name,
-                AuditEvent::SecretRead { app: "env".into(), key: name.clone() },
-            );
+            // Recorded as handed over: the host cannot see whether the step
+            // reads its environment. Once per run, only for this step.
+            self.audit_event(run_id, &input.step_name, AuditEvent::SecretEnv { name: name.clone() });
         }
         // Most runs connect no app: their policy is the step's, shared.
         let policy = match app_hosts.is_empty() {
@@ -401,12 +391,7 @@ impl Runtime {
             memory: MemoryLimiter::new(limits.memory_bytes),
             event: EventContext { input: input.clone() },
             steps: StepsContext { input },
-            auths: AuthsContext {
-                run_id: run_id.clone(),
-                step_name: step_name.clone(),
-                accounts: sealing.accounts,
-                audit: self.audit.clone(),
-            },
+            auths: AuthsContext::new(sealing.accounts),
             flow: FlowContext { produced: Produced::default(), output_limit: limits.output_bytes },
         };
         let mut store = Store::new(&self.engine, state);
@@ -430,9 +415,15 @@ impl Runtime {
         let state = store.data_mut();
         let produced = std::mem::take(&mut state.flow.produced);
         let memory_exceeded = state.memory.exceeded;
+        let reads = std::mem::take(&mut state.auths.reads);
         // Dropping the store drops any response bodies the step left open,
         // which completes their egress records.
         drop(store);
+        // One record per secret field read, with how many times, however
+        // the run ended.
+        for ((app, key), count) in reads {
+            self.audit_event(&run_id, &step_name, AuditEvent::SecretRead { app, key, count });
+        }
         let (log_lines, logs_truncated) = logs.finish();
         let result = classify(ended, &step_name, &limits, &produced, memory_exceeded, &log_lines);
         let egress = std::mem::take(&mut *egress.records.lock().unwrap_or_else(|p| p.into_inner()));

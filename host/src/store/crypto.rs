@@ -40,6 +40,8 @@ pub enum KeyError {
 /// The master key. Never printed (no `Debug` of its bytes).
 pub struct MasterKey {
     cipher: XChaCha20Poly1305,
+    /// The key itself, kept only to derive purpose keys from.
+    bytes: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -64,13 +66,23 @@ impl MasterKey {
                 if let Some(dir) = key_file.parent() {
                     crate::base::files::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
                 }
+                // Written whole under another name, then linked into place:
+                // processes starting at once on a new data directory never
+                // read a half-written key, and all but one adopt the winner's.
+                let temporary = key_file.with_extension(format!("new.{}", std::process::id()));
                 let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
+                options.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(key_file).map_err(|e| fail(e.to_string()))?;
+                let mut file = options.open(&temporary).map_err(|e| fail(e.to_string()))?;
                 file.write_all(hex::encode(bytes).as_bytes()).map_err(|e| fail(e.to_string()))?;
-                Ok(Self::from_bytes(&bytes))
+                let linked = std::fs::hard_link(&temporary, key_file);
+                let _ = std::fs::remove_file(&temporary);
+                match linked {
+                    Ok(()) => Ok(Self::from_bytes(&bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(key_file),
+                    Err(e) => Err(fail(e.to_string())),
+                }
             }
             Err(e) => Err(fail(e.to_string())),
         }
@@ -83,7 +95,26 @@ impl MasterKey {
 
     /// A key from raw bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(bytes.into()) }
+        Self { cipher: XChaCha20Poly1305::new(bytes.into()), bytes: *bytes }
+    }
+
+    /// A key for one `purpose` (e.g. `audit log`), derived from the master
+    /// key with HMAC-SHA256 (HKDF-Expand, one block): a lower layer gets a
+    /// key of its own and never the master key, and the same master key
+    /// always gives the same purpose key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
+        mac.update(b"stephost ");
+        mac.update(purpose.as_bytes());
+        mac.update(&[1]);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key the audit log's chain is made with.
+    pub fn audit_key(&self) -> crate::audit::AuditKey {
+        crate::audit::AuditKey::new(self.derive_key("audit log"))
     }
 
     /// Encrypts `plaintext` bound to `context`: a random 24-byte nonce
@@ -125,6 +156,15 @@ mod tests {
         let other = MasterKey::from_bytes(&[8; 32]);
         let err = other.open(&blob, "account slack/work oauth_access_token").unwrap_err().to_string();
         assert!(err.contains("wrong master key"), "{err}");
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_master_key_and_are_stable() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        assert_eq!(key.derive_key("audit log"), MasterKey::from_bytes(&[7; 32]).derive_key("audit log"));
+        assert_ne!(key.derive_key("audit log"), key.derive_key("other"));
+        assert_ne!(key.derive_key("audit log"), MasterKey::from_bytes(&[8; 32]).derive_key("audit log"));
+        assert_ne!(key.derive_key("audit log"), [7; 32]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `stephost:step/auths`: the step's connected accounts, secret fields as
-//! sealed placeholders; each secret read goes to the audit log.
+//! sealed placeholders; reads of a secret are counted, and the run writes
+//! one audit record per secret with its count when it ends.
 
-use crate::audit::{AuditEvent, AuditSink};
 use crate::runtime::bindings::stephost::step::auths::Host;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 /// One app's account as the step sees it: secret values sealed.
 pub(crate) struct ShownAccount {
@@ -12,16 +12,20 @@ pub(crate) struct ShownAccount {
     pub(crate) fields: Vec<(String, String, bool)>,
 }
 
-/// The run's accounts as the step may see them, and where reads of a
-/// secret are recorded.
+/// The run's accounts as the step may see them, and how many times it read
+/// each secret field (by app and key). Counting here, not appending to the
+/// audit log per call, keeps a step that reads in a loop from growing the
+/// log per call.
 pub(crate) struct AuthsContext {
-    pub(crate) run_id: String,
-    pub(crate) step_name: String,
     pub(crate) accounts: Vec<ShownAccount>,
-    pub(crate) audit: Option<Arc<dyn AuditSink>>,
+    pub(crate) reads: BTreeMap<(String, String), u64>,
 }
 
 impl AuthsContext {
+    pub(crate) fn new(accounts: Vec<ShownAccount>) -> Self {
+        Self { accounts, reads: BTreeMap::new() }
+    }
+
     fn account(&self, app: &str) -> Option<&ShownAccount> {
         self.accounts.iter().find(|account| account.app == app)
     }
@@ -38,12 +42,28 @@ impl Host for AuthsContext {
 
     fn get(&mut self, app: String, key: String) -> Option<String> {
         let (_, shown, secret) = self.account(&app)?.fields.iter().find(|(k, _, _)| *k == key)?.clone();
-        if secret && let Some(audit) = &self.audit {
-            let read = AuditEvent::SecretRead { app, key };
-            if let Err(e) = audit.append(&self.run_id, &self.step_name, read) {
-                eprintln!("stephost: {e}");
-            }
+        if secret {
+            *self.reads.entry((app, key)).or_default() += 1;
         }
         Some(shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_reads_are_counted_per_field_and_plain_ones_not_at_all() {
+        let mut auths = AuthsContext::new(vec![ShownAccount {
+            app: "slack".into(),
+            fields: vec![("token".into(), "sealed".into(), true), ("uid".into(), "U1".into(), false)],
+        }]);
+        for _ in 0..1000 {
+            assert_eq!(auths.get("slack".into(), "token".into()).as_deref(), Some("sealed"));
+        }
+        auths.get("slack".into(), "uid".into());
+        auths.get("slack".into(), "missing".into());
+        assert_eq!(auths.reads.into_iter().collect::<Vec<_>>(), [(("slack".into(), "token".into()), 1000)]);
     }
 }

@@ -1,0 +1,159 @@
+//! The chain's arithmetic and the files beside the log: the HMAC of a line,
+//! the legacy SHA-256 of unkeyed logs, the keyed anchor, and the lock.
+
+use super::{AuditEntry, AuditError, AuditEvent, AuditKey};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The `prev` of the first line.
+pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The files of one log: the log itself, its anchor, and its lock.
+#[derive(Debug, Clone)]
+pub(super) struct Files {
+    pub(super) log: PathBuf,
+    pub(super) anchor: PathBuf,
+    pub(super) lock: PathBuf,
+}
+
+impl Files {
+    pub(super) fn of(log: &Path) -> Self {
+        let with = |ext: &str| log.with_extension(ext);
+        Self { log: log.to_path_buf(), anchor: with("anchor"), lock: with("lock") }
+    }
+
+    pub(super) fn fail(&self, message: impl Into<String>) -> AuditError {
+        AuditError { path: self.log.clone(), message: message.into(), found: None }
+    }
+
+    /// Takes the log's lock: exclusive to append or prune, shared to
+    /// verify. Held until the returned file is dropped.
+    pub(super) fn lock(&self, exclusive: bool) -> Result<File, AuditError> {
+        let file = private(OpenOptions::new().create(true).truncate(false).write(true), &self.lock)
+            .map_err(|e| self.fail(format!("lock {}: {e}", self.lock.display())))?;
+        let locked = if exclusive { file.lock() } else { file.lock_shared() };
+        locked.map_err(|e| self.fail(format!("lock {}: {e}", self.lock.display())))?;
+        Ok(file)
+    }
+}
+
+/// Opens `path` with `options`, created owner-only.
+pub(super) fn private(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options.open(path)
+}
+
+fn hmac(key: &AuditKey, parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The entry as JSON without `field` (its own MAC).
+fn content_without(entry: &AuditEntry, field: &str) -> String {
+    let mut content = serde_json::to_value(entry).expect("audit entries serialize");
+    if let Value::Object(map) = &mut content {
+        map.remove(field);
+    }
+    content.to_string()
+}
+
+/// HMAC over `prev` and the entry's content (everything but `hash`).
+pub(super) fn entry_mac(key: &AuditKey, entry: &AuditEntry) -> String {
+    hmac(key, &[b"entry\n", entry.prev.as_bytes(), content_without(entry, "hash").as_bytes()])
+}
+
+/// A checkpoint's own MAC: over the line without `mac`.
+pub(super) fn checkpoint_mac(key: &AuditKey, entry: &AuditEntry) -> String {
+    hmac(key, &[b"checkpoint\n", content_without(entry, "mac").as_bytes()])
+}
+
+/// Whether the entry's `hash` is right: its HMAC, or for a checkpoint its
+/// own `mac`.
+pub(super) fn entry_is_authentic(key: &AuditKey, entry: &AuditEntry) -> bool {
+    match &entry.event {
+        AuditEvent::Checkpoint { mac, .. } => *mac == checkpoint_mac(key, entry),
+        _ => entry.hash == entry_mac(key, entry),
+    }
+}
+
+/// The plain SHA-256 that logs from before keyed chains carry.
+pub(super) fn legacy_hash(entry: &AuditEntry) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(entry.prev.as_bytes());
+    hasher.update(content_without(entry, "hash").as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The last record's `seq` and `hash`, kept beside the log by its writer
+/// under the lock, and keyed: a log that ends before it was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Anchor {
+    pub(super) seq: u64,
+    pub(super) hash: String,
+    pub(super) mac: String,
+}
+
+impl Anchor {
+    pub(super) fn new(key: &AuditKey, seq: u64, hash: String) -> Self {
+        let mac = Self::mac_of(key, seq, &hash);
+        Self { seq, hash, mac }
+    }
+
+    fn mac_of(key: &AuditKey, seq: u64, hash: &str) -> String {
+        hmac(key, &[b"anchor\n", seq.to_string().as_bytes(), b"\n", hash.as_bytes()])
+    }
+
+    pub(super) fn is_authentic(&self, key: &AuditKey) -> bool {
+        self.mac == Self::mac_of(key, self.seq, &self.hash)
+    }
+
+    /// The anchor, `None` if there is none; an unreadable one is an error.
+    pub(super) fn read(files: &Files) -> Result<Option<Self>, AuditError> {
+        match std::fs::read_to_string(&files.anchor) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| files.fail(format!("anchor {}: not an anchor: {e}", files.anchor.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(files.fail(format!("anchor {}: {e}", files.anchor.display()))),
+        }
+    }
+
+    /// Replaces the anchor at once (a temporary file renamed over it).
+    pub(super) fn write(&self, files: &Files) -> Result<(), AuditError> {
+        let fail = |e: std::io::Error| files.fail(format!("anchor {}: {e}", files.anchor.display()));
+        let temporary = files.anchor.with_extension("anchor.tmp");
+        let mut file =
+            private(OpenOptions::new().create(true).truncate(true).write(true), &temporary).map_err(fail)?;
+        file.write_all(serde_json::to_string(self).expect("anchors serialize").as_bytes()).map_err(fail)?;
+        std::fs::rename(&temporary, &files.anchor).map_err(fail)
+    }
+}
+
+/// The file's last line, read from its end; `None` for an empty file.
+pub(super) fn last_line(file: &mut File) -> std::io::Result<Option<String>> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut chunk = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(chunk);
+        file.seek(SeekFrom::Start(start))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        let text = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        match text.iter().rposition(|b| *b == b'\n') {
+            Some(at) => return Ok(Some(String::from_utf8_lossy(&text[at + 1..]).into_owned())),
+            None if start == 0 => {
+                return Ok((!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned()));
+            }
+            None => chunk *= 4,
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Checking a log: every line's HMAC, the order and continuity of the
+//! sequence numbers, each line's link to the one before, and the end
+//! against the anchor. A finding names its kind.
+
+use super::chain::{Anchor, Files, GENESIS, entry_is_authentic, legacy_hash};
+use super::log::read_lines;
+use super::{AuditEntry, AuditError, AuditEvent, AuditKey};
+use std::path::Path;
+
+/// Which kind of tampering a broken log shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tamper {
+    /// A line's content, or the anchor, does not match its HMAC; or a line
+    /// was replaced by one from another chain.
+    Edit,
+    /// Records are missing from the head or the middle.
+    Removal,
+    /// Records are out of order or repeated.
+    Reorder,
+    /// Records are missing from the end: the log ends before its anchor.
+    Truncation,
+    /// The log predates keyed chains: plain SHA-256, no anchor. It cannot
+    /// be checked against the key; the next write moves it aside.
+    Unkeyed,
+    /// The anchor is missing, so a cut at the end cannot be seen.
+    MissingAnchor,
+}
+
+impl std::fmt::Display for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tamper::Edit => "edit",
+            Tamper::Removal => "removal",
+            Tamper::Reorder => "reorder",
+            Tamper::Truncation => "truncation",
+            Tamper::Unkeyed => "unkeyed",
+            Tamper::MissingAnchor => "missing anchor",
+        })
+    }
+}
+
+/// Reads every entry; a line that does not parse is an error naming it.
+pub fn read_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
+    let files = Files::of(path);
+    read_lines(&files)?
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| AuditError {
+                found: Some(Tamper::Edit),
+                ..files.fail(format!("hash chain broken at line {}: not an audit entry: {e}", i + 1))
+            })
+        })
+        .collect()
+}
+
+/// Checks the chain under a shared lock (so no append is half seen):
+/// `Ok(n)` with the number of records (a checkpoint not counted), or the
+/// first problem, its kind in `found`.
+pub fn verify(path: &Path, key: &AuditKey) -> Result<usize, AuditError> {
+    let files = Files::of(path);
+    if !files.log.exists() && !files.anchor.exists() {
+        return Ok(0);
+    }
+    let _lock = files.lock(false)?;
+    verify_locked(&files, key)
+}
+
+/// [`verify`] for a caller that holds the lock.
+pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, AuditError> {
+    let entries = read_entries(&files.log)?;
+    let anchor = Anchor::read(files).map_err(|e| found(files, Tamper::Edit, e.message))?;
+    let broken = |kind: Tamper, i: usize, what: String| {
+        found(files, kind, format!("hash chain broken at line {} (seq {}): {what}", i + 1, entries[i].seq))
+    };
+    if anchor.is_none()
+        && let Some(first) = entries.first()
+        && first.hash == legacy_hash(first)
+    {
+        return Err(found(
+            files,
+            Tamper::Unkeyed,
+            format!(
+                "the log predates keyed chains (plain SHA-256, no anchor), so it cannot be checked against \
+                 the key; the next command that writes to it moves it to {} and starts a keyed chain",
+                files.log.with_extension("unkeyed.jsonl").display()
+            ),
+        ));
+    }
+    if let Some(anchor) = &anchor
+        && !anchor.is_authentic(key)
+    {
+        return Err(found(
+            files,
+            Tamper::Edit,
+            format!(
+                "the anchor {} does not match the key: it was edited, or the master key is not the one that \
+                 wrote the log",
+                files.anchor.display()
+            ),
+        ));
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        if !entry_is_authentic(key, entry) {
+            return Err(broken(
+                Tamper::Edit,
+                i,
+                "its content does not match its HMAC: the line was edited (or written without the key)"
+                    .into(),
+            ));
+        }
+        if i > 0 && matches!(entry.event, AuditEvent::Checkpoint { .. }) {
+            return Err(broken(Tamper::Reorder, i, "a checkpoint can only be the first line".into()));
+        }
+    }
+    for i in 1..entries.len() {
+        if entries[i].seq <= entries[i - 1].seq {
+            let what = format!("it comes after seq {}: lines were reordered or repeated", entries[i - 1].seq);
+            return Err(broken(Tamper::Reorder, i, what));
+        }
+    }
+    let checkpoint = entries.first().is_some_and(|e| matches!(e.event, AuditEvent::Checkpoint { .. }));
+    if let Some(first) = entries.first()
+        && !checkpoint
+        && first.seq != 0
+    {
+        return Err(broken(
+            Tamper::Removal,
+            0,
+            format!("the log starts at seq {}: lines were removed", first.seq),
+        ));
+    }
+    for i in 1..entries.len() {
+        if entries[i].seq != entries[i - 1].seq + 1 {
+            let what = format!(
+                "seq {} to {} are missing: lines were removed",
+                entries[i - 1].seq + 1,
+                entries[i].seq - 1
+            );
+            return Err(broken(Tamper::Removal, i, what));
+        }
+    }
+    let mut prev = GENESIS.to_string();
+    for (i, entry) in entries.iter().enumerate() {
+        if !(i == 0 && checkpoint) && entry.prev != prev {
+            return Err(broken(
+                Tamper::Edit,
+                i,
+                "it does not chain to the line before: a line was replaced by one from another chain".into(),
+            ));
+        }
+        prev = entry.hash.clone();
+    }
+    match (&anchor, entries.last()) {
+        (Some(anchor), None) => {
+            let what =
+                format!("the log is empty but its anchor says it reached seq {}: it was cut", anchor.seq);
+            return Err(found(files, Tamper::Truncation, format!("hash chain broken at the end: {what}")));
+        }
+        (Some(anchor), Some(last)) if last.seq < anchor.seq => {
+            let what = format!(
+                "the log ends at seq {} but its anchor says seq {}: {} cut from the end",
+                last.seq,
+                anchor.seq,
+                match anchor.seq - last.seq {
+                    1 => "1 record was".to_string(),
+                    n => format!("{n} records were"),
+                }
+            );
+            return Err(found(files, Tamper::Truncation, format!("hash chain broken at the end: {what}")));
+        }
+        (Some(anchor), Some(last)) if last.seq == anchor.seq && last.hash != anchor.hash => {
+            return Err(broken(
+                Tamper::Edit,
+                entries.len() - 1,
+                "it is not the last record its anchor names: it was replaced".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            let what = format!(
+                "the anchor {} is missing, so a cut at the end cannot be seen",
+                files.anchor.display()
+            );
+            return Err(found(files, Tamper::MissingAnchor, what));
+        }
+        _ => {}
+    }
+    Ok(entries.len() - usize::from(checkpoint))
+}
+
+fn found(files: &Files, kind: Tamper, message: String) -> AuditError {
+    AuditError { found: Some(kind), ..files.fail(message) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditLog;
+    use crate::audit::chain::legacy_hash;
+    use std::path::PathBuf;
+
+    fn key() -> AuditKey {
+        AuditKey::new([3; 32])
+    }
+
+    fn given(name: &str) -> AuditEvent {
+        AuditEvent::SecretEnv { name: name.into() }
+    }
+
+    fn log_with(n: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, key()).unwrap();
+        for i in 0..n {
+            log.append("run1", "step", given(&format!("V{i}"))).unwrap();
+        }
+        (dir, path)
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path).unwrap().lines().map(String::from).collect()
+    }
+
+    fn write(path: &Path, lines: &[String]) {
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+
+    fn found(path: &Path) -> (Option<Tamper>, String) {
+        let error = verify(path, &key()).unwrap_err();
+        (error.found, error.message)
+    }
+
+    #[test]
+    fn an_intact_log_verifies_and_reopening_continues_the_chain() {
+        let (_dir, path) = log_with(3);
+        AuditLog::open(&path, key()).unwrap().append("run2", "s", given("again")).unwrap();
+        assert_eq!(verify(&path, &key()).unwrap(), 4);
+    }
+
+    #[test]
+    fn two_writers_on_one_file_keep_one_chain() {
+        let (_dir, path) = log_with(1);
+        let (a, b) = (AuditLog::open(&path, key()).unwrap(), AuditLog::open(&path, key()).unwrap());
+        for i in 0..5 {
+            a.append("a", "s", given(&format!("A{i}"))).unwrap();
+            b.append("b", "s", given(&format!("B{i}"))).unwrap();
+        }
+        assert_eq!(verify(&path, &key()).unwrap(), 11);
+    }
+
+    #[test]
+    fn another_key_does_not_verify_the_log() {
+        let (_dir, path) = log_with(2);
+        let error = verify(&path, &AuditKey::new([4; 32])).unwrap_err();
+        assert_eq!(error.found, Some(Tamper::Edit), "{}", error.message);
+    }
+
+    #[test]
+    fn a_line_spliced_in_from_another_chain_under_the_same_key_is_caught() {
+        // Every line authentic, the sequence whole, the anchor matching:
+        // only each line's link to the one before can tell.
+        let (_a, path) = log_with(4);
+        let other = tempfile::tempdir().unwrap();
+        let other = other.path().join("audit.jsonl");
+        let log = AuditLog::open(&other, key()).unwrap();
+        for i in 0..4 {
+            log.append("run2", "step", given(&format!("V{i}"))).unwrap();
+        }
+        let mut spliced = lines(&path);
+        spliced[1] = lines(&other)[1].clone();
+        write(&path, &spliced);
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::Edit), "{message}");
+        assert!(message.contains("line 2") && message.contains("does not chain"), "{message}");
+    }
+
+    #[test]
+    fn a_cut_tail_stays_visible_after_the_next_write() {
+        let (_dir, path) = log_with(5);
+        let mut cut = lines(&path);
+        cut.truncate(2);
+        write(&path, &cut);
+        assert_eq!(found(&path).0, Some(Tamper::Truncation));
+        AuditLog::open(&path, key()).unwrap().append("run2", "s", given("after")).unwrap();
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::Removal), "{message}");
+        assert!(message.contains("seq 2 to 4 are missing"), "{message}");
+    }
+
+    #[test]
+    fn a_log_from_before_keyed_chains_is_named_and_moved_aside_on_the_next_write() {
+        let (dir, path) = log_with(3);
+        // Rewrite it as the unkeyed version wrote it: plain SHA-256, no anchor.
+        let mut prev = crate::audit::chain::GENESIS.to_string();
+        let old: Vec<String> = read_entries(&path)
+            .unwrap()
+            .into_iter()
+            .map(|mut entry| {
+                entry.prev = prev.clone();
+                entry.hash = legacy_hash(&entry);
+                prev = entry.hash.clone();
+                serde_json::to_string(&entry).unwrap()
+            })
+            .collect();
+        write(&path, &old);
+        std::fs::remove_file(dir.path().join("audit.anchor")).unwrap();
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::Unkeyed), "{message}");
+        assert!(message.contains("predates keyed chains"), "{message}");
+        AuditLog::open(&path, key()).unwrap().append("run2", "s", given("new")).unwrap();
+        assert_eq!(verify(&path, &key()).unwrap(), 1);
+        assert_eq!(lines(&dir.path().join("audit.unkeyed.jsonl")), old, "the old log is kept as it was");
+    }
+
+    #[test]
+    fn pruning_keeps_the_newer_records_behind_a_checkpoint_that_verifies() {
+        let (_dir, path) = log_with(3);
+        // Wait for the clock to move on, so the cut falls between records.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let last = read_entries(&path).unwrap().last().unwrap().at_ms;
+        while crate::base::clock::now_ms() as u64 <= last {
+            assert!(std::time::Instant::now() < deadline, "the clock does not move");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let log = AuditLog::open(&path, key()).unwrap();
+        let cut = crate::base::clock::now_ms() as u64;
+        for i in 0..2 {
+            log.append("run2", "s", given(&format!("N{i}"))).unwrap();
+        }
+        assert_eq!(log.prune(cut).unwrap(), crate::audit::Pruned { removed: 3, kept: 2 });
+        let entries = read_entries(&path).unwrap();
+        assert!(matches!(entries[0].event, AuditEvent::Checkpoint { .. }));
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(verify(&path, &key()).unwrap(), 2);
+        assert_eq!(log.prune(cut).unwrap().removed, 0, "nothing more to prune");
+        log.append("run3", "s", given("later")).unwrap();
+        assert_eq!(verify(&path, &key()).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_log_that_does_not_verify_is_not_pruned() {
+        let (_dir, path) = log_with(3);
+        let mut changed = lines(&path);
+        changed.remove(1);
+        write(&path, &changed);
+        let error = AuditLog::open(&path, key()).unwrap().prune(u64::MAX).unwrap_err();
+        assert!(error.message.starts_with("not pruned, it does not verify"), "{}", error.message);
+        assert_eq!(lines(&path), changed);
+    }
+}
