@@ -5,6 +5,7 @@ mod accounts;
 mod bench;
 mod cli;
 mod contract;
+mod deploy;
 mod egress;
 mod hostile;
 mod languages;

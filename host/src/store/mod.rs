@@ -11,7 +11,7 @@ pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
-pub use service::{StepRecord, WorkflowRecord};
+pub use service::{InlineSecret, StepRecord, WorkflowRecord};
 pub use sqlite::Sqlite;
 
 use crate::catalog::Catalog;
@@ -71,6 +71,8 @@ const MIGRATIONS: &[&str] = &[
     service::MIGRATION_SCHEDULES,
     // 5: leases on running runs.
     service::MIGRATION_LEASES,
+    // 6: workflow definitions' inline secrets, sealed.
+    service::MIGRATION_WORKFLOW_SECRETS,
 ];
 
 /// A known plaintext sealed under the master key when the database is

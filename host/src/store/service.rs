@@ -51,6 +51,44 @@ pub(super) const MIGRATION_SCHEDULES: &str =
 pub(super) const MIGRATION_LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT;
      ALTER TABLE runs ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;";
 
+/// Inline secrets of workflow versions (migration 6): each value of a
+/// definition's `secret_env` and each secret `[steps.auths.APP]` field,
+/// sealed and bound to its workflow, version, step and field. The
+/// definition itself is stored with these values masked.
+pub(super) const MIGRATION_WORKFLOW_SECRETS: &str = "CREATE TABLE workflow_secrets (
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         step TEXT NOT NULL,
+         field TEXT NOT NULL,
+         sealed BLOB NOT NULL,
+         PRIMARY KEY (name, version, step, field)
+     );";
+
+/// One inline secret of a workflow definition, in clear (host only):
+/// `field` is `auths.APP.FIELD` or `secret_env.NAME`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlineSecret {
+    /// The step it belongs to.
+    pub step: String,
+    /// Where in the step: `auths.slack.oauth_access_token`, `secret_env.API_KEY`.
+    pub field: String,
+    /// The value in clear: never print it.
+    pub value: String,
+}
+
+/// Names the secret, never its value.
+impl std::fmt::Debug for InlineSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}=…", self.step, self.field)
+    }
+}
+
+/// What an inline secret's ciphertext is bound to: moved to another
+/// workflow, version, step or field it does not decrypt.
+fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
+    format!("workflow {name}/{version} step {step} {field}")
+}
+
 /// An uploaded step: `POST /v1/steps` answers it, `GET /v1/steps` lists it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
@@ -133,25 +171,42 @@ impl Store {
         Ok(self.conn.execute("DELETE FROM steps WHERE id = ?1", [id]).map_err(self.db())? > 0)
     }
 
-    /// Stores a new version of a workflow; its endpoint stays the one of
-    /// earlier versions (a new random one for a new or deleted workflow).
-    pub fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
+    /// Stores a new version of a workflow, its inline `secrets` sealed
+    /// beside it in the same transaction (`definition` should hold them
+    /// masked); its endpoint stays the one of earlier versions (a new
+    /// random one for a new or deleted workflow).
+    pub fn put_workflow(
+        &self,
+        name: &str,
+        definition: &str,
+        secrets: &[InlineSecret],
+    ) -> Result<WorkflowRecord, StoreError> {
         let db = self.db();
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
         let latest = self.workflow(name)?;
         // Versions count on across a delete: runs keep pointing at theirs.
-        let highest: Option<i64> = self
-            .conn
+        let highest: Option<i64> = tx
             .query_row("SELECT MAX(version) FROM workflows WHERE name = ?1", [name], |r| r.get(0))
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
         let endpoint = latest.map_or_else(crate::base::ids::unguessable_hex, |w| w.endpoint);
         let created_ms = self.now();
-        self.conn
-            .execute(
-                "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version as i64, definition, endpoint, created_ms],
+        tx.execute(
+            "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, version as i64, definition, endpoint, created_ms],
+        )
+        .map_err(&db)?;
+        for secret in secrets {
+            let sealed = self
+                .key
+                .seal(secret.value.as_bytes(), &inline_context(name, version, &secret.step, &secret.field));
+            tx.execute(
+                "INSERT INTO workflow_secrets (name, version, step, field, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version as i64, secret.step, secret.field, sealed],
             )
             .map_err(&db)?;
+        }
+        tx.commit().map_err(&db)?;
         Ok(WorkflowRecord {
             name: name.into(),
             version,
@@ -159,6 +214,56 @@ impl Store {
             endpoint,
             created_ms: created_ms as u64,
         })
+    }
+
+    /// The inline secrets of one workflow version, decrypted, for its runs.
+    pub fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT step, field, sealed FROM workflow_secrets WHERE name = ?1 AND version = ?2 ORDER BY rowid")
+            .map_err(&db)?;
+        let rows = statement
+            .query_map(params![name, version as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        rows.into_iter()
+            .map(|(step, field, sealed)| {
+                let bytes = self.key.open(&sealed, &inline_context(name, version, &step, &field))?;
+                let value = String::from_utf8(bytes).map_err(|_| {
+                    StoreError::Invalid(format!(
+                        "workflow {name} version {version} {step}.{field}: not UTF-8"
+                    ))
+                })?;
+                Ok(InlineSecret { step, field, value })
+            })
+            .collect()
+    }
+
+    /// The live workflows whose newest version names uploaded step `id`
+    /// (`step = "<id>"`), by name.
+    pub fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT name, definition FROM workflows w WHERE deleted = 0
+                 AND version = (SELECT MAX(version) FROM workflows WHERE name = w.name) ORDER BY name",
+            )
+            .map_err(&db)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, definition)| uses_step(definition, id))
+            .map(|(name, _)| name)
+            .collect())
     }
 
     /// The newest version of a workflow, unless deleted.
@@ -571,6 +676,18 @@ impl Store {
     }
 }
 
+/// Whether a stored definition has a step `step = "<id>"`; one that does
+/// not parse uses none.
+fn uses_step(definition: &str, id: &str) -> bool {
+    let Ok(table) = definition.parse::<toml::Table>() else { return false };
+    table
+        .get("steps")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .any(|step| step.get("step").and_then(|s| s.as_str()).is_some_and(|s| s.eq_ignore_ascii_case(id)))
+}
+
 const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms";
 
 fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
@@ -620,15 +737,15 @@ mod tests {
     fn runs_are_queued_claimed_finished_and_requeued_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let v1 = store.put_workflow("hook", "definition").unwrap();
-        let v2 = store.put_workflow("hook", "definition 2").unwrap();
+        let v1 = store.put_workflow("hook", "definition", &[]).unwrap();
+        let v2 = store.put_workflow("hook", "definition 2", &[]).unwrap();
         assert_eq!((v1.version, v2.version), (1, 2));
         assert_eq!(v1.endpoint, v2.endpoint, "the endpoint outlives versions");
         assert_eq!(store.workflow_by_endpoint(&v1.endpoint).unwrap().unwrap().version, 2);
-        let gone = store.put_workflow("gone", "d").unwrap();
+        let gone = store.put_workflow("gone", "d", &[]).unwrap();
         assert!(store.delete_workflow("gone").unwrap());
         assert_eq!(
-            store.put_workflow("gone", "d").unwrap().version,
+            store.put_workflow("gone", "d", &[]).unwrap().version,
             gone.version + 1,
             "redeploy after delete"
         );
@@ -654,7 +771,7 @@ mod tests {
     fn pruning_keeps_the_newest_finished_runs_and_never_touches_queued_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let workflow = store.put_workflow("w", "definition").unwrap();
+        let workflow = store.put_workflow("w", "definition", &[]).unwrap();
         let events: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "i": i })).collect();
         let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
         let batch: Vec<NewRun> = ids
