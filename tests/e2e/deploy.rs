@@ -173,9 +173,14 @@ async fn a_step_in_use_is_deleted_only_when_forced_and_a_deleted_step_cannot_be_
     let left: Vec<_> =
         files_under(server.data()).into_iter().filter(|f| f.to_string_lossy().contains(&id)).collect();
     assert!(left.is_empty(), "the step's file and compiled code are gone: {left:?}");
-    let (status, refused) = server.api(Method::PUT, "/v1/workflows/third", definition).await;
+    // The store, not the disk, says which steps exist: a copy of the file
+    // put back by hand does not make the deleted step deployable.
+    let (status, refused) = server.api(Method::PUT, "/v1/workflows/third", definition.clone()).await;
     assert_eq!(status, 400, "{refused}");
     assert!(refused["error"].as_str().unwrap().contains(&format!("no uploaded step {id}")), "{refused}");
+    std::fs::copy(guest("hello"), server.data().join(format!("steps/{id}.wasm"))).unwrap();
+    let (status, refused) = server.api(Method::PUT, "/v1/workflows/third", definition).await;
+    assert_eq!(status, 400, "{refused}");
     let (status, _) = server.api(Method::DELETE, &format!("/v1/steps/{id}"), "").await;
     assert_eq!(status, 404, "deleted once");
 }
