@@ -216,6 +216,53 @@ impl Store {
         })
     }
 
+    /// Seals the inline secrets of versions deployed before they were
+    /// sealed (migration 6): each definition is stored masked, its secrets
+    /// beside it, in one transaction; freed pages are zeroed
+    /// (`secure_delete`) and the WAL checkpointed, so the clear text does
+    /// not linger in the file.
+    pub(super) fn seal_legacy_definitions(&self) -> Result<(), StoreError> {
+        let db = self.db();
+        let rows = {
+            let mut statement =
+                self.conn.prepare("SELECT name, version, definition FROM workflows").map_err(&db)?;
+            statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .map_err(&db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&db)?
+        };
+        let catalog = crate::catalog::Catalog::builtin();
+        self.conn.pragma_update(None, "secure_delete", "ON").map_err(&db)?;
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        for (name, version, definition) in rows {
+            // A definition that does not parse never ran; it stays as it is.
+            let Ok((masked, secrets)) = mask_definition(&definition, &catalog) else { continue };
+            if secrets.is_empty() {
+                continue;
+            }
+            tx.execute(
+                "UPDATE workflows SET definition = ?1 WHERE name = ?2 AND version = ?3",
+                params![masked, name, version],
+            )
+            .map_err(&db)?;
+            for secret in secrets {
+                let sealed = self.key.seal(
+                    secret.value.as_bytes(),
+                    &inline_context(&name, version as u64, &secret.step, &secret.field),
+                );
+                tx.execute(
+                    "INSERT OR REPLACE INTO workflow_secrets (name, version, step, field, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name, version, secret.step, secret.field, sealed],
+                )
+                .map_err(&db)?;
+            }
+        }
+        tx.commit().map_err(&db)?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(&db)?;
+        Ok(())
+    }
+
     /// The inline secrets of one workflow version, decrypted, for its runs.
     pub fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
         let db = self.db();
@@ -676,6 +723,50 @@ impl Store {
     }
 }
 
+/// What a masked inline secret reads as in a stored or shown definition.
+pub const MASK: &str = "••••••••";
+
+/// Splits a workflow definition into the text to store and show, with its
+/// inline secrets masked, and those secrets: every `secret_env` value, and
+/// every field of a `[steps.auths.APP]` table that `catalog` does not know
+/// as a plain field (secret, or unknown: masked rather than shown).
+pub fn mask_definition(
+    text: &str,
+    catalog: &crate::catalog::Catalog,
+) -> Result<(String, Vec<InlineSecret>), String> {
+    let mut table: toml::Table = text.parse().map_err(|_| "the definition is not valid TOML".to_string())?;
+    let mut secrets = Vec::new();
+    let mut take = |step: &str, field: String, value: &mut toml::Value| {
+        if let toml::Value::String(clear) = value {
+            secrets.push(InlineSecret {
+                step: step.to_string(),
+                field,
+                value: std::mem::replace(clear, MASK.to_string()),
+            });
+        }
+    };
+    for step in table.get_mut("steps").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+        let Some(step) = step.as_table_mut() else { continue };
+        let name = step.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+        if let Some(vars) = step.get_mut("secret_env").and_then(|v| v.as_table_mut()) {
+            for (var, value) in vars.iter_mut() {
+                take(&name, format!("secret_env.{var}"), value);
+            }
+        }
+        for (app, fields) in step.get_mut("auths").and_then(|a| a.as_table_mut()).into_iter().flatten() {
+            let Some(fields) = fields.as_table_mut() else { continue };
+            let known = catalog.get(app);
+            for (key, value) in fields.iter_mut() {
+                if known.and_then(|k| k.field(key)).is_none_or(|f| f.secret) {
+                    take(&name, format!("auths.{app}.{key}"), value);
+                }
+            }
+        }
+    }
+    let masked = toml::to_string(&table).map_err(|e| format!("cannot write the definition: {e}"))?;
+    Ok((masked, secrets))
+}
+
 /// Whether a stored definition has a step `step = "<id>"`; one that does
 /// not parse uses none.
 fn uses_step(definition: &str, id: &str) -> bool {
@@ -765,6 +856,49 @@ mod tests {
         assert!(store.claim_run("test", LEASE).unwrap().is_none());
         let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
         assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
+    }
+
+    #[test]
+    fn definitions_stored_in_clear_by_an_older_version_are_sealed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        // Long values: the masked row is shorter than the clear one, so
+        // the clear one's tail would stay in the page's free space.
+        let long = "x".repeat(300);
+        let clear = format!(
+            "[[steps]]\nname = \"post\"\nstep = \"ab\"\nsecret_env = {{ K = \"legacy-env-secret{long}\" }}\n\
+             [steps.auths.slack]\noauth_access_token = \"{long}xoxb-legacy-secret\"\noauth_uid = \"U1\"\n"
+        );
+        {
+            // The database as migration 5 left it, with a definition in clear.
+            let store = Store::open(dir.path()).unwrap();
+            store.put_workflow("old", &clear, &[]).unwrap();
+            store.conn.execute_batch("DROP TABLE workflow_secrets; PRAGMA user_version = 5;").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let record = store.workflow("old").unwrap().unwrap();
+        assert!(
+            !record.definition.contains("legacy") && record.definition.contains("U1"),
+            "{}",
+            record.definition
+        );
+        let secrets = store.workflow_secrets("old", 1).unwrap();
+        let values: Vec<_> = secrets.iter().map(|s| (s.field.as_str(), s.value.as_str())).collect();
+        assert_eq!(
+            values,
+            [
+                ("secret_env.K", format!("legacy-env-secret{long}").as_str()),
+                ("auths.slack.oauth_access_token", format!("{long}xoxb-legacy-secret").as_str())
+            ]
+        );
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for secret in [&b"legacy-env-secret"[..], b"xoxb-legacy-secret"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "a secret is still in clear on disk"
+                );
+            }
+        }
     }
 
     #[test]

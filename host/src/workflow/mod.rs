@@ -520,50 +520,18 @@ fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
     Ok(ServiceSettings { respond: file.respond, retries, retry_backoff, schedule, keep_runs, keep_days })
 }
 
-/// What a masked inline secret reads as in a stored or shown definition.
-pub const MASK: &str = "••••••••";
+pub use crate::store::MASK;
 
 /// Splits a workflow definition into the text to store and show, with its
 /// inline secrets masked, and those secrets: every `secret_env` value, and
 /// every field of a `[steps.auths.APP]` table that the catalog does not
 /// know as a plain field (secret, or unknown: masked rather than shown).
-/// Parse the definition first: this only reads what it understands.
 pub fn mask_secrets(
     text: &str,
     catalog: &crate::catalog::Catalog,
 ) -> Result<(String, Vec<crate::store::InlineSecret>), String> {
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| toml_error(text, &e))?;
-    let mut secrets = Vec::new();
-    let mut take = |step: &str, field: String, value: &mut toml::Value| {
-        if let toml::Value::String(clear) = value {
-            secrets.push(crate::store::InlineSecret {
-                step: step.to_string(),
-                field,
-                value: std::mem::replace(clear, MASK.to_string()),
-            });
-        }
-    };
-    for step in table.get_mut("steps").and_then(|s| s.as_array_mut()).into_iter().flatten() {
-        let Some(step) = step.as_table_mut() else { continue };
-        let name = step.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
-        if let Some(vars) = step.get_mut("secret_env").and_then(|v| v.as_table_mut()) {
-            for (var, value) in vars.iter_mut() {
-                take(&name, format!("secret_env.{var}"), value);
-            }
-        }
-        for (app, fields) in step.get_mut("auths").and_then(|a| a.as_table_mut()).into_iter().flatten() {
-            let Some(fields) = fields.as_table_mut() else { continue };
-            let known = catalog.get(app);
-            for (key, value) in fields.iter_mut() {
-                let plain = known.and_then(|k| k.field(key)).is_some_and(|f| !f.secret);
-                if !plain {
-                    take(&name, format!("auths.{app}.{key}"), value);
-                }
-            }
-        }
-    }
-    let masked = toml::to_string(&table).map_err(|e| format!("cannot write the definition: {e}"))?;
-    Ok((masked, secrets))
+    text.parse::<toml::Table>().map_err(|e| toml_error(text, &e))?;
+    crate::store::mask_definition(text, catalog)
 }
 
 /// Adds `defaults` to `vars` where `vars` has no variable of that name.
