@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod cli;
 mod contract;
+mod deploy;
 mod egress;
 mod hostile;
 mod languages;

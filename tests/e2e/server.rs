@@ -26,11 +26,20 @@ impl Server {
 
     /// Starts with the default configuration changed by `configure`.
     pub(crate) async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_custom(|_| runtime(), configure).await
+    }
+
+    /// Starts with the runtime `make_runtime` builds for the data directory.
+    pub(crate) async fn start_custom(
+        make_runtime: impl FnOnce(&std::path::Path) -> stephost::Runtime,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::new(data.path().to_path_buf());
         configure(&mut config);
+        let runtime = make_runtime(data.path());
         let lock = ServeLock::acquire(data.path()).unwrap();
-        let (state, token) = AppState::open(config, Arc::new(runtime()), lock).unwrap();
+        let (state, token) = AppState::open(config, Arc::new(runtime), lock).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(stephost::server::serve(state.clone(), listener));
@@ -41,6 +50,11 @@ impl Server {
             state,
             _data: data,
         }
+    }
+
+    /// The server's data directory.
+    pub(crate) fn data(&self) -> &std::path::Path {
+        self._data.path()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -248,7 +262,10 @@ async fn unknown_endpoints_steps_and_bad_workflows_get_clear_errors() {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("uploaded step not found"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains(&format!("no uploaded step {}", "0".repeat(64))),
+        "{body}"
+    );
     let (status, body) = server
         .api(reqwest::Method::PUT, "/v1/workflows/w", "[[steps]]\nname = \"a\"\nstep = \"xyz\"\n")
         .await;

@@ -239,7 +239,7 @@ pub async fn triggers(
     std::fs::copy(component, steps_dir.join(format!("{}.wasm", step.hash)))?;
     let record = state
         .store()
-        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash))
+        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash), &[])
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = Arc::new(format!("http://{}/e/{}", listener.local_addr()?, record.endpoint));

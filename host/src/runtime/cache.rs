@@ -60,8 +60,11 @@ impl ComponentCache {
     }
 
     /// The compiled component for `bytes` (whose SHA-256 is `hash`): from
-    /// disk if present and loadable, else compiled and stored.
-    pub fn load(
+    /// disk if present and loadable, else compiled now. Nothing is written:
+    /// the caller stores it ([`ComponentCache::store_compiled`]) only once
+    /// it fits the step world, so a rejected component leaves no compiled
+    /// code behind.
+    pub fn compile(
         &self,
         engine: &Engine,
         path: &Path,
@@ -75,10 +78,23 @@ impl ComponentCache {
             path: path.to_path_buf(),
             message: first_line(&format!("{e:#}")),
         })?;
-        if let Some(file) = self.compiled_file(hash) {
-            self.store(&component, &file)?;
-        }
         Ok((component, CacheSource::Compiled))
+    }
+
+    /// Writes a compiled component of content `hash` to the disk cache (if
+    /// there is one).
+    pub fn store_compiled(&self, hash: &str, component: &Component) -> Result<(), LoadError> {
+        match self.compiled_file(hash) {
+            Some(file) => self.store(component, &file),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the compiled component of content `hash` (a deleted step).
+    pub fn forget_compiled(&self, hash: &str) {
+        if let Some(file) = self.compiled_file(hash) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     /// The content hash `path` had when it was last loaded, if the file is

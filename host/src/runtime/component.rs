@@ -66,8 +66,14 @@ fn kind_of(bytes: &[u8]) -> Kind {
 /// Reads a file and checks it is a component (not garbage, not a core module).
 pub(crate) fn read_component(path: &Path) -> Result<(Vec<u8>, String), LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let hash = check_component(path, &bytes)?;
+    Ok((bytes, hash))
+}
+
+/// Checks `bytes` (named `path` in errors) are a component; their SHA-256.
+pub(crate) fn check_component(path: &Path, bytes: &[u8]) -> Result<String, LoadError> {
     let path_buf = || path.to_path_buf();
-    match kind_of(&bytes) {
+    match kind_of(bytes) {
         Kind::Component => {}
         Kind::CoreModule => return Err(LoadError::CoreModule { path: path_buf() }),
         Kind::NotWasm => return Err(LoadError::NotWasm { path: path_buf() }),
@@ -78,8 +84,7 @@ pub(crate) fn read_component(path: &Path) -> Result<(Vec<u8>, String), LoadError
             });
         }
     }
-    let hash = hex::encode(Sha256::digest(&bytes));
-    Ok((bytes, hash))
+    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 /// Compiles (or loads from cache) and links a component against the step
@@ -92,10 +97,28 @@ pub(crate) fn load(
     bytes: &[u8],
     hash: String,
 ) -> Result<StepComponent, LoadError> {
-    let (component, source) = cache.load(engine, path, bytes, &hash)?;
+    let (step, component) = compile_unstored(engine, linker, cache, path, bytes, hash)?;
+    if step.source == CacheSource::Compiled {
+        cache.store_compiled(&step.hash, &component)?;
+    }
+    Ok(step)
+}
+
+/// [`load`] without writing the compiled code to the disk cache: the
+/// component, checked against the step world, and its compiled code for
+/// [`ComponentCache::store_compiled`] once the caller keeps it.
+pub(crate) fn compile_unstored(
+    engine: &Engine,
+    linker: &Linker<StepState>,
+    cache: &ComponentCache,
+    path: &Path,
+    bytes: &[u8],
+    hash: String,
+) -> Result<(StepComponent, Component), LoadError> {
+    let (component, source) = cache.compile(engine, path, bytes, &hash)?;
     let pre = link(engine, linker, &component)
         .map_err(|reason| LoadError::WrongWorld { path: path.to_path_buf(), reason })?;
-    Ok(StepComponent { path: path.to_path_buf(), hash, source, pre })
+    Ok((StepComponent { path: path.to_path_buf(), hash, source, pre }, component))
 }
 
 /// The component of content `hash` from the disk cache, linked, without
@@ -153,11 +176,15 @@ pub(crate) fn inspect(
     path: &Path,
 ) -> Result<ComponentReport, LoadError> {
     let (bytes, hash) = read_component(path)?;
-    let (component, _) = cache.load(engine, path, &bytes, &hash)?;
+    let (component, source) = cache.compile(engine, path, &bytes, &hash)?;
     let ty = component.component_type();
     let imports = ty.imports(engine).map(|(name, item)| (name.to_string(), describe(&item.ty))).collect();
     let exports = ty.exports(engine).map(|(name, item)| (name.to_string(), describe(&item.ty))).collect();
     let misfit = link(engine, linker, &component).err();
+    // Only a component that fits is worth its compiled code on disk.
+    if misfit.is_none() && source == CacheSource::Compiled {
+        cache.store_compiled(&hash, &component)?;
+    }
     Ok(ComponentReport { path: path.to_path_buf(), hash, size_bytes: bytes.len(), imports, exports, misfit })
 }
 

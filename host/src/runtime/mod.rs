@@ -12,7 +12,7 @@ pub mod limits;
 pub mod outcome;
 mod state;
 
-use self::cache::{ComponentCache, FileStamp};
+use self::cache::{CacheSource, ComponentCache, FileStamp};
 use self::component::{ComponentReport, StepComponent};
 use self::engine::{EpochTicker, build_engine};
 use self::error::{LoadError, StepError};
@@ -82,6 +82,15 @@ pub struct StepConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the runtime: {0}")]
 pub struct RuntimeError(String);
+
+/// An uploaded component that fits the step world, compiled but not yet
+/// stored (see [`Runtime::check_upload`]).
+pub struct CheckedUpload {
+    /// SHA-256 of the component, hex: the uploaded step's id.
+    pub hash: String,
+    /// Compiled now or read from the disk cache; `None`: already loaded.
+    fresh: Option<(StepComponent, wasmtime::component::Component)>,
+}
 
 /// Runs step components. Cheap to share behind an `Arc`.
 pub struct Runtime {
@@ -349,6 +358,40 @@ impl Runtime {
         let step = Arc::new(step);
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(step.hash.clone(), step.clone());
         step
+    }
+
+    /// Compiles and links an uploaded component (named `name` in errors)
+    /// without storing anything: a component that does not fit the step
+    /// world leaves no compiled code behind. [`Runtime::keep_upload`]
+    /// stores what the caller accepts.
+    pub fn check_upload(&self, name: &Path, bytes: &[u8]) -> Result<CheckedUpload, LoadError> {
+        let hash = component::check_component(name, bytes)?;
+        if self.loaded_by_hash(&hash).is_some() {
+            return Ok(CheckedUpload { hash, fresh: None });
+        }
+        let fresh =
+            component::compile_unstored(&self.engine, &self.linker, &self.cache, name, bytes, hash.clone())?;
+        Ok(CheckedUpload { hash, fresh: Some(fresh) })
+    }
+
+    /// Keeps a checked upload: its compiled code in the disk cache and in
+    /// this process.
+    pub fn keep_upload(&self, upload: CheckedUpload) -> Result<(), LoadError> {
+        if let Some((step, compiled)) = upload.fresh {
+            if step.source == CacheSource::Compiled {
+                self.cache.store_compiled(&step.hash, &compiled)?;
+            }
+            self.keep_loaded(step);
+        }
+        Ok(())
+    }
+
+    /// Forgets a deleted step: the component `path` held, its compiled
+    /// code in this process and in the disk cache.
+    pub fn forget_step(&self, path: &Path, hash: &str) {
+        self.forget_path(path);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+        self.cache.forget_compiled(hash);
     }
 
     /// Forgets which component a path held (a temporary file about to go).

@@ -63,43 +63,59 @@ async fn upload_body(state: &Arc<AppState>, request: axum::extract::Request) -> 
 }
 
 /// `POST /v1/steps`: the `.wasm` as the raw body or as a multipart file.
-/// Validated like `stephost inspect`, stored by content hash and
-/// precompiled.
+/// Validated like `stephost inspect`: compiled (at most `max_compiles` at
+/// once, each within `compile_timeout`) and checked against the step world
+/// before anything is stored; then stored by content hash with its
+/// compiled code.
 async fn upload_step(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<StepRecord>), ApiError> {
+    let internal = |e: &dyn std::fmt::Display| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let body = upload_body(&state, request).await?;
-    let dir = state.steps_dir();
-    crate::base::files::create_private_dir(&dir)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let upload = tempfile::Builder::new()
-        .suffix(".wasm")
-        .tempfile_in(&dir)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    std::fs::write(upload.path(), &body)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let limit = state.config.compile_timeout;
+    let permit = state.compiles.clone().acquire_owned().await.map_err(|e| internal(&e))?;
+    let started = std::time::Instant::now();
     let runtime = state.runtime.clone();
-    let path = upload.path().to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let loaded = runtime.load(&path);
-        runtime.forget_path(&path);
-        loaded
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let step = loaded.map_err(|e| {
-        // The temp file's name means nothing to the uploader.
-        bad_request(e.to_string().replace(&upload.path().display().to_string(), "the upload"))
-    })?;
-    let target = dir.join(format!("{}.wasm", step.hash));
-    upload.persist(&target).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    state.store().put_step(&step.hash, body.len() as u64).await?;
-    let stored = state.store().step(&step.hash).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(stored.ok_or_else(|| not_found(format!("step {} was deleted", step.hash)))?),
-    ))
+    let bytes = body.clone();
+    // The permit goes with the compilation: one abandoned at the time
+    // limit still counts until it ends, and its result is dropped.
+    let compiling = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runtime.check_upload(std::path::Path::new("the upload"), &bytes)
+    });
+    let too_slow = || {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the upload took longer than the server's compile limit of {} to compile; refused",
+                crate::base::units::human_duration(limit)
+            ),
+        )
+    };
+    let checked = match tokio::time::timeout(limit, compiling).await {
+        Err(_) => return Err(too_slow()),
+        Ok(joined) => joined.map_err(|e| internal(&e))?,
+    };
+    // Checked after the fact too: the limit holds however the wait ended.
+    if started.elapsed() > limit {
+        return Err(too_slow());
+    }
+    let checked = checked.map_err(|e| bad_request(e.to_string()))?;
+    let dir = state.steps_dir();
+    crate::base::files::create_private_dir(&dir).map_err(|e| internal(&e))?;
+    let upload = tempfile::Builder::new().suffix(".wasm").tempfile_in(&dir).map_err(|e| internal(&e))?;
+    std::fs::write(upload.path(), &body).map_err(|e| internal(&e))?;
+    let id = checked.hash.clone();
+    upload.persist(dir.join(format!("{id}.wasm"))).map_err(|e| internal(&e))?;
+    let runtime = state.runtime.clone();
+    tokio::task::spawn_blocking(move || runtime.keep_upload(checked))
+        .await
+        .map_err(|e| internal(&e))?
+        .map_err(|e| internal(&e))?;
+    state.store().put_step(&id, body.len() as u64).await?;
+    let stored = state.store().step(&id).await?;
+    Ok((StatusCode::CREATED, Json(stored.ok_or_else(|| not_found(format!("step {id} was deleted")))?)))
 }
 
 async fn list_steps(State(state): State<Arc<AppState>>) -> Result<Json<StepList>, ApiError> {
@@ -114,19 +130,66 @@ async fn get_step(
     Ok(Json(step))
 }
 
+#[derive(serde::Deserialize)]
+struct DeleteStep {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /v1/steps/{id}[?force=true]`: refused (409, naming them) while
+/// the newest version of a live workflow uses the step, unless forced.
+/// The step's file and compiled code go with its record, so it cannot be
+/// deployed again without a new upload.
 async fn delete_step(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Query(options): Query<DeleteStep>,
 ) -> Result<StatusCode, ApiError> {
+    if !is_step_id(&id) {
+        return Err(not_found(format!("no step {id}")));
+    }
+    let id = id.to_ascii_lowercase();
+    if state.store().step(&id).await?.is_none() {
+        return Err(not_found(format!("no step {id}")));
+    }
+    let users = state.store().workflows_using_step(&id).await?;
+    if !users.is_empty() && !options.force {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "step {id} is used by workflow {}; deploy them without it first, or delete with ?force=true",
+                users.join(", ")
+            ),
+        ));
+    }
     if !state.store().delete_step(&id).await? {
         return Err(not_found(format!("no step {id}")));
     }
+    let file = state.steps_dir().join(format!("{id}.wasm"));
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("step {id}: its record is gone but its file stays: {e}"),
+            ));
+        }
+    }
+    state.runtime.forget_step(&file, &id);
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An uploaded step's id: SHA-256 in hex.
+fn is_step_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `PUT /v1/workflows/{name}`: the workflow file (TOML), steps named by
-/// uploaded id (`step = "<id>"`). Every step must load; a new version is
-/// kept, and the endpoint stays.
+/// uploaded id (`step = "<id>"`; `component = "PATH"` is refused without
+/// touching the disk). Every step must be uploaded and load; a new version
+/// is kept, its inline secrets sealed and masked in what is shown, and the
+/// endpoint stays.
 async fn deploy_workflow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -136,12 +199,28 @@ async fn deploy_workflow(
         return Err(bad_request(format!("workflow name `{name}` must be letters, digits and underscores")));
     }
     let workflow = parse(&state, &name, &body)?;
+    let catalog = state.runtime.catalog();
     for step in &workflow.steps {
-        state.runtime.load(&step.component).map_err(|e| {
-            bad_request(format!("step `{}`: uploaded step not found or invalid: {e}", step.name))
-        })?;
+        let in_step = |e: &dyn std::fmt::Display| bad_request(format!("step `{}`: {e}", step.name));
+        for (app, fields) in &step.auths {
+            let known = catalog.require(app).map_err(|e| in_step(&e))?;
+            for (key, _) in fields {
+                known.require_field(key).map_err(|e| in_step(&e))?;
+            }
+        }
+        // The store says which steps exist: a deleted one's id is refused
+        // whatever the disk holds.
+        let id = step.component.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if state.store().step(&id).await?.is_none() {
+            return Err(in_step(&format_args!(
+                "no uploaded step {id} (unknown, or deleted: upload it again)"
+            )));
+        }
+        state.runtime.load(&step.component).map_err(|e| in_step(&format_args!("uploaded step {id}: {e}")))?;
     }
-    let record = state.store().put_workflow(&name, &body).await?;
+    // Inline secrets are stored sealed, the definition with them masked.
+    let (masked, secrets) = crate::workflow::mask_secrets(&body, catalog).map_err(bad_request)?;
+    let record = state.store().put_workflow(&name, &masked, &secrets).await?;
     let next = workflow.service.schedule.as_ref().and_then(|s| s.next_after(state.config.clock.now_ms()));
     state.store().set_schedule(&name, next).await?;
     state.schedules_changed.notify_one();

@@ -50,6 +50,10 @@ pub struct ServeConfig {
     /// How long a claimed run stays this process's without a heartbeat;
     /// after that another worker (or process) may claim it again.
     pub lease: Duration,
+    /// Uploads compiled at once (compiling takes a core each).
+    pub max_compiles: usize,
+    /// How long compiling one upload may take; a slower one is refused.
+    pub compile_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -67,6 +71,8 @@ impl ServeConfig {
             prune_every: Duration::from_secs(60),
             clock: Arc::new(crate::base::clock::SystemClock),
             lease: Duration::from_secs(30),
+            max_compiles: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            compile_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -106,6 +112,8 @@ pub struct AppState {
     intake: tokio::sync::mpsc::UnboundedSender<intake::Intake>,
     /// Refreshes runs' OAuth tokens, before a run and after a 401.
     pub refresher: Arc<crate::workflow::oauth::AccountRefresher>,
+    /// Bounds the uploads compiling at once (`max_compiles`).
+    compiles: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -179,7 +187,9 @@ impl AppState {
     ) -> Arc<Self> {
         let (intake_sender, events) = tokio::sync::mpsc::unbounded_channel();
         let refresher = crate::workflow::oauth::AccountRefresher::new(store.clone(), &runtime);
+        let compiles = Arc::new(tokio::sync::Semaphore::new(config.max_compiles.max(1)));
         let state = Arc::new(Self {
+            compiles,
             refresher,
             config,
             runtime,

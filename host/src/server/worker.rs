@@ -155,6 +155,10 @@ async fn execute(state: &AppState, run: &Run, progress: &watch::Sender<Vec<StepO
         Ok(workflow) => (*workflow).clone(),
         Err(e) => return failed(e.1),
     };
+    match state.store().workflow_secrets(&record.name, record.version).await {
+        Ok(secrets) => workflow.fill_secrets(&secrets),
+        Err(e) => return failed(e.to_string()),
+    }
     if let Err(e) = state.refresher.refresh_due(&workflow.accounts()).await {
         return failed(e.to_string());
     }

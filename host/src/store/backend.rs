@@ -5,7 +5,8 @@
 
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
 use super::{
-    AccountSummary, EnvSummary, OAuthState, StepRecord, StoreError, StoredEnv, StoredField, WorkflowRecord,
+    AccountSummary, EnvSummary, InlineSecret, OAuthState, StepRecord, StoreError, StoredEnv, StoredField,
+    WorkflowRecord,
 };
 use crate::catalog::Catalog;
 use async_trait::async_trait;
@@ -31,11 +32,21 @@ pub trait Steps: Send + Sync {
 /// Deployed workflow versions and their HTTP endpoints.
 #[async_trait]
 pub trait Deployments: Send + Sync {
-    /// Stores `definition` as the workflow's next version and returns it.
+    /// Stores `definition` (inline secrets masked) as the workflow's next
+    /// version, with its inline `secrets` encrypted, and returns it.
     /// Versions count on across a delete, so runs keep pointing at theirs;
     /// the endpoint stays that of the live versions, a new unguessable one
     /// for a new (or deleted) workflow.
-    async fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError>;
+    async fn put_workflow(
+        &self,
+        name: &str,
+        definition: &str,
+        secrets: &[InlineSecret],
+    ) -> Result<WorkflowRecord, StoreError>;
+    /// One version's inline secrets in clear, for its runs (never shown).
+    async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError>;
+    /// The live workflows whose newest version uses uploaded step `id`.
+    async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError>;
     /// The newest version; `None` if never deployed or deleted.
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError>;
     /// The newest version of the workflow whose HTTP trigger is

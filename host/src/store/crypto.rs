@@ -168,6 +168,57 @@ mod tests {
     }
 
     #[test]
+    fn every_seal_of_the_same_value_has_its_own_nonce() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let first = key.seal(b"xoxb-secret", "account slack/work field oauth_access_token");
+        let second = key.seal(b"xoxb-secret", "account slack/work field oauth_access_token");
+        assert_ne!(first[..24], second[..24], "a nonce was used twice");
+        assert_ne!(first[24..], second[24..], "equal values give equal ciphertexts");
+        for blob in [&first, &second] {
+            assert_eq!(
+                key.open(blob, "account slack/work field oauth_access_token").unwrap(),
+                b"xoxb-secret"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_account_or_field_does_not_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = crate::catalog::Catalog::builtin();
+        let mut store = crate::store::Store::open(dir.path()).unwrap();
+        let fields = |token: &str| vec![("oauth_access_token".to_string(), token.to_string())];
+        store.connect_account(&catalog, "slack", "work", &fields("xoxb-work-token")).unwrap();
+        store.connect_account(&catalog, "slack", "home", &fields("xoxb-home-token")).unwrap();
+        store.set_env("API_KEY", "env-secret", true, None).unwrap();
+        // Copy work's sealed token over home's, as someone with write access
+        // to the database file could.
+        store
+            .conn
+            .execute(
+                "UPDATE account_fields SET sealed = (SELECT f.sealed FROM account_fields f JOIN accounts a
+                   ON a.id = f.account_id WHERE a.name = 'work' AND f.key = 'oauth_access_token')
+                 WHERE account_id = (SELECT id FROM accounts WHERE name = 'home')",
+                [],
+            )
+            .unwrap();
+        let err = store.account_fields("slack", "home").unwrap_err().to_string();
+        assert!(err.contains("cannot decrypt account slack/home field oauth_access_token"), "{err}");
+        assert_eq!(store.account_fields("slack", "work").unwrap()[0].value, "xoxb-work-token");
+        // And into another kind of field: an environment variable.
+        store
+            .conn
+            .execute(
+                "UPDATE env SET sealed = (SELECT f.sealed FROM account_fields f JOIN accounts a
+                   ON a.id = f.account_id WHERE a.name = 'work')",
+                [],
+            )
+            .unwrap();
+        let err = store.env_for(None).unwrap_err().to_string();
+        assert!(err.contains("cannot decrypt env /API_KEY"), "{err}");
+    }
+
+    #[test]
     fn a_key_file_is_created_owner_only_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys/master.key");

@@ -11,7 +11,7 @@ pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
-pub use service::{StepRecord, WorkflowRecord};
+pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
 pub use sqlite::Sqlite;
 
 use crate::catalog::Catalog;
@@ -71,6 +71,8 @@ const MIGRATIONS: &[&str] = &[
     service::MIGRATION_SCHEDULES,
     // 5: leases on running runs.
     service::MIGRATION_LEASES,
+    // 6: workflow definitions' inline secrets, sealed.
+    service::MIGRATION_WORKFLOW_SECRETS,
 ];
 
 /// A known plaintext sealed under the master key when the database is
@@ -207,6 +209,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
         migrate(&mut conn).map_err(db)?;
         let key = MasterKey::load(&data_dir.join(KEY_FILE))?;
         let check: Option<Vec<u8>> = conn
@@ -226,7 +229,12 @@ impl Store {
                 .map_err(db)?;
             }
         }
-        Ok(Self { conn, path, key, clock: std::sync::Arc::new(crate::base::clock::SystemClock) })
+        let store = Self { conn, path, key, clock: std::sync::Arc::new(crate::base::clock::SystemClock) };
+        // Versions deployed before migration 6 kept inline secrets in clear.
+        if (3..6).contains(&applied) {
+            store.seal_legacy_definitions()?;
+        }
+        Ok(store)
     }
 
     /// The store going by `clock` for runs' timestamps and leases, so a

@@ -264,7 +264,7 @@ mod tests {
     fn store_with_a_run(clock: &Arc<ManualClock>) -> (tempfile::TempDir, Store, String) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap().with_clock(clock.clone());
-        let workflow = store.put_workflow("w", "definition").unwrap();
+        let workflow = store.put_workflow("w", "definition", &[]).unwrap();
         let id = store.enqueue_run(&workflow, &json!({ "n": 1 })).unwrap();
         (dir, store, id)
     }

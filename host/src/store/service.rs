@@ -51,6 +51,44 @@ pub(super) const MIGRATION_SCHEDULES: &str =
 pub(super) const MIGRATION_LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT;
      ALTER TABLE runs ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;";
 
+/// Inline secrets of workflow versions (migration 6): each value of a
+/// definition's `secret_env` and each secret `[steps.auths.APP]` field,
+/// sealed and bound to its workflow, version, step and field. The
+/// definition itself is stored with these values masked.
+pub(super) const MIGRATION_WORKFLOW_SECRETS: &str = "CREATE TABLE workflow_secrets (
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         step TEXT NOT NULL,
+         field TEXT NOT NULL,
+         sealed BLOB NOT NULL,
+         PRIMARY KEY (name, version, step, field)
+     );";
+
+/// One inline secret of a workflow definition, in clear (host only):
+/// `field` is `auths.APP.FIELD` or `secret_env.NAME`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlineSecret {
+    /// The step it belongs to.
+    pub step: String,
+    /// Where in the step: `auths.slack.oauth_access_token`, `secret_env.API_KEY`.
+    pub field: String,
+    /// The value in clear: never print it.
+    pub value: String,
+}
+
+/// Names the secret, never its value.
+impl std::fmt::Debug for InlineSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}=…", self.step, self.field)
+    }
+}
+
+/// What an inline secret's ciphertext is bound to: moved to another
+/// workflow, version, step or field it does not decrypt.
+fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
+    format!("workflow {name}/{version} step {step} {field}")
+}
+
 /// An uploaded step: `POST /v1/steps` answers it, `GET /v1/steps` lists it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
@@ -133,25 +171,42 @@ impl Store {
         Ok(self.conn.execute("DELETE FROM steps WHERE id = ?1", [id]).map_err(self.db())? > 0)
     }
 
-    /// Stores a new version of a workflow; its endpoint stays the one of
-    /// earlier versions (a new random one for a new or deleted workflow).
-    pub fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
+    /// Stores a new version of a workflow, its inline `secrets` sealed
+    /// beside it in the same transaction (`definition` should hold them
+    /// masked); its endpoint stays the one of earlier versions (a new
+    /// random one for a new or deleted workflow).
+    pub fn put_workflow(
+        &self,
+        name: &str,
+        definition: &str,
+        secrets: &[InlineSecret],
+    ) -> Result<WorkflowRecord, StoreError> {
         let db = self.db();
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
         let latest = self.workflow(name)?;
         // Versions count on across a delete: runs keep pointing at theirs.
-        let highest: Option<i64> = self
-            .conn
+        let highest: Option<i64> = tx
             .query_row("SELECT MAX(version) FROM workflows WHERE name = ?1", [name], |r| r.get(0))
             .map_err(&db)?;
         let version = highest.map_or(1, |v| v as u64 + 1);
         let endpoint = latest.map_or_else(crate::base::ids::unguessable_hex, |w| w.endpoint);
         let created_ms = self.now();
-        self.conn
-            .execute(
-                "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version as i64, definition, endpoint, created_ms],
+        tx.execute(
+            "INSERT INTO workflows (name, version, definition, endpoint, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, version as i64, definition, endpoint, created_ms],
+        )
+        .map_err(&db)?;
+        for secret in secrets {
+            let sealed = self
+                .key
+                .seal(secret.value.as_bytes(), &inline_context(name, version, &secret.step, &secret.field));
+            tx.execute(
+                "INSERT INTO workflow_secrets (name, version, step, field, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version as i64, secret.step, secret.field, sealed],
             )
             .map_err(&db)?;
+        }
+        tx.commit().map_err(&db)?;
         Ok(WorkflowRecord {
             name: name.into(),
             version,
@@ -159,6 +214,103 @@ impl Store {
             endpoint,
             created_ms: created_ms as u64,
         })
+    }
+
+    /// Seals the inline secrets of versions deployed before they were
+    /// sealed (migration 6): each definition is stored masked, its secrets
+    /// beside it, in one transaction; freed pages are zeroed
+    /// (`secure_delete`) and the WAL checkpointed, so the clear text does
+    /// not linger in the file.
+    pub(super) fn seal_legacy_definitions(&self) -> Result<(), StoreError> {
+        let db = self.db();
+        let rows = {
+            let mut statement =
+                self.conn.prepare("SELECT name, version, definition FROM workflows").map_err(&db)?;
+            statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .map_err(&db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&db)?
+        };
+        let catalog = crate::catalog::Catalog::builtin();
+        self.conn.pragma_update(None, "secure_delete", "ON").map_err(&db)?;
+        let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        for (name, version, definition) in rows {
+            // A definition that does not parse never ran; it stays as it is.
+            let Ok((masked, secrets)) = mask_definition(&definition, &catalog) else { continue };
+            if secrets.is_empty() {
+                continue;
+            }
+            tx.execute(
+                "UPDATE workflows SET definition = ?1 WHERE name = ?2 AND version = ?3",
+                params![masked, name, version],
+            )
+            .map_err(&db)?;
+            for secret in secrets {
+                let sealed = self.key.seal(
+                    secret.value.as_bytes(),
+                    &inline_context(&name, version as u64, &secret.step, &secret.field),
+                );
+                tx.execute(
+                    "INSERT OR REPLACE INTO workflow_secrets (name, version, step, field, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name, version, secret.step, secret.field, sealed],
+                )
+                .map_err(&db)?;
+            }
+        }
+        tx.commit().map_err(&db)?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(&db)?;
+        Ok(())
+    }
+
+    /// The inline secrets of one workflow version, decrypted, for its runs.
+    pub fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare("SELECT step, field, sealed FROM workflow_secrets WHERE name = ?1 AND version = ?2 ORDER BY rowid")
+            .map_err(&db)?;
+        let rows = statement
+            .query_map(params![name, version as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        rows.into_iter()
+            .map(|(step, field, sealed)| {
+                let bytes = self.key.open(&sealed, &inline_context(name, version, &step, &field))?;
+                let value = String::from_utf8(bytes).map_err(|_| {
+                    StoreError::Invalid(format!(
+                        "workflow {name} version {version} {step}.{field}: not UTF-8"
+                    ))
+                })?;
+                Ok(InlineSecret { step, field, value })
+            })
+            .collect()
+    }
+
+    /// The live workflows whose newest version names uploaded step `id`
+    /// (`step = "<id>"`), by name.
+    pub fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT name, definition FROM workflows w WHERE deleted = 0
+                 AND version = (SELECT MAX(version) FROM workflows WHERE name = w.name) ORDER BY name",
+            )
+            .map_err(&db)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, definition)| uses_step(definition, id))
+            .map(|(name, _)| name)
+            .collect())
     }
 
     /// The newest version of a workflow, unless deleted.
@@ -574,6 +726,62 @@ impl Store {
     }
 }
 
+/// What a masked inline secret reads as in a stored or shown definition.
+pub const MASK: &str = "••••••••";
+
+/// Splits a workflow definition into the text to store and show, with its
+/// inline secrets masked, and those secrets: every `secret_env` value, and
+/// every field of a `[steps.auths.APP]` table that `catalog` does not know
+/// as a plain field (secret, or unknown: masked rather than shown).
+pub fn mask_definition(
+    text: &str,
+    catalog: &crate::catalog::Catalog,
+) -> Result<(String, Vec<InlineSecret>), String> {
+    let mut table: toml::Table = text.parse().map_err(|_| "the definition is not valid TOML".to_string())?;
+    let mut secrets = Vec::new();
+    let mut take = |step: &str, field: String, value: &mut toml::Value| {
+        if let toml::Value::String(clear) = value {
+            secrets.push(InlineSecret {
+                step: step.to_string(),
+                field,
+                value: std::mem::replace(clear, MASK.to_string()),
+            });
+        }
+    };
+    for step in table.get_mut("steps").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+        let Some(step) = step.as_table_mut() else { continue };
+        let name = step.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+        if let Some(vars) = step.get_mut("secret_env").and_then(|v| v.as_table_mut()) {
+            for (var, value) in vars.iter_mut() {
+                take(&name, format!("secret_env.{var}"), value);
+            }
+        }
+        for (app, fields) in step.get_mut("auths").and_then(|a| a.as_table_mut()).into_iter().flatten() {
+            let Some(fields) = fields.as_table_mut() else { continue };
+            let known = catalog.get(app);
+            for (key, value) in fields.iter_mut() {
+                if known.and_then(|k| k.field(key)).is_none_or(|f| f.secret) {
+                    take(&name, format!("auths.{app}.{key}"), value);
+                }
+            }
+        }
+    }
+    let masked = toml::to_string(&table).map_err(|e| format!("cannot write the definition: {e}"))?;
+    Ok((masked, secrets))
+}
+
+/// Whether a stored definition has a step `step = "<id>"`; one that does
+/// not parse uses none.
+fn uses_step(definition: &str, id: &str) -> bool {
+    let Ok(table) = definition.parse::<toml::Table>() else { return false };
+    table
+        .get("steps")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .any(|step| step.get("step").and_then(|s| s.as_str()).is_some_and(|s| s.eq_ignore_ascii_case(id)))
+}
+
 const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms";
 
 fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
@@ -623,15 +831,15 @@ mod tests {
     fn runs_are_queued_claimed_finished_and_requeued_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let v1 = store.put_workflow("hook", "definition").unwrap();
-        let v2 = store.put_workflow("hook", "definition 2").unwrap();
+        let v1 = store.put_workflow("hook", "definition", &[]).unwrap();
+        let v2 = store.put_workflow("hook", "definition 2", &[]).unwrap();
         assert_eq!((v1.version, v2.version), (1, 2));
         assert_eq!(v1.endpoint, v2.endpoint, "the endpoint outlives versions");
         assert_eq!(store.workflow_by_endpoint(&v1.endpoint).unwrap().unwrap().version, 2);
-        let gone = store.put_workflow("gone", "d").unwrap();
+        let gone = store.put_workflow("gone", "d", &[]).unwrap();
         assert!(store.delete_workflow("gone").unwrap());
         assert_eq!(
-            store.put_workflow("gone", "d").unwrap().version,
+            store.put_workflow("gone", "d", &[]).unwrap().version,
             gone.version + 1,
             "redeploy after delete"
         );
@@ -656,10 +864,53 @@ mod tests {
     }
 
     #[test]
+    fn definitions_stored_in_clear_by_an_older_version_are_sealed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        // Long values: the masked row is shorter than the clear one, so
+        // the clear one's tail would stay in the page's free space.
+        let long = "x".repeat(300);
+        let clear = format!(
+            "[[steps]]\nname = \"post\"\nstep = \"ab\"\nsecret_env = {{ K = \"legacy-env-secret{long}\" }}\n\
+             [steps.auths.slack]\noauth_access_token = \"{long}xoxb-legacy-secret\"\noauth_uid = \"U1\"\n"
+        );
+        {
+            // The database as migration 5 left it, with a definition in clear.
+            let store = Store::open(dir.path()).unwrap();
+            store.put_workflow("old", &clear, &[]).unwrap();
+            store.conn.execute_batch("DROP TABLE workflow_secrets; PRAGMA user_version = 5;").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let record = store.workflow("old").unwrap().unwrap();
+        assert!(
+            !record.definition.contains("legacy") && record.definition.contains("U1"),
+            "{}",
+            record.definition
+        );
+        let secrets = store.workflow_secrets("old", 1).unwrap();
+        let values: Vec<_> = secrets.iter().map(|s| (s.field.as_str(), s.value.as_str())).collect();
+        assert_eq!(
+            values,
+            [
+                ("secret_env.K", format!("legacy-env-secret{long}").as_str()),
+                ("auths.slack.oauth_access_token", format!("{long}xoxb-legacy-secret").as_str())
+            ]
+        );
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for secret in [&b"legacy-env-secret"[..], b"xoxb-legacy-secret"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "a secret is still in clear on disk"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn pruning_keeps_the_newest_finished_runs_and_never_touches_queued_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let workflow = store.put_workflow("w", "definition").unwrap();
+        let workflow = store.put_workflow("w", "definition", &[]).unwrap();
         let events: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "i": i })).collect();
         let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
         let batch: Vec<NewRun> = ids

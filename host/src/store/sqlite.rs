@@ -51,8 +51,19 @@ impl Steps for Sqlite {
 
 #[async_trait]
 impl Deployments for Sqlite {
-    async fn put_workflow(&self, name: &str, definition: &str) -> Result<WorkflowRecord, StoreError> {
-        self.lock().put_workflow(name, definition)
+    async fn put_workflow(
+        &self,
+        name: &str,
+        definition: &str,
+        secrets: &[InlineSecret],
+    ) -> Result<WorkflowRecord, StoreError> {
+        self.lock().put_workflow(name, definition, secrets)
+    }
+    async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
+        self.lock().workflow_secrets(name, version)
+    }
+    async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        self.lock().workflows_using_step(id)
     }
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.lock().workflow(name)

@@ -264,7 +264,14 @@ impl Workflow {
                 return Err(in_step("two steps have this name".into()));
             }
             let component = match (&step.component, &step.step, steps_dir) {
-                (Some(file), None, _) => base.join(file),
+                // A server never opens a path a definition names: the
+                // answer is the same whether or not the path exists.
+                (Some(_), None, Some(_)) => {
+                    return Err(in_step(
+                        "`component` names a file, which a server does not read: upload it (POST /v1/steps, or `stephost workflow deploy FILE`) and name it with `step = \"<id>\"`".into(),
+                    ));
+                }
+                (Some(file), None, None) => base.join(file),
                 (None, Some(id), Some(dir))
                     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
                 {
@@ -316,6 +323,27 @@ impl Workflow {
             path.file_stem().map_or("workflow".into(), |s| s.to_string_lossy().into_owned())
         });
         Ok(Self { name, path: path.to_path_buf(), steps, service })
+    }
+
+    /// Puts a deployed version's inline secrets (from the store) back in
+    /// place of the masks its stored definition holds.
+    pub fn fill_secrets(&mut self, secrets: &[crate::store::InlineSecret]) {
+        for secret in secrets {
+            let Some(step) = self.steps.iter_mut().find(|s| s.name == secret.step) else { continue };
+            let slot = match secret.field.split_once('.') {
+                Some(("secret_env", name)) => step.secret_env.iter_mut().find(|(n, _)| n == name),
+                Some(("auths", rest)) => rest.split_once('.').and_then(|(app, key)| {
+                    step.auths
+                        .iter_mut()
+                        .find(|(a, _)| a == app)
+                        .and_then(|(_, fields)| fields.iter_mut().find(|(k, _)| k == key))
+                }),
+                _ => None,
+            };
+            if let Some((_, value)) = slot {
+                value.clone_from(&secret.value);
+            }
+        }
     }
 
     /// The longest a run of this workflow may take: its steps' timeouts
@@ -492,6 +520,20 @@ fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
     Ok(ServiceSettings { respond: file.respond, retries, retry_backoff, schedule, keep_runs, keep_days })
 }
 
+pub use crate::store::MASK;
+
+/// Splits a workflow definition into the text to store and show, with its
+/// inline secrets masked, and those secrets: every `secret_env` value, and
+/// every field of a `[steps.auths.APP]` table that the catalog does not
+/// know as a plain field (secret, or unknown: masked rather than shown).
+pub fn mask_secrets(
+    text: &str,
+    catalog: &crate::catalog::Catalog,
+) -> Result<(String, Vec<crate::store::InlineSecret>), String> {
+    text.parse::<toml::Table>().map_err(|e| toml_error(text, &e))?;
+    crate::store::mask_definition(text, catalog)
+}
+
 /// Adds `defaults` to `vars` where `vars` has no variable of that name.
 pub fn merge_under(vars: &mut Vec<(String, String)>, defaults: &[(String, String)]) {
     for (name, value) in defaults {
@@ -548,9 +590,10 @@ fn string_pairs(table: &toml::Table, what: &str) -> Result<Vec<(String, String)>
         .collect()
 }
 
-/// A TOML error in one line: `line N: message`.
+/// A TOML error in one line: `line N: message`. Quoted values in the
+/// message are left out: the value may be a secret in the wrong place.
 fn toml_error(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim().replace('\n', " ");
+    let message = without_quoted(&error.message().trim().replace('\n', " "));
     match error.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
@@ -558,6 +601,22 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
         }
         None => message,
     }
+}
+
+/// `message` with every `"…"` quotation replaced by `"…"`.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let mut quoted = true;
+    for part in parts {
+        out.push('"');
+        out.push_str(if quoted { "…" } else { part });
+        quoted = !quoted;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -623,6 +682,59 @@ mod tests {
             assert!(err.contains(expected), "{text:?}: {err}");
             assert!(!err.contains('\n'), "not one line: {err}");
         }
+    }
+
+    #[test]
+    fn inline_secrets_are_masked_and_filled_back_in() {
+        let text = r#"
+            [[steps]]
+            name = "post"
+            step = "0000000000000000000000000000000000000000000000000000000000000000"
+            secret_env = { API_KEY = "env-inline-secret" }
+            env = { PLAIN = "shown" }
+            [steps.auths.slack]
+            oauth_access_token = "xoxb-inline-secret"
+            oauth_uid = "U1"
+        "#;
+        let (masked, secrets) = mask_secrets(text, &crate::catalog::Catalog::builtin()).unwrap();
+        assert!(!masked.contains("inline-secret"), "{masked}");
+        assert!(masked.contains("U1") && masked.contains("shown"), "plain values stay: {masked}");
+        let fields: Vec<_> = secrets.iter().map(|s| (s.step.as_str(), s.field.as_str())).collect();
+        assert_eq!(fields, [("post", "secret_env.API_KEY"), ("post", "auths.slack.oauth_access_token")]);
+        assert!(!format!("{secrets:?}").contains("inline-secret"));
+        let dir = Path::new("/data/steps");
+        let mut workflow = Workflow::parse_with_steps(&masked, Path::new("w"), Some(dir)).unwrap();
+        assert_eq!(workflow.steps[0].secret_env[0].1, MASK);
+        workflow.fill_secrets(&secrets);
+        let step = &workflow.steps[0];
+        assert_eq!(step.secret_env, [("API_KEY".into(), "env-inline-secret".into())]);
+        assert_eq!(step.auths[0].1[0], ("oauth_access_token".into(), "xoxb-inline-secret".into()));
+    }
+
+    #[test]
+    fn a_server_refuses_a_component_path_the_same_whether_it_exists_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real.wasm"), b"\0asm").unwrap();
+        let answer = |component: &Path| {
+            let text =
+                format!("[[steps]]\nname = \"a\"\ncomponent = {:?}\n", component.display().to_string());
+            Workflow::parse_with_steps(&text, Path::new("w"), Some(Path::new("/data/steps")))
+                .unwrap_err()
+                .to_string()
+                .replace(&component.display().to_string(), "PATH")
+        };
+        let existing = answer(&dir.path().join("real.wasm"));
+        assert!(existing.contains("a server does not read"), "{existing}");
+        assert_eq!(existing, answer(&dir.path().join("missing.wasm")));
+        assert!(!existing.contains("PATH"), "the path is not echoed: {existing}");
+    }
+
+    #[test]
+    fn a_toml_error_does_not_quote_the_value() {
+        let err =
+            parse("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nsecret_env = \"xoxb-misplaced\"").unwrap_err();
+        assert!(!err.contains("xoxb-misplaced"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
     }
 
     #[test]
