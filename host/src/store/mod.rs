@@ -206,11 +206,10 @@ impl Store {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-        let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
-        migrate(&mut conn).map_err(db)?;
+        let applied = migrate(&mut conn).map_err(db)?;
         let key = MasterKey::load(&data_dir.join(KEY_FILE))?;
         let check: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
@@ -222,11 +221,18 @@ impl Store {
                     .map_err(|_| KeyError::WrongKey { what: format!("{}", path.display()) })?;
             }
             None => {
+                // Another process may write its check first: then ours is
+                // ignored and theirs must open under this key too.
                 conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?1)",
                     [key.seal(KEY_CHECK, "key check")],
                 )
                 .map_err(db)?;
+                let blob: Vec<u8> = conn
+                    .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
+                    .map_err(db)?;
+                key.open(&blob, "key check")
+                    .map_err(|_| KeyError::WrongKey { what: format!("{}", path.display()) })?;
             }
         }
         let store = Self { conn, path, key, clock: std::sync::Arc::new(crate::base::clock::SystemClock) };
@@ -672,15 +678,19 @@ impl Store {
     }
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.transaction()?;
+/// Applies the migrations not yet applied, in one write transaction that
+/// reads the version inside it: processes opening a fresh data directory at
+/// once wait for each other instead of both applying migration 1. Returns
+/// the version found before.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         tx.execute_batch(migration)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()?;
+    Ok(applied)
 }
 
 /// Environment variable names: letters, digits, underscores, not starting
@@ -711,6 +721,30 @@ pub use crate::base::clock::now_ms;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn processes_opening_a_fresh_data_directory_at_once_all_get_the_store() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (dir, barrier) = (dir.path().to_path_buf(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&dir).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let store = Store::open(dir.path()).unwrap();
+            let version: i64 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            assert_eq!(version as usize, MIGRATIONS.len());
+        }
+    }
+
     use super::*;
 
     fn slack_fields(token: &str) -> Vec<(String, String)> {
