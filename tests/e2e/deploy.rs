@@ -184,3 +184,42 @@ async fn a_step_in_use_is_deleted_only_when_forced_and_a_deleted_step_cannot_be_
     let (status, _) = server.api(Method::DELETE, &format!("/v1/steps/{id}"), "").await;
     assert_eq!(status, 404, "deleted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_the_compile_limit_from_its_flags() {
+    use tokio::io::AsyncBufReadExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = crate::support::stephost_tokio_command()
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-compiles", "1", "--compile-timeout", "1ns"])
+        .env("STEPHOST_API_TOKEN", "flag-test-token")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("stephost serving on ") {
+                return Some(url.to_string());
+            }
+        }
+        None
+    };
+    let base = tokio::time::timeout(Duration::from_secs(120), started)
+        .await
+        .expect("the server starts within two minutes")
+        .expect("the server starts");
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/v1/steps"))
+        .bearer_auth("flag-test-token")
+        .body(std::fs::read(guest("hello")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let refused: Value = answer.json().await.unwrap();
+    assert!(refused["error"].as_str().unwrap().contains("compile limit"), "{refused}");
+    child.kill().await.unwrap();
+}

@@ -321,6 +321,13 @@ pub struct ServeArgs {
     /// wait for the next start), e.g. 30s.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+    /// Uploads compiling at once (default: one per core); others wait.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..1024))]
+    pub max_compiles: Option<u64>,
+    /// An upload whose compilation takes longer is refused (422, one line)
+    /// and nothing of it is kept, e.g. 5m.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub compile_timeout: std::time::Duration,
     #[command(flatten)]
     pub egress: EgressArgs,
 }

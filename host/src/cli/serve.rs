@@ -31,6 +31,10 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<ExitCode> {
     config.keep_runs = Some(args.keep_runs);
     config.keep_days = Some(args.keep_days);
     config.grace = args.grace;
+    if let Some(compiles) = args.max_compiles {
+        config.max_compiles = compiles as usize;
+    }
+    config.compile_timeout = args.compile_timeout;
     let (state, generated) = AppState::open(config, runtime, lock)?;
     if let Some(token) = generated {
         println!("API token (shown once; set STEPHOST_API_TOKEN to choose your own): {token}");
