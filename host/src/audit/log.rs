@@ -47,7 +47,24 @@ impl AuditLog {
     pub fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError> {
         let _in_process = self.in_process.lock().unwrap_or_else(|p| p.into_inner());
         let _lock = self.files.lock(true)?;
-        let (seq, prev) = self.continue_from()?;
+        let (mut seq, mut prev, lost) = self.continue_from()?;
+        if let Some(why) = lost {
+            let lost = self.write_entry(seq, prev, "-", "-", AuditEvent::AnchorLost { why })?;
+            (seq, prev) = (lost.seq + 1, lost.hash);
+        }
+        let entry = self.write_entry(seq, prev, run, step, event)?;
+        Anchor::new(&self.key, entry.seq, entry.hash).write(&self.files)
+    }
+
+    /// Appends one keyed line; the caller holds the lock.
+    fn write_entry(
+        &self,
+        seq: u64,
+        prev: String,
+        run: &str,
+        step: &str,
+        event: AuditEvent,
+    ) -> Result<AuditEntry, AuditError> {
         let mut entry = AuditEntry {
             seq,
             at_ms: crate::base::clock::now_ms() as u64,
@@ -64,16 +81,20 @@ impl AuditLog {
         let mut file =
             private(OpenOptions::new().create(true).append(true), &self.files.log).map_err(fail)?;
         file.write_all(line.as_bytes()).map_err(fail)?;
-        Anchor::new(&self.key, entry.seq, entry.hash).write(&self.files)
+        Ok(entry)
     }
 
     /// Where the next record goes (its `seq` and `prev`), read under the
     /// lock: from the last line, or from the anchor when the anchor is
     /// ahead (the tail was cut or replaced: the next record then shows the
-    /// gap instead of covering it). A log from before keyed chains is moved
-    /// aside to `<log>.unkeyed.jsonl` and a keyed chain starts.
-    fn continue_from(&self) -> Result<(u64, String), AuditError> {
-        let anchor = Anchor::read(&self.files).ok().flatten();
+    /// gap instead of covering it). A log from before keyed chains (no line
+    /// under this key) is moved aside to `<log>.unkeyed.jsonl` and a keyed
+    /// chain starts. A log with records but no anchor this key trusts is
+    /// continued with an `AnchorLost` record first (the third value says
+    /// why), never silently re-anchored.
+    fn continue_from(&self) -> Result<(u64, String, Option<String>), AuditError> {
+        let read = Anchor::read(&self.files);
+        let anchor = read.as_ref().ok().cloned().flatten();
         let tail = match File::open(&self.files.log) {
             Ok(mut file) => last_line(&mut file).map_err(|e| self.files.fail(e.to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -90,17 +111,35 @@ impl AuditLog {
             && let Some(last) = &tail
             && last.hash == legacy_hash(last)
             && !entry_is_authentic(&self.key, last)
+            && !self.holds_a_keyed_line()?
         {
             self.move_unkeyed_aside()?;
-            return Ok((0, GENESIS.to_string()));
+            return Ok((0, GENESIS.to_string(), None));
         }
-        let anchor = anchor.filter(|a| a.is_authentic(&self.key));
-        Ok(match (tail, anchor) {
+        let trusted = anchor.clone().filter(|a| a.is_authentic(&self.key));
+        let log_has_records = tail.is_some() || std::fs::metadata(&self.files.log).is_ok_and(|m| m.len() > 0);
+        let lost = match (&read, &anchor, &trusted) {
+            (_, _, Some(_)) => None,
+            _ if !log_has_records => None,
+            (Err(e), _, _) => Some(format!("the anchor could not be read: {}", e.message)),
+            (Ok(_), Some(_), None) => Some("the anchor does not match the key".to_string()),
+            (Ok(_), None, None) => Some("the anchor was missing".to_string()),
+        };
+        let (seq, prev) = match (tail, trusted) {
             (Some(last), Some(anchor)) if last.seq > anchor.seq => (last.seq + 1, last.hash),
             (_, Some(anchor)) => (anchor.seq + 1, anchor.hash),
             (Some(last), None) => (last.seq + 1, last.hash),
             (None, None) => (0, GENESIS.to_string()),
-        })
+        };
+        Ok((seq, prev, lost))
+    }
+
+    /// Whether any line of the log was written under this key: such a log
+    /// is never moved aside as one from before keyed chains.
+    fn holds_a_keyed_line(&self) -> Result<bool, AuditError> {
+        Ok(read_lines(&self.files)?.iter().any(|line| {
+            serde_json::from_str::<AuditEntry>(line).is_ok_and(|entry| entry_is_authentic(&self.key, &entry))
+        }))
     }
 
     fn move_unkeyed_aside(&self) -> Result<(), AuditError> {

@@ -85,6 +85,13 @@ pub enum AuditEvent {
         /// Why the refresh failed; `None` when it succeeded.
         error: Option<String>,
     },
+    /// The writer found the log holding records but its anchor missing or
+    /// not matching the key: records may have been cut from the end before
+    /// this one. Written in the chain, so `verify` keeps saying so.
+    AnchorLost {
+        /// What the writer found instead of an anchor it could trust.
+        why: String,
+    },
     /// The first line of a pruned log: it stands for the last record
     /// removed (its `seq` and `hash`), so the retained records still chain
     /// from it. `mac` proves the host's key wrote it.

@@ -25,6 +25,9 @@ pub enum Tamper {
     Unkeyed,
     /// The anchor is missing, so a cut at the end cannot be seen.
     MissingAnchor,
+    /// A writer found the anchor missing or wrong and said so in the chain:
+    /// records may have been cut from the end before that point.
+    AnchorLost,
 }
 
 impl std::fmt::Display for Tamper {
@@ -36,6 +39,7 @@ impl std::fmt::Display for Tamper {
             Tamper::Truncation => "truncation",
             Tamper::Unkeyed => "unkeyed",
             Tamper::MissingAnchor => "missing anchor",
+            Tamper::AnchorLost => "anchor lost",
         })
     }
 }
@@ -101,7 +105,17 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
             ),
         ));
     }
+    let lines = read_lines(files)?;
     for (i, entry) in entries.iter().enumerate() {
+        // The HMAC covers the record; the line must be exactly that record,
+        // with nothing added beside it.
+        if serde_json::to_string(entry).ok().as_deref() != lines.get(i).map(String::as_str) {
+            return Err(broken(
+                Tamper::Edit,
+                i,
+                "the line holds text beside its record: the line was edited".into(),
+            ));
+        }
         if !entry_is_authentic(key, entry) {
             return Err(broken(
                 Tamper::Edit,
@@ -113,6 +127,17 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
         if i > 0 && matches!(entry.event, AuditEvent::Checkpoint { .. }) {
             return Err(broken(Tamper::Reorder, i, "a checkpoint can only be the first line".into()));
         }
+    }
+    let lost = entries.iter().enumerate().find_map(|(i, e)| match &e.event {
+        AuditEvent::AnchorLost { why } => Some((i, why)),
+        _ => None,
+    });
+    if let Some((i, why)) = lost {
+        return Err(broken(
+            Tamper::AnchorLost,
+            i,
+            format!("a writer found that {why}: records may have been cut from the end before it"),
+        ));
     }
     for i in 1..entries.len() {
         if entries[i].seq <= entries[i - 1].seq {
@@ -286,6 +311,58 @@ mod tests {
         let (kind, message) = found(&path);
         assert_eq!(kind, Some(Tamper::Removal), "{message}");
         assert!(message.contains("seq 2 to 4 are missing"), "{message}");
+    }
+
+    #[test]
+    fn a_cut_tail_with_its_anchor_deleted_or_forged_stays_visible_after_the_next_write() {
+        for anchor in ["deleted", "forged", "garbage"] {
+            let (dir, path) = log_with(5);
+            let mut cut = lines(&path);
+            cut.truncate(2);
+            write(&path, &cut);
+            let anchor_file = dir.path().join("audit.anchor");
+            match anchor {
+                "deleted" => std::fs::remove_file(&anchor_file).unwrap(),
+                "forged" => {
+                    let last: AuditEntry = serde_json::from_str(&cut[1]).unwrap();
+                    let forged = Anchor::new(&AuditKey::new([9; 32]), last.seq, last.hash);
+                    std::fs::write(&anchor_file, serde_json::to_string(&forged).unwrap()).unwrap();
+                }
+                _ => std::fs::write(&anchor_file, "not an anchor").unwrap(),
+            }
+            AuditLog::open(&path, key()).unwrap().append("run2", "s", given("after")).unwrap();
+            let (kind, message) = found(&path);
+            assert_eq!(kind, Some(Tamper::AnchorLost), "{anchor}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_keyed_log_is_never_moved_aside_as_an_old_one() {
+        let (dir, path) = log_with(3);
+        // Anchor gone and a plain-SHA-256 line added at the end, as if the
+        // log predated keyed chains: the next write must not start afresh.
+        let mut forged = read_entries(&path).unwrap().pop().unwrap();
+        forged.seq += 1;
+        forged.prev = forged.hash.clone();
+        forged.hash = legacy_hash(&forged);
+        let mut all = lines(&path);
+        all.push(serde_json::to_string(&forged).unwrap());
+        write(&path, &all);
+        std::fs::remove_file(dir.path().join("audit.anchor")).unwrap();
+        AuditLog::open(&path, key()).unwrap().append("run2", "s", given("after")).unwrap();
+        assert!(!dir.path().join("audit.unkeyed.jsonl").exists(), "the keyed log was moved aside");
+        assert_eq!(lines(&path)[..4], all[..], "the keyed records stay where verify reads them");
+        assert!(verify(&path, &key()).is_err());
+    }
+
+    #[test]
+    fn text_added_beside_a_record_on_its_line_is_caught() {
+        let (_dir, path) = log_with(2);
+        let mut all = lines(&path);
+        all[0] = all[0].replacen('{', "{\"note\":\"added\",", 1);
+        write(&path, &all);
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::Edit), "{message}");
     }
 
     #[test]

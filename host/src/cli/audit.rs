@@ -75,7 +75,7 @@ fn mentions_app(entry: &AuditEntry, app: &str) -> bool {
     match &entry.event {
         AuditEvent::SecretRead { app: read, .. } | AuditEvent::TokenRefresh { app: read, .. } => read == app,
         AuditEvent::SecretEnv { .. } => app == "env",
-        AuditEvent::Checkpoint { .. } => false,
+        AuditEvent::Checkpoint { .. } | AuditEvent::AnchorLost { .. } => false,
         AuditEvent::Request(r) => {
             r.secrets.iter().any(|s| s.starts_with(&prefix))
                 || r.error.as_deref().is_some_and(|e| e.contains(&format!("secret {prefix}")))

@@ -117,6 +117,7 @@ pub fn audit_entry(entry: &AuditEntry) -> String {
             format!("{head}: read secret {app}.{key} {count} times")
         }
         AuditEvent::SecretEnv { name } => format!("{head}: was given secret env {name}"),
+        AuditEvent::AnchorLost { why } => format!("{head}: ANCHOR LOST ({why}): the end may have been cut"),
         AuditEvent::Checkpoint { pruned_before_ms, .. } => {
             format!("{head}: checkpoint: records before {pruned_before_ms} ms were pruned")
         }
