@@ -603,18 +603,29 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
     }
 }
 
-/// `message` with every `"…"` quotation replaced by `"…"`.
+/// `message` with every `"…"` quotation replaced by `"…"`. Quotations
+/// are read as the messages write them (Rust's escaped form), so a value
+/// holding `\"` cannot end one early; an unterminated one is cut to the end.
 fn without_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut parts = message.split('"');
-    if let Some(first) = parts.next() {
-        out.push_str(first);
-    }
-    let mut quoted = true;
-    for part in parts {
-        out.push('"');
-        out.push_str(if quoted { "…" } else { part });
-        quoted = !quoted;
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        out.push('…');
+        let mut escaped = false;
+        for inner in chars.by_ref() {
+            match (escaped, inner) {
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    out.push('"');
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
     }
     out
 }
@@ -735,6 +746,12 @@ mod tests {
             parse("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nsecret_env = \"xoxb-misplaced\"").unwrap_err();
         assert!(!err.contains("xoxb-misplaced"), "{err}");
         assert!(err.contains("line 4"), "{err}");
+        let values = [r#"'ab"xoxb-hidden'"#, r#""ab\"xoxb-hidden""#, "'''ab\"\" \"xoxb-hidden'''"];
+        for value in values {
+            let text = format!("[[steps]]\nname = \"a\"\ncomponent = \"x\"\nsecret_env = {value}");
+            let err = parse(&text).unwrap_err();
+            assert!(!err.contains("xoxb-hidden"), "{value}: {err}");
+        }
     }
 
     #[test]
