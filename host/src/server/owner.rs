@@ -22,6 +22,9 @@ pub const LOCK_FILE: &str = "serve.lock";
 #[derive(Debug)]
 pub struct ServeLock {
     file: File,
+    /// The data directory itself, locked too: deleting `serve.lock` (a
+    /// file anyone who can write the directory may remove) does not free it.
+    _directory: File,
     data_dir: PathBuf,
 }
 
@@ -55,10 +58,11 @@ impl ServeLock {
     pub fn acquire(data_dir: &Path) -> Result<Self, LockError> {
         let path = data_dir.join(LOCK_FILE);
         let io = |source| LockError::Io { path: path.display().to_string(), source };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
+        crate::base::files::create_private_dir(data_dir).map_err(io)?;
+        let directory = File::open(data_dir).map_err(io)?;
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-        match file.try_lock() {
+        match directory.try_lock().and_then(|()| file.try_lock()) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
@@ -68,7 +72,7 @@ impl ServeLock {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let mut lock = Self { file, data_dir: data_dir.to_path_buf() };
+        let mut lock = Self { file, _directory: directory, data_dir: data_dir.to_path_buf() };
         lock.write(None).map_err(io)?;
         Ok(lock)
     }
@@ -130,5 +134,14 @@ mod tests {
         assert!(!refused.contains('\n'), "one line: {refused}");
         drop(first);
         ServeLock::acquire(dir.path()).expect("free again once the holder lets go");
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_free_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = ServeLock::acquire(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        let refused = ServeLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("already served"), "{refused}");
     }
 }
