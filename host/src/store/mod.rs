@@ -209,7 +209,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        let applied = migrate(&mut conn).map_err(db)?;
+        migrate(&mut conn).map_err(db)?;
         let key = MasterKey::load(&data_dir.join(KEY_FILE))?;
         let check: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
@@ -235,9 +235,16 @@ impl Store {
                     .map_err(|_| KeyError::WrongKey { what: format!("{}", path.display()) })?;
             }
         }
+        // Versions deployed before migration 6 kept inline secrets in clear;
+        // sealed on the first open that gets this far (not only the one
+        // that migrated, which may have stopped before it).
+        let sealed: bool = conn
+            .query_row("SELECT 1 FROM meta WHERE key = 'definitions_sealed'", [], |_| Ok(true))
+            .optional()
+            .map_err(db)?
+            .unwrap_or(false);
         let store = Self { conn, path, key, clock: std::sync::Arc::new(crate::base::clock::SystemClock) };
-        // Versions deployed before migration 6 kept inline secrets in clear.
-        if (3..6).contains(&applied) {
+        if !sealed {
             store.seal_legacy_definitions()?;
         }
         Ok(store)
@@ -680,17 +687,15 @@ impl Store {
 
 /// Applies the migrations not yet applied, in one write transaction that
 /// reads the version inside it: processes opening a fresh data directory at
-/// once wait for each other instead of both applying migration 1. Returns
-/// the version found before.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+/// once wait for each other instead of both applying migration 1.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         tx.execute_batch(migration)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
-    tx.commit()?;
-    Ok(applied)
+    tx.commit()
 }
 
 /// Environment variable names: letters, digits, underscores, not starting

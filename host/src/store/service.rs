@@ -238,6 +238,9 @@ impl Store {
         for (name, version, definition) in rows {
             // A definition that does not parse never ran; it stays as it is.
             let Ok((masked, secrets)) = mask_definition(&definition, &catalog) else { continue };
+            // Values already masked were sealed before: leave them be, so
+            // this can run again after an open that stopped half-way.
+            let secrets: Vec<_> = secrets.into_iter().filter(|secret| secret.value != MASK).collect();
             if secrets.is_empty() {
                 continue;
             }
@@ -258,6 +261,8 @@ impl Store {
                 .map_err(&db)?;
             }
         }
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('definitions_sealed', x'01')", [])
+            .map_err(&db)?;
         tx.commit().map_err(&db)?;
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(&db)?;
         Ok(())
@@ -877,8 +882,19 @@ mod tests {
             // The database as migration 5 left it, with a definition in clear.
             let store = Store::open(dir.path()).unwrap();
             store.put_workflow("old", &clear, &[]).unwrap();
-            store.conn.execute_batch("DROP TABLE workflow_secrets; PRAGMA user_version = 5;").unwrap();
+            store
+                .conn
+                .execute_batch(
+                    "DROP TABLE workflow_secrets; DELETE FROM meta WHERE key = 'definitions_sealed';
+                     PRAGMA user_version = 5;",
+                )
+                .unwrap();
         }
+        // An open that migrated and then stopped (a wrong key, a kill)
+        // before sealing: the next open still seals.
+        let mut migrated = rusqlite::Connection::open(dir.path().join(crate::store::DATABASE_FILE)).unwrap();
+        crate::store::migrate(&mut migrated).unwrap();
+        drop(migrated);
         let store = Store::open(dir.path()).unwrap();
         let record = store.workflow("old").unwrap().unwrap();
         assert!(
