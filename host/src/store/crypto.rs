@@ -69,9 +69,15 @@ impl MasterKey {
                 // Written whole under another name, then linked into place:
                 // processes starting at once on a new data directory never
                 // read a half-written key, and all but one adopt the winner's.
-                let temporary = key_file.with_extension(format!("new.{}", std::process::id()));
+                // A name of its own per attempt (threads of one process too),
+                // created exclusively: never a file or link someone placed.
+                let temporary = key_file.with_extension(format!(
+                    "new.{}.{}",
+                    std::process::id(),
+                    &crate::base::ids::unguessable_hex()[..12]
+                ));
                 let mut options = std::fs::OpenOptions::new();
-                options.write(true).create(true).truncate(true);
+                options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut file = options.open(&temporary).map_err(|e| fail(e.to_string()))?;

@@ -25,6 +25,9 @@ pub const DATABASE_FILE: &str = "stephost.db";
 /// The master key file's name in the data directory.
 pub const KEY_FILE: &str = "master.key";
 
+/// Held while a process sets the database up on open.
+const SETUP_LOCK_FILE: &str = "stephost.db.setup-lock";
+
 /// Schema migrations, applied in order; `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
     // 1: accounts and their fields; environment variables; a key check.
@@ -199,6 +202,19 @@ impl Store {
         })?;
         let path = data_dir.join(DATABASE_FILE);
         let db = |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
+        // Opening sets the database up (WAL, migrations, the key check,
+        // sealing old definitions): processes opening at once take turns,
+        // as SQLite answers "locked" without waiting in parts of that.
+        let setup = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join(SETUP_LOCK_FILE))
+            .and_then(|file| file.lock().map(|()| file))
+            .map_err(|e| StoreError::Database {
+                path: path.clone(),
+                message: format!("cannot take {}: {e}", SETUP_LOCK_FILE),
+            })?;
         let mut conn = Connection::open(&path).map_err(db)?;
         // Secret values are encrypted, but nothing in here is for others.
         #[cfg(unix)]
@@ -247,6 +263,7 @@ impl Store {
         if !sealed {
             store.seal_legacy_definitions()?;
         }
+        drop(setup);
         Ok(store)
     }
 

@@ -223,18 +223,21 @@ impl Store {
     /// not linger in the file.
     pub(super) fn seal_legacy_definitions(&self) -> Result<(), StoreError> {
         let db = self.db();
+        let catalog = crate::catalog::Catalog::builtin();
+        self.conn.pragma_update(None, "secure_delete", "ON").map_err(&db)?;
+        // A write transaction from the start (processes opening at once
+        // take turns), and the rows read inside it.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(&db)?;
         let rows = {
-            let mut statement =
-                self.conn.prepare("SELECT name, version, definition FROM workflows").map_err(&db)?;
+            let mut statement = tx.prepare("SELECT name, version, definition FROM workflows").map_err(&db)?;
             statement
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
                 .map_err(&db)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(&db)?
         };
-        let catalog = crate::catalog::Catalog::builtin();
-        self.conn.pragma_update(None, "secure_delete", "ON").map_err(&db)?;
-        let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        let mut sealed_any = false;
         for (name, version, definition) in rows {
             // A definition that does not parse never ran; it stays as it is.
             let Ok((masked, secrets)) = mask_definition(&definition, &catalog) else { continue };
@@ -244,6 +247,7 @@ impl Store {
             if secrets.is_empty() {
                 continue;
             }
+            sealed_any = true;
             tx.execute(
                 "UPDATE workflows SET definition = ?1 WHERE name = ?2 AND version = ?3",
                 params![masked, name, version],
@@ -264,7 +268,9 @@ impl Store {
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('definitions_sealed', x'01')", [])
             .map_err(&db)?;
         tx.commit().map_err(&db)?;
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(&db)?;
+        if sealed_any {
+            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(&db)?;
+        }
         Ok(())
     }
 
