@@ -286,3 +286,52 @@ fn a_missing_toolchain_is_named_in_one_line() {
         assert!(stderr.contains(tool) && stderr.lines().count() == 1, "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_steps_import_the_stdlib_and_pypi_packages_at_run_time_and_speak_requests() {
+    let slack = StandIn::start(&["slack.com", "attacker.example"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_py(&runtime, "batteries/batteries", json!({}), &[]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(
+        value["stdlib"],
+        json!({
+            "most_common": [["a", 5], ["b", 2]],
+            "csv": [["a", "b,c"], ["1", "2"]],
+            "decimal": "3.305",
+            "fraction": "1/2",
+            "html": "&lt;a &amp; b&gt;",
+            "email": "hello",
+            "json": { "x": [1, 2] },
+            "re": ["1", "22", "333"],
+            "datetime": "2024-02-29",
+            "base64": "c3RlcGhvc3Q=",
+            "sha256": "c0999bfd5a53e3a0e8f86bdc66348251c05495d97a59a3d949b0d6cfd42c3bfd",
+            "new_york": "2024-07-01T08:00:00-04:00",
+            "six": "1.16.0",
+        })
+    );
+    assert_eq!(value["posted"], json!([200, true, "1712345678.000100", "application/json"]));
+    assert_eq!(
+        value["http_error"],
+        json!([
+            "401 Client Error: Unauthorized for url: https://slack.com/user?q=a+b&n=2",
+            401,
+            "Bad credentials"
+        ])
+    );
+    assert_eq!(value["refused"][0], "ConnectionError", "{value}");
+    let refused = value["refused"][1].as_str().unwrap();
+    assert!(
+        refused.contains("https://attacker.example/collect: refused by the host's egress policy"),
+        "{refused}"
+    );
+    let urllib = value["urllib"].as_str().unwrap();
+    assert!(urllib.contains("`requests`") && urllib.contains("stephost_http"), "{urllib}");
+
+    let received = slack.requests();
+    assert_eq!(received.len(), 2, "nothing reached attacker.example: {received:?}");
+    assert_eq!(received[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    assert_eq!(received[0].json(), json!({ "channel": "#py", "text": "via requests" }));
+    assert_eq!(received[1].path, "/user?q=a+b&n=2");
+}

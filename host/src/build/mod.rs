@@ -15,6 +15,10 @@ pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
 /// The componentize-py release `stephost build` uses for Python.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
+/// The IANA time zone database every Python step gets, for `zoneinfo`
+/// (the sandbox has no /usr/share/zoneinfo).
+pub const TZDATA_VERSION: &str = "2025.2";
+
 /// Why a step source could not be built; one line, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -96,14 +100,32 @@ pub struct Built {
     pub duration: Duration,
 }
 
+/// What a build may be told besides its source.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Python: the pip requirements file of the packages to bundle; by
+    /// default `requirements.txt` beside the step, when there is one.
+    pub requirements: Option<PathBuf>,
+}
+
 /// Builds `source` into the component `out`, installing the toolchain into
 /// `data_dir` if needed (its progress goes to stderr).
 pub fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<Built, BuildError> {
+    build_with(source, out, data_dir, &Options::default())
+}
+
+/// [`build`] with [`Options`], for `stephost build --requirements`.
+pub fn build_with(
+    source: &Path,
+    out: &Path,
+    data_dir: &Path,
+    options: &Options,
+) -> Result<Built, BuildError> {
     let started = Instant::now();
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
     match extension {
         "js" | "mjs" => js::build(source, out, &data_dir.join("toolchains"))?,
-        "py" => python::build(source, out, &data_dir.join("toolchains"))?,
+        "py" => python::build(source, out, &data_dir.join("toolchains"), options.requirements.as_deref())?,
         _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
     }
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);

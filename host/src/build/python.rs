@@ -3,7 +3,8 @@
 //! `python/stephost_http.py`), and componentize-py against the
 //! `stephost:step-py` world.
 
-use super::{BuildError, COMPONENTIZE_PY_VERSION, failed, run_captured, write_files};
+use super::{BuildError, COMPONENTIZE_PY_VERSION, TZDATA_VERSION, failed, run_captured, write_files};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -11,6 +12,9 @@ use std::process::{Command, Stdio};
 const MODULES: &[(&str, &str)] = &[
     ("app.py", include_str!("python/app.py")),
     ("stephost_http.py", include_str!("python/stephost_http.py")),
+    ("stephost_bundle.py", include_str!("python/stephost_bundle.py")),
+    ("requests/__init__.py", include_str!("python/requests/__init__.py")),
+    ("requests/exceptions.py", include_str!("python/requests/exceptions.py")),
 ];
 
 /// The WIT the Python world is built from.
@@ -29,7 +33,15 @@ const WIT_FILES: &[(&str, &str)] = &[
 /// The module name the user's file gets (the shim imports it).
 const USER_MODULE: &str = "user_step.py";
 
-pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), BuildError> {
+/// The Python version of componentize-py's interpreter: wheels are chosen for it.
+const PYTHON_VERSION: &str = "3.14";
+
+pub(super) fn build(
+    source: &Path,
+    out: &Path,
+    toolchains: &Path,
+    requirements: Option<&Path>,
+) -> Result<(), BuildError> {
     let code = std::fs::read_to_string(source)
         .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
     let work = tempfile::tempdir().map_err(|e| failed(source, e))?;
@@ -45,10 +57,17 @@ pub(super) fn build(source: &Path, out: &Path, toolchains: &Path) -> Result<(), 
     write_files(source, &app, MODULES)?;
     let wit = work.path().join("wit");
     write_files(source, &wit, WIT_FILES)?;
+    let beside = source.with_file_name("requirements.txt");
+    let requirements = requirements.or_else(|| beside.is_file().then_some(beside.as_path()));
     let (tool, pythonpath) = componentize_py(toolchains)?;
+    let venv = packages(source, toolchains, requirements)?;
     let mut command = Command::new(tool);
     command
         .env("PYTHONPATH", pythonpath)
+        // componentize-py bundles $VIRTUAL_ENV's site-packages, else the
+        // machine's: always point it at the build's own.
+        .env("VIRTUAL_ENV", &venv)
+        .env_remove("PIPENV_ACTIVE")
         .arg("-d")
         .arg(&wit)
         .args(["-w", "step-py", "componentize", "app", "-p"])
@@ -116,4 +135,71 @@ fn componentize_py(toolchains: &Path) -> Result<(PathBuf, PathBuf), BuildError> 
         return Err(BuildError::Install { package, detail: format!("pip exited with {status}") });
     }
     Ok((tool, target))
+}
+
+/// The build's own packages: tzdata and the requirements (if any),
+/// installed with pip as pure-Python wheels into a directory of the data
+/// directory keyed by their hash, never the machine's site-packages.
+/// Returns the virtual-environment root componentize-py reads
+/// (`lib/python3.14/site-packages` below it).
+fn packages(source: &Path, toolchains: &Path, requirements: Option<&Path>) -> Result<PathBuf, BuildError> {
+    let text = match requirements {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| BuildError::Read { path: path.to_path_buf(), source: e })?,
+        None => String::new(),
+    };
+    let wants_tzdata = !text.lines().any(|l| l.trim_start().to_ascii_lowercase().starts_with("tzdata"));
+    let tzdata = format!("tzdata=={TZDATA_VERSION}");
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{COMPONENTIZE_PY_VERSION}\n{PYTHON_VERSION}\n{wants_tzdata}\n{tzdata}\n"));
+    hasher.update(&text);
+    let key = hex::encode(&hasher.finalize()[..8]);
+    let venv = toolchains.join("python-packages").join(&key);
+    if venv.is_dir() {
+        return Ok(venv);
+    }
+    let parent = toolchains.join("python-packages");
+    std::fs::create_dir_all(&parent).map_err(|e| failed(source, e))?;
+    let staging = tempfile::tempdir_in(&parent).map_err(|e| failed(source, e))?;
+    let site = staging.path().join(format!("lib/python{PYTHON_VERSION}/site-packages"));
+    std::fs::create_dir_all(&site).map_err(|e| failed(source, e))?;
+    let what = match requirements {
+        Some(path) => format!("{} and {tzdata}", path.display()),
+        None => tzdata.clone(),
+    };
+    eprintln!("stephost: installing {what} for Python steps into {}…", venv.display());
+    let mut command = Command::new(python());
+    command
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-compile",
+        ])
+        // Wheels for the component's interpreter, pure Python only: a
+        // package with native code cannot run in the sandbox.
+        .args(["--only-binary=:all:", "--platform", "any", "--implementation", "py"])
+        .args(["--python-version", PYTHON_VERSION, "--target"])
+        .arg(&site);
+    if wants_tzdata {
+        command.arg(&tzdata);
+    }
+    if let Some(path) = requirements {
+        command.arg("-r").arg(path);
+    }
+    run_captured(&mut command, "pip").map_err(|detail| BuildError::Install {
+        package: what.clone(),
+        detail: format!("{detail} (Python steps take pure-Python packages only)"),
+    })?;
+    let staged = staging.keep();
+    if std::fs::rename(&staged, &venv).is_err() && !venv.is_dir() {
+        return Err(failed(source, format!("cannot move the packages into {}", venv.display())));
+    }
+    let _ = std::fs::remove_dir_all(&staged);
+    Ok(venv)
 }

@@ -228,6 +228,10 @@ pub struct BuildArgs {
     /// The component to write (default: the source's name with .wasm).
     #[arg(short, long, value_name = "OUT.wasm")]
     pub out: Option<PathBuf>,
+    /// Python: pure-Python packages to bundle, pip's requirements format
+    /// (default: `requirements.txt` beside the step, if there is one).
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
 }
 
 #[derive(Args)]

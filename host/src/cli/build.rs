@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(data_dir: &Path, args: BuildArgs) -> Result<ExitCode> {
-    let BuildArgs { source, out } = args;
+    let BuildArgs { source, out, requirements } = args;
     let out = out.unwrap_or_else(|| stephost::build::default_output(&source));
-    let built = stephost::build::build(&source, &out, data_dir)?;
+    let options = stephost::build::Options { requirements };
+    let built = stephost::build::build_with(&source, &out, data_dir, &options)?;
     let runtime = context::runtime(data_dir, &EgressArgs::default())?;
     let started = std::time::Instant::now();
     runtime.load(&out).with_context(|| format!("the built component {}", out.display()))?;

@@ -5,6 +5,10 @@ import json
 import os
 import traceback
 
+import stephost_bundle
+
+stephost_bundle.install()  # before anything else: every module importable at run time
+
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import auths as _auths
@@ -12,6 +16,19 @@ from wit_world.imports import environment as _environment
 from wit_world.imports import event as _event
 from wit_world.imports import flow as _flow
 from wit_world.imports import steps as _steps
+
+import urllib.error
+import urllib.request
+
+
+def _urlopen(url, *args, **kwargs):
+    raise urllib.error.URLError(
+        "urllib cannot connect from a step (the sandbox has no sockets): use `requests` "
+        "(`import requests`) or `stephost_http`, which go through the host"
+    )
+
+
+urllib.request.urlopen = _urlopen
 
 import user_step  # the step's own module, imported (and snapshotted) at build time
 

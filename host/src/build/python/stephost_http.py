@@ -1,5 +1,5 @@
 """HTTP for Python steps, over wasi:http (the sandbox has no sockets, so
-`urllib` and `requests` cannot connect). Every request goes through the
+`urllib` cannot connect; the bundled `requests` is built on this module). Every request goes through the
 host's egress proxy, which swaps sealed secrets in only for their app's hosts.
 
     from stephost_http import request
@@ -39,8 +39,32 @@ _METHODS = {
 }
 
 
-def request(method, url, headers=None, body=None, json=None):
-    """Sends one request and reads the whole response."""
+def _describe(error):
+    """wasi:http's error code, in words where the host refused."""
+    if type(error).__name__ == "ErrorCode_HttpRequestDenied":
+        return "refused by the host's egress policy (HTTP-request-denied; the run's egress log says why)"
+    return str(error)
+
+
+def _options(timeout):
+    """wasi:http request options for a `timeout` in seconds (or a
+    (connect, read) pair), as in `requests`; None without one."""
+    if timeout is None:
+        return None
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    options = types.RequestOptions()
+    for setter, seconds in ((options.set_connect_timeout, connect), (options.set_first_byte_timeout, read),
+                            (options.set_between_bytes_timeout, read)):
+        if seconds is not None:
+            try:
+                setter(int(seconds * 1_000_000_000))
+            except Err:
+                pass  # the host keeps its own limit
+    return options
+
+
+def request(method, url, headers=None, body=None, json=None, timeout=None):
+    """Sends one request and reads the whole response; `timeout` in seconds."""
     if json is not None:
         body = _json.dumps(json)
         headers = {"content-type": "application/json", **(headers or {})}
@@ -52,12 +76,12 @@ def request(method, url, headers=None, body=None, json=None):
     outgoing.set_method(_METHODS.get(method.upper()) or types.Method_Other(method.upper()))
     outgoing.set_scheme(types.Scheme_Https() if parts.scheme == "https" else types.Scheme_Http())
     outgoing.set_authority(parts.netloc)
-    outgoing.set_path_with_query(parts.path + ("?" + parts.query if parts.query else "") or "/")
+    outgoing.set_path_with_query((parts.path or "/") + ("?" + parts.query if parts.query else ""))
     outgoing_body = outgoing.body()
     try:
-        future = outgoing_handler.handle(outgoing, None)
+        future = outgoing_handler.handle(outgoing, _options(timeout))
     except Err as error:
-        raise HttpError(f"{method} {url}: {error.value}") from None
+        raise HttpError(f"{method} {url}: {_describe(error.value)}") from None
     stream = outgoing_body.write()
     data = body or b""
     for start in range(0, len(data), 4096):
@@ -69,7 +93,7 @@ def request(method, url, headers=None, body=None, json=None):
     if isinstance(answer, Err):
         raise HttpError(f"{method} {url}: the response was already taken")
     if isinstance(answer.value, Err):
-        raise HttpError(f"{method} {url}: {answer.value.value}")
+        raise HttpError(f"{method} {url}: {_describe(answer.value.value)}")
     incoming = answer.value.value
     status = incoming.status()
     response_headers = {k: v.decode("utf-8", "replace") for k, v in incoming.headers().entries()}
@@ -86,9 +110,9 @@ def request(method, url, headers=None, body=None, json=None):
     return Response(status, response_headers, b"".join(chunks))
 
 
-def get(url, headers=None):
-    return request("GET", url, headers=headers)
+def get(url, headers=None, timeout=None):
+    return request("GET", url, headers=headers, timeout=timeout)
 
 
-def post(url, headers=None, body=None, json=None):
-    return request("POST", url, headers=headers, body=body, json=json)
+def post(url, headers=None, body=None, json=None, timeout=None):
+    return request("POST", url, headers=headers, body=body, json=json, timeout=timeout)
