@@ -102,7 +102,7 @@ pub fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<Built, BuildE
     let started = Instant::now();
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
     match extension {
-        "js" | "mjs" => js::build(source, out, &data_dir.join("toolchains"))?,
+        "js" | "mjs" => js::build(source, out, data_dir)?,
         "py" => python::build(source, out, &data_dir.join("toolchains"))?,
         _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
     }
