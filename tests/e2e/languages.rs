@@ -93,12 +93,24 @@ async fn run_built(
     event: Value,
     env: &[(&str, &str)],
 ) -> StepOutcome {
+    run_with_accounts(runtime, path, name, event, env, slack_account()).await
+}
+
+/// [`run_built`] with the given accounts connected.
+async fn run_with_accounts(
+    runtime: &Runtime,
+    path: &std::path::Path,
+    name: &str,
+    event: Value,
+    env: &[(&str, &str)],
+    auths: Vec<(String, Vec<(String, String)>)>,
+) -> StepOutcome {
     let step = runtime.load(path).unwrap();
     let input = StepInput {
         step_name: name.into(),
         event: event.to_string(),
         steps: vec![("trigger".into(), json!({ "event": event }).to_string())],
-        auths: slack_account(),
+        auths,
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Default::default()
     };
@@ -173,6 +185,34 @@ async fn the_seeds_npm_example_runs_verbatim_with_the_real_slack_sdk() {
         (fields["channel"].as_str(), fields["text"].as_str()),
         (Some("#general"), Some("Hello, world!"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axios_and_the_openai_sdk_from_npm_reach_their_apis_with_the_real_keys() {
+    let apis = StandIn::start(&["slack.com", "api.openai.com"]).await;
+    let runtime = runtime(&apis);
+    let mut accounts = slack_account();
+    accounts.push(("openai".into(), vec![("api_key".into(), GOOD_TOKEN.into())]));
+    let outcome = run_with_accounts(&runtime, &js_guest("sdks"), "sdks", json!({}), &[], accounts).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["slack"]["ts"], "1712345678.000100", "{value}");
+    assert_eq!(value["reply"], "Hi from the stand-in");
+
+    let requests = apis.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        (requests[0].host.as_str(), requests[0].path.as_str()),
+        ("slack.com", "/api/chat.postMessage")
+    );
+    assert_eq!(requests[0].json(), json!({ "channel": "#axios", "text": "via axios" }));
+    assert_eq!(
+        (requests[1].host.as_str(), requests[1].path.as_str()),
+        ("api.openai.com", "/v1/chat/completions")
+    );
+    assert_eq!(requests[1].json()["messages"][0]["content"], "Say hi");
+    for request in &requests {
+        assert_eq!(request.header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -266,7 +266,7 @@ impl PlainServer {
     }
 }
 
-/// Slack's `chat.postMessage`, GitHub's `/user`, a redirect and an echo.
+/// Slack's `chat.postMessage`, OpenAI's `/v1/chat/completions`, GitHub's `/user`, a redirect and an echo.
 fn api_routes(log: Log) -> Router {
     Router::new().fallback(handle).with_state(log)
 }
@@ -298,6 +298,16 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         }
         ("POST", "/api/chat.postMessage") => {
             axum::Json(serde_json::json!({ "ok": false, "error": "invalid_auth" })).into_response()
+        }
+        ("POST", "/v1/chat/completions") if authorized => {
+            let sent = recorded.json();
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1712345678, "model": sent["model"],
+                "choices": [{ "index": 0, "finish_reason": "stop",
+                              "message": { "role": "assistant", "content": "Hi from the stand-in" } }],
+                "usage": { "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7 }
+            }))
+            .into_response()
         }
         ("GET", "/user") if authorized => {
             axum::Json(serde_json::json!({ "login": "octocat", "id": 583231, "type": "User" }))
