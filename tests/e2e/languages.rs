@@ -274,12 +274,14 @@ async fn define_component_steps_read_this_app_auth_export_and_exit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_js_step_cannot_send_the_token_to_another_host() {
+async fn a_js_step_cannot_send_the_token_to_another_host_and_is_told_why() {
     let slack = StandIn::start(&["slack.com", "attacker.example"]).await;
     let runtime = runtime(&slack);
     let outcome = run_js(&runtime, "exfiltrate", json!({}), &[]).await;
     let value = outcome.result.as_ref().unwrap();
-    assert!(value["refused"].as_str().unwrap().contains("NetworkError"), "{value}");
+    let refused = value["refused"].as_str().unwrap();
+    assert!(refused.starts_with("TypeError: fetch refused by stephost: "), "{refused}");
+    assert!(refused.contains("attacker.example"), "the host's reason: {refused}");
     assert!(slack.requests().is_empty(), "nothing reached any host");
     assert!(outcome.egress[0].error.as_deref().unwrap_or_default().contains("attacker.example"));
 }

@@ -3,6 +3,7 @@
 // global `Buffer`.
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { Buffer } from 'buffer';
+import { lastRefusal } from 'stephost:step-js/egress@0.1.0';
 
 globalThis.defineComponent = globalThis.defineComponent ?? ((component) => component);
 globalThis.global = globalThis.global ?? globalThis;
@@ -36,3 +37,16 @@ Object.assign(process, {
   exit(code) { throw new Error(`process.exit(${code ?? ''}) is not available in a step: return from it instead`); },
   stdout: line((t) => console.log(t)), stderr: line((t) => console.error(t)),
 });
+
+// A refused request rejects with the host's reason, not StarlingMonkey's
+// generic NetworkError (SDKs retry those for minutes).
+const fetchThroughHost = globalThis.fetch;
+globalThis.fetch = async function fetch(...args) {
+  try {
+    return await fetchThroughHost(...args);
+  } catch (error) {
+    const reason = lastRefusal();
+    if (reason === undefined) throw error;
+    throw new TypeError(`fetch refused by stephost: ${reason}`, { cause: error });
+  }
+};
