@@ -215,6 +215,34 @@ async fn axios_and_the_openai_sdk_from_npm_reach_their_apis_with_the_real_keys()
     }
 }
 
+#[test]
+fn a_packages_install_scripts_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("evil");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("package.json"),
+        r#"{"name":"evil","version":"1.0.0","main":"index.js","scripts":{"postinstall":"echo ran > ran.txt"}}"#,
+    )
+    .unwrap();
+    // Broken on purpose: the build stops at bundling, after the install.
+    std::fs::write(package.join("index.js"), "module.exports = {;\n").unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"dependencies":{"evil":"file:./evil"}}"#).unwrap();
+    let source = dir.path().join("step.mjs");
+    std::fs::write(&source, "import evil from 'evil'\nreturn evil\n").unwrap();
+    let output = crate::support::stephost_command()
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(&source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(dir.path().join("package-lock.json").is_file(), "installed, lockfile beside the step: {stderr}");
+    assert!(stderr.contains("evil/index.js"), "stopped bundling the package: {stderr}");
+    assert!(!package.join("ran.txt").exists(), "the postinstall script ran");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_builtins_are_shimmed_and_an_unavailable_one_is_a_catchable_error() {
     let slack = StandIn::start(&["slack.com"]).await;

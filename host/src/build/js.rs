@@ -252,6 +252,16 @@ fn install_packages(
     if !manifest["dependencies"].is_object() {
         manifest["dependencies"] = serde_json::json!({});
     }
+    // The install runs elsewhere: a local `file:` package is found from the step's directory.
+    if let Some(dependencies) = manifest["dependencies"].as_object_mut() {
+        for spec in dependencies.values_mut() {
+            if let Some(local) =
+                spec.as_str().and_then(|s| s.strip_prefix("file:")).filter(|l| !l.starts_with('/'))
+            {
+                *spec = format!("file:{}", dir.join(local).display()).into();
+            }
+        }
+    }
     for (name, version) in packages {
         let dependencies = &mut manifest["dependencies"];
         if let Some(version) = version {
