@@ -93,12 +93,24 @@ async fn run_built(
     event: Value,
     env: &[(&str, &str)],
 ) -> StepOutcome {
+    run_with_accounts(runtime, path, name, event, env, slack_account()).await
+}
+
+/// [`run_built`] with the given accounts connected.
+async fn run_with_accounts(
+    runtime: &Runtime,
+    path: &std::path::Path,
+    name: &str,
+    event: Value,
+    env: &[(&str, &str)],
+    auths: Vec<(String, Vec<(String, String)>)>,
+) -> StepOutcome {
     let step = runtime.load(path).unwrap();
     let input = StepInput {
         step_name: name.into(),
         event: event.to_string(),
         steps: vec![("trigger".into(), json!({ "event": event }).to_string())],
-        auths: slack_account(),
+        auths,
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Default::default()
     };
@@ -135,6 +147,145 @@ async fn the_seeds_slack_example_posts_with_the_real_token_while_the_step_sees_a
     );
 }
 
+/// The seed's example, exactly as the seed writes it: Pipedream's legacy
+/// body form importing the real `@slack/web-api` from npm.
+const SEED_EXAMPLE: &str = r##"import { WebClient } from '@slack/web-api'
+const web = new WebClient(auths.slack.oauth_access_token)
+return await web.chat.postMessage({
+  text: "Hello, world!",
+  channel: "#general",
+})
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_npm_example_runs_verbatim_with_the_real_slack_sdk() {
+    let example = std::fs::read_to_string(repo().join("examples/js/seed_slack.mjs")).unwrap();
+    assert_eq!(example, SEED_EXAMPLE, "the example is the seed's, verbatim");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.contains(&format!("```js\n{SEED_EXAMPLE}```")), "the README shows the seed's example");
+    assert!(
+        repo().join("examples/js/seed_slack.package-lock.json").is_file(),
+        "the packages are pinned by a lockfile beside the step"
+    );
+
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_js(&runtime, "seed_slack", json!({}), &[]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["ok"], true, "{value}");
+    assert_eq!(value["ts"], "1712345678.000100");
+    assert_eq!(value["message"]["text"], "Hello, world!");
+
+    let posted = slack.requests();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].path, "/api/chat.postMessage");
+    assert_eq!(posted[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    let fields = posted[0].fields();
+    assert_eq!(
+        (fields["channel"].as_str(), fields["text"].as_str()),
+        (Some("#general"), Some("Hello, world!"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axios_and_the_openai_sdk_from_npm_reach_their_apis_with_the_real_keys() {
+    let apis = StandIn::start(&["slack.com", "api.openai.com"]).await;
+    let runtime = runtime(&apis);
+    let mut accounts = slack_account();
+    accounts.push(("openai".into(), vec![("api_key".into(), GOOD_TOKEN.into())]));
+    let outcome = run_with_accounts(&runtime, &js_guest("sdks"), "sdks", json!({}), &[], accounts).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["slack"]["ts"], "1712345678.000100", "{value}");
+    assert_eq!(value["reply"], "Hi from the stand-in");
+
+    let requests = apis.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        (requests[0].host.as_str(), requests[0].path.as_str()),
+        ("slack.com", "/api/chat.postMessage")
+    );
+    assert_eq!(requests[0].json(), json!({ "channel": "#axios", "text": "via axios" }));
+    assert_eq!(
+        (requests[1].host.as_str(), requests[1].path.as_str()),
+        ("api.openai.com", "/v1/chat/completions")
+    );
+    assert_eq!(requests[1].json()["messages"][0]["content"], "Say hi");
+    for request in &requests {
+        assert_eq!(request.header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
+    }
+}
+
+#[test]
+fn a_packages_install_scripts_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("evil");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("package.json"),
+        r#"{"name":"evil","version":"1.0.0","main":"index.js","scripts":{"postinstall":"echo ran > ran.txt"}}"#,
+    )
+    .unwrap();
+    // Broken on purpose: the build stops at bundling, after the install.
+    std::fs::write(package.join("index.js"), "module.exports = {;\n").unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"dependencies":{"evil":"file:./evil"}}"#).unwrap();
+    let source = dir.path().join("step.mjs");
+    std::fs::write(&source, "import evil from 'evil'\nreturn evil\n").unwrap();
+    let output = crate::support::stephost_command()
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(&source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(dir.path().join("package-lock.json").is_file(), "installed, lockfile beside the step: {stderr}");
+    assert!(stderr.contains("evil/index.js"), "stopped bundling the package: {stderr}");
+    assert!(!package.join("ran.txt").exists(), "the postinstall script ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_builtins_are_shimmed_and_an_unavailable_one_is_a_catchable_error() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+    let outcome = run_js(&runtime, "node_builtins", json!({ "n": 7 }), &[]).await;
+    let value = outcome.result.as_ref().unwrap_or_else(|e| panic!("{e}: {}", log_text(&outcome)));
+    assert_eq!(value["platform"], "wasi");
+    assert_eq!(value["base"], "b.txt");
+    assert_eq!(value["query"], "a=1&b=x%20y");
+    assert_eq!(value["base64"], "aGk=");
+    assert_eq!(value["globalBuffer"], true);
+    assert_eq!(value["uuid"], 36, "import('node:crypto') loads the web crypto shim");
+    assert_eq!((value["title"].as_str(), value["version"].as_str()), (Some("stephost"), Some("string")));
+    assert_eq!(value["event"], 7, "the body form gets the event");
+    let dynamic = value["dynamic"].as_str().unwrap();
+    assert!(dynamic.contains("`child_process` is not available in the stephost sandbox"), "{dynamic}");
+    let write = value["write"].as_str().unwrap();
+    assert!(write.contains("writing files is not available"), "{write}");
+}
+
+#[test]
+fn a_step_importing_a_builtin_the_sandbox_cannot_offer_fails_the_build_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("sockets.mjs");
+    std::fs::write(
+        &source,
+        "import os from 'os'\nimport { connect } from 'node:net'\nreturn connect(os.EOL)\n",
+    )
+    .unwrap();
+    let output = crate::support::stephost_command()
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(&source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sockets.mjs:2: `net` is not available in the stephost sandbox"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!source.with_extension("wasm").exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn define_component_steps_read_this_app_auth_export_and_exit() {
     let slack = StandIn::start(&["slack.com"]).await;
@@ -151,12 +302,14 @@ async fn define_component_steps_read_this_app_auth_export_and_exit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_js_step_cannot_send_the_token_to_another_host() {
+async fn a_js_step_cannot_send_the_token_to_another_host_and_is_told_why() {
     let slack = StandIn::start(&["slack.com", "attacker.example"]).await;
     let runtime = runtime(&slack);
     let outcome = run_js(&runtime, "exfiltrate", json!({}), &[]).await;
     let value = outcome.result.as_ref().unwrap();
-    assert!(value["refused"].as_str().unwrap().contains("NetworkError"), "{value}");
+    let refused = value["refused"].as_str().unwrap();
+    assert!(refused.starts_with("TypeError: fetch refused by stephost: "), "{refused}");
+    assert!(refused.contains("attacker.example"), "the host's reason: {refused}");
     assert!(slack.requests().is_empty(), "nothing reached any host");
     assert!(outcome.egress[0].error.as_deref().unwrap_or_default().contains("attacker.example"));
 }

@@ -148,6 +148,18 @@ impl Recorded {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
     }
+
+    /// The body's fields, sent as JSON or as a form (as Slack's SDK does).
+    pub fn fields(&self) -> serde_json::Value {
+        let form =
+            self.header("content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return self.json();
+        }
+        let pairs =
+            url::form_urlencoded::parse(&self.body).map(|(k, v)| (k.into_owned(), v.into_owned().into()));
+        serde_json::Value::Object(pairs.collect())
+    }
 }
 
 type Log = Arc<Mutex<Vec<Recorded>>>;
@@ -254,7 +266,7 @@ impl PlainServer {
     }
 }
 
-/// Slack's `chat.postMessage`, GitHub's `/user`, a redirect and an echo.
+/// Slack's `chat.postMessage`, OpenAI's `/v1/chat/completions`, GitHub's `/user`, a redirect and an echo.
 fn api_routes(log: Log) -> Router {
     Router::new().fallback(handle).with_state(log)
 }
@@ -277,7 +289,7 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
     let authorized = recorded.header("authorization") == Some(&format!("Bearer {GOOD_TOKEN}"));
     match (recorded.method.as_str(), parts.uri.path()) {
         ("POST", "/api/chat.postMessage") if authorized => {
-            let sent = recorded.json();
+            let sent = recorded.fields();
             axum::Json(serde_json::json!({
                 "ok": true, "channel": "C024BE91L", "ts": "1712345678.000100",
                 "message": { "text": sent["text"], "type": "message" }
@@ -286,6 +298,16 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         }
         ("POST", "/api/chat.postMessage") => {
             axum::Json(serde_json::json!({ "ok": false, "error": "invalid_auth" })).into_response()
+        }
+        ("POST", "/v1/chat/completions") if authorized => {
+            let sent = recorded.json();
+            axum::Json(serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1712345678, "model": sent["model"],
+                "choices": [{ "index": 0, "finish_reason": "stop",
+                              "message": { "role": "assistant", "content": "Hi from the stand-in" } }],
+                "usage": { "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7 }
+            }))
+            .into_response()
         }
         ("GET", "/user") if authorized => {
             axum::Json(serde_json::json!({ "login": "octocat", "id": 583231, "type": "User" }))

@@ -124,7 +124,7 @@ pub fn build_with(
     let started = Instant::now();
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
     match extension {
-        "js" | "mjs" => js::build(source, out, &data_dir.join("toolchains"))?,
+        "js" | "mjs" => js::build(source, out, data_dir)?,
         "py" => python::build(source, out, &data_dir.join("toolchains"), options.requirements.as_deref())?,
         _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
     }

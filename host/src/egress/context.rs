@@ -42,6 +42,9 @@ pub(crate) struct EgressContext {
     pub(crate) in_flight: tokio::sync::Semaphore,
     /// Set once the step tried to send a real secret where it may not go.
     pub(crate) closed: AtomicBool,
+    /// The host's reason for the request last refused (redacted), for
+    /// language shims whose HTTP client drops the wasi:http error code.
+    pub(crate) last_refusal: Mutex<Option<String>>,
 }
 
 impl EgressContext {
@@ -71,6 +74,7 @@ impl EgressContext {
             attempts: AtomicU64::new(0),
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             closed: AtomicBool::new(false),
+            last_refusal: Mutex::default(),
         }
     }
 

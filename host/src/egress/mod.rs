@@ -54,6 +54,13 @@ impl EgressHook {
     pub(crate) fn new(context: Arc<EgressContext>) -> Self {
         Self { context }
     }
+
+    /// Takes the host's reason for the request last refused (redacted, as
+    /// the text a wasi:http error code carries is): what the step's author
+    /// sees in the run's record, for a client that drops error codes.
+    pub(crate) fn take_last_refusal(&self) -> Option<String> {
+        self.context.last_refusal.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 type ResponseFuture = Box<
@@ -197,7 +204,22 @@ pub(crate) async fn send(
 /// Keeps the record of a refused or failed request; a real value where none
 /// may go closes the run's egress, so refusals cannot be used to test
 /// guesses one by one.
-fn refuse(
+fn refuse(context: &EgressContext, record: EgressRecord, refusal: Refusal, started: Instant) -> HttpError {
+    let reason = context.vault.redact(&refusal.reason);
+    let code = refuse_and_record(context, record, refusal, started);
+    let text = match &code {
+        HttpError::InternalError(Some(text)) | HttpError::HttpResponseContentCoding(Some(text)) => {
+            text.clone()
+        }
+        other if reason.is_empty() => format!("{other:?}"),
+        other => format!("{reason} ({other:?})"),
+    };
+    *context.last_refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+    code
+}
+
+/// [`refuse`] before the step's copy of the error text is kept.
+fn refuse_and_record(
     context: &EgressContext,
     mut record: EgressRecord,
     refusal: Refusal,

@@ -22,5 +22,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<
     step::steps::add_to_linker::<_, HasSelf<StepsContext>>(linker, |state| &mut state.steps)?;
     step::auths::add_to_linker::<_, HasSelf<AuthsContext>>(linker, |state| &mut state.auths)?;
     step::flow::add_to_linker::<_, HasSelf<FlowContext>>(linker, |state| &mut state.flow)?;
+    // The JS and Python world's `egress`: the error text a refused request
+    // got, which StarlingMonkey's fetch drops for a generic NetworkError.
+    linker.instance("stephost:step-js/egress@0.1.0")?.func_wrap(
+        "last-refusal",
+        |store: wasmtime::StoreContextMut<'_, StepState>, (): ()| {
+            Ok((store.data().egress.take_last_refusal(),))
+        },
+    )?;
     Ok(())
 }

@@ -1,30 +1,15 @@
-
-// ---- stephost JS shim (appended to the step's own module by `stephost build`) ----
+// ---- stephost JS entry (bundled with the step's module by `stephost build`) ----
 // Gives the step Pipedream's surface over the stephost:step imports: the
-// legacy `async (event, steps, auths) => …` and `defineComponent({ … })`
-// forms, `process.env`, and `run` for the host to call. `console.*` is the
-// step's log and `fetch` goes out through the host's egress proxy.
+// `async (event, steps, auths) => …` and `defineComponent({ … })` forms and
+// `run` for the host to call (`prelude.mjs` runs first: `process`,
+// `defineComponent`, `Buffer`). `console.*` is the step's log and `fetch`
+// goes out through the host's egress proxy.
+import './prelude.mjs';
 import * as __stephostEvent from 'stephost:step/event@0.1.0';
 import * as __stephostSteps from 'stephost:step/steps@0.1.0';
 import * as __stephostAuths from 'stephost:step/auths@0.1.0';
 import * as __stephostFlow from 'stephost:step/flow@0.1.0';
-import { getEnvironment as __stephostEnvironment } from 'wasi:cli/environment@0.2.12';
-
-function defineComponent(component) {
-  return component;
-}
-
-// Read when first used: the module's top level runs while the component is
-// built, when there is no environment yet.
-globalThis.process = globalThis.process ?? {};
-Object.defineProperty(globalThis.process, 'env', {
-  configurable: true,
-  get() {
-    const env = Object.fromEntries(__stephostEnvironment());
-    Object.defineProperty(globalThis.process, 'env', { value: env, configurable: true });
-    return env;
-  },
-});
+import __stephostDefault from 'stephost-user';
 
 function __stephostReadSteps() {
   const steps = {};

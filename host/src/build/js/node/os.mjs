@@ -1,0 +1,21 @@
+// `os` for code that reads it while loading (user agents, line endings).
+export const EOL = '\n';
+export const constants = { signals: {}, errno: {} };
+export const platform = () => 'wasi';
+export const type = () => 'WASI';
+export const release = () => '0.2';
+export const version = () => 'stephost';
+export const arch = () => 'wasm32';
+export const machine = () => 'wasm32';
+export const hostname = () => 'stephost';
+export const homedir = () => '/';
+export const tmpdir = () => '/tmp';
+export const endianness = () => 'LE';
+export const cpus = () => [];
+export const totalmem = () => 0;
+export const freemem = () => 0;
+export const uptime = () => 0;
+export const loadavg = () => [0, 0, 0];
+export const networkInterfaces = () => ({});
+export const userInfo = () => ({ username: 'step', uid: -1, gid: -1, shell: null, homedir: '/' });
+export default { EOL, constants, platform, type, release, version, arch, machine, hostname, homedir, tmpdir, endianness, cpus, totalmem, freemem, uptime, loadavg, networkInterfaces, userInfo };

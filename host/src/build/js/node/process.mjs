@@ -1,0 +1,3 @@
+// `process`: the global the prelude sets up.
+export default globalThis.process;
+export const env = globalThis.process.env;

@@ -1,0 +1,52 @@
+// ---- stephost JS prelude: runs before the step's module and its packages ----
+// `defineComponent`, the `process` Node code reads while loading, and a
+// global `Buffer`.
+import { getEnvironment } from 'wasi:cli/environment@0.2.12';
+import { Buffer } from 'buffer';
+import { lastRefusal } from 'stephost:step-js/egress@0.1.0';
+
+globalThis.defineComponent = globalThis.defineComponent ?? ((component) => component);
+globalThis.global = globalThis.global ?? globalThis;
+globalThis.Buffer = globalThis.Buffer ?? Buffer;
+
+const process = globalThis.process ?? {};
+globalThis.process = process;
+// Read when first used: the module's top level runs while the component is
+// built, when there is no environment yet.
+Object.defineProperty(process, 'env', {
+  configurable: true,
+  get() {
+    const env = Object.fromEntries(getEnvironment());
+    Object.defineProperty(process, 'env', { value: env, configurable: true });
+    return env;
+  },
+});
+const line = (write) => ({ isTTY: false, write(text) { write(String(text).replace(/\n$/, '')); return true; } });
+Object.assign(process, {
+  title: 'stephost', version: 'v20.0.0', versions: { node: '20.0.0' }, platform: 'wasi', arch: 'wasm32',
+  release: { name: 'node' }, argv: ['stephost'], execArgv: [], pid: 1, ppid: 0, exitCode: undefined,
+  cwd: () => '/', uptime: () => performance.now() / 1000, memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0 }),
+  hrtime: Object.assign((previous) => {
+    const ns = BigInt(Math.round(performance.now() * 1e6));
+    const now = [Number(ns / 1000000000n), Number(ns % 1000000000n)];
+    return previous ? [now[0] - previous[0], now[1] - previous[1]] : now;
+  }, { bigint: () => BigInt(Math.round(performance.now() * 1e6)) }),
+  nextTick: (fn, ...args) => queueMicrotask(() => fn(...args)),
+  emitWarning: () => {}, on: () => process, once: () => process, off: () => process, removeListener: () => process,
+  removeAllListeners: () => process, emit: () => false, listeners: () => [],
+  exit(code) { throw new Error(`process.exit(${code ?? ''}) is not available in a step: return from it instead`); },
+  stdout: line((t) => console.log(t)), stderr: line((t) => console.error(t)),
+});
+
+// A refused request rejects with the host's reason, not StarlingMonkey's
+// generic NetworkError (SDKs retry those for minutes).
+const fetchThroughHost = globalThis.fetch;
+globalThis.fetch = async function fetch(...args) {
+  try {
+    return await fetchThroughHost(...args);
+  } catch (error) {
+    const reason = lastRefusal();
+    if (reason === undefined) throw error;
+    throw new TypeError(`fetch refused by stephost: ${reason}`, { cause: error });
+  }
+};
