@@ -16,6 +16,19 @@ fn js_data() -> PathBuf {
     repo().join("target/js-data")
 }
 
+/// `stephost build SOURCE` with the shared toolchains: its output and stderr.
+fn build_with_shared_toolchains(source: &std::path::Path) -> (std::process::Output, String) {
+    let output = crate::support::stephost_command()
+        .arg("--data")
+        .arg(js_data())
+        .arg("build")
+        .arg(source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stderr)
+}
+
 /// A JS step (`examples/js/NAME.mjs` or `tests/fixtures/js/NAME.mjs`)
 /// built with the real `stephost build`, once per test run.
 pub fn js_guest(name: &str) -> PathBuf {
@@ -230,14 +243,7 @@ fn a_packages_install_scripts_never_run() {
     std::fs::write(dir.path().join("package.json"), r#"{"dependencies":{"evil":"file:./evil"}}"#).unwrap();
     let source = dir.path().join("step.mjs");
     std::fs::write(&source, "import evil from 'evil'\nreturn evil\n").unwrap();
-    let output = crate::support::stephost_command()
-        .arg("--data")
-        .arg(js_data())
-        .arg("build")
-        .arg(&source)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = build_with_shared_toolchains(&source);
     assert!(dir.path().join("package-lock.json").is_file(), "installed, lockfile beside the step: {stderr}");
     assert!(stderr.contains("evil/index.js"), "stopped bundling the package: {stderr}");
     assert!(!package.join("ran.txt").exists(), "the postinstall script ran");
@@ -272,14 +278,7 @@ fn a_step_importing_a_builtin_the_sandbox_cannot_offer_fails_the_build_naming_it
         "import os from 'os'\nimport { connect } from 'node:net'\nreturn connect(os.EOL)\n",
     )
     .unwrap();
-    let output = crate::support::stephost_command()
-        .arg("--data")
-        .arg(js_data())
-        .arg("build")
-        .arg(&source)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = build_with_shared_toolchains(&source);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("sockets.mjs:2: `net` is not available in the stephost sandbox"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -364,14 +363,7 @@ fn a_syntax_error_fails_the_build_with_the_users_line() {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join(file);
         std::fs::write(&source, code).unwrap();
-        let output = crate::support::stephost_command()
-            .arg("--data")
-            .arg(js_data())
-            .arg("build")
-            .arg(&source)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (output, stderr) = build_with_shared_toolchains(&source);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
