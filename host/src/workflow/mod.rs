@@ -531,7 +531,16 @@ pub fn mask_secrets(
     catalog: &crate::catalog::Catalog,
 ) -> Result<(String, Vec<crate::store::InlineSecret>), String> {
     text.parse::<toml::Table>().map_err(|e| toml_error(text, &e))?;
-    crate::store::mask_definition(text, catalog)
+    let (masked, secrets) = crate::store::mask_definition(text, catalog)?;
+    // A definition copied back from an answer holds the mask, not a value:
+    // stored, the run would send the mask as the secret.
+    if let Some(copied) = secrets.iter().find(|secret| secret.value == MASK) {
+        return Err(format!(
+            "step `{}`: {} is the mask {MASK} that answers show, not a value: give the real one",
+            copied.step, copied.field
+        ));
+    }
+    Ok((masked, secrets))
 }
 
 /// Adds `defaults` to `vars` where `vars` has no variable of that name.
@@ -693,6 +702,13 @@ mod tests {
             assert!(err.contains(expected), "{text:?}: {err}");
             assert!(!err.contains('\n'), "not one line: {err}");
         }
+    }
+
+    #[test]
+    fn a_definition_holding_the_mask_as_a_secret_is_refused() {
+        let text = "[[steps]]\nname = \"a\"\nstep = \"ab\"\nsecret_env = { K = \"••••••••\" }\n";
+        let err = mask_secrets(text, &crate::catalog::Catalog::builtin()).unwrap_err();
+        assert!(err.contains("secret_env.K is the mask"), "{err}");
     }
 
     #[test]
