@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod bench;
+mod builds;
 mod cli;
 mod contract;
 mod deploy;

@@ -42,7 +42,7 @@ impl<T: WasiView + Send + 'static> Prelinked<T> {
         event: &str,
         link: impl FnOnce(&mut Linker<T>) -> wasmtime::Result<()>,
     ) -> Result<Self> {
-        let engine = crate::runtime::engine::build_engine(1000)?;
+        let engine = crate::runtime::engine::build_engine(1000, None)?;
         let component = Component::from_file(&engine, component)
             .map_err(|e| anyhow::anyhow!("cannot compile {}: {e:#}", component.display()))?;
         let mut linker = Linker::<T>::new(&engine);

@@ -5,7 +5,9 @@
 //! shim (`js/entry.mjs`, `js/prelude.mjs`, Node built-in shims in `js/node`),
 //! and componentize-js (StarlingMonkey) against the `stephost:step-js` world.
 
-use super::{BuildError, COMPONENTIZE_JS_VERSION, failed, last_lines, run_captured, write_files};
+use super::{
+    BuildError, COMPONENTIZE_JS_VERSION, Progress, cause_of, failed, last_lines, run_captured, write_files,
+};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ const ESBUILD_PACKAGES: &[&str] = &["esbuild@0.28.2", "buffer@6.0.3", "events@3.
 /// written into each build's working directory.
 const BUNDLE_FILES: &[(&str, &str)] = &[
     ("bundle.cjs", include_str!("js/bundle.cjs")),
+    ("componentize.mjs", include_str!("js/componentize.mjs")),
     ("entry.mjs", include_str!("js/entry.mjs")),
     ("prelude.mjs", include_str!("js/prelude.mjs")),
     ("node/assert.mjs", include_str!("js/node/assert.mjs")),
@@ -50,7 +53,12 @@ const WIT_FILES: &[(&str, &str)] = &[
 /// (its stdout is then `{"line", "message"}`).
 const USER_ERROR: i32 = 3;
 
-pub(super) fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<(), BuildError> {
+pub(super) fn build(
+    source: &Path,
+    out: &Path,
+    data_dir: &Path,
+    progress: Progress,
+) -> Result<(), BuildError> {
     let code = std::fs::read_to_string(source)
         .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
     let source = &std::path::absolute(source).map_err(|e| failed(source, e))?;
@@ -67,7 +75,7 @@ pub(super) fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<(), Bu
     };
     let data_dir = &std::path::absolute(data_dir).map_err(|e| failed(source, e))?;
     let toolchains = data_dir.join("toolchains");
-    let esbuild = esbuild(&toolchains)?;
+    let esbuild = esbuild(&toolchains, progress)?;
     let bundled = work.path().join("bundle.mjs");
     let mut config = serde_json::json!({
         "esbuild": esbuild.join("node_modules/esbuild"),
@@ -80,28 +88,36 @@ pub(super) fn build(source: &Path, out: &Path, data_dir: &Path) -> Result<(), Bu
         "outfile": bundled,
         "nodePaths": [],
     });
+    let bundling = progress.phase("bundling with esbuild");
     let packages: BTreeMap<String, Option<String>> =
         serde_json::from_str(&driver(source, work.path(), "scan", &config)?)
             .map_err(|e| failed(source, format!("the bundler's package list: {e}")))?;
     let own_manifest = source.parent().map(|dir| dir.join("package.json")).filter(|p| p.is_file());
     if !packages.is_empty() || own_manifest.is_some() {
-        let modules = install_packages(source, &packages, own_manifest.as_deref(), data_dir)?;
+        let modules = install_packages(source, &packages, own_manifest.as_deref(), data_dir, progress)?;
         config["nodePaths"] = serde_json::json!([modules]);
     }
     driver(source, work.path(), "bundle", &config)?;
+    bundling.done();
     let wit = work.path().join("wit");
     write_files(source, &wit, WIT_FILES)?;
-    let cli = componentize_js(&toolchains)?;
-    let mut command = Command::new("node");
-    command
-        .arg(&cli)
-        .arg(&bundled)
-        .arg("--wit")
-        .arg(&wit)
-        .args(["--world-name", "step-js", "--disable", "fetch-event", "--out"])
-        .arg(out);
-    run_captured(&mut command, "componentize-js").map_err(|detail| {
-        failed(source, detail.replace(&bundled.display().to_string(), &source.display().to_string()))
+    let componentize_js = componentize_js(&toolchains, progress)?;
+    let _componentizing = progress.phase("componentizing with StarlingMonkey");
+    let config = serde_json::json!({
+        "componentizeJs": componentize_js,
+        "source": bundled,
+        "wit": wit,
+        "world": "step-js",
+        "out": out,
+        "disable": ["fetch-event"],
+        "cache": toolchains.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}/spliced")),
+    });
+    driver(source, work.path(), "componentize", &config).map(drop).map_err(|error| match error {
+        BuildError::Failed { path, detail } => BuildError::Failed {
+            path,
+            detail: detail.replace(&bundled.display().to_string(), &source.display().to_string()),
+        },
+        other => other,
     })
 }
 
@@ -193,17 +209,24 @@ fn check_syntax(source: &Path, code: &str, work: &Path) -> Result<(), BuildError
     Err(BuildError::Syntax { path: source.to_path_buf(), line, message })
 }
 
-/// Runs the bundler driver (`js/bundle.cjs`) in `mode`; its stdout.
+/// Runs a driver in node: the bundler (`js/bundle.cjs`) in `mode` "scan"
+/// or "bundle", or the componentizer (`js/componentize.mjs`) for mode
+/// "componentize"; its stdout.
 fn driver(source: &Path, work: &Path, mode: &str, config: &serde_json::Value) -> Result<String, BuildError> {
-    let output = Command::new("node")
-        .arg(work.join("bundle.cjs"))
-        .arg(mode)
-        .arg(config.to_string())
-        .output()
-        .map_err(|_| missing_node())?;
+    let mut command = Command::new("node");
+    match mode {
+        "componentize" => command.arg(work.join("componentize.mjs")),
+        _ => command.arg(work.join("bundle.cjs")).arg(mode),
+    };
+    let output = command.arg(config.to_string()).output().map_err(|_| missing_node())?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success() {
         return Ok(stdout);
+    }
+    if output.status.code() == Some(USER_ERROR) && mode == "componentize" {
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+        let cause = report["message"].as_str().unwrap_or("componentize-js failed without saying why");
+        return Err(failed(source, format!("componentize-js: {}", cause.trim())));
     }
     if output.status.code() == Some(USER_ERROR) {
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
@@ -231,6 +254,7 @@ fn install_packages(
     packages: &BTreeMap<String, Option<String>>,
     own_manifest: Option<&Path>,
     data_dir: &Path,
+    progress: Progress,
 ) -> Result<PathBuf, BuildError> {
     let dir = source.parent().unwrap_or(Path::new("."));
     let (mut manifest, lockfile) = match own_manifest {
@@ -281,7 +305,7 @@ fn install_packages(
     }
     let names: Vec<&str> = packages.keys().map(String::as_str).collect();
     let what = format!("npm packages {} for {}", names.join(", "), source.display());
-    eprintln!("stephost: installing {what}…");
+    let _installing = progress.phase(format!("installing {what}"));
     let install_error = |detail: String| BuildError::Install { package: what.clone(), detail };
     std::fs::create_dir_all(&project).map_err(|e| install_error(e.to_string()))?;
     std::fs::write(project.join("package.json"), &manifest).map_err(|e| install_error(e.to_string()))?;
@@ -296,7 +320,7 @@ fn install_packages(
         .current_dir(&project)
         .args(["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", "--cache"])
         .arg(data_dir.join("npm/cache"));
-    run_captured(&mut command, "npm").map_err(install_error)?;
+    run_captured(&mut command, "npm").map_err(|text| install_error(cause_of(&text)))?;
     let new_lock = std::fs::read_to_string(&project_lock).map_err(|e| install_error(e.to_string()))?;
     if new_lock != locked {
         std::fs::write(&lockfile, &new_lock)
@@ -308,7 +332,7 @@ fn install_packages(
 
 /// The directory esbuild (and the shims' packages) are installed in, with
 /// npm into `toolchains` on first use.
-fn esbuild(toolchains: &Path) -> Result<PathBuf, BuildError> {
+fn esbuild(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError> {
     let prefix = toolchains.join(ESBUILD_PACKAGES.join("+").replace('/', "_"));
     let ready = ["esbuild/lib/main.js", "buffer/index.js", "events/events.js"]
         .iter()
@@ -316,14 +340,15 @@ fn esbuild(toolchains: &Path) -> Result<PathBuf, BuildError> {
     if ready {
         return Ok(prefix);
     }
-    npm_install(&prefix, ESBUILD_PACKAGES, "bundles JavaScript steps")?;
+    npm_install(&prefix, ESBUILD_PACKAGES, "bundles JavaScript steps", progress)?;
     Ok(prefix)
 }
 
 /// `npm install PACKAGES` into `prefix`, for a toolchain.
-fn npm_install(prefix: &Path, packages: &[&str], why: &str) -> Result<(), BuildError> {
+fn npm_install(prefix: &Path, packages: &[&str], why: &str, progress: Progress) -> Result<(), BuildError> {
     let package = packages.join(" ");
-    eprintln!("stephost: installing {package} into {} (first JavaScript build only)…", prefix.display());
+    let _installing = progress
+        .phase(format!("installing {package} into {} (first JavaScript build only)", prefix.display()));
     std::fs::create_dir_all(prefix)
         .map_err(|e| BuildError::Install { package: package.clone(), detail: e.to_string() })?;
     let mut command = Command::new("npm");
@@ -353,16 +378,16 @@ fn missing_node() -> BuildError {
     }
 }
 
-/// The componentize-js entry point, installed with npm into `toolchains`
-/// on first use.
-fn componentize_js(toolchains: &Path) -> Result<PathBuf, BuildError> {
+/// The componentize-js package directory, installed with npm into
+/// `toolchains` on first use.
+fn componentize_js(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError> {
     let prefix = toolchains.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}"));
-    let cli = prefix.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    if !cli.is_file() {
-        let package = format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}");
-        npm_install(&prefix, &[&package], "componentizes them")?;
+    let package = prefix.join("node_modules/@bytecodealliance/componentize-js");
+    if !package.join("src/componentize.js").is_file() {
+        let name = format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}");
+        npm_install(&prefix, &[&name], "componentizes them", progress)?;
     }
-    Ok(cli)
+    Ok(package)
 }
 
 #[cfg(test)]

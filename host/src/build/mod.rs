@@ -3,8 +3,11 @@
 //! use into the data directory (`<data>/toolchains`).
 
 mod js;
+mod progress;
 mod python;
 pub mod templates;
+
+pub use progress::{Phase, Progress};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -106,6 +109,8 @@ pub struct Options {
     /// Python: the pip requirements file of the packages to bundle; by
     /// default `requirements.txt` beside the step, when there is one.
     pub requirements: Option<PathBuf>,
+    /// Where the build's phases are shown.
+    pub progress: Progress,
 }
 
 /// Builds `source` into the component `out`, installing the toolchain into
@@ -124,8 +129,14 @@ pub fn build_with(
     let started = Instant::now();
     let extension = source.extension().and_then(|e| e.to_str()).unwrap_or_default();
     match extension {
-        "js" | "mjs" => js::build(source, out, data_dir)?,
-        "py" => python::build(source, out, &data_dir.join("toolchains"), options.requirements.as_deref())?,
+        "js" | "mjs" => js::build(source, out, data_dir, options.progress)?,
+        "py" => python::build(
+            source,
+            out,
+            &data_dir.join("toolchains"),
+            options.requirements.as_deref(),
+            options.progress,
+        )?,
         _ => return Err(BuildError::UnknownKind { path: source.to_path_buf() }),
     }
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
@@ -152,19 +163,85 @@ fn write_files(source: &Path, dir: &Path, files: &[(&str, &str)]) -> Result<(), 
     Ok(())
 }
 
-/// Runs a command, its output captured; `Err` holds the last lines of its
-/// stderr (or stdout) on failure.
+/// Runs a command, its output captured; `Err` holds what a failure wrote
+/// (its stderr, or stdout when stderr is empty; see [`cause_of`]).
 fn run_captured(command: &mut std::process::Command, what: &str) -> Result<(), String> {
-    let output = command.output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let output = command
+        // A Rust toolchain's error must not come with its backtrace.
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
     if output.status.success() {
         return Ok(());
     }
     let text = if output.stderr.is_empty() { &output.stdout } else { &output.stderr };
-    Err(last_lines(&String::from_utf8_lossy(text), 3))
+    Err(String::from_utf8_lossy(text).into_owned())
+}
+
+/// The cause in a toolchain's error output, on one line: its error lines
+/// (up to three), not the stack frames, backtraces and log-file notes that
+/// usually end it; the last lines when nothing reads as an error.
+fn cause_of(text: &str) -> String {
+    let text = text.split("Stack backtrace:").next().unwrap_or(text);
+    let is_noise = |line: &str| {
+        let frame = line.starts_with("at ")
+            || line.starts_with("File \"")
+            || line.split_once(": ").is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+            || line.chars().all(|c| matches!(c, '^' | '~' | ' '));
+        frame
+            || line.starts_with("Node.js v")
+            || line.starts_with("npm error A complete log")
+            || line.starts_with("npm error code ")
+            || line.trim_start_matches("npm error").trim().chars().all(|c| c.is_ascii_digit())
+            || line == "Traceback (most recent call last):"
+            || line == "Caused by:"
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !is_noise(l)).collect();
+    let mut errors: Vec<&str> = Vec::new();
+    for line in &lines {
+        let lower = line.to_ascii_lowercase();
+        if (lower.contains("error") || lower.contains("not found") || lower.contains("failed"))
+            && !errors.contains(line)
+        {
+            errors.push(line);
+        }
+    }
+    let chosen = if errors.is_empty() {
+        &lines[lines.len().saturating_sub(3)..]
+    } else {
+        &errors[..errors.len().min(3)]
+    };
+    chosen.join(" | ")
 }
 
 /// The last `n` non-empty lines of `text`, joined with ` | `.
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause_of;
+
+    #[test]
+    fn the_cause_of_an_npm_failure_is_its_error_not_its_log_note() {
+        let npm = "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/nope\nnpm error 404\nnpm error 404  The requested resource 'nope@*' could not be found.\nnpm error A complete log of this run can be found in: /root/.npm/_logs/x.log\n";
+        assert_eq!(
+            cause_of(npm),
+            "npm error 404 Not Found - GET https://registry.npmjs.org/nope | npm error 404  The requested resource 'nope@*' could not be found."
+        );
+    }
+
+    #[test]
+    fn the_cause_of_a_rust_tools_failure_is_not_its_backtrace() {
+        let text = "Error: the thing failed\n\nCaused by:\n    KeyError: 'missing'\n\nStack backtrace:\n   0: anyhow::msg\n  29: __libc_start_main_impl\n             at ./csu/libc-start.c:360:3\n  30: _start\n";
+        assert_eq!(cause_of(text), "Error: the thing failed | KeyError: 'missing'");
+    }
+
+    #[test]
+    fn without_an_error_line_the_last_lines_are_the_cause() {
+        assert_eq!(cause_of("one\ntwo\n    at f (x.js:1:1)\nthree\nfour\n"), "two | three | four");
+    }
 }

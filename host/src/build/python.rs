@@ -3,7 +3,10 @@
 //! `python/stephost_http.py`), and componentize-py against the
 //! `stephost:step-py` world.
 
-use super::{BuildError, COMPONENTIZE_PY_VERSION, TZDATA_VERSION, failed, run_captured, write_files};
+use super::{
+    BuildError, COMPONENTIZE_PY_VERSION, Progress, TZDATA_VERSION, cause_of, failed, run_captured,
+    write_files,
+};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,6 +44,7 @@ pub(super) fn build(
     out: &Path,
     toolchains: &Path,
     requirements: Option<&Path>,
+    progress: Progress,
 ) -> Result<(), BuildError> {
     let code = std::fs::read_to_string(source)
         .map_err(|e| BuildError::Read { path: source.to_path_buf(), source: e })?;
@@ -59,8 +63,9 @@ pub(super) fn build(
     write_files(source, &wit, WIT_FILES)?;
     let beside = source.with_file_name("requirements.txt");
     let requirements = requirements.or_else(|| beside.is_file().then_some(beside.as_path()));
-    let (tool, pythonpath) = componentize_py(toolchains)?;
-    let venv = packages(source, toolchains, requirements)?;
+    let (tool, pythonpath) = componentize_py(toolchains, progress)?;
+    let venv = packages(source, toolchains, requirements, progress)?;
+    let _componentizing = progress.phase("componentizing with componentize-py (CPython)");
     let mut command = Command::new(tool);
     command
         .env("PYTHONPATH", pythonpath)
@@ -74,9 +79,36 @@ pub(super) fn build(
         .arg(&app)
         .arg("-o")
         .arg(out);
-    run_captured(&mut command, "componentize-py").map_err(|detail| {
-        let user = app.join(USER_MODULE).display().to_string();
-        failed(source, detail.replace(&user, &source.display().to_string()))
+    run_captured(&mut command, "componentize-py").map_err(|text| {
+        raised_at_import(source, &text).unwrap_or_else(|| {
+            let user = app.join(USER_MODULE).display().to_string();
+            failed(source, cause_of(&text).replace(&user, &source.display().to_string()))
+        })
+    })
+}
+
+/// The user's exception when importing the step's module failed while
+/// the component was pre-initialized: componentize-py's traceback, read
+/// for the last frame in the user's file and the exception line.
+fn raised_at_import(source: &Path, text: &str) -> Option<BuildError> {
+    let traceback = text.split("Caused by:").next()?;
+    let marker = format!("File \"/0/{USER_MODULE}\", line ");
+    let line = traceback
+        .rmatch_indices(&marker)
+        .next()
+        .and_then(|(at, _)| traceback[at + marker.len()..].split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())?;
+    let exception = traceback.lines().map(str::trim).rfind(|l| {
+        !l.is_empty()
+            && !l.starts_with("File ")
+            && l.contains(": ")
+            && !l.starts_with('^')
+            && !l.starts_with('~')
+    })?;
+    Some(BuildError::Syntax {
+        path: source.to_path_buf(),
+        line,
+        message: format!("{exception} (raised while the step's module was imported, at build time)"),
     })
 }
 
@@ -110,14 +142,15 @@ fn check_syntax(source: &Path, copy: &Path) -> Result<(), BuildError> {
 
 /// The componentize-py executable and its PYTHONPATH, installed with pip
 /// into `toolchains` on first use.
-fn componentize_py(toolchains: &Path) -> Result<(PathBuf, PathBuf), BuildError> {
+fn componentize_py(toolchains: &Path, progress: Progress) -> Result<(PathBuf, PathBuf), BuildError> {
     let target = toolchains.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
     let tool = target.join("bin/componentize-py");
     if tool.is_file() {
         return Ok((tool, target));
     }
     let package = format!("componentize-py=={COMPONENTIZE_PY_VERSION}");
-    eprintln!("stephost: installing {package} into {} (first Python build only)…", target.display());
+    let _installing =
+        progress.phase(format!("installing {package} into {} (first Python build only)", target.display()));
     let status = Command::new(python())
         .env("PIP_ROOT_USER_ACTION", "ignore")
         // `--target` installs into our own directory, never the system's.
@@ -142,7 +175,12 @@ fn componentize_py(toolchains: &Path) -> Result<(PathBuf, PathBuf), BuildError> 
 /// directory keyed by their hash, never the machine's site-packages.
 /// Returns the virtual-environment root componentize-py reads
 /// (`lib/python3.14/site-packages` below it).
-fn packages(source: &Path, toolchains: &Path, requirements: Option<&Path>) -> Result<PathBuf, BuildError> {
+fn packages(
+    source: &Path,
+    toolchains: &Path,
+    requirements: Option<&Path>,
+    progress: Progress,
+) -> Result<PathBuf, BuildError> {
     let text = match requirements {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| BuildError::Read { path: path.to_path_buf(), source: e })?,
@@ -167,7 +205,7 @@ fn packages(source: &Path, toolchains: &Path, requirements: Option<&Path>) -> Re
         Some(path) => format!("{} and {tzdata}", path.display()),
         None => tzdata.clone(),
     };
-    eprintln!("stephost: installing {what} for Python steps into {}…", venv.display());
+    let _installing = progress.phase(format!("installing {what} for Python steps into {}", venv.display()));
     let mut command = Command::new(python());
     command
         .env("PIP_ROOT_USER_ACTION", "ignore")
@@ -192,9 +230,9 @@ fn packages(source: &Path, toolchains: &Path, requirements: Option<&Path>) -> Re
     if let Some(path) = requirements {
         command.arg("-r").arg(path);
     }
-    run_captured(&mut command, "pip").map_err(|detail| BuildError::Install {
+    run_captured(&mut command, "pip").map_err(|text| BuildError::Install {
         package: what.clone(),
-        detail: format!("{detail} (Python steps take pure-Python packages only)"),
+        detail: format!("{} (Python steps take pure-Python packages only)", cause_of(&text)),
     })?;
     let staged = staging.keep();
     if std::fs::rename(&staged, &venv).is_err() && !venv.is_dir() {

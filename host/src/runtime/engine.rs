@@ -2,7 +2,9 @@
 //! allocator, epoch interruption, copy-on-write memory images; and the
 //! ticker thread that advances its epoch so long-running guests yield.
 
+use crate::runtime::function_cache::FunctionCache;
 use crate::runtime::limits::Limits;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,9 +23,14 @@ const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 /// Unused slots kept warm (their pages resident) beyond those in use.
 const WARM_SLOTS: u32 = 16;
 
-/// Builds the engine, sized for `max_concurrent_runs` instances at once.
-pub fn build_engine(max_concurrent_runs: u32) -> wasmtime::Result<Engine> {
+/// Builds the engine, sized for `max_concurrent_runs` instances at once;
+/// with `function_cache`, compiled functions are kept there and reused by
+/// every later compilation (of this process and the next).
+pub fn build_engine(max_concurrent_runs: u32, function_cache: Option<PathBuf>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
+    if let Some(dir) = function_cache {
+        config.enable_incremental_compilation(Arc::new(FunctionCache::new(dir)))?;
+    }
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.memory_init_cow(true);

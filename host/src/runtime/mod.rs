@@ -7,6 +7,7 @@ pub mod cache;
 pub mod component;
 pub mod engine;
 pub mod error;
+pub mod function_cache;
 mod interfaces;
 pub mod limits;
 pub mod outcome;
@@ -112,7 +113,8 @@ impl Runtime {
     /// through the egress hook, and the step interfaces.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let fail = |e: wasmtime::Error| RuntimeError(format!("{e:#}"));
-        let engine = build_engine(config.max_concurrent_runs).map_err(fail)?;
+        let functions = config.cache_dir.as_ref().map(|dir| dir.join("functions"));
+        let engine = build_engine(config.max_concurrent_runs, functions).map_err(fail)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(fail)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(fail)?;

@@ -1,0 +1,110 @@
+// ---- stephost componentize driver (run by `stephost build` with node) ----
+// Runs componentize-js (StarlingMonkey) on the bundled step, with two
+// changes to its command line:
+// - Splicing the `stephost:step-js` world into the engine gives the same
+//   result for every step yet takes most of a build (5 of 8 s on 2 cores):
+//   it is cached, keyed by everything it reads (the engine, the features,
+//   the WIT files and the world).
+// - A failure prints its whole cause (the user's exception while the
+//   module was loaded, with its location), never only node's stack frames:
+//   stdout gets `{"message": …}` and the driver exits with code 3.
+//
+// argv[2] is a JSON object: { componentizeJs, source, wit, world, out,
+// disable, cache }.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const FAILED = 3;
+const config = JSON.parse(process.argv[2]);
+const from = (path) => import(pathToFileURL(join(config.componentizeJs, path)).href);
+
+/** Every file below `dir`, sorted, as [relative path, bytes]. */
+function treeOf(dir, prefix = '') {
+  const files = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) files.push(...treeOf(path, `${prefix}${name}/`));
+    else files.push([`${prefix}${name}`, readFileSync(path)]);
+  }
+  return files;
+}
+
+/** Writes `bytes` to `path` whole or not at all. */
+function writeAtomically(path, bytes) {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, bytes);
+  renameSync(temp, path);
+}
+
+function cacheSplicing(splicer, version) {
+  const splice = splicer.spliceBindings;
+  splicer.spliceBindings = (engine, features, witWorld, witPath, worldName, debug) => {
+    const hash = createHash('sha256');
+    hash.update(`componentize-js ${version}\0${JSON.stringify([features, witWorld ?? null, worldName, debug])}\0`);
+    hash.update(engine);
+    if (witPath) {
+      for (const [name, bytes] of treeOf(witPath)) hash.update(`${name}\0${bytes.length}\0`).update(bytes);
+    }
+    const key = hash.digest('hex');
+    const wasmFile = join(config.cache, `${key}.wasm`);
+    const restFile = join(config.cache, `${key}.json`);
+    try {
+      const rest = JSON.parse(readFileSync(restFile, 'utf8'));
+      return { ...rest, wasm: readFileSync(wasmFile) };
+    } catch {
+      // Not cached yet (or unreadable): splice now.
+    }
+    const spliced = splice(engine, features, witWorld, witPath, worldName, debug);
+    try {
+      mkdirSync(config.cache, { recursive: true, mode: 0o700 });
+      const { wasm, ...rest } = spliced;
+      writeAtomically(wasmFile, wasm);
+      writeAtomically(restFile, JSON.stringify(rest));
+      // An engine spliced for an older world or release is never read again.
+      for (const name of readdirSync(config.cache)) {
+        if (!name.startsWith(key)) rmSync(join(config.cache, name), { force: true });
+      }
+    } catch {
+      // A cache that cannot be written only costs the next build time.
+    }
+    return spliced;
+  };
+}
+
+/**
+ * The cause of a failed componentize, on one line: the step's own
+ * exception while its module loaded (StarlingMonkey runs the top level at
+ * build time), else componentize-js's message without stack frames.
+ */
+function causeOf(error) {
+  const text = String(error?.message ?? error);
+  const thrown = text.match(/Exception while evaluating top-level script\s+(\S+:\d+:\d+)\s+([^\n]+)/);
+  if (thrown) {
+    return `the step threw while its module was loaded (at build time): ${thrown[2].trim()} (at ${thrown[1]})`;
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('at ') && !line.startsWith('Failed to initialize component ('))
+    .slice(0, 3)
+    .join(' | ');
+}
+
+try {
+  const { splicer } = await from('lib/spidermonkey-embedding-splicer.js');
+  const { componentize, version } = await from('src/componentize.js');
+  cacheSplicing(splicer, version);
+  const { component } = await componentize({
+    sourcePath: config.source,
+    witPath: config.wit,
+    worldName: config.world,
+    disableFeatures: config.disable,
+  });
+  writeFileSync(config.out, component);
+} catch (error) {
+  process.stdout.write(JSON.stringify({ message: causeOf(error) }));
+  process.exit(FAILED);
+}
