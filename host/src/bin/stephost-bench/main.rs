@@ -4,6 +4,7 @@
 //! binary, which keeps `stephost bench STEP` for users measuring their own
 //! steps; both measure with the library's `stephost::bench`.
 
+mod builds;
 mod machine;
 mod measure;
 mod peers;
@@ -46,7 +47,7 @@ struct Args {
     #[arg(long)]
     no_languages: bool,
     /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, egress, scaling, cold.
+    /// workflow, egress, scaling, cold, builds.
     #[arg(long, value_name = "PART")]
     only: Vec<String>,
 }

@@ -43,6 +43,23 @@ impl Row {
     }
 }
 
+/// A JS or Python step's first experience (see `builds.rs`).
+pub struct BuildRow {
+    pub language: String,
+    /// The first build on a machine with the toolchains installed (no
+    /// build cache): building and compiling.
+    pub first: Duration,
+    /// Of `first`, compiling to native code.
+    pub first_compile: Duration,
+    /// A rebuild after a small edit (median), building and compiling.
+    pub rebuild: Duration,
+    /// Of `rebuild`, compiling to native code.
+    pub rebuild_compile: Duration,
+    /// After the build, in a new process: loading the compiled step and
+    /// its first run.
+    pub first_run: Duration,
+}
+
 /// A step's cold and warm costs.
 pub struct ColdRow {
     pub language: String,
@@ -68,6 +85,7 @@ pub struct Report {
     pub node_process: Option<Duration>,
     pub wasmtime_run: Option<Duration>,
     pub cold: Vec<ColdRow>,
+    pub builds: Vec<BuildRow>,
     pub egress: Option<EgressReport>,
     pub scaling: Vec<ScaleRow>,
     /// Rows skipped and why.
@@ -85,6 +103,7 @@ impl Report {
             node_process: None,
             wasmtime_run: None,
             cold: Vec::new(),
+            builds: Vec::new(),
             egress: None,
             scaling: Vec::new(),
             notes: Vec::new(),
@@ -138,6 +157,13 @@ impl Report {
                 format!("cached component load ≤ 5 ms ({})", cold.language),
                 ms(cold.load),
                 cold.load <= Duration::from_millis(5),
+            ));
+        }
+        for build in &self.builds {
+            targets.push((
+                format!("rebuild after an edit ≤ 10 s ({})", build.language),
+                human(build.rebuild),
+                build.rebuild <= Duration::from_secs(10),
             ));
         }
         if let Some(most) = self.scaling.iter().max_by_key(|row| row.concurrent) {
@@ -214,6 +240,33 @@ impl Report {
                     human(cold.each.median()),
                     human(cold.each.p99()),
                     mib(cold.peak_rss)
+                );
+            }
+        }
+        if !self.builds.is_empty() {
+            let _ = writeln!(out, "\n### Building a step: first build, rebuild after an edit, first run\n");
+            let _ = writeln!(
+                out,
+                "As `stephost build` does it (build, then compile into the data directory's cache), on a data \
+                 directory with the toolchains installed but nothing cached; the rebuild changes one constant \
+                 of the step's code (median of {}). The first run is a new process's: load the compiled step, \
+                 run it once.\n",
+                3
+            );
+            let _ = writeln!(
+                out,
+                "| step | first build (of which compiling) | rebuild after an edit (of which compiling) | first run after the build |\n|---|---|---|---|"
+            );
+            for build in &self.builds {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} ({}) | {} ({}) | {} |",
+                    build.language,
+                    human(build.first),
+                    human(build.first_compile),
+                    human(build.rebuild),
+                    human(build.rebuild_compile),
+                    human(build.first_run)
                 );
             }
         }

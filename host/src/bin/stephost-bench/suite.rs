@@ -2,7 +2,8 @@
 //! on the same machine: the bare-wasmtime floor, stephost's trivial step,
 //! its peers (Node.js `vm`, a Node.js process, `wasmtime run`), cold loads
 //! of Rust/JS/Python steps, the egress proxy against direct reqwest,
-//! scaling with runs waiting on I/O, and a five-step workflow.
+//! scaling with runs waiting on I/O, a five-step workflow, and building
+//! JS/Python steps.
 
 use super::machine::{self, RssSampler};
 use super::measure::{self, Samples, latencies, throughput};
@@ -72,7 +73,7 @@ const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
 
 /// The parts of the suite, in the order they run (`--only` picks some).
 pub const SECTIONS: &[&str] =
-    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "cold"];
+    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "cold", "builds"];
 
 /// The built bench steps.
 struct Steps {
@@ -152,6 +153,20 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
     // Last: JS and Python steps leave hundreds of MB mapped.
     if wants("cold") {
         cold_section(&mut report, &rt, &effort, &steps, options, scratch.path())?;
+    }
+    if wants("builds") && !options.no_languages {
+        for (language, source) in [("JavaScript", ECHO_JS), ("Python", ECHO_PY)] {
+            // Installs the toolchains if they are not yet.
+            if let Err(e) = build_language_step(language, source, &options.data_dir) {
+                report.notes.push(format!("{language} builds skipped: {e:#}"));
+                continue;
+            }
+            progress(&format!("builds: {language} first build, rebuilds, first run"));
+            match rt.block_on(super::builds::measure(language, &options.data_dir, scratch.path())) {
+                Ok(row) => report.builds.push(row),
+                Err(e) => report.notes.push(format!("{language} builds not measured: {e:#}")),
+            }
+        }
     }
     Ok(report)
 }
