@@ -1,7 +1,7 @@
 // ---- stephost JS stacks: a failed step's stack in the user's file and lines ----
 // `bundle.cjs` appends the bundle's source map (as a string, its sources
 // named as the user sees them); it is decoded only when a step fails.
-import { SourceMapConsumer } from 'stephost-toolchain:source-map-js';
+import { SourceMapConsumer } from 'stephost-toolchain:source-map-js/lib/source-map-consumer.js';
 
 const BUNDLE = /^(.*?)@(.*bundle\.mjs):(\d+):(\d+)$/;
 let consumer;
