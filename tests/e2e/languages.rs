@@ -72,7 +72,7 @@ fn built_guest(name: &str, dir: &str, extension: &str) -> PathBuf {
 
 /// A runtime reaching the Slack stand-in, sharing the compiled-code cache
 /// of `stephost build` (StarlingMonkey takes seconds to compile).
-fn runtime(slack: &StandIn) -> Runtime {
+pub(crate) fn runtime(slack: &StandIn) -> Runtime {
     Runtime::new(RuntimeConfig {
         egress: slack.egress(),
         cache_dir: Some(js_data().join("components")),
@@ -89,7 +89,7 @@ fn slack_account() -> Vec<(String, Vec<(String, String)>)> {
     )]
 }
 
-async fn run_js(runtime: &Runtime, name: &str, event: Value, env: &[(&str, &str)]) -> StepOutcome {
+pub(crate) async fn run_js(runtime: &Runtime, name: &str, event: Value, env: &[(&str, &str)]) -> StepOutcome {
     run_built(runtime, &js_guest(name), name, event, env).await
 }
 
@@ -133,7 +133,7 @@ async fn run_with_accounts(
     outcome
 }
 
-fn log_text(outcome: &StepOutcome) -> String {
+pub(crate) fn log_text(outcome: &StepOutcome) -> String {
     outcome.logs.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
 }
 

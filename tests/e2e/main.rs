@@ -10,6 +10,7 @@ mod contract;
 mod deploy;
 mod egress;
 mod hostile;
+mod js_code;
 mod languages;
 mod loading;
 mod oauth;

@@ -14,8 +14,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The esbuild release bundling a step with its packages, and the packages
-/// the built-in shims use (`Buffer`, `EventEmitter`).
-const ESBUILD_PACKAGES: &[&str] = &["esbuild@0.28.2", "buffer@6.0.3", "events@3.3.0"];
+/// the shims use (`Buffer`, `EventEmitter`, the source-map decoder naming
+/// the user's line in a failed step's stack, `crypto.createHash`/`createHmac`).
+const ESBUILD_PACKAGES: &[&str] =
+    &["esbuild@0.28.2", "buffer@6.0.3", "events@3.3.0", "source-map-js@1.2.1", "@noble/hashes@2.4.0"];
+
+/// A file of each of [`ESBUILD_PACKAGES`]: all present, the toolchain is installed.
+const ESBUILD_READY: &[&str] = &[
+    "esbuild/lib/main.js",
+    "buffer/index.js",
+    "events/events.js",
+    "source-map-js/source-map.js",
+    "@noble/hashes/legacy.js",
+];
 
 /// The bundler driver, the shim modules and the Node built-in shims,
 /// written into each build's working directory.
@@ -24,6 +35,7 @@ const BUNDLE_FILES: &[(&str, &str)] = &[
     ("componentize.mjs", include_str!("js/componentize.mjs")),
     ("entry.mjs", include_str!("js/entry.mjs")),
     ("prelude.mjs", include_str!("js/prelude.mjs")),
+    ("stacks.mjs", include_str!("js/stacks.mjs")),
     ("node/assert.mjs", include_str!("js/node/assert.mjs")),
     ("node/crypto.mjs", include_str!("js/node/crypto.mjs")),
     ("node/fs.mjs", include_str!("js/node/fs.mjs")),
@@ -87,6 +99,7 @@ pub(super) fn build(
         "shims": work.path().join("node"),
         "outfile": bundled,
         "nodePaths": [],
+        "bodyOpen": module.as_deref().and_then(body_open),
     });
     let bundling = progress.phase("bundling with esbuild");
     let packages: BTreeMap<String, Option<String>> =
@@ -148,11 +161,21 @@ fn step_module(source: &Path, code: &str) -> Result<Option<String>, BuildError> 
     Ok(Some(wrap_body(code)))
 }
 
+/// Where [`wrap_body`] opened the step's function: `{line, shift}` (the
+/// 1-based line, and how many columns the opening pushed its code right),
+/// for the run-time stack to give the user's columns on that line.
+fn body_open(wrapped: &str) -> Option<serde_json::Value> {
+    let line = wrapped.lines().position(|l| l.starts_with(BODY_OPEN))?;
+    Some(serde_json::json!({ "line": line + 1, "shift": BODY_OPEN.len() }))
+}
+
+/// What opens the step's function in the legacy body form.
+const BODY_OPEN: &str = "export default async (event, steps, auths) => { ";
+
 /// The legacy body form as a module: import statements stay where they are
 /// while they lead (later ones move after the body, imports being hoisted
 /// anyway) and the first other line opens the step's function.
 fn wrap_body(code: &str) -> String {
-    const OPEN: &str = "export default async (event, steps, auths) => { ";
     let mut body = String::with_capacity(code.len() + 64);
     let mut hoisted = String::new();
     let mut opened = false;
@@ -173,7 +196,7 @@ fn wrap_body(code: &str) -> String {
             continue;
         }
         if !opened && !trimmed.trim().is_empty() {
-            body.push_str(OPEN);
+            body.push_str(BODY_OPEN);
             opened = true;
         }
         body.push_str(line);
@@ -182,7 +205,7 @@ fn wrap_body(code: &str) -> String {
         body.push('\n');
     }
     if !opened {
-        body.push_str(OPEN);
+        body.push_str(BODY_OPEN);
     }
     body.push_str("};\n");
     body.push_str(&hoisted);
@@ -334,9 +357,7 @@ fn install_packages(
 /// npm into `toolchains` on first use.
 fn esbuild(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError> {
     let prefix = toolchains.join(ESBUILD_PACKAGES.join("+").replace('/', "_"));
-    let ready = ["esbuild/lib/main.js", "buffer/index.js", "events/events.js"]
-        .iter()
-        .all(|file| prefix.join("node_modules").join(file).is_file());
+    let ready = ESBUILD_READY.iter().all(|file| prefix.join("node_modules").join(file).is_file());
     if ready {
         return Ok(prefix);
     }

@@ -46,6 +46,9 @@ const builtins = {
   setup(build) {
     build.onResolve({ filter: /^(stephost|wasi):/ }, (args) => ({ path: args.path, external: true }));
     build.onResolve({ filter: /^stephost-user$/ }, () => ({ path: config.user }));
+    // The shims' own packages, installed with esbuild.
+    build.onResolve({ filter: /^stephost-toolchain:/ }, (args) =>
+      build.resolve(args.path.slice('stephost-toolchain:'.length), { kind: args.kind, resolveDir: config.toolchain, pluginData: { toolchain: true } }));
     // The body form's wrapped code stands in for the user's file.
     if (config.userCode) {
       build.onLoad({ filter: /.*/ }, (args) =>
@@ -81,7 +84,7 @@ const scanner = {
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) => {
       const pkg = bare(args.path);
-      if (pkg === null || builtin(args.path) !== null || !inUserCode(args)) return undefined;
+      if (pkg === null || builtin(args.path) !== null || args.pluginData?.toolchain || !inUserCode(args)) return undefined;
       const known = packages[pkg.name];
       if (known && pkg.version && known !== pkg.version) {
         return { errors: [{ text: `\`${pkg.name}\` is imported at two versions, ${known} and ${pkg.version}` }] };
@@ -126,6 +129,30 @@ if (mode === 'scan') {
     .then(() => process.stdout.write(JSON.stringify(packages)), report);
 } else {
   esbuild
-    .build({ ...common, entryPoints: [config.entry], outfile: config.outfile, write: true, nodePaths: config.nodePaths, plugins: [builtins, versioned] })
-    .then(() => {}, report);
+    .build({
+      ...common, entryPoints: [config.entry], outfile: config.outfile, nodePaths: config.nodePaths,
+      plugins: [builtins, versioned], sourcemap: 'external', sourcesContent: false,
+    })
+    .then(writeWithSourceMap, report);
+}
+
+// How a source shows in a run-time stack: the user's file by its name,
+// a package as `node_modules/pkg/file.js`, stephost's own shims as `stephost/…`.
+function shownSource(source) {
+  const file = path.resolve(path.dirname(config.outfile), source);
+  if (file === config.user) return path.basename(config.user);
+  const inPackage = file.lastIndexOf(`${path.sep}node_modules${path.sep}`);
+  if (inPackage >= 0) return file.slice(inPackage + 1).split(path.sep).join('/');
+  return `stephost/${path.relative(config.work, file).split(path.sep).join('/')}`;
+}
+
+// The bundle, with its source map appended as a string: `entry.mjs` decodes
+// it only when a step fails, to name the user's file and line.
+function writeWithSourceMap(result) {
+  const code = result.outputFiles.find((f) => f.path === config.outfile).text;
+  const map = JSON.parse(result.outputFiles.find((f) => f.path === `${config.outfile}.map`).text);
+  map.sources = map.sources.map(shownSource);
+  const stephost = { map: JSON.stringify(map), user: path.basename(config.user), bodyOpen: config.bodyOpen ?? null };
+  const appended = `\n;globalThis[Symbol.for('stephost.sourcemap')] = ${JSON.stringify(stephost)};\n`;
+  require('fs').writeFileSync(config.outfile, code + appended);
 }

@@ -5,6 +5,7 @@
 // `defineComponent`, `Buffer`). `console.*` is the step's log and `fetch`
 // goes out through the host's egress proxy.
 import './prelude.mjs';
+import { mappedStack } from './stacks.mjs';
 import * as __stephostEvent from 'stephost:step/event@0.1.0';
 import * as __stephostSteps from 'stephost:step/steps@0.1.0';
 import * as __stephostAuths from 'stephost:step/auths@0.1.0';
@@ -41,8 +42,10 @@ const __stephostDollar = {
     __stephostFlow.export(String(name), JSON.stringify(value === undefined ? null : value));
   },
   flow: {
+    // As in Pipedream: the workflow ends after this step, the rest of the
+    // step still runs (`return $.flow.exit()` ends it here).
     exit(reason) {
-      __stephostFlow.exit(reason === undefined ? '' : String(reason));
+      __stephostFlow.end(reason === undefined ? '' : String(reason));
     },
   },
   respond({ status = 200, headers = {}, body } = {}) {
@@ -76,8 +79,11 @@ export async function run() {
     }
     return JSON.stringify(value === undefined ? null : value);
   } catch (error) {
-    // The stack goes to the step's log; the error itself stays one line.
-    if (error && error.stack) console.error(error.stack);
-    throw String(error).split('\n')[0];
+    // The stack, in the user's file and lines, goes to the step's log; the
+    // error itself stays one line, with where it happened.
+    const { stack, where } = mappedStack(error);
+    if (error && error.stack) console.error(stack);
+    const line = String(error).split('\n')[0];
+    throw where === null ? line : `${line} (at ${where})`;
   }
 }

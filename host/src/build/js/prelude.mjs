@@ -50,3 +50,28 @@ globalThis.fetch = async function fetch(...args) {
     throw new TypeError(`fetch refused by stephost: ${reason}`, { cause: error });
   }
 };
+
+// StarlingMonkey has no `Intl`: its `toLocale*String` ignore a locale and
+// options (a time zone, a currency) and answer in UTC and its fixed format.
+// Called with either, they throw a catchable error saying so instead of
+// answering wrong; without arguments they answer as before. `Intl` stays
+// undefined, so feature detection keeps working.
+if (typeof Intl === 'undefined') {
+  for (const [type, proto] of [['Date', Date.prototype], ['Number', Number.prototype], ['BigInt', BigInt.prototype]]) {
+    for (const name of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+      const native = proto[name];
+      if (typeof native !== 'function') continue;
+      const method = {
+        [name](locales, options) {
+          if (locales !== undefined || options !== undefined) {
+            throw new Error(
+              `${type}.prototype.${name} with a locale or options is not available in stephost: its JavaScript engine (StarlingMonkey) has no Intl, so locales, time zones and number formats cannot be honoured. Format the value yourself (toISOString(), getUTC*(), toFixed()), or call ${name}() without arguments for the engine's fixed format in UTC`,
+            );
+          }
+          return native.call(this);
+        },
+      }[name];
+      Object.defineProperty(proto, name, { value: method, writable: true, configurable: true });
+    }
+  }
+}

@@ -1,4 +1,5 @@
-//! `stephost:step/flow`: exports, early exit and the HTTP response.
+//! `stephost:step/flow`: exports, early exit (at once, or after the step)
+//! and the HTTP response.
 
 use crate::base::names::is_valid_name;
 use crate::runtime::bindings::stephost::step::flow::Host;
@@ -67,6 +68,10 @@ impl Host for FlowContext {
     fn exit(&mut self, reason: String) -> wasmtime::Result<()> {
         self.produced.exit = Some(reason);
         Err(wasmtime::Error::new(ExitRequested))
+    }
+
+    fn end(&mut self, reason: String) {
+        self.produced.exit = Some(reason);
     }
 
     fn respond(&mut self, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<(), String> {
