@@ -140,6 +140,7 @@ fn a_js_step_that_throws_while_loading_fails_the_build_with_its_exception() {
     let error = stderr.lines().last().unwrap();
     assert!(error.contains("the step threw while its module was loaded"), "{stderr}");
     assert!(error.contains("TypeError: can't access property \"channel\", settings is null"), "{stderr}");
+    assert!(error.contains("(at throws.mjs:2:"), "the user's line, through the source map: {stderr}");
     assert!(!error.contains("cli.js") && !error.contains("Node.js v"), "no stack frames: {stderr}");
 }
 

@@ -124,6 +124,7 @@ pub(super) fn build(
         "out": out,
         "disable": ["fetch-event"],
         "cache": toolchains.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}/spliced")),
+        "toolchain": esbuild,
     });
     driver(source, work.path(), "componentize", &config).map(drop).map_err(|error| match error {
         BuildError::Failed { path, detail } => BuildError::Failed {

@@ -155,4 +155,7 @@ function writeWithSourceMap(result) {
   const stephost = { map: JSON.stringify(map), user: path.basename(config.user), bodyOpen: config.bodyOpen ?? null };
   const appended = `\n;globalThis[Symbol.for('stephost.sourcemap')] = ${JSON.stringify(stephost)};\n`;
   require('fs').writeFileSync(config.outfile, code + appended);
+  // For the componentize driver: an exception while the module loads at
+  // build time is named by the user's line too.
+  require('fs').writeFileSync(`${config.outfile}.map`, JSON.stringify(map));
 }

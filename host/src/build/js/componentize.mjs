@@ -10,11 +10,13 @@
 //   stdout gets `{"message": …}` and the driver exits with code 3.
 //
 // argv[2] is a JSON object: { componentizeJs, source, wit, world, out,
-// disable, cache }.
+// disable, cache, toolchain } (`toolchain`: where source-map-js is, to
+// name the user's line through the bundle's map `<source>.map`).
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const FAILED = 3;
@@ -83,7 +85,7 @@ function causeOf(error) {
   const text = String(error?.message ?? error);
   const thrown = text.match(/Exception while evaluating top-level script\s+(\S+:\d+:\d+)\s+([^\n]+)/);
   if (thrown) {
-    return `the step threw while its module was loaded (at build time): ${thrown[2].trim()} (at ${thrown[1]})`;
+    return `the step threw while its module was loaded (at build time): ${thrown[2].trim()} (at ${original(thrown[1])})`;
   }
   return text
     .split('\n')
@@ -91,6 +93,21 @@ function causeOf(error) {
     .filter((line) => line && !line.startsWith('at ') && !line.startsWith('Failed to initialize component ('))
     .slice(0, 3)
     .join(' | ');
+}
+
+/** `bundle.mjs:L:C` as the user's `file:L:C` through the bundle's map, if it can be read. */
+function original(location) {
+  const [, file, line, column] = location.match(/^(.*):(\d+):(\d+)$/) ?? [];
+  if (!file || file !== basename(config.source)) return location;
+  try {
+    const require = createRequire(join(config.toolchain, 'node_modules', 'index.js'));
+    const { SourceMapConsumer } = require('source-map-js');
+    const map = new SourceMapConsumer(JSON.parse(readFileSync(`${config.source}.map`, 'utf8')));
+    const at = map.originalPositionFor({ line: Number(line), column: Number(column) - 1 });
+    return at.source ? `${at.source}:${at.line}:${at.column + 1}` : location;
+  } catch {
+    return location;
+  }
 }
 
 try {
