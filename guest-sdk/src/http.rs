@@ -1,6 +1,7 @@
 //! A small blocking HTTP client over `wasi:http/outgoing-handler`, the only
 //! way out of the sandbox. Every request goes through the host's egress
-//! policy; a refused request fails with an error saying so.
+//! policy; a refused request fails with an error giving the host's reason
+//! (`refused by stephost: …`), never with a real secret value in it.
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Serialize;
@@ -186,14 +187,21 @@ fn wasi_method(method: &http::Method) -> Method {
     }
 }
 
+/// The error for a wasi:http error code. A code the host's policy gives
+/// (a refusal) carries the host's reason, asked for through
+/// `stephost:step/egress`: the code alone cannot say which rule refused.
 fn describe_error(code: ErrorCode) -> anyhow::Error {
+    // Taken for every failure, so a reason is never left over for a later one.
+    let reason = crate::bindings::stephost::step::egress::last_refusal();
+    let refused = |fallback: &str| match &reason {
+        Some(reason) => anyhow!("refused by stephost: {reason}"),
+        None => anyhow!("refused by stephost ({fallback})"),
+    };
     match code {
-        ErrorCode::HttpRequestDenied => {
-            anyhow!("refused by the host's egress policy (the destination is not allowed for this step)")
-        }
-        ErrorCode::DestinationIpProhibited => {
-            anyhow!("refused by the host's egress policy (the destination address is internal)")
-        }
+        ErrorCode::HttpRequestDenied => refused("the destination is not allowed for this step"),
+        ErrorCode::DestinationIpProhibited => refused("the destination address is internal"),
+        ErrorCode::HttpRequestUriInvalid => refused("the URL is not valid"),
+        ErrorCode::HttpResponseContentCoding(_) => refused("the response is encoded and cannot be scanned"),
         ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
             anyhow!("timed out waiting for the response")
         }

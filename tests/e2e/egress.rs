@@ -85,7 +85,10 @@ async fn request_to_a_host_not_allowed_is_refused_and_the_step_sees_an_error() {
         let outcome = runtime.run(&probe, input, &config(allowed)).await;
 
         let error = outcome.result.unwrap()["http"][0]["error"].as_str().unwrap().to_string();
-        assert!(error.contains("refused by the host's egress policy"), "{error}");
+        assert!(
+            error.contains("refused by stephost: https://slack.com:443 is not in the step's allowed hosts"),
+            "{error}"
+        );
         let record = &outcome.egress[0];
         assert!(!record.allowed);
         assert!(

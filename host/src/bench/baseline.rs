@@ -169,7 +169,14 @@ impl HttpBaseline {
     /// Links the `fetch` step with `event` and the environment `env` (the
     /// token in clear: nothing is sealed here).
     pub fn new(component: &Path, event: &str, env: Vec<(String, String)>) -> Result<Self> {
-        let linked = Prelinked::new(component, event, wasmtime_wasi_http::p2::add_only_http_to_linker_async)?;
+        let linked = Prelinked::new(component, event, |linker| {
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+            // The SDK asks why a request failed; nothing is refused here.
+            linker
+                .instance("stephost:step/egress@0.1.0")?
+                .func_wrap("last-refusal", |_, (): ()| Ok((None::<String>,)))?;
+            Ok(())
+        })?;
         let client = reqwest::Client::builder().no_proxy().build()?;
         Ok(Self { linked, client, env })
     }

@@ -18,6 +18,8 @@ const MODULES: &[(&str, &str)] = &[
     ("stephost_bundle.py", include_str!("python/stephost_bundle.py")),
     ("requests/__init__.py", include_str!("python/requests/__init__.py")),
     ("requests/exceptions.py", include_str!("python/requests/exceptions.py")),
+    // What `importlib.metadata.version("requests")` reads for the shim.
+    ("requests-2.32.3.dist-info/METADATA", include_str!("python/requests-2.32.3.dist-info/METADATA")),
 ];
 
 /// The WIT the Python world is built from.
@@ -240,4 +242,21 @@ fn packages(
     }
     let _ = std::fs::remove_dir_all(&staged);
     Ok(venv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_requests_metadata_gives_the_shims_own_version() {
+        let file = |name: &str| MODULES.iter().find(|(n, _)| *n == name).unwrap().1;
+        let version = file("requests/__init__.py")
+            .lines()
+            .find_map(|l| l.strip_prefix("__version__ = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap();
+        let dist_info = format!("requests-{version}.dist-info/METADATA");
+        assert!(file(&dist_info).contains(&format!("\nVersion: {version}\n")), "{dist_info}");
+    }
 }

@@ -91,7 +91,8 @@ impl Destination {
 /// audit log); the first over the cap is noted in the run's logs.
 pub(crate) async fn admit(context: &EgressContext) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
     if context.closed.load(Ordering::Relaxed) {
-        return Err(Refusal::unrecorded(HttpError::HttpRequestDenied));
+        let reason = "the run's egress is closed: it tried to send a real secret value where it may not go";
+        return Err(Refusal::unrecorded(HttpError::HttpRequestDenied, reason));
     }
     let cap = context.client.config.max_requests_per_run;
     let previous = context.attempts.fetch_add(1, Ordering::Relaxed);
@@ -99,9 +100,14 @@ pub(crate) async fn admit(context: &EgressContext) -> Result<tokio::sync::Semaph
         if previous == cap {
             context.logs.note(&format!("[stephost] refused: the run made more than {cap} requests"));
         }
-        return Err(Refusal::unrecorded(HttpError::HttpRequestDenied));
+        let reason = format!("the run made more than {cap} requests");
+        return Err(Refusal::unrecorded(HttpError::HttpRequestDenied, reason));
     }
-    context.in_flight.acquire().await.map_err(|_| Refusal::unrecorded(HttpError::HttpRequestDenied))
+    context
+        .in_flight
+        .acquire()
+        .await
+        .map_err(|_| Refusal::unrecorded(HttpError::HttpRequestDenied, "the run is ending"))
 }
 
 /// Destination: parses where the request goes (filling in the record), and

@@ -128,8 +128,9 @@ impl Refusal {
         Self { code, reason: reason.into(), allowed: false, recorded: true }
     }
 
-    fn unrecorded(code: HttpError) -> Self {
-        Self { recorded: false, ..Self::new(code, "") }
+    /// A refusal the step is told of (with `reason`) but no record is kept of.
+    fn unrecorded(code: HttpError, reason: impl Into<String>) -> Self {
+        Self { recorded: false, ..Self::new(code, reason) }
     }
 }
 
@@ -207,15 +208,17 @@ pub(crate) async fn send(
 fn refuse(context: &EgressContext, record: EgressRecord, refusal: Refusal, started: Instant) -> HttpError {
     let reason = context.vault.redact(&refusal.reason);
     let code = refuse_and_record(context, record, refusal, started);
-    let text = match &code {
-        HttpError::InternalError(Some(text)) | HttpError::HttpResponseContentCoding(Some(text)) => {
-            text.clone()
-        }
-        other if reason.is_empty() => format!("{other:?}"),
-        other => format!("{reason} ({other:?})"),
-    };
-    *context.last_refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+    *context.last_refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(step_text(&reason, &code));
     code
+}
+
+/// What the step is told of a refusal: the redacted reason and the error
+/// code's name, e.g. `… is not in the step's allowed hosts or its apps'
+/// hosts (HttpRequestDenied)`.
+fn step_text(reason: &str, code: &HttpError) -> String {
+    let debug = format!("{code:?}");
+    let name = debug.split('(').next().unwrap_or_default();
+    if reason.is_empty() { name.to_string() } else { format!("{reason} ({name})") }
 }
 
 /// [`refuse`] before the step's copy of the error text is kept.
@@ -324,6 +327,15 @@ fn mask_query(uri: &http::Uri) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_step_is_told_the_reason_and_the_error_codes_name() {
+        let denied = step_text("https://x.io:443 is not allowed", &HttpError::HttpRequestDenied);
+        assert_eq!(denied, "https://x.io:443 is not allowed (HttpRequestDenied)");
+        let coding = HttpError::HttpResponseContentCoding(Some("x-y".into()));
+        assert_eq!(step_text("encoded", &coding), "encoded (HttpResponseContentCoding)");
+        assert_eq!(step_text("", &HttpError::HttpRequestDenied), "HttpRequestDenied");
+    }
 
     #[test]
     fn query_values_are_masked_in_records() {

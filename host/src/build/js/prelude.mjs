@@ -3,7 +3,7 @@
 // global `Buffer`.
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { Buffer } from 'buffer';
-import { lastRefusal } from 'stephost:step-js/egress@0.1.0';
+import { lastRefusal } from 'stephost:step/egress@0.1.0';
 
 globalThis.defineComponent = globalThis.defineComponent ?? ((component) => component);
 globalThis.global = globalThis.global ?? globalThis;

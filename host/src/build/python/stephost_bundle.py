@@ -5,11 +5,16 @@
 # `zoneinfo`, a package's lazily imported submodule) would not be found.
 # At build time this module reads every `.py` file (and every package's data
 # files) below the path into memory, compressed; the snapshot keeps them, and
-# a finder first in `sys.meta_path` serves them at run time.
+# a finder first in `sys.meta_path` serves them at run time. The finder also
+# serves the packages' `*.dist-info` metadata to `importlib.metadata`
+# (`version("six")`, `entry_points()`): SDKs read their own version as
+# they load.
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import io
 import os
+import re
 import sys
 import zlib
 
@@ -23,6 +28,7 @@ _MAX_DATA_FILE = 4 << 20
 _modules = {}  # name -> (file name, is package)
 _files = {}  # path -> compressed bytes (sources and package data)
 _dirs = {}  # directory -> sorted child names
+_distributions = {}  # normalized project name -> its `*.dist-info` directory
 
 
 def _index(root):
@@ -125,7 +131,35 @@ def _traversable(path):
 _LOADER = _Loader()
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+def _normalized(name):
+    """A project name as `importlib.metadata` compares them (PEP 503, `_`)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _index_distributions(root):
+    for name in sorted(os.listdir(root)):
+        directory = os.path.join(root, name)
+        if name.endswith(".dist-info") and os.path.join(directory, "METADATA") in _files:
+            _distributions.setdefault(_normalized(name[: -len(".dist-info")].split("-")[0]), directory)
+
+
+class _Distribution(importlib.metadata.Distribution):
+    """An installed package's metadata, read from the bundle."""
+
+    def __init__(self, directory):
+        self._directory = directory
+
+    def read_text(self, filename):
+        try:
+            return _read(os.path.join(self._directory, filename)).decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def locate_file(self, path):
+        return _traversable(os.path.join(os.path.dirname(self._directory), str(path)))
+
+
+class _Finder(importlib.metadata.DistributionFinder):
     def find_spec(self, fullname, path=None, target=None):
         entry = _modules.get(fullname)
         if entry is None:
@@ -137,6 +171,13 @@ class _Finder(importlib.abc.MetaPathFinder):
             spec.submodule_search_locations = [os.path.dirname(file_name)]
         return spec
 
+    def find_distributions(self, context=importlib.metadata.DistributionFinder.Context()):
+        """The bundled distributions `context.name` names (all without a name)."""
+        if context.name is None:
+            return iter([_Distribution(d) for d in _distributions.values()])
+        directory = _distributions.get(_normalized(context.name))
+        return iter([] if directory is None else [_Distribution(directory)])
+
 
 def install():
     """Indexes the build's path (once, at build time) and puts the finder first."""
@@ -144,6 +185,7 @@ def install():
         for root in sys.path:
             if os.path.isdir(root):
                 _index(root)
+                _index_distributions(root)
         # Sets, for the build only; sorted lists keep `iterdir` stable.
         for directory, children in _dirs.items():
             _dirs[directory] = sorted(children)

@@ -11,12 +11,28 @@ import json as _json
 from urllib.parse import urlsplit
 
 from componentize_py_types import Err
-from wit_world.imports import outgoing_handler, types
+from wit_world.imports import egress, outgoing_handler, types
 from wit_world.imports.streams import StreamError_Closed
 
 
 class HttpError(Exception):
-    """The request did not complete: refused by the host's policy, or failed."""
+    """The request did not complete: refused by the host's policy, or failed.
+    `code` names the wasi:http error code (`ConnectionRefused`, ...)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+class Refused(HttpError):
+    """The host refused the request (or its response) by policy: a sealed
+    secret headed for a host it does not belong to, a host not allowed, an
+    internal address. `reason` is the host's reason, secrets redacted.
+    Sending it again gets the same answer."""
+
+    def __init__(self, message, code=None, reason=None):
+        super().__init__(message, code)
+        self.reason = reason
 
 
 class Response:
@@ -39,11 +55,18 @@ _METHODS = {
 }
 
 
-def _describe(error):
-    """wasi:http's error code, in words where the host refused."""
-    if type(error).__name__ == "ErrorCode_HttpRequestDenied":
-        return "refused by the host's egress policy (HTTP-request-denied; the run's egress log says why)"
-    return str(error)
+# Error codes the host's policy gives: refusals, not network failures.
+_REFUSALS = {"HttpRequestDenied", "DestinationIpProhibited", "HttpRequestUriInvalid", "HttpResponseContentCoding"}
+
+
+def _failure(method, url, error):
+    """The exception for wasi:http's error code, with the host's reason."""
+    # Taken for every failure, so a reason is never left over for a later one.
+    reason = egress.last_refusal()
+    code = type(error).__name__.removeprefix("ErrorCode_")
+    if code in _REFUSALS:
+        return Refused(f"{method} {url}: refused by stephost: {reason or code}", code, reason)
+    return HttpError(f"{method} {url}: {reason or error}", code)
 
 
 def _options(timeout):
@@ -81,7 +104,7 @@ def request(method, url, headers=None, body=None, json=None, timeout=None):
     try:
         future = outgoing_handler.handle(outgoing, _options(timeout))
     except Err as error:
-        raise HttpError(f"{method} {url}: {_describe(error.value)}") from None
+        raise _failure(method, url, error.value) from None
     stream = outgoing_body.write()
     data = body or b""
     for start in range(0, len(data), 4096):
@@ -93,7 +116,7 @@ def request(method, url, headers=None, body=None, json=None, timeout=None):
     if isinstance(answer, Err):
         raise HttpError(f"{method} {url}: the response was already taken")
     if isinstance(answer.value, Err):
-        raise HttpError(f"{method} {url}: {_describe(answer.value.value)}")
+        raise _failure(method, url, answer.value.value)
     incoming = answer.value.value
     status = incoming.status()
     response_headers = {k: v.decode("utf-8", "replace") for k, v in incoming.headers().entries()}

@@ -3,6 +3,7 @@
 //! linker hands `event` only the event, `auths` only the sealed accounts.
 
 mod auths;
+mod egress;
 mod event;
 mod flow;
 mod steps;
@@ -16,19 +17,12 @@ use super::bindings::stephost::step;
 use super::state::StepState;
 use wasmtime::component::{HasSelf, Linker};
 
-/// Links the four interfaces, each to its own part of the store data.
+/// Links the five interfaces, each to its own part of the store data.
 pub(crate) fn add_to_linker(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
     step::event::add_to_linker::<_, HasSelf<EventContext>>(linker, |state| &mut state.event)?;
     step::steps::add_to_linker::<_, HasSelf<StepsContext>>(linker, |state| &mut state.steps)?;
     step::auths::add_to_linker::<_, HasSelf<AuthsContext>>(linker, |state| &mut state.auths)?;
     step::flow::add_to_linker::<_, HasSelf<FlowContext>>(linker, |state| &mut state.flow)?;
-    // The JS and Python world's `egress`: the error text a refused request
-    // got, which StarlingMonkey's fetch drops for a generic NetworkError.
-    linker.instance("stephost:step-js/egress@0.1.0")?.func_wrap(
-        "last-refusal",
-        |store: wasmtime::StoreContextMut<'_, StepState>, (): ()| {
-            Ok((store.data().egress.take_last_refusal(),))
-        },
-    )?;
+    egress::add_to_linker(linker)?;
     Ok(())
 }

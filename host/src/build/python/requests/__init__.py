@@ -4,7 +4,9 @@ proxy (the sandbox has no sockets for the real package's urllib3).
 
 get/post/put/patch/delete/head/options/request and Session; params, headers,
 json, data, timeout, allow_redirects; Response.status_code, .ok, .json(),
-.text, .content, .headers, .url, .raise_for_status().
+.text, .content, .headers, .url, .raise_for_status(). A request the host
+refuses raises `RequestRefused` (a `RequestException`, not a
+`ConnectionError`: it must not be retried) with the host's reason.
 """
 import json as _json
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -14,13 +16,14 @@ import stephost_http as _http
 from . import exceptions
 from .exceptions import (
     ConnectionError, ConnectTimeout, HTTPError, InvalidURL, JSONDecodeError, ReadTimeout,
-    RequestException, Timeout, TooManyRedirects, URLRequired,
+    RequestException, RequestRefused, Timeout, TooManyRedirects, URLRequired,
 )
 
 __version__ = "2.32.3"
 __all__ = [
     "request", "get", "post", "put", "patch", "delete", "head", "options", "Session", "Response",
     "exceptions", "RequestException", "HTTPError", "ConnectionError", "Timeout", "JSONDecodeError",
+    "RequestRefused",
 ]
 
 _REASONS = {
@@ -160,8 +163,10 @@ def request(method, url, params=None, data=None, headers=None, cookies=None, fil
     while True:
         try:
             answer = _http.request(method, url, headers=dict(headers), body=body, timeout=timeout)
+        except _http.Refused as error:
+            raise RequestRefused(str(error), reason=error.reason) from None
         except _http.HttpError as error:
-            kind = Timeout if "timeout" in str(error).lower() else ConnectionError
+            kind = Timeout if "Timeout" in (error.code or "") else ConnectionError
             raise kind(str(error)) from None
         response = Response(answer.status, answer.headers, answer.body, url, method)
         location = response.headers.get("location")

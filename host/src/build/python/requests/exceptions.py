@@ -18,6 +18,18 @@ class ConnectionError(RequestException):
     """The request did not complete: refused by the host's policy, or failed."""
 
 
+class RequestRefused(RequestException, PermissionError):
+    """stephost refused the request by policy (a sealed secret headed for a
+    host it does not belong to, a host not allowed, an internal address);
+    the message holds the host's reason. Not a `ConnectionError` on purpose:
+    code that retries connection errors must not retry a refusal, which
+    gets the same answer every time. `reason` is the host's text."""
+
+    def __init__(self, *args, reason=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reason = reason
+
+
 class Timeout(RequestException):
     """The request timed out."""
 
