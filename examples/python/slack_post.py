@@ -28,5 +28,5 @@ def handler(pd):
         raise RuntimeError(f"Slack said: {data.get('error')}")
     pd.export("ts", data["ts"])
     if pd.steps["trigger"]["event"].get("stop"):
-        pd.flow.exit("asked to stop")
+        pd.flow.exit("asked to stop")  # later steps do not run; this one goes on
     return {"ts": data["ts"], "fields": list(pd.auths["slack"].keys())}

@@ -112,6 +112,12 @@ fn a_js_build_shows_its_phases_reuses_the_spliced_engine_and_its_first_run_does_
     let (output, stderr) = build_in(data.path(), &source, &out);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(spliced_engines(data.path()), spliced, "the rebuild reused the spliced engine, unchanged");
+    let compiled: Vec<_> = std::fs::read_dir(data.path().join("components"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(compiled.len(), 1, "the replaced component's compiled code is gone: {compiled:?}");
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(data.path().join("components")),

@@ -115,7 +115,7 @@ pub(super) fn build(
     let wit = work.path().join("wit");
     write_files(source, &wit, WIT_FILES)?;
     let componentize_js = componentize_js(&toolchains, progress)?;
-    let _componentizing = progress.phase("componentizing with StarlingMonkey");
+    let componentizing = progress.phase("componentizing with StarlingMonkey");
     let config = serde_json::json!({
         "componentizeJs": componentize_js,
         "source": bundled,
@@ -126,13 +126,15 @@ pub(super) fn build(
         "cache": toolchains.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}/spliced")),
         "toolchain": esbuild,
     });
-    driver(source, work.path(), "componentize", &config).map(drop).map_err(|error| match error {
-        BuildError::Failed { path, detail } => BuildError::Failed {
-            path,
-            detail: detail.replace(&bundled.display().to_string(), &source.display().to_string()),
-        },
-        other => other,
-    })
+    componentizing.finish(driver(source, work.path(), "componentize", &config).map(drop).map_err(|error| {
+        match error {
+            BuildError::Failed { path, detail } => BuildError::Failed {
+                path,
+                detail: detail.replace(&bundled.display().to_string(), &source.display().to_string()),
+            },
+            other => other,
+        }
+    }))
 }
 
 /// `None` for a module (it has an `export`, so it must export a default:
@@ -329,7 +331,7 @@ fn install_packages(
     }
     let names: Vec<&str> = packages.keys().map(String::as_str).collect();
     let what = format!("npm packages {} for {}", names.join(", "), source.display());
-    let _installing = progress.phase(format!("installing {what}"));
+    let installing = progress.phase(format!("installing {what}"));
     let install_error = |detail: String| BuildError::Install { package: what.clone(), detail };
     std::fs::create_dir_all(&project).map_err(|e| install_error(e.to_string()))?;
     std::fs::write(project.join("package.json"), &manifest).map_err(|e| install_error(e.to_string()))?;
@@ -351,6 +353,7 @@ fn install_packages(
             .map_err(|e| failed(source, format!("writing {}: {e}", lockfile.display())))?;
     }
     std::fs::write(project.join("stamp"), stamp(&new_lock)).map_err(|e| install_error(e.to_string()))?;
+    installing.done();
     Ok(modules)
 }
 
@@ -369,7 +372,7 @@ fn esbuild(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError>
 /// `npm install PACKAGES` into `prefix`, for a toolchain.
 fn npm_install(prefix: &Path, packages: &[&str], why: &str, progress: Progress) -> Result<(), BuildError> {
     let package = packages.join(" ");
-    let _installing = progress
+    let installing = progress
         .phase(format!("installing {package} into {} (first JavaScript build only)", prefix.display()));
     std::fs::create_dir_all(prefix)
         .map_err(|e| BuildError::Install { package: package.clone(), detail: e.to_string() })?;
@@ -379,17 +382,16 @@ fn npm_install(prefix: &Path, packages: &[&str], why: &str, progress: Progress) 
         .arg(prefix)
         .args(packages)
         .stdout(Stdio::null());
-    match command.output() {
+    installing.finish(match command.output() {
         Err(_) => Err(BuildError::MissingTool {
             tool: "npm".into(),
             hint: format!("JavaScript steps need npm (it installs what {why}); install Node.js with npm"),
         }),
         Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => Err(BuildError::Install {
-            package,
-            detail: last_lines(&String::from_utf8_lossy(&output.stderr), 4),
-        }),
-    }
+        Ok(output) => {
+            Err(BuildError::Install { package, detail: cause_of(&String::from_utf8_lossy(&output.stderr)) })
+        }
+    })
 }
 
 fn missing_node() -> BuildError {

@@ -25,12 +25,13 @@ impl Progress {
         Self { quiet: true }
     }
 
-    /// Starts `what` (e.g. "bundling with esbuild"); it ends, with its
-    /// time shown, when the returned phase is dropped or [`Phase::done`].
+    /// Starts `what` (e.g. "bundling with esbuild"); [`Phase::done`] ends
+    /// it with its time shown. Dropped without it (the phase failed), its
+    /// line is only ended, for the error that follows.
     pub fn phase(&self, what: impl Into<String>) -> Phase {
         let what = what.into();
         if self.quiet {
-            return Phase { what, started: Instant::now(), shown: false, ticker: None };
+            return Phase { what, started: Instant::now(), shown: false, done: false, ticker: None };
         }
         let mut stderr = std::io::stderr().lock();
         let ticker = if stderr.is_terminal() {
@@ -41,7 +42,7 @@ impl Progress {
             let _ = writeln!(stderr, "stephost: {what}…");
             None
         };
-        Phase { what, started: Instant::now(), shown: true, ticker }
+        Phase { what, started: Instant::now(), shown: true, done: false, ticker }
     }
 }
 
@@ -51,12 +52,23 @@ pub struct Phase {
     what: String,
     started: Instant,
     shown: bool,
+    done: bool,
     ticker: Option<Ticker>,
 }
 
 impl Phase {
     /// Ends the phase, showing its time.
-    pub fn done(self) {}
+    pub fn done(mut self) {
+        self.done = true;
+    }
+
+    /// Ends the phase with `result`: its time shown if it succeeded.
+    pub fn finish<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_ok() {
+            self.done();
+        }
+        result
+    }
 }
 
 impl Drop for Phase {
@@ -65,12 +77,12 @@ impl Drop for Phase {
             return;
         }
         let seconds = self.started.elapsed().as_secs_f64();
-        match self.ticker.take() {
-            Some(ticker) => {
-                drop(ticker);
-                eprintln!("\rstephost: {}… {seconds:.1} s   ", self.what);
-            }
-            None => eprintln!("stephost: {} took {seconds:.1} s", self.what),
+        let at_terminal = self.ticker.take().is_some();
+        match (self.done, at_terminal) {
+            (true, true) => eprintln!("\rstephost: {}… {seconds:.1} s   ", self.what),
+            (true, false) => eprintln!("stephost: {} took {seconds:.1} s", self.what),
+            (false, true) => eprintln!(),
+            (false, false) => {}
         }
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn build(
     let requirements = requirements.or_else(|| beside.is_file().then_some(beside.as_path()));
     let (tool, pythonpath) = componentize_py(toolchains, progress)?;
     let venv = packages(source, toolchains, requirements, progress)?;
-    let _componentizing = progress.phase("componentizing with componentize-py (CPython)");
+    let componentizing = progress.phase("componentizing with componentize-py (CPython)");
     let mut command = Command::new(tool);
     command
         .env("PYTHONPATH", pythonpath)
@@ -81,12 +81,12 @@ pub(super) fn build(
         .arg(&app)
         .arg("-o")
         .arg(out);
-    run_captured(&mut command, "componentize-py").map_err(|text| {
+    componentizing.finish(run_captured(&mut command, "componentize-py").map_err(|text| {
         raised_at_import(source, &text).unwrap_or_else(|| {
             let user = app.join(USER_MODULE).display().to_string();
             failed(source, cause_of(&text).replace(&user, &source.display().to_string()))
         })
-    })
+    }))
 }
 
 /// The user's exception when importing the step's module failed while
@@ -151,7 +151,7 @@ fn componentize_py(toolchains: &Path, progress: Progress) -> Result<(PathBuf, Pa
         return Ok((tool, target));
     }
     let package = format!("componentize-py=={COMPONENTIZE_PY_VERSION}");
-    let _installing =
+    let installing =
         progress.phase(format!("installing {package} into {} (first Python build only)", target.display()));
     let status = Command::new(python())
         .env("PIP_ROOT_USER_ACTION", "ignore")
@@ -169,6 +169,7 @@ fn componentize_py(toolchains: &Path, progress: Progress) -> Result<(PathBuf, Pa
     if !status.success() || !tool.is_file() {
         return Err(BuildError::Install { package, detail: format!("pip exited with {status}") });
     }
+    installing.done();
     Ok((tool, target))
 }
 
@@ -207,7 +208,7 @@ fn packages(
         Some(path) => format!("{} and {tzdata}", path.display()),
         None => tzdata.clone(),
     };
-    let _installing = progress.phase(format!("installing {what} for Python steps into {}", venv.display()));
+    let installing = progress.phase(format!("installing {what} for Python steps into {}", venv.display()));
     let mut command = Command::new(python());
     command
         .env("PIP_ROOT_USER_ACTION", "ignore")
@@ -241,6 +242,7 @@ fn packages(
         return Err(failed(source, format!("cannot move the packages into {}", venv.display())));
     }
     let _ = std::fs::remove_dir_all(&staged);
+    installing.done();
     Ok(venv)
 }
 

@@ -392,6 +392,13 @@ impl Runtime {
     /// code in this process and in the disk cache.
     pub fn forget_step(&self, path: &Path, hash: &str) {
         self.forget_path(path);
+        self.forget_compiled(hash);
+    }
+
+    /// Forgets the compiled code of content `hash` (a component rebuilt
+    /// into something else), in this process and on disk: tens of MB for a
+    /// JS or Python step. Loading it again compiles it again.
+    pub fn forget_compiled(&self, hash: &str) {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
         self.cache.forget_compiled(hash);
     }

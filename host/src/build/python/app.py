@@ -35,7 +35,10 @@ import user_step  # the step's own module, imported (and snapshotted) at build t
 
 class _Flow:
     def exit(self, reason=""):
-        _flow.exit("" if reason is None else str(reason))
+        """As in Pipedream: the workflow ends after this step; the step goes
+        on unless it returns (`return pd.flow.exit(reason)`), its return
+        value and exports kept."""
+        _flow.end("" if reason is None else str(reason))
 
 
 class Pd:

@@ -44,7 +44,7 @@ mod tests {
 
     #[test]
     fn components_built_against_either_name_of_the_egress_interface_link() {
-        let engine = crate::runtime::engine::build_engine(1).unwrap();
+        let engine = crate::runtime::engine::build_engine(1, None).unwrap();
         let mut linker = Linker::<StepState>::new(&engine);
         add_to_linker(&mut linker).unwrap();
         for interface in ["stephost:step/egress@0.1.0", LEGACY_JS_INTERFACE] {
