@@ -377,8 +377,10 @@ fn human(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 1e-3 {
         us(d)
-    } else if secs < 10.0 {
+    } else if secs < 1.0 {
         ms(d)
+    } else if secs < 10.0 {
+        format!("{secs:.2} s")
     } else {
         format!("{secs:.1} s")
     }
