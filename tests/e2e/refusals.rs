@@ -3,16 +3,14 @@
 //! through `stephost:step/egress`, never only a bare `HttpRequestDenied`.
 
 use crate::languages::py_guest;
-use crate::support::{GOOD_TOKEN, load, repo};
+use crate::support::{GOOD_TOKEN, load, repo, serve_tls};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use stephost::secrets::PLACEHOLDER_PREFIX;
 use stephost::{EgressConfig, HostPolicy, Runtime, RuntimeConfig, StepConfig, StepInput, StepOutcome};
-use tokio_rustls::rustls;
 
 /// The hosts each request reached, and nothing else.
 type Reached = Arc<Mutex<Vec<String>>>;
@@ -32,42 +30,10 @@ const NAMES: [&str; 2] = ["slack.com", "attacker.example"];
 
 impl CodingEcho {
     async fn start() -> Self {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
-        let leaf = rcgen::CertificateParams::new(names).unwrap().signed_by(&leaf_key, &issuer).unwrap();
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![leaf.der().clone()],
-                    rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-                )
-                .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let reached = Reached::default();
         let app = axum::Router::new().fallback(answer).with_state(reached.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        Self { addr, ca_pem: ca_cert.pem(), reached }
+        let (addr, ca_pem) = serve_tls(&NAMES, app).await;
+        Self { addr, ca_pem, reached }
     }
 
     /// A runtime that sends both names here, sharing the built steps'
