@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with only the Rust toolchain:
 # installs the wasm32-wasip2 target, builds every guest component once
-# (example steps and test fixtures), then runs unit and end-to-end tests.
+# (example steps and test fixtures), starts a throwaway PostgreSQL server
+# (the PostgreSQL backend's tests create their databases in it), then runs
+# unit and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
@@ -11,4 +13,6 @@ cargo component --version 2>/dev/null | grep -q "0.21.1" || cargo install cargo-
 . scripts/lib/languages.sh
 install_language_toolchains
 cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
+. scripts/lib/postgres.sh
+start_postgres fast
 cargo test --workspace "$@"

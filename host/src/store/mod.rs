@@ -4,12 +4,14 @@
 
 mod backend;
 pub mod crypto;
+mod postgres;
 pub mod runs;
 mod service;
 mod sqlite;
 pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
+pub use postgres::Postgres;
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
 pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
 pub use sqlite::Sqlite;

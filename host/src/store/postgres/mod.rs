@@ -1,0 +1,248 @@
+//! The shared backend: one PostgreSQL database that several `stephost
+//! serve` nodes use at once. A pool of connections (deadpool), the schema
+//! migrated at connect under an advisory lock, secret values sealed under
+//! the master key every node shares, checked at connect.
+//!
+//! No TLS yet: a URL asking for it (`sslmode=require`) is refused at once.
+
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use super::{StepRecord, StoreError};
+use crate::base::clock::Clock;
+use crate::store::crypto::MasterKey;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+use tokio_postgres::config::{Host, SslMode};
+
+/// Connections one node keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// How long connecting to the server may take before it is an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a caller waits for a free connection of the pool.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// An open PostgreSQL store: what a node reads and writes everything
+/// through, secret values sealed under `key`.
+pub struct Postgres {
+    pool: deadpool_postgres::Pool,
+    /// Kept to seal and open secret values (accounts, env, inline secrets).
+    #[allow(dead_code)] // read by the secret-holding parts of the next round
+    key: MasterKey,
+    /// What timestamps and leases go by.
+    clock: Arc<dyn Clock>,
+    /// The database as errors name it: its URL without the password.
+    name: String,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Postgres({})", self.name)
+    }
+}
+
+impl Postgres {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`),
+    /// brings its schema up to date (nodes starting together take turns)
+    /// and checks `key` against the one the database was set up with: a
+    /// node with another master key is refused with one line
+    /// ([`KeyError::WrongKey`](crate::store::crypto::KeyError::WrongKey)).
+    /// Errors name the database by its URL without the password.
+    pub async fn connect(url: &str, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            let why = std::error::Error::source(&e).map(|s| format!(" ({s})")).unwrap_or_default();
+            StoreError::Database {
+                path: "the database URL".into(),
+                message: format!("not a PostgreSQL URL{why}"),
+            }
+        })?;
+        let name = redacted(&config);
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(StoreError::Database {
+                path: name.into(),
+                message: "sslmode=require: TLS to PostgreSQL is not supported yet".into(),
+            });
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            NoTls,
+            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Database { path: name.clone().into(), message: e.to_string() })?;
+        let store = Self { pool, key, clock, name };
+        {
+            let mut client = store.client().await?;
+            schema::migrate(&mut client, &store.name, store.clock.now_ms()).await?;
+        }
+        schema::check_key(&store, &store.key).await?;
+        Ok(store)
+    }
+
+    /// The store going by `clock` for timestamps and leases, so a test can
+    /// let a lease expire by moving a [`ManualClock`](crate::base::clock::ManualClock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The database as messages name it: its URL without the password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A connection from the pool (returned to it when dropped).
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => db_error(&self.name, e),
+            other => StoreError::Database { path: self.name.clone().into(), message: other.to_string() },
+        })
+    }
+
+    /// Maps a query's error to the store's, naming this database.
+    fn db(&self) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+        |e| db_error(&self.name, e)
+    }
+
+    /// Stores `value` under `key` unless the key has a value already, and
+    /// returns what is stored: of several nodes setting the same thing at
+    /// once (the key check, the API token's hash), the first wins and all
+    /// see its value.
+    pub async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let client = self.client().await?;
+        let db = self.db();
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )
+            .await
+            .map_err(&db)?;
+        // A new statement: it sees the row of a node that inserted first.
+        let row = client.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(&db)?;
+        Ok(row.get(0))
+    }
+
+    /// Records an uploaded component under `id` (its SHA-256 in hex) with
+    /// its bytes, so every node can fetch and compile it; a known id is left
+    /// as it is (first upload time kept).
+    pub async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO steps (id, size, uploaded_ms, bytes) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                &[&id, &(bytes.len() as i64), &self.clock.now_ms(), &bytes],
+            )
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// An uploaded component's bytes, for a node that has no copy yet;
+    /// `None` if `id` was never uploaded or was deleted.
+    pub async fn step_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row =
+            client.query_opt("SELECT bytes FROM steps WHERE id = $1", &[&id]).await.map_err(self.db())?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Every uploaded step, newest upload first.
+    pub async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id, size, uploaded_ms FROM steps ORDER BY uploaded_ms DESC, id", &[])
+            .await
+            .map_err(self.db())?;
+        Ok(rows.iter().map(step_record).collect())
+    }
+
+    /// One uploaded step; `None` if `id` was never uploaded or was deleted.
+    pub async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT id, size, uploaded_ms FROM steps WHERE id = $1", &[&id])
+            .await
+            .map_err(self.db())?;
+        Ok(row.as_ref().map(step_record))
+    }
+
+    /// Forgets an uploaded step, bytes and all; `false` if there was none.
+    pub async fn delete_step(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(client.execute("DELETE FROM steps WHERE id = $1", &[&id]).await.map_err(self.db())? > 0)
+    }
+}
+
+/// A `steps` row (id, size, uploaded_ms) as a record.
+fn step_record(row: &tokio_postgres::Row) -> StepRecord {
+    StepRecord { id: row.get(0), size: row.get::<_, i64>(1) as u64, uploaded_ms: row.get::<_, i64>(2) as u64 }
+}
+
+#[async_trait::async_trait]
+impl super::Settings for Postgres {
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row =
+            client.query_opt("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(self.db())?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&key, &value],
+            )
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+}
+
+/// The database as messages name it: `postgres://user@host:port/db`, built
+/// from the parsed parts, so the password can never be in it.
+fn redacted(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    format!("postgres://{user}{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+}
+
+/// One line for a PostgreSQL error, naming the database: the server's
+/// message without its DETAIL (which can quote a row's values), or the
+/// client's reason and its cause (e.g. "connection refused").
+fn db_error(name: &str, error: tokio_postgres::Error) -> StoreError {
+    let message = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(&error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
+    };
+    StoreError::Database { path: name.into(), message: message.replace('\n', " ") }
+}
