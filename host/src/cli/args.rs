@@ -45,12 +45,18 @@ pub enum Command {
     /// The app catalog: fields, hosts, where secrets may go, test requests.
     #[command(subcommand)]
     Apps(AppsCommand),
-    /// Build a JavaScript (.js/.mjs) or Python (.py) step into a step
-    /// component. Steps are Pipedream-style: `export default async (event,
-    /// steps, auths) => …`, `export default defineComponent({ … })`, or
-    /// Python's `def handler(pd):`. componentize-js / componentize-py are
+    /// Build a JavaScript (.js/.mjs) or Python (.py) step into a step component
+    ///
+    /// Steps are Pipedream-style: the body of `async (event,
+    /// steps, auths) => { … }` (imports on top), `export default async
+    /// (event, steps, auths) => …`, `export default defineComponent({ … })`,
+    /// or Python's `def handler(pd):`. npm imports are installed and
+    /// bundled (pinned by a lockfile beside the step); Python packages come
+    /// from requirements.txt. componentize-js / componentize-py are
     /// installed into the data directory on first use (needs node and npm,
-    /// or python3 and pip).
+    /// or python3 and pip). Each phase is shown on stderr with its time; the
+    /// component is compiled into the data directory's cache, so its first
+    /// run starts at once, and a rebuild reuses what did not change.
     Build(BuildArgs),
     /// Serve the HTTP API: upload steps, deploy workflows, trigger them at
     /// /e/{endpoint} or on a schedule, inspect runs.
