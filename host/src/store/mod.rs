@@ -3,6 +3,7 @@
 //! environment variables, every secret value encrypted under the master key.
 
 mod backend;
+mod cluster;
 pub mod crypto;
 mod postgres;
 pub mod runs;
@@ -11,6 +12,7 @@ mod sqlite;
 pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
+pub use cluster::{Cluster, NodeInfo, NodeView, RunReply, Signal};
 pub use postgres::Postgres;
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
 pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
@@ -696,6 +698,14 @@ impl Store {
             .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
             .map_err(self.db())?;
         Ok(())
+    }
+
+    /// Stores a setting unless it has a value already; what is stored.
+    pub fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map_err(self.db())?;
+        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.db())
     }
 
     /// Where the database lives.

@@ -200,6 +200,10 @@ impl super::Settings for Postgres {
         Ok(row.map(|r| r.get(0)))
     }
 
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Postgres::init_meta(self, key, value).await
+    }
+
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
