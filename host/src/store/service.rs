@@ -85,7 +85,7 @@ impl std::fmt::Debug for InlineSecret {
 
 /// What an inline secret's ciphertext is bound to: moved to another
 /// workflow, version, step or field it does not decrypt.
-fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
+pub(super) fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
     format!("workflow {name}/{version} step {step} {field}")
 }
 
@@ -792,7 +792,7 @@ pub fn mask_definition(
 
 /// Whether a stored definition has a step `step = "<id>"`; one that does
 /// not parse uses none.
-fn uses_step(definition: &str, id: &str) -> bool {
+pub(super) fn uses_step(definition: &str, id: &str) -> bool {
     let Ok(table) = definition.parse::<toml::Table>() else { return false };
     table
         .get("steps")
