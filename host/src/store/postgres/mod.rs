@@ -9,6 +9,7 @@ mod cluster;
 mod deploy;
 mod queue;
 mod schema;
+mod secrets;
 #[cfg(test)]
 mod tests;
 

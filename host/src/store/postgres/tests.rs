@@ -7,6 +7,8 @@
 use super::schema::MIGRATIONS;
 use super::*;
 use crate::base::clock::{ManualClock, SystemClock};
+use crate::catalog::Catalog;
+use crate::store::OAuthState;
 use crate::store::runs::{NewRun, Run, RunOutcome, RunStatus, WorkflowStatus};
 use crate::store::{
     Cluster, Deployments, InlineSecret, RunLog, RunQueue, Schedules, Settings, Steps, WorkflowRecord,
@@ -607,4 +609,86 @@ async fn inline_secrets_are_sealed_in_the_database_and_opened_in_order() {
     client.execute("UPDATE workflow_secrets SET version = 2", &[]).await.unwrap();
     client.execute("UPDATE workflows SET version = 2", &[]).await.unwrap();
     assert!(store.workflow_secrets("w", 2).await.is_err());
+}
+
+#[tokio::test]
+async fn accounts_and_env_read_back_as_on_sqlite_with_secrets_sealed_in_the_database() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let pg = connect(&db, 7).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = crate::store::Sqlite::open(dir.path()).unwrap();
+    let stores: [&dyn crate::store::Backend; 2] = [&sqlite, &pg];
+    let catalog = Catalog::builtin();
+    let fields = vec![
+        ("oauth_access_token".to_string(), "xoxb-clear-secret".to_string()),
+        ("oauth_uid".into(), "U1".into()),
+    ];
+    let oauth = OAuthState {
+        token_url: "https://example.test/token".into(),
+        client_id: "id".into(),
+        client_secret: Some("cs-clear-secret".into()),
+        refresh_token: Some("rt-clear-secret".into()),
+        expires_ms: Some(77),
+    };
+    let mut seen = Vec::new();
+    for store in stores {
+        store.connect_account(&catalog, "slack", "work", &fields).await.unwrap();
+        store.set_oauth("slack", "work", &oauth).await.unwrap();
+        store.update_tokens("slack", "work", "xoxb-new-clear-secret", None, Some(99)).await.unwrap();
+        store.set_env("TOKEN", "env-clear-secret", true, None).await.unwrap();
+        store.set_env("MODE", "global", false, None).await.unwrap();
+        store.set_env("MODE", "mine", false, Some("w")).await.unwrap();
+        let bad =
+            store.connect_account(&catalog, "slack", "work", &fields[1..]).await.unwrap_err().to_string();
+        let listed: Vec<_> = store
+            .list_accounts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.app, a.name, a.fields, a.expires_ms, a.status))
+            .collect();
+        let envs: Vec<_> = store
+            .list_env()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.workflow, e.secret, e.shown))
+            .collect();
+        let fields: Vec<_> = store
+            .account_fields("slack", "work")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key, f.secret, f.value))
+            .collect();
+        let refresh = store.oauth("slack", "work").await.unwrap().unwrap().refresh_token;
+        seen.push(format!(
+            "{bad}|{listed:?}|{envs:?}|{fields:?}|{refresh:?}|{:?}|{:?}",
+            store.env_for(Some("w")).await.unwrap(),
+            store.remove_account("slack", "gone").await.unwrap_err().to_string()
+        ));
+    }
+    assert_eq!(seen[1], seen[0], "PostgreSQL answers differently from SQLite");
+    assert!(seen[0].contains("xoxb-new-clear-secret") && seen[0].contains("rt-clear-secret"), "{}", seen[0]);
+    let client = db.client().await;
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    for sql in [
+        "SELECT COALESCE(sealed, ''::bytea) FROM account_fields",
+        "SELECT COALESCE(client_secret, ''::bytea) || COALESCE(refresh_token, ''::bytea) FROM account_oauth",
+        "SELECT COALESCE(sealed, ''::bytea) || convert_to(COALESCE(plain, ''), 'UTF8') FROM env",
+    ] {
+        blobs.extend(client.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, Vec<u8>>(0)));
+    }
+    let plain: Vec<String> = client
+        .query("SELECT COALESCE(plain, '') FROM account_fields", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plain.iter().all(|p| !p.contains("clear-secret")), "{plain:?}");
+    assert!(
+        !blobs.iter().any(|b| b.windows(12).any(|w| w == b"clear-secret")),
+        "a secret is stored in clear"
+    );
 }
