@@ -113,7 +113,7 @@ async fn upload_step(
         .await
         .map_err(|e| internal(&e))?
         .map_err(|e| internal(&e))?;
-    state.store().put_step(&id, body.len() as u64).await?;
+    state.store().put_step(&id, &body).await?;
     let stored = state.store().step(&id).await?;
     Ok((StatusCode::CREATED, Json(stored.ok_or_else(|| not_found(format!("step {id} was deleted")))?)))
 }

@@ -12,7 +12,6 @@ mod trigger;
 mod worker;
 
 use crate::runtime::Runtime;
-use crate::runtime::outcome::HttpResponse;
 use crate::store::{Backend, Lease, RunStatus, Sqlite, Store, WorkflowRecord};
 use crate::workflow::Workflow;
 use axum::Router;
@@ -117,13 +116,7 @@ pub struct AppState {
 }
 
 /// What a waiting HTTP trigger gets from its run.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    /// A step called `flow.respond`.
-    Respond(HttpResponse),
-    /// The run ended (this status) without a response.
-    Ended(RunStatus),
-}
+pub(crate) use crate::store::RunReply as Reply;
 
 impl AppState {
     /// Opens the store of the data directory `lock` holds, takes or makes

@@ -45,8 +45,11 @@ async fn fire_due(state: &AppState, now: i64) -> Result<Option<i64>, String> {
         };
         let event = schedule.event(due);
         let next = schedule.next_after_firing(due, now);
-        state.store().fire_schedule(&record, &event, next).await.map_err(|e| e.to_string())?;
-        state.work.notify_one();
+        let fired =
+            state.store().fire_schedule(&record, due, &event, next).await.map_err(|e| e.to_string())?;
+        if fired.is_some() {
+            state.work.notify_one();
+        }
         soonest = match (soonest, next) {
             (Some(s), Some(n)) => Some(s.min(n)),
             (s, n) => s.or(n),

@@ -3,6 +3,7 @@
 //! arguments mirror the SQLite [`Store`](super::Store)'s own. Async because
 //! a networked database is; SQLite answers at once.
 
+use super::cluster::Cluster;
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
 use super::{
     AccountSummary, EnvSummary, InlineSecret, OAuthState, StepRecord, StoreError, StoredEnv, StoredField,
@@ -14,13 +15,17 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Uploaded step components, by content hash (the `.wasm` files stay in the
-/// data directory).
+/// data directory; a shared store also keeps their bytes, for other nodes).
 #[async_trait]
 pub trait Steps: Send + Sync {
-    /// Records an uploaded component under `id`, its SHA-256 in hex, and
-    /// `size` in bytes; recording a known id again is a no-op that keeps the
-    /// first upload time.
-    async fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError>;
+    /// Records an uploaded component under `id`, its SHA-256 in hex, its
+    /// size being `bytes.len()`; recording a known id again is a no-op that
+    /// keeps the first upload time. A store only one process serves keeps
+    /// just the size (the file in the data directory is the copy).
+    async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// An uploaded component's bytes, for a node without a copy; `None` if
+    /// the store does not keep them or `id` is unknown.
+    async fn step_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every uploaded step, newest upload first.
     async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError>;
     /// One uploaded step; `None` if `id` was never uploaded or was deleted.
@@ -71,13 +76,18 @@ pub trait Schedules: Send + Sync {
     /// Every schedule, soonest first: the workflow's name and when it fires
     /// next (ms since the Unix epoch).
     async fn schedules(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Queues the run and moves the schedule on atomically; the new run's id.
+    /// Fires the tick due at `due_ms`: queues the run and moves the
+    /// schedule on to `next_ms` (`None` removes it) atomically, only if the
+    /// schedule still says `due_ms`; the new run's id, or `None` when it no
+    /// longer does (another node fired this tick, or it was rescheduled),
+    /// and then nothing was written.
     async fn fire_schedule(
         &self,
         workflow: &WorkflowRecord,
+        due_ms: i64,
         event: &Value,
         next_ms: Option<i64>,
-    ) -> Result<String, StoreError>;
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// The durable queue: accepting events, and workers claiming runs under a
@@ -237,13 +247,21 @@ pub trait Settings: Send + Sync {
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets one of the store's own settings, replacing its value.
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Stores `value` under `key` unless the key has one already, and
+    /// returns what is stored: of several nodes setting the same thing at
+    /// once (the API token's hash, the key check), the first wins and all
+    /// see its value.
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Everything `stephost serve` needs from one backend.
 pub trait Backend:
-    Steps + Deployments + Schedules + RunQueue + RunLog + Accounts + EnvVars + Settings
+    Steps + Deployments + Schedules + RunQueue + RunLog + Accounts + EnvVars + Settings + Cluster
 {
 }
 
 /// Any type with every part is a backend.
-impl<T: Steps + Deployments + Schedules + RunQueue + RunLog + Accounts + EnvVars + Settings> Backend for T {}
+impl<T: Steps + Deployments + Schedules + RunQueue + RunLog + Accounts + EnvVars + Settings + Cluster> Backend
+    for T
+{
+}

@@ -3,6 +3,7 @@
 //! environment variables, every secret value encrypted under the master key.
 
 mod backend;
+mod cluster;
 pub mod crypto;
 mod postgres;
 pub mod runs;
@@ -11,6 +12,7 @@ mod sqlite;
 pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
+pub use cluster::{Cluster, NodeInfo, NodeView, RunReply, Signal};
 pub use postgres::Postgres;
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
 pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
@@ -291,24 +293,7 @@ impl Store {
         name: &str,
         fields: &[(String, String)],
     ) -> Result<(), StoreError> {
-        let known = catalog.require(app).map_err(|e| StoreError::NotFound(e.to_string()))?;
-        if !crate::base::names::is_valid_name(name) {
-            return Err(StoreError::Invalid(format!(
-                "account name `{name}` must be letters, digits and underscores"
-            )));
-        }
-        for (key, _) in fields {
-            known.require_field(key).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        }
-        known.hosts_for(fields).map_err(StoreError::Invalid)?;
-        if let Some(missing) =
-            known.fields.iter().find(|f| f.secret && !fields.iter().any(|(k, _)| *k == f.name))
-        {
-            return Err(StoreError::Invalid(format!(
-                "app `{app}` needs its secret field `{}`",
-                missing.name
-            )));
-        }
+        let known = check_account(catalog, app, name, fields)?;
         let path = self.path.clone();
         let db =
             move |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
@@ -698,6 +683,14 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a setting unless it has a value already; what is stored.
+    pub fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map_err(self.db())?;
+        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.db())
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path
@@ -733,11 +726,39 @@ pub fn check_env_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn field_context(app: &str, name: &str, key: &str) -> String {
+/// Checks an account before it is stored: a known app, a valid name, no
+/// unknown field, every secret field given and any field a host template
+/// uses valid. The app's description.
+pub(super) fn check_account<'c>(
+    catalog: &'c Catalog,
+    app: &str,
+    name: &str,
+    fields: &[(String, String)],
+) -> Result<&'c crate::catalog::App, StoreError> {
+    let known = catalog.require(app).map_err(|e| StoreError::NotFound(e.to_string()))?;
+    if !crate::base::names::is_valid_name(name) {
+        return Err(StoreError::Invalid(format!(
+            "account name `{name}` must be letters, digits and underscores"
+        )));
+    }
+    for (key, _) in fields {
+        known.require_field(key).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    }
+    known.hosts_for(fields).map_err(StoreError::Invalid)?;
+    if let Some(missing) = known.fields.iter().find(|f| f.secret && !fields.iter().any(|(k, _)| *k == f.name))
+    {
+        return Err(StoreError::Invalid(format!("app `{app}` needs its secret field `{}`", missing.name)));
+    }
+    Ok(known)
+}
+
+/// What an account field's ciphertext is bound to.
+pub(super) fn field_context(app: &str, name: &str, key: &str) -> String {
     format!("account {app}/{name} field {key}")
 }
 
-fn env_context(workflow: &str, name: &str) -> String {
+/// What an environment variable's ciphertext is bound to.
+pub(super) fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
 }
 

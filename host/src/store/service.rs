@@ -85,7 +85,7 @@ impl std::fmt::Debug for InlineSecret {
 
 /// What an inline secret's ciphertext is bound to: moved to another
 /// workflow, version, step or field it does not decrypt.
-fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
+pub(super) fn inline_context(name: &str, version: u64, step: &str, field: &str) -> String {
     format!("workflow {name}/{version} step {step} {field}")
 }
 
@@ -618,32 +618,41 @@ impl Store {
             .map_err(&db)
     }
 
-    /// Queues a scheduled run and moves the schedule on to `next_ms`, in
-    /// one transaction: a crash neither loses nor doubles the run.
+    /// Fires the tick due at `due_ms`: queues a scheduled run and moves the
+    /// schedule on to `next_ms`, in one transaction (a crash neither loses
+    /// nor doubles the run), only if the schedule still says `due_ms`;
+    /// `None` (nothing written) if it no longer does.
     pub fn fire_schedule(
         &self,
         workflow: &WorkflowRecord,
+        due_ms: i64,
         event: &serde_json::Value,
         next_ms: Option<i64>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let db = self.db();
         let tx = self.conn.unchecked_transaction().map_err(&db)?;
+        let moved = match next_ms {
+            Some(next) => tx.execute(
+                "UPDATE schedules SET next_ms = ?1 WHERE workflow = ?2 AND next_ms = ?3",
+                params![next, workflow.name, due_ms],
+            ),
+            None => tx.execute(
+                "DELETE FROM schedules WHERE workflow = ?1 AND next_ms = ?2",
+                params![workflow.name, due_ms],
+            ),
+        }
+        .map_err(&db)?;
+        if moved != 1 {
+            return Ok(None);
+        }
         let id = crate::base::ids::new_run_id();
         tx.execute(
             "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4, ?5)",
             params![id, workflow.name, workflow.version as i64, event.to_string(), self.now()],
         )
         .map_err(&db)?;
-        match next_ms {
-            Some(next) => tx.execute(
-                "UPDATE schedules SET next_ms = ?1 WHERE workflow = ?2",
-                params![next, workflow.name],
-            ),
-            None => tx.execute("DELETE FROM schedules WHERE workflow = ?1", [&workflow.name]),
-        }
-        .map_err(&db)?;
         tx.commit().map_err(&db)?;
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Deletes a workflow's finished runs beyond the newest `keep_runs` and
@@ -783,7 +792,7 @@ pub fn mask_definition(
 
 /// Whether a stored definition has a step `step = "<id>"`; one that does
 /// not parse uses none.
-fn uses_step(definition: &str, id: &str) -> bool {
+pub(super) fn uses_step(definition: &str, id: &str) -> bool {
     let Ok(table) = definition.parse::<toml::Table>() else { return false };
     table
         .get("steps")
@@ -872,6 +881,30 @@ mod tests {
         assert!(store.claim_run("test", LEASE).unwrap().is_none(), "the CLI's run keeps its lease");
         let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
         assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
+    }
+
+    #[test]
+    fn a_schedule_tick_fires_once_and_only_while_the_schedule_says_it_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let workflow = store.put_workflow("tick", "definition", &[]).unwrap();
+        store.set_schedule("tick", Some(1_000)).unwrap();
+        let event = serde_json::json!({ "timestamp": 1_000 });
+        let fired = store.fire_schedule(&workflow, 1_000, &event, Some(2_000)).unwrap();
+        assert!(fired.is_some());
+        assert_eq!(store.schedule("tick").unwrap(), Some(2_000));
+        // The same tick again (another server, a stale read): nothing written.
+        assert_eq!(store.fire_schedule(&workflow, 1_000, &event, Some(2_000)).unwrap(), None);
+        assert_eq!(store.fire_schedule(&workflow, 1_000, &event, None).unwrap(), None);
+        assert_eq!(store.schedule("tick").unwrap(), Some(2_000));
+        assert_eq!(store.queued_runs().unwrap(), 1, "one run for the tick");
+        // The last tick removes the schedule.
+        assert!(store.fire_schedule(&workflow, 2_000, &event, None).unwrap().is_some());
+        assert_eq!(store.schedule("tick").unwrap(), None);
+        assert_eq!(store.queued_runs().unwrap(), 2);
+        // init_meta keeps the first value.
+        assert_eq!(store.init_meta("k", b"first").unwrap(), b"first");
+        assert_eq!(store.init_meta("k", b"second").unwrap(), b"first");
     }
 
     #[test]

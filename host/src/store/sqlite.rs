@@ -35,8 +35,12 @@ impl Sqlite {
 
 #[async_trait]
 impl Steps for Sqlite {
-    async fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError> {
-        self.lock().put_step(id, size)
+    async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        // The file in the data directory is the copy: only the size is kept.
+        self.lock().put_step(id, bytes.len() as u64)
+    }
+    async fn step_bytes(&self, _id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
     }
     async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
         self.lock().list_steps()
@@ -93,10 +97,11 @@ impl Schedules for Sqlite {
     async fn fire_schedule(
         &self,
         workflow: &WorkflowRecord,
+        due_ms: i64,
         event: &Value,
         next_ms: Option<i64>,
-    ) -> Result<String, StoreError> {
-        self.lock().fire_schedule(workflow, event, next_ms)
+    ) -> Result<Option<String>, StoreError> {
+        self.lock().fire_schedule(workflow, due_ms, event, next_ms)
     }
 }
 
@@ -246,4 +251,10 @@ impl Settings for Sqlite {
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.lock().set_meta(key, value)
     }
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.lock().init_meta(key, value)
+    }
 }
+
+/// Only this process serves a SQLite store: the defaults.
+impl Cluster for Sqlite {}

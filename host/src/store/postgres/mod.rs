@@ -5,7 +5,11 @@
 //!
 //! No TLS yet: a URL asking for it (`sslmode=require`) is refused at once.
 
+mod cluster;
+mod deploy;
+mod queue;
 mod schema;
+mod secrets;
 #[cfg(test)]
 mod tests;
 
@@ -31,7 +35,6 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
     /// Kept to seal and open secret values (accounts, env, inline secrets).
-    #[allow(dead_code)] // read by the secret-holding parts of the next round
     key: MasterKey,
     /// What timestamps and leases go by.
     clock: Arc<dyn Clock>,
@@ -134,60 +137,10 @@ impl Postgres {
         let row = client.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(&db)?;
         Ok(row.get(0))
     }
-
-    /// Records an uploaded component under `id` (its SHA-256 in hex) with
-    /// its bytes, so every node can fetch and compile it; a known id is left
-    /// as it is (first upload time kept).
-    pub async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO steps (id, size, uploaded_ms, bytes) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                &[&id, &(bytes.len() as i64), &self.clock.now_ms(), &bytes],
-            )
-            .await
-            .map_err(self.db())?;
-        Ok(())
-    }
-
-    /// An uploaded component's bytes, for a node that has no copy yet;
-    /// `None` if `id` was never uploaded or was deleted.
-    pub async fn step_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let client = self.client().await?;
-        let row =
-            client.query_opt("SELECT bytes FROM steps WHERE id = $1", &[&id]).await.map_err(self.db())?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    /// Every uploaded step, newest upload first.
-    pub async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query("SELECT id, size, uploaded_ms FROM steps ORDER BY uploaded_ms DESC, id", &[])
-            .await
-            .map_err(self.db())?;
-        Ok(rows.iter().map(step_record).collect())
-    }
-
-    /// One uploaded step; `None` if `id` was never uploaded or was deleted.
-    pub async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT id, size, uploaded_ms FROM steps WHERE id = $1", &[&id])
-            .await
-            .map_err(self.db())?;
-        Ok(row.as_ref().map(step_record))
-    }
-
-    /// Forgets an uploaded step, bytes and all; `false` if there was none.
-    pub async fn delete_step(&self, id: &str) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        Ok(client.execute("DELETE FROM steps WHERE id = $1", &[&id]).await.map_err(self.db())? > 0)
-    }
 }
 
 /// A `steps` row (id, size, uploaded_ms) as a record.
-fn step_record(row: &tokio_postgres::Row) -> StepRecord {
+pub(super) fn step_record(row: &tokio_postgres::Row) -> StepRecord {
     StepRecord { id: row.get(0), size: row.get::<_, i64>(1) as u64, uploaded_ms: row.get::<_, i64>(2) as u64 }
 }
 
@@ -198,6 +151,10 @@ impl super::Settings for Postgres {
         let row =
             client.query_opt("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(self.db())?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Postgres::init_meta(self, key, value).await
     }
 
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

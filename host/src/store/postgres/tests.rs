@@ -7,7 +7,12 @@
 use super::schema::MIGRATIONS;
 use super::*;
 use crate::base::clock::{ManualClock, SystemClock};
-use crate::store::Settings;
+use crate::catalog::Catalog;
+use crate::store::OAuthState;
+use crate::store::runs::{NewRun, Run, RunOutcome, RunStatus, WorkflowStatus};
+use crate::store::{
+    Cluster, Deployments, InlineSecret, RunLog, RunQueue, Schedules, Settings, Steps, WorkflowRecord,
+};
 use tokio_postgres::Client;
 
 /// The admin URL tests make databases through.
@@ -259,4 +264,431 @@ async fn component_bytes_are_stored_once_for_every_node() {
     assert!(!one.delete_step("abc").await.unwrap());
     assert_eq!(one.step_bytes("abc").await.unwrap(), None);
     assert!(one.step("abc").await.unwrap().is_none());
+}
+
+/// A workflow version to queue runs of (runs do not need its row).
+fn workflow(name: &str) -> WorkflowRecord {
+    WorkflowRecord {
+        name: name.into(),
+        version: 3,
+        definition: String::new(),
+        endpoint: "e".into(),
+        created_ms: 0,
+    }
+}
+
+fn outcome(status: WorkflowStatus, attempt: u64) -> RunOutcome {
+    RunOutcome { status, attempt, duration_ms: Some(1.5), steps: vec![] }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_claimers_over_200_queued_runs_claim_each_exactly_once() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    // Two nodes (two pools), four workers each.
+    let nodes = [Arc::new(connect(&db, 7).await.unwrap()), Arc::new(connect(&db, 7).await.unwrap())];
+    let flow = workflow("many");
+    let event = serde_json::json!({ "n": 1 });
+    let ids: Vec<String> = (0..200).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    nodes[0].enqueue_runs(&batch).await.unwrap();
+    assert_eq!(nodes[1].queued_runs().await.unwrap(), 200);
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = nodes[w % 2].clone();
+            tokio::spawn(async move {
+                let owner = format!("serve:{w}:test");
+                let mut claimed = Vec::new();
+                while let Some(c) = store.claim_run(&owner, LEASE).await.unwrap() {
+                    claimed.push((c.run.id, c.run.attempt));
+                }
+                claimed
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    assert!(all.iter().all(|(_, attempt)| *attempt == 1), "a run was claimed twice: {all:?}");
+    let mut claimed: Vec<String> = all.into_iter().map(|(id, _)| id).collect();
+    claimed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(claimed, expected, "each run claimed exactly once");
+    assert_eq!(nodes[0].queued_runs().await.unwrap(), 0);
+    assert_eq!(nodes[0].list_runs(None, Some(RunStatus::Running), 1_000).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_reclaimed_with_attempt_2_and_the_stale_holder_is_refused() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(10_000));
+    let one = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let two = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let flow = workflow("lease");
+    let id = crate::base::ids::new_run_id();
+    one.enqueue_runs(&[NewRun { id: id.clone(), workflow: &flow, event: &serde_json::json!({}) }])
+        .await
+        .unwrap();
+    // The same owner name on both: the attempt tells the holders apart.
+    let stale = one.claim_run("serve:1:a", LEASE).await.unwrap().unwrap();
+    assert_eq!(stale.run.attempt, 1);
+    assert!(two.claim_run("serve:1:a", LEASE).await.unwrap().is_none(), "held under a live lease");
+    assert!(one.heartbeat(&stale.lease, LEASE).await.unwrap());
+    clock.set(10_000 + 2 * LEASE.as_millis() as i64);
+    let fresh = two.claim_run("serve:1:a", LEASE).await.unwrap().expect("the expired lease is taken over");
+    assert_eq!((fresh.run.id.as_str(), fresh.run.attempt), (id.as_str(), 2));
+    let done = outcome(WorkflowStatus::Succeeded, 1);
+    assert!(!one.finish_run(&stale.lease, RunStatus::Succeeded, &done).await.unwrap(), "stale finish");
+    assert!(!one.heartbeat(&stale.lease, LEASE).await.unwrap(), "stale heartbeat");
+    assert!(!one.save_progress(&stale.lease, &done).await.unwrap(), "stale progress");
+    assert!(!one.release_run(&stale.lease).await.unwrap(), "stale release");
+    assert_eq!(one.run(&id).await.unwrap().unwrap().status, RunStatus::Running);
+    assert!(
+        two.finish_run(&fresh.lease, RunStatus::Succeeded, &outcome(WorkflowStatus::Succeeded, 2))
+            .await
+            .unwrap()
+    );
+    let run = one.run(&id).await.unwrap().unwrap();
+    assert_eq!((run.status, run.attempt, run.outcome.unwrap().attempt), (RunStatus::Succeeded, 2, 2));
+}
+
+#[tokio::test]
+async fn the_reaper_requeues_only_expired_leases_and_the_run_counts_its_next_attempt() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(10_000));
+    let store = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let flow = workflow("reap");
+    let event = serde_json::json!({});
+    let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    store.enqueue_runs(&batch).await.unwrap();
+    let dead = store.claim_run("serve:dead", Duration::from_secs(5)).await.unwrap().unwrap();
+    let alive = store.claim_run("serve:alive", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(store.requeue_expired().await.unwrap(), 0, "no lease has expired");
+    clock.set(20_000);
+    assert_eq!(store.requeue_expired().await.unwrap(), 1);
+    let run = store.run(&dead.run.id).await.unwrap().unwrap();
+    assert_eq!((run.status, run.attempt), (RunStatus::Queued, 1));
+    assert_eq!(store.run(&alive.run.id).await.unwrap().unwrap().status, RunStatus::Running);
+    let again = store.claim_run("serve:other", LEASE).await.unwrap().unwrap();
+    assert_eq!((again.run.id, again.run.attempt), (dead.run.id.clone(), 2));
+    assert!(!store.release_run(&dead.lease).await.unwrap(), "the dead holder lost it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn three_nodes_firing_the_same_schedule_tick_queue_one_run() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(connect(&db, 7).await.unwrap()));
+    }
+    nodes[0].set_schedule("tick", Some(60_000)).await.unwrap();
+    let fires: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let event = serde_json::json!({ "timestamp": 60_000 });
+                node.fire_schedule(&workflow("tick"), 60_000, &event, Some(120_000)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut fired = Vec::new();
+    for fire in fires {
+        fired.extend(fire.await.unwrap());
+    }
+    assert_eq!(fired.len(), 1, "one node fires the tick: {fired:?}");
+    assert_eq!(nodes[1].queued_runs().await.unwrap(), 1);
+    assert_eq!(nodes[2].schedule("tick").await.unwrap(), Some(120_000));
+    assert_eq!(nodes[2].run(&fired[0]).await.unwrap().unwrap().event["timestamp"], 60_000);
+    // The last tick removes the schedule, once.
+    let event = serde_json::json!({});
+    assert!(nodes[0].fire_schedule(&workflow("tick"), 120_000, &event, None).await.unwrap().is_some());
+    assert_eq!(nodes[1].fire_schedule(&workflow("tick"), 120_000, &event, None).await.unwrap(), None);
+    assert_eq!(nodes[1].schedules().await.unwrap(), vec![]);
+    assert_eq!(nodes[1].queued_runs().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_run_s_round_trip_has_the_shape_sqlite_gives_it() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(1_000));
+    let pg = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite =
+        crate::store::Sqlite::new(crate::store::Store::open(dir.path()).unwrap().with_clock(clock.clone()));
+    let stores: [&dyn RunStore; 2] = [&sqlite, &pg];
+    let flow = workflow("shape");
+    // Key order and nesting must come back as sent.
+    let events =
+        [serde_json::json!({ "z": 1, "a": { "y": [1, "two", null] } }), serde_json::json!({ "n": 2 })];
+    let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> = ids
+        .iter()
+        .zip(&events)
+        .map(|(id, event)| NewRun { id: id.clone(), workflow: &flow, event })
+        .collect();
+    let mut shapes: Vec<Vec<serde_json::Value>> = vec![vec![]; 2];
+    let json = |run: &Run| serde_json::to_value(run).unwrap();
+    for (store, shape) in stores.iter().zip(&mut shapes) {
+        // Two batches, so "newest first" has no tie (SQLite's order of
+        // runs created in the same millisecond is its own).
+        clock.set(1_000);
+        store.enqueue_runs(&batch[..1]).await.unwrap();
+        clock.set(1_500);
+        store.enqueue_runs(&batch[1..]).await.unwrap();
+        clock.set(2_000);
+        let first = store.claim_run("serve:1:x", LEASE).await.unwrap().unwrap();
+        shape.push(json(&first.run));
+        let progress = RunOutcome::running(1, &[]);
+        assert!(store.save_progress(&first.lease, &progress).await.unwrap());
+        shape.push(json(&store.run(&ids[0]).await.unwrap().unwrap()));
+        clock.set(3_000);
+        let failed = outcome(WorkflowStatus::Failed { step: "s".into(), error: "boom".into() }, 1);
+        assert!(store.finish_run(&first.lease, RunStatus::Failed, &failed).await.unwrap());
+        let second = store.claim_run("serve:1:x", LEASE).await.unwrap().unwrap();
+        assert!(store.retry_run(&second.lease, &failed, 9_000).await.unwrap());
+        assert_eq!(store.next_retry_ms().await.unwrap(), Some(9_000));
+        assert!(store.claim_run("serve:1:x", LEASE).await.unwrap().is_none(), "the retry is not due");
+        shape.extend(store.list_runs(Some("shape"), None, 10).await.unwrap().iter().map(json));
+        shape.extend(store.list_runs(None, Some(RunStatus::Failed), 10).await.unwrap().iter().map(json));
+        assert_eq!(store.workflows_with_runs().await.unwrap(), ["shape"]);
+        assert_eq!(
+            store.prune_runs("shape", Some(0), None).await.unwrap(),
+            1,
+            "the failed run, not the queued"
+        );
+    }
+    assert_eq!(shapes[1], shapes[0], "PostgreSQL's runs differ from SQLite's");
+    assert_eq!(shapes[0][0]["status"], "running");
+    assert_eq!(shapes[0][0]["event"], events[0]);
+    assert_eq!(
+        serde_json::to_string(&shapes[1][0]["event"]).unwrap(),
+        serde_json::to_string(&events[0]).unwrap(),
+        "key order kept"
+    );
+}
+
+#[tokio::test]
+async fn uploads_keep_their_bytes_and_deleting_one_tells_the_other_nodes() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let store = connect(&db, 7).await.unwrap();
+    let (listener, mut heard) = listen(&db.url).await;
+    store.put_step("abc", b"wasm").await.unwrap();
+    assert_eq!(store.step_bytes("abc").await.unwrap().as_deref(), Some(&b"wasm"[..]));
+    assert!(store.delete_step("abc").await.unwrap());
+    assert!(!store.delete_step("abc").await.unwrap());
+    assert_eq!(store.step_bytes("abc").await.unwrap(), None);
+    // Notifications arrive in commit order: ours comes after the delete's.
+    listener.batch_execute("NOTIFY stephost, 'end'").await.unwrap();
+    assert_eq!(heard_until_end(&mut heard).await, ["step-deleted:abc"], "once, for the one delete");
+}
+
+#[tokio::test]
+async fn accepted_runs_released_runs_and_fired_ticks_wake_the_other_nodes() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(10_000));
+    let store = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let (listener, mut heard) = listen(&db.url).await;
+    let flow = workflow("wake");
+    let event = serde_json::json!({});
+    let ids: Vec<String> = (0..3).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    store.enqueue_runs(&batch).await.unwrap();
+    let claimed = store.claim_run("serve:1:x", Duration::from_secs(1)).await.unwrap().unwrap();
+    assert!(store.release_run(&claimed.lease).await.unwrap());
+    store.set_schedule("wake", Some(5)).await.unwrap();
+    assert!(store.fire_schedule(&flow, 5, &event, Some(6)).await.unwrap().is_some());
+    let claimed = store.claim_run("serve:1:x", Duration::from_secs(1)).await.unwrap().unwrap();
+    assert!(store.heartbeat(&claimed.lease, Duration::from_secs(1)).await.unwrap());
+    clock.set(20_000);
+    assert_eq!(store.requeue_expired().await.unwrap(), 1);
+    listener.batch_execute("NOTIFY stephost, 'end'").await.unwrap();
+    assert_eq!(heard_until_end(&mut heard).await, ["work:3", "work:1", "schedules", "work:1", "work:1"]);
+}
+
+/// A connection listening on the `stephost` channel, and what it hears.
+async fn listen(url: &str) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    let (send, heard) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let Ok(tokio_postgres::AsyncMessage::Notification(n)) = message {
+                let _ = send.send(n.payload().to_string());
+            }
+        }
+    });
+    client.batch_execute("LISTEN stephost").await.unwrap();
+    (client, heard)
+}
+
+/// Every payload heard before `end`.
+async fn heard_until_end(heard: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let payload = tokio::time::timeout_at(deadline, heard.recv()).await.expect("no `end` within 60 s");
+        match payload.expect("the listener stopped") {
+            end if end == "end" => return payloads,
+            other => payloads.push(other),
+        }
+    }
+}
+
+/// The run methods both stores share, for comparing them.
+trait RunStore: RunQueue + RunLog {}
+impl<T: RunQueue + RunLog> RunStore for T {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_deploying_one_workflow_at_once_get_consecutive_versions_and_one_endpoint() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        nodes.push(Arc::new(connect(&db, 7).await.unwrap()));
+    }
+    let deploys: Vec<_> = (0..8)
+        .map(|i| {
+            let node = nodes[i % 4].clone();
+            tokio::spawn(
+                async move { node.put_workflow("hook", &format!("definition {i}"), &[]).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut records = Vec::new();
+    for deploy in deploys {
+        records.push(deploy.await.unwrap());
+    }
+    let mut versions: Vec<u64> = records.iter().map(|r| r.version).collect();
+    versions.sort();
+    assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+    let newest = nodes[0].workflow("hook").await.unwrap().unwrap();
+    assert_eq!(newest.version, 8);
+    assert!(records.iter().all(|r| r.endpoint == newest.endpoint), "one endpoint for every version");
+    assert_eq!(nodes[1].workflow_by_endpoint(&newest.endpoint).await.unwrap().unwrap().version, 8);
+    // A delete removes the schedule; a redeploy counts on, under a new endpoint.
+    nodes[0].set_schedule("hook", Some(5)).await.unwrap();
+    assert!(nodes[2].delete_workflow("hook").await.unwrap());
+    assert!(!nodes[2].delete_workflow("hook").await.unwrap());
+    assert_eq!(nodes[0].schedule("hook").await.unwrap(), None);
+    assert!(nodes[0].workflow("hook").await.unwrap().is_none());
+    assert_eq!(nodes[0].workflow_version("hook", 3).await.unwrap().unwrap().version, 3, "kept for runs");
+    let again = nodes[3].put_workflow("hook", "definition", &[]).await.unwrap();
+    assert_eq!(again.version, 9);
+    assert_ne!(again.endpoint, newest.endpoint);
+}
+
+#[tokio::test]
+async fn inline_secrets_are_sealed_in_the_database_and_opened_in_order() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let store = connect(&db, 7).await.unwrap();
+    let secrets = vec![
+        InlineSecret { step: "post".into(), field: "secret_env.Z".into(), value: "zz-clear-secret".into() },
+        InlineSecret {
+            step: "post".into(),
+            field: "auths.slack.token".into(),
+            value: "xoxb-clear-secret".into(),
+        },
+    ];
+    let definition = "[[steps]]\nname = \"post\"\nstep = \"ABCD\"\n";
+    let record = store.put_workflow("w", definition, &secrets).await.unwrap();
+    assert_eq!(store.workflow_secrets("w", record.version).await.unwrap(), secrets);
+    assert_eq!(store.workflows_using_step("abcd").await.unwrap(), ["w"]);
+    assert!(store.workflows_using_step("other").await.unwrap().is_empty());
+    let client = db.client().await;
+    for row in client.query("SELECT sealed FROM workflow_secrets", &[]).await.unwrap() {
+        let sealed: Vec<u8> = row.get(0);
+        assert!(!sealed.windows(12).any(|w| w == b"clear-secret"), "a secret is stored in clear");
+    }
+    // Bound to its version: moved to another, it does not open.
+    client.execute("UPDATE workflow_secrets SET version = 2", &[]).await.unwrap();
+    client.execute("UPDATE workflows SET version = 2", &[]).await.unwrap();
+    assert!(store.workflow_secrets("w", 2).await.is_err());
+}
+
+#[tokio::test]
+async fn accounts_and_env_read_back_as_on_sqlite_with_secrets_sealed_in_the_database() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let pg = connect(&db, 7).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = crate::store::Sqlite::open(dir.path()).unwrap();
+    let stores: [&dyn crate::store::Backend; 2] = [&sqlite, &pg];
+    let catalog = Catalog::builtin();
+    let fields = vec![
+        ("oauth_access_token".to_string(), "xoxb-clear-secret".to_string()),
+        ("oauth_uid".into(), "U1".into()),
+    ];
+    let oauth = OAuthState {
+        token_url: "https://example.test/token".into(),
+        client_id: "id".into(),
+        client_secret: Some("cs-clear-secret".into()),
+        refresh_token: Some("rt-clear-secret".into()),
+        expires_ms: Some(77),
+    };
+    let mut seen = Vec::new();
+    for store in stores {
+        store.connect_account(&catalog, "slack", "work", &fields).await.unwrap();
+        store.set_oauth("slack", "work", &oauth).await.unwrap();
+        store.update_tokens("slack", "work", "xoxb-new-clear-secret", None, Some(99)).await.unwrap();
+        store.set_env("TOKEN", "env-clear-secret", true, None).await.unwrap();
+        store.set_env("MODE", "global", false, None).await.unwrap();
+        store.set_env("MODE", "mine", false, Some("w")).await.unwrap();
+        let bad =
+            store.connect_account(&catalog, "slack", "work", &fields[1..]).await.unwrap_err().to_string();
+        let listed: Vec<_> = store
+            .list_accounts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.app, a.name, a.fields, a.expires_ms, a.status))
+            .collect();
+        let envs: Vec<_> = store
+            .list_env()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.workflow, e.secret, e.shown))
+            .collect();
+        let fields: Vec<_> = store
+            .account_fields("slack", "work")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key, f.secret, f.value))
+            .collect();
+        let refresh = store.oauth("slack", "work").await.unwrap().unwrap().refresh_token;
+        seen.push(format!(
+            "{bad}|{listed:?}|{envs:?}|{fields:?}|{refresh:?}|{:?}|{:?}",
+            store.env_for(Some("w")).await.unwrap(),
+            store.remove_account("slack", "gone").await.unwrap_err().to_string()
+        ));
+    }
+    assert_eq!(seen[1], seen[0], "PostgreSQL answers differently from SQLite");
+    assert!(seen[0].contains("xoxb-new-clear-secret") && seen[0].contains("rt-clear-secret"), "{}", seen[0]);
+    let client = db.client().await;
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    for sql in [
+        "SELECT COALESCE(sealed, ''::bytea) FROM account_fields",
+        "SELECT COALESCE(client_secret, ''::bytea) || COALESCE(refresh_token, ''::bytea) FROM account_oauth",
+        "SELECT COALESCE(sealed, ''::bytea) || convert_to(COALESCE(plain, ''), 'UTF8') FROM env",
+    ] {
+        blobs.extend(client.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, Vec<u8>>(0)));
+    }
+    let plain: Vec<String> = client
+        .query("SELECT COALESCE(plain, '') FROM account_fields", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plain.iter().all(|p| !p.contains("clear-secret")), "{plain:?}");
+    assert!(
+        !blobs.iter().any(|b| b.windows(12).any(|w| w == b"clear-secret")),
+        "a secret is stored in clear"
+    );
 }
