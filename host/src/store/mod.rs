@@ -356,11 +356,12 @@ impl Store {
         let mut fields = Vec::with_capacity(rows.len());
         for (key, secret, plain, sealed) in rows {
             let value = match (secret, plain, sealed) {
-                (true, _, Some(blob)) => {
-                    let bytes = self.key.open(&blob, &field_context(app, name, &key))?;
-                    String::from_utf8(bytes)
-                        .map_err(|_| StoreError::Invalid(format!("{app}/{name} {key}: not UTF-8")))?
-                }
+                (true, _, Some(blob)) => open_text(
+                    &self.key,
+                    &blob,
+                    &field_context(app, name, &key),
+                    &format!("{app}/{name} {key}"),
+                )?,
                 (false, Some(plain), _) => plain,
                 _ => {
                     return Err(StoreError::Invalid(format!(
@@ -432,7 +433,7 @@ impl Store {
     pub fn set_oauth(&self, app: &str, name: &str, oauth: &OAuthState) -> Result<(), StoreError> {
         let id = self.account_id(app, name)?;
         let seal = |value: &Option<String>, what: &str| {
-            value.as_ref().map(|v| self.key.seal(v.as_bytes(), &format!("account {app}/{name} oauth {what}")))
+            value.as_ref().map(|v| self.key.seal(v.as_bytes(), &oauth_context(app, name, what)))
         };
         let db = self.db();
         self.conn
@@ -466,7 +467,7 @@ impl Store {
         let Some((token_url, client_id, secret, refresh, expires)) = row else { return Ok(None) };
         let open = |blob: Option<Vec<u8>>, what: &str| -> Result<Option<String>, StoreError> {
             blob.map(|b| {
-                let bytes = self.key.open(&b, &format!("account {app}/{name} oauth {what}"))?;
+                let bytes = self.key.open(&b, &oauth_context(app, name, what))?;
                 String::from_utf8(bytes)
                     .map_err(|_| StoreError::Invalid(format!("{app}/{name}: {what} is not UTF-8")))
             })
@@ -493,8 +494,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = self.account_id(app, name)?;
         let access = self.key.seal(access_token.as_bytes(), &field_context(app, name, "oauth_access_token"));
-        let refresh = refresh_token
-            .map(|t| self.key.seal(t.as_bytes(), &format!("account {app}/{name} oauth refresh_token")));
+        let refresh =
+            refresh_token.map(|t| self.key.seal(t.as_bytes(), &oauth_context(app, name, "refresh_token")));
         let path = self.path.clone();
         let db =
             move |e: rusqlite::Error| StoreError::Database { path: path.clone(), message: e.to_string() };
@@ -562,19 +563,7 @@ impl Store {
         secret: bool,
         workflow: Option<&str>,
     ) -> Result<(), StoreError> {
-        check_env_name(name)?;
-        if value.len() > MAX_ENV_VALUE {
-            return Err(StoreError::Invalid(format!(
-                "the value of {name} is {} bytes; values are at most 64 KiB",
-                value.len()
-            )));
-        }
-        let scope = workflow.unwrap_or("");
-        let (plain, sealed) = if secret {
-            (None, Some(self.key.seal(value.as_bytes(), &env_context(scope, name))))
-        } else {
-            (Some(value), None)
-        };
+        let (scope, plain, sealed) = stored_env(&self.key, name, value, secret, workflow)?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO env (workflow, name, secret, plain, sealed, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -650,10 +639,7 @@ impl Store {
         let mut merged: Vec<(String, bool, String)> = Vec::new();
         for (scope, name, secret, plain, sealed) in rows {
             let value = match (secret, plain, sealed) {
-                (true, _, Some(blob)) => {
-                    String::from_utf8(self.key.open(&blob, &env_context(&scope, &name))?)
-                        .map_err(|_| StoreError::Invalid(format!("{name}: not UTF-8")))?
-                }
+                (true, _, Some(blob)) => open_text(&self.key, &blob, &env_context(&scope, &name), &name)?,
                 (false, Some(plain), _) => plain,
                 _ => return Err(StoreError::Invalid(format!("environment variable {name} is damaged"))),
             };
@@ -760,6 +746,49 @@ pub(super) fn field_context(app: &str, name: &str, key: &str) -> String {
 /// What an environment variable's ciphertext is bound to.
 pub(super) fn env_context(workflow: &str, name: &str) -> String {
     format!("env {workflow}/{name}")
+}
+
+/// What an account's OAuth secret (client secret, refresh token) is bound to.
+pub(super) fn oauth_context(app: &str, name: &str, what: &str) -> String {
+    format!("account {app}/{name} oauth {what}")
+}
+
+/// Opens a sealed value as text; `what` names it in the error.
+pub(super) fn open_text(
+    key: &MasterKey,
+    blob: &[u8],
+    context: &str,
+    what: &str,
+) -> Result<String, StoreError> {
+    String::from_utf8(key.open(blob, context)?).map_err(|_| StoreError::Invalid(format!("{what}: not UTF-8")))
+}
+
+/// An environment variable's row as every backend stores it: its scope
+/// (`""` for global), and its value in clear or sealed.
+pub(super) type EnvRow<'v> = (&'v str, Option<&'v str>, Option<Vec<u8>>);
+
+/// An environment variable as every backend stores it, checked, the value
+/// sealed under `key` when it is secret.
+pub(super) fn stored_env<'v>(
+    key: &MasterKey,
+    name: &str,
+    value: &'v str,
+    secret: bool,
+    workflow: Option<&'v str>,
+) -> Result<EnvRow<'v>, StoreError> {
+    check_env_name(name)?;
+    if value.len() > MAX_ENV_VALUE {
+        return Err(StoreError::Invalid(format!(
+            "the value of {name} is {} bytes; values are at most 64 KiB",
+            value.len()
+        )));
+    }
+    let scope = workflow.unwrap_or("");
+    Ok(if secret {
+        (scope, None, Some(key.seal(value.as_bytes(), &env_context(scope, name))))
+    } else {
+        (scope, Some(value), None)
+    })
 }
 
 pub use crate::base::clock::now_ms;

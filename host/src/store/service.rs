@@ -89,6 +89,18 @@ pub(super) fn inline_context(name: &str, version: u64, step: &str, field: &str) 
     format!("workflow {name}/{version} step {step} {field}")
 }
 
+/// Opens one sealed inline secret of workflow `name`'s `version`.
+pub(super) fn open_inline_secret(
+    key: &super::MasterKey,
+    name: &str,
+    version: u64,
+    (step, field, sealed): (String, String, Vec<u8>),
+) -> Result<InlineSecret, StoreError> {
+    let what = format!("workflow {name} version {version} {step}.{field}");
+    let value = super::open_text(key, &sealed, &inline_context(name, version, &step, &field), &what)?;
+    Ok(InlineSecret { step, field, value })
+}
+
 /// An uploaded step: `POST /v1/steps` answers it, `GET /v1/steps` lists it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
@@ -288,17 +300,7 @@ impl Store {
             .map_err(&db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&db)?;
-        rows.into_iter()
-            .map(|(step, field, sealed)| {
-                let bytes = self.key.open(&sealed, &inline_context(name, version, &step, &field))?;
-                let value = String::from_utf8(bytes).map_err(|_| {
-                    StoreError::Invalid(format!(
-                        "workflow {name} version {version} {step}.{field}: not UTF-8"
-                    ))
-                })?;
-                Ok(InlineSecret { step, field, value })
-            })
-            .collect()
+        rows.into_iter().map(|row| open_inline_secret(&self.key, name, version, row)).collect()
     }
 
     /// The live workflows whose newest version names uploaded step `id`

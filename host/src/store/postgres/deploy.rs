@@ -5,7 +5,7 @@
 
 use super::queue::CHANNEL;
 use super::{Postgres, step_record};
-use crate::store::service::{inline_context, uses_step};
+use crate::store::service::{inline_context, open_inline_secret, uses_step};
 use crate::store::{Deployments, InlineSecret, Schedules, StepRecord, Steps, StoreError, WorkflowRecord};
 use async_trait::async_trait;
 
@@ -112,16 +112,7 @@ impl Deployments for Postgres {
             .await
             .map_err(self.db())?;
         rows.iter()
-            .map(|r| {
-                let (step, field, sealed): (String, String, Vec<u8>) = (r.get(0), r.get(1), r.get(2));
-                let bytes = self.key.open(&sealed, &inline_context(name, version, &step, &field))?;
-                let value = String::from_utf8(bytes).map_err(|_| {
-                    StoreError::Invalid(format!(
-                        "workflow {name} version {version} {step}.{field}: not UTF-8"
-                    ))
-                })?;
-                Ok(InlineSecret { step, field, value })
-            })
+            .map(|r| open_inline_secret(&self.key, name, version, (r.get(0), r.get(1), r.get(2))))
             .collect()
     }
 

@@ -6,18 +6,13 @@
 use super::Postgres;
 use crate::catalog::Catalog;
 use crate::store::{
-    AccountSummary, Accounts, EnvSummary, EnvVars, MAX_ENV_VALUE, OAuthState, StoreError, StoredEnv,
-    StoredField, check_account, check_env_name, env_context, field_context,
+    AccountSummary, Accounts, EnvSummary, EnvVars, OAuthState, StoreError, StoredEnv, StoredField,
+    check_account, env_context, field_context, oauth_context, stored_env,
 };
 use async_trait::async_trait;
 
 /// What a secret value reads as where it is listed.
 const MASKED: &str = "••••••••";
-
-/// The ciphertext context of an OAuth secret of an account.
-fn oauth_context(app: &str, name: &str, what: &str) -> String {
-    format!("account {app}/{name} oauth {what}")
-}
 
 fn no_account(app: &str, name: &str) -> StoreError {
     StoreError::NotFound(format!("no `{app}` account named `{name}` (see `stephost accounts list`)"))
@@ -36,8 +31,7 @@ impl Postgres {
 
     /// Opens a sealed value as text.
     fn open_text(&self, blob: &[u8], context: &str, what: &str) -> Result<String, StoreError> {
-        String::from_utf8(self.key.open(blob, context)?)
-            .map_err(|_| StoreError::Invalid(format!("{what}: not UTF-8")))
+        crate::store::open_text(&self.key, blob, context, what)
     }
 }
 
@@ -285,19 +279,7 @@ impl EnvVars for Postgres {
         secret: bool,
         workflow: Option<&str>,
     ) -> Result<(), StoreError> {
-        check_env_name(name)?;
-        if value.len() > MAX_ENV_VALUE {
-            return Err(StoreError::Invalid(format!(
-                "the value of {name} is {} bytes; values are at most 64 KiB",
-                value.len()
-            )));
-        }
-        let scope = workflow.unwrap_or("");
-        let (plain, sealed) = if secret {
-            (None, Some(self.key.seal(value.as_bytes(), &env_context(scope, name))))
-        } else {
-            (Some(value), None)
-        };
+        let (scope, plain, sealed) = stored_env(&self.key, name, value, secret, workflow)?;
         let client = self.client().await?;
         client
             .execute(
