@@ -48,6 +48,9 @@ pub struct NodeInfo {
     pub listen: String,
     /// The stephost version it runs.
     pub version: String,
+    /// Its lease (ms): a node whose heartbeat is older than twice this is
+    /// no longer listed as live.
+    pub lease_ms: u64,
 }
 
 /// A live node as `/v1/nodes` shows it.

@@ -5,6 +5,7 @@
 //!
 //! No TLS yet: a URL asking for it (`sslmode=require`) is refused at once.
 
+mod audit;
 mod cluster;
 mod deploy;
 mod queue;

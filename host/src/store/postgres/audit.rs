@@ -1,0 +1,1 @@
+//! The audit chain in the shared database (to be written).
