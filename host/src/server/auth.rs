@@ -3,7 +3,7 @@
 //! constant time.
 
 use super::{ApiError, AppState};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Settings, Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -31,6 +31,23 @@ pub(super) fn token_hash(store: &Store) -> Result<([u8; 32], Option<String>), St
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     store.set_meta("api_token_sha256", &hash)?;
     Ok((hash, Some(token)))
+}
+
+/// [`token_hash`] on a store several nodes share: of nodes starting at
+/// once on a new database, the first to store a made token wins and the
+/// others take its hash (only the winner prints its token).
+pub(super) async fn shared_token_hash(store: &dyn Backend) -> Result<([u8; 32], Option<String>), StoreError> {
+    if let Ok(token) = std::env::var(TOKEN_ENV)
+        && !token.is_empty()
+    {
+        return Ok((Sha256::digest(token.as_bytes()).into(), None));
+    }
+    let token = format!("sht_{}", crate::base::ids::unguessable_hex());
+    let made: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let stored = store.init_meta("api_token_sha256", &made).await?;
+    let hash = <[u8; 32]>::try_from(stored.as_slice())
+        .map_err(|_| StoreError::Invalid("the stored API token hash is not 32 bytes".into()))?;
+    Ok((hash, (hash == made).then_some(token)))
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>`.

@@ -144,6 +144,33 @@ impl AppState {
         Ok((state, generated))
     }
 
+    /// [`Self::open`] on a store other nodes may serve at the same time
+    /// (PostgreSQL): the token is taken or made through the store, and no
+    /// run left `running` is requeued at start (it may be a live node's;
+    /// the reaper requeues runs whose lease expired). `listen` is where this
+    /// node serves, as `/v1/nodes` shows it.
+    pub async fn open_shared(
+        config: ServeConfig,
+        runtime: Arc<Runtime>,
+        lock: owner::ServeLock,
+        store: Arc<dyn Backend>,
+        listen: std::net::SocketAddr,
+    ) -> Result<(Arc<Self>, Option<String>), crate::store::StoreError> {
+        let _ = listen;
+        let (token_hash, generated) = auth::shared_token_hash(&*store).await?;
+        let owner = lease_owner(SERVER_OWNER);
+        let state = Self::build(config, runtime, store, token_hash, owner, Some(lock));
+        Ok((state, generated))
+    }
+
+    /// [`Self::open_local`] on a given store (the CLI's local commands with
+    /// `--database`): no token, no lock, no worker.
+    pub fn open_local_on(config: ServeConfig, runtime: Arc<Runtime>, store: Arc<dyn Backend>) -> Arc<Self> {
+        let mut unmatchable = [0u8; 32];
+        getrandom::fill(&mut unmatchable).expect("the system's random source");
+        Self::build(config, runtime, store, unmatchable, lease_owner("cli"), None)
+    }
+
     /// The state for the CLI working on its own data directory in this
     /// process beside any server: no token, no lock, no requeue, and no
     /// worker; it runs only the runs it queued itself, under a lease.

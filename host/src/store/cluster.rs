@@ -8,7 +8,7 @@ use super::StoreError;
 use super::runs::RunStatus;
 use crate::runtime::outcome::HttpResponse;
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// A wake-up another node sent through the shared store.
@@ -36,7 +36,7 @@ pub enum RunReply {
 }
 
 /// A serving node as it registers itself in the shared store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     /// Its lease owner id (`serve:<pid>:<random>`): the runs it holds name it.
     pub id: String,
@@ -54,7 +54,7 @@ pub struct NodeInfo {
 }
 
 /// A live node as `/v1/nodes` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     /// What it registered.
     #[serde(flatten)]

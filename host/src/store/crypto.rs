@@ -51,6 +51,16 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    /// From `STEPHOST_MASTER_KEY` if set, else from `key_file` if it exists;
+    /// `None` when neither is there. A node joining a shared database must
+    /// not make a new random key: the database already has one.
+    pub fn load_existing(key_file: &Path) -> Result<Option<Self>, KeyError> {
+        if std::env::var_os(MASTER_KEY_ENV).is_some() || key_file.exists() {
+            return Self::load(key_file).map(Some);
+        }
+        Ok(None)
+    }
+
     /// From `STEPHOST_MASTER_KEY` if set, else from `key_file`, creating it
     /// (owner-only) with a fresh random key if it does not exist.
     pub fn load(key_file: &Path) -> Result<Self, KeyError> {

@@ -25,6 +25,14 @@ pub struct StepList {
     pub steps: Vec<StepRecord>,
 }
 
+/// `GET /v1/nodes`, `nodes --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeList {
+    /// The live nodes serving the store, oldest first (on the embedded
+    /// store: just the server answering).
+    pub nodes: Vec<crate::store::NodeView>,
+}
+
 /// `GET /v1/runs`, `runs list --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunList {
