@@ -72,9 +72,12 @@ async fn inline_secrets_are_sealed_at_rest_masked_in_answers_and_still_reach_the
     for secret in [GOOD_TOKEN, ENV_SECRET] {
         assert!(!all.contains(secret), "{secret} in an API answer");
     }
-    // The database and its WAL, while the server has them open.
-    let database = files_under(server.data());
-    assert!(database.iter().any(|f| f.ends_with("stephost.db-wal")), "{database:?}");
+    // The database and its WAL, while the server has them open (on
+    // PostgreSQL the store's own tests look at what the server stored).
+    if !crate::support::on_postgres() {
+        let database = files_under(server.data());
+        assert!(database.iter().any(|f| f.ends_with("stephost.db-wal")), "{database:?}");
+    }
     crate::support::assert_not_stored(server.data(), &[GOOD_TOKEN, ENV_SECRET]);
 }
 

@@ -13,6 +13,7 @@ mod hostile;
 mod js_code;
 mod languages;
 mod loading;
+mod nodes;
 mod oauth;
 mod owner;
 mod python_metadata;

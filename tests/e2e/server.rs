@@ -9,6 +9,27 @@ use stephost::server::owner::ServeLock;
 use stephost::server::{AppState, ServeConfig};
 use stephost::store::RunStatus;
 
+/// The server's state on its data directory: on the embedded store, or
+/// under `STEPHOST_TEST_BACKEND=postgres` on a fresh PostgreSQL database as
+/// a node of a cluster would (the state and the token, if one was made).
+pub(crate) async fn open_state(
+    config: ServeConfig,
+    runtime: stephost::Runtime,
+    listen: std::net::SocketAddr,
+) -> (Arc<AppState>, Option<String>) {
+    let lock = ServeLock::acquire(&config.data_dir).unwrap();
+    match crate::support::database_for(&config.data_dir).await {
+        None => AppState::open(config, Arc::new(runtime), lock).unwrap(),
+        Some(url) => {
+            let key =
+                stephost::store::crypto::MasterKey::load(&config.data_dir.join(stephost::store::KEY_FILE))
+                    .unwrap();
+            let store = stephost::store::Postgres::connect(&url, key, config.clock.clone()).await.unwrap();
+            AppState::open_shared(config, Arc::new(runtime), lock, Arc::new(store), listen).await.unwrap()
+        }
+    }
+}
+
 /// A server in this process on an ephemeral loopback port, with its own
 /// data directory.
 pub(crate) struct Server {
@@ -38,10 +59,9 @@ impl Server {
         let mut config = ServeConfig::new(data.path().to_path_buf());
         configure(&mut config);
         let runtime = make_runtime(data.path());
-        let lock = ServeLock::acquire(data.path()).unwrap();
-        let (state, token) = AppState::open(config, Arc::new(runtime), lock).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let (state, token) = open_state(config, runtime, listener.local_addr().unwrap()).await;
         tokio::spawn(stephost::server::serve(state.clone(), listener));
         Self {
             base,
@@ -281,7 +301,10 @@ pub(crate) async fn spawn_server(data: &std::path::Path, workers: &str) -> (toki
     let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
+        .args(crate::support::database_args(data).await)
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", workers])
+        // On PostgreSQL a dead node's runs wait for its lease: keep it short.
+        .args(if crate::support::on_postgres() { &["--lease", "3s"][..] } else { &[][..] })
         .env("STEPHOST_API_TOKEN", "crash-test-token")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -410,12 +433,11 @@ async fn a_full_queue_answers_429_with_retry_after_and_drops_nothing() {
     let data = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::new(data.path().to_path_buf());
     config.max_queued = 3;
-    let lock = ServeLock::acquire(data.path()).unwrap();
-    let (state, token) = AppState::open(config, Arc::new(runtime()), lock).unwrap();
-    let token = token.unwrap();
     // The router alone: no workers, so the queue only fills.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let (state, token) = open_state(config, runtime(), listener.local_addr().unwrap()).await;
+    let token = token.unwrap();
     let app =
         stephost::server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -457,8 +479,8 @@ async fn sigterm_lets_the_running_run_finish_and_leaves_the_rest_queued() {
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(child.wait().await.unwrap().success(), "a clean exit after the drain");
 
-    let store = stephost::store::Store::open(data.path()).unwrap();
-    let runs = store.list_runs(Some("slow"), None, 10).unwrap();
+    let store = crate::support::open_store(data.path()).await;
+    let runs = store.list_runs(Some("slow"), None, 10).await.unwrap();
     let count = |status: RunStatus| runs.iter().filter(|r| r.status == status).count();
     assert_eq!(count(RunStatus::Running), 0, "nothing is left half-done");
     assert_eq!(count(RunStatus::Failed), 0);

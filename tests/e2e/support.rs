@@ -108,6 +108,7 @@ pub async fn stephost_async(data: &Path, args: &[&str], stdin: Option<&str>) -> 
     let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
+        .args(database_args(data).await)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -436,5 +437,136 @@ fn encoded(form: &str, value: &str) -> String {
                 .collect::<String>()
         ),
         other => panic!("unknown echo form {other}"),
+    }
+}
+
+/// The admin URL of the test PostgreSQL server (`scripts/lib/postgres.sh`
+/// starts one and sets it).
+const ADMIN_URL: &str = "STEPHOST_TEST_DATABASE_URL";
+
+/// A database of its own for one test, on the test PostgreSQL server.
+pub struct TestDatabase {
+    /// Its URL: the admin URL with this database's name.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A new, empty database; `None` (after saying "skipped") without a
+    /// server to make it in, except under `CI`, which never skips.
+    pub async fn fresh() -> Option<Self> {
+        let admin = match std::env::var(ADMIN_URL) {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+                assert!(!ci, "{ADMIN_URL} is not set under CI: start PostgreSQL (scripts/lib/postgres.sh)");
+                eprintln!("skipped: no {ADMIN_URL}");
+                return None;
+            }
+        };
+        let name = format!("stephost_{}", &stephost::base::ids::unguessable_hex()[..16]);
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        drop(client);
+        let _ = driver.await;
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Some(Self { url: url.to_string() })
+    }
+}
+
+/// The master key every node of a test cluster shares.
+pub const NODE_MASTER_KEY: &str = "6e6f6465206d6173746572206b657920666f722074657374732121212121212a";
+
+/// The API token every node of a test cluster accepts.
+pub const NODE_TOKEN: &str = "node-test-token";
+
+/// A `stephost serve` node on `database` with its own data directory:
+/// `--workers workers --lease lease`, `NODE_MASTER_KEY` and `NODE_TOKEN`
+/// unless `env` sets them otherwise. Returns the process and its base URL
+/// once it says it serves.
+pub async fn spawn_node(
+    data: &Path,
+    database: &str,
+    workers: usize,
+    lease: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = stephost_tokio_command();
+    command
+        .arg("--data")
+        .arg(data)
+        .args(["--database", database, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--workers", &workers.to_string(), "--lease", lease])
+        .env("STEPHOST_MASTER_KEY", NODE_MASTER_KEY)
+        .env("STEPHOST_API_TOKEN", NODE_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(base) = line.strip_prefix("stephost serving on ") {
+                return Some(base.to_string());
+            }
+        }
+        None
+    })
+    .await
+    .expect("a node starts within two minutes");
+    let base = started.expect("the node said where it serves");
+    // Keep reading its stdout so a later line never meets a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+/// Whether this pass runs the server tests on PostgreSQL
+/// (`STEPHOST_TEST_BACKEND=postgres`, the second pass of `scripts/test.sh`).
+pub fn on_postgres() -> bool {
+    std::env::var("STEPHOST_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The database a data directory's server uses on the PostgreSQL pass (made
+/// on first use, the same for a restart on the directory); `None` on the
+/// embedded store.
+pub async fn database_for(data: &Path) -> Option<String> {
+    static DATABASES: OnceLock<tokio::sync::Mutex<std::collections::HashMap<PathBuf, String>>> =
+        OnceLock::new();
+    if !on_postgres() {
+        return None;
+    }
+    let mut databases = DATABASES.get_or_init(Default::default).lock().await;
+    if let Some(url) = databases.get(data) {
+        return Some(url.clone());
+    }
+    let db =
+        TestDatabase::fresh().await.expect("STEPHOST_TEST_BACKEND=postgres needs STEPHOST_TEST_DATABASE_URL");
+    databases.insert(data.to_path_buf(), db.url.clone());
+    Some(db.url)
+}
+
+/// `--database URL` for a `stephost` command on `data` on the PostgreSQL
+/// pass; nothing on the embedded store.
+pub async fn database_args(data: &Path) -> Vec<String> {
+    match database_for(data).await {
+        Some(url) => vec!["--database".into(), url],
+        None => Vec::new(),
+    }
+}
+
+/// The store a data directory's server used, opened as the server did.
+pub async fn open_store(data: &Path) -> Arc<dyn stephost::store::Backend> {
+    match database_for(data).await {
+        None => Arc::new(stephost::store::Sqlite::open(data).unwrap()),
+        Some(url) => {
+            let key =
+                stephost::store::crypto::MasterKey::load(&data.join(stephost::store::KEY_FILE)).unwrap();
+            let clock = Arc::new(stephost::base::clock::SystemClock);
+            Arc::new(stephost::store::Postgres::connect(&url, key, clock).await.unwrap())
+        }
     }
 }
