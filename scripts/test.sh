@@ -3,7 +3,7 @@
 # installs the wasm32-wasip2 target, builds every guest component once
 # (example steps and test fixtures), starts a throwaway PostgreSQL server
 # (the PostgreSQL backend's tests create their databases in it), then runs
-# unit and end-to-end tests.
+# unit and end-to-end tests, then the server's tests again on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
@@ -16,3 +16,8 @@ cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 . scripts/lib/postgres.sh
 start_postgres fast
 cargo test --workspace "$@"
+# The server suite once more, on PostgreSQL: the same test binary (nothing
+# is rebuilt), every in-process server and `stephost serve` a node on a
+# fresh database of the throwaway server.
+STEPHOST_TEST_BACKEND=postgres cargo test -p stephost --test e2e "$@" -- \
+    server:: triggers:: deploy:: owner:: oauth::

@@ -404,11 +404,14 @@ async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared,
         ..stephost::RuntimeConfig::default()
     })
     .unwrap();
-    let lock = stephost::server::owner::ServeLock::acquire(data).unwrap();
-    let (state, token) =
-        AppState::open(ServeConfig::new(data.to_path_buf()), Arc::new(runtime), lock).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let (state, token) = crate::server::open_state(
+        ServeConfig::new(data.to_path_buf()),
+        runtime,
+        listener.local_addr().unwrap(),
+    )
+    .await;
     tokio::spawn(stephost::server::serve(state, listener));
     let http = reqwest::Client::new();
     let token = token.unwrap();
