@@ -391,7 +391,7 @@ async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request
 /// account and runs it once by hand, making one call to Slack; returns the
 /// provider, the stand-in and the finished run.
 async fn run_on_a_server(data: &std::path::Path, provider: Provider) -> (Shared, StandIn, Value) {
-    use stephost::server::{AppState, ServeConfig};
+    use stephost::server::ServeConfig;
     let (provider, oauth) = connect_with(data, provider).await;
     let slack = StandIn::start(&["slack.com"]).await;
     let mut egress = slack.egress();
