@@ -3,7 +3,8 @@
 # installs the wasm32-wasip2 target, Node.js (the peers) and the wasmtime
 # CLI 48.0.8 (the `wasmtime run` peer, into target/tools: ~6 min once),
 # builds the bench steps and the suite's binary (`stephost-bench`) in release
-# mode, runs it and writes its report into docs/BENCHMARKS.md.
+# mode, starts a throwaway durable PostgreSQL (the server rows on 1-3 nodes),
+# runs the suite and writes its report into docs/BENCHMARKS.md.
 # Extra arguments go to the suite (e.g. --quick, --only step); the report of
 # such a partial run is printed, not written into the document.
 set -euo pipefail
@@ -18,6 +19,10 @@ if [ ! -x "$wasmtime" ]; then
 fi
 cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 cargo build --release -p stephost --bin stephost-bench
+# A durable PostgreSQL (fsync on) for the server rows on 1, 2 and 3 nodes.
+. scripts/lib/postgres.sh
+start_postgres durable
 write=(--write docs/BENCHMARKS.md)
 [ $# -eq 0 ] || write=()
-exec target/release/stephost-bench --data target/bench-data --wasmtime "$wasmtime" "${write[@]}" "$@"
+target/release/stephost-bench --data target/bench-data --wasmtime "$wasmtime" \
+    --database "$STEPHOST_TEST_DATABASE_URL" "${write[@]}" "$@"

@@ -226,32 +226,84 @@ pub async fn triggers(
     triggers: usize,
     concurrency: usize,
 ) -> Result<TriggerReport> {
+    triggers_on(runtime, component, triggers, concurrency, None).await
+}
+
+/// Where [`triggers_on`] keeps its runs: the embedded store of a throw-away
+/// data directory, or `nodes` nodes in this process sharing the (empty)
+/// PostgreSQL database at `database`, clients spread over them.
+pub struct Cluster<'a> {
+    /// The database's URL.
+    pub database: &'a str,
+    /// Nodes serving it, each with its own data directory and port.
+    pub nodes: usize,
+}
+
+/// [`triggers`] on the embedded store (`cluster` `None`) or on a cluster of
+/// nodes sharing one PostgreSQL database.
+pub async fn triggers_on(
+    runtime: Arc<Runtime>,
+    component: &std::path::Path,
+    triggers: usize,
+    concurrency: usize,
+    cluster: Option<Cluster<'_>>,
+) -> Result<TriggerReport> {
     use crate::server::{AppState, ServeConfig};
-    let data = tempfile::tempdir()?;
-    let mut config = ServeConfig::new(data.path().to_path_buf());
-    config.workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = config.workers;
-    let lock = crate::server::owner::ServeLock::acquire(data.path())?;
-    let (state, _) = AppState::open(config, runtime.clone(), lock)?;
+    let node_count = cluster.as_ref().map_or(1, |c| c.nodes.max(1));
+    let workers_each = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // One master key for all the nodes, as a cluster's operator gives them.
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let step = runtime.load(component)?;
-    let steps_dir = state.steps_dir();
-    std::fs::create_dir_all(&steps_dir)?;
-    std::fs::copy(component, steps_dir.join(format!("{}.wasm", step.hash)))?;
-    let record = state
-        .store()
-        .put_workflow("bench", &format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash), &[])
-        .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = Arc::new(format!("http://{}/e/{}", listener.local_addr()?, record.endpoint));
-    let server = tokio::spawn(crate::server::serve(state.clone(), listener));
+    let bytes = std::fs::read(component)?;
+    let mut dirs = Vec::new();
+    let mut states = Vec::new();
+    let mut urls = Vec::new();
+    let mut servers = Vec::new();
+    let mut endpoint = None;
+    for node in 0..node_count {
+        let data = tempfile::tempdir()?;
+        let mut config = ServeConfig::new(data.path().to_path_buf());
+        config.workers = workers_each;
+        let lock = crate::server::owner::ServeLock::acquire(data.path())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listen = listener.local_addr()?;
+        let state = match &cluster {
+            Some(cluster) => {
+                let (key, clock) = (crate::store::crypto::MasterKey::from_bytes(&key), config.clock.clone());
+                let store = crate::store::Postgres::connect(cluster.database, key, clock).await?;
+                AppState::open_shared(config, runtime.clone(), lock, Arc::new(store), listen).await?.0
+            }
+            _ => AppState::open(config, runtime.clone(), lock)?.0,
+        };
+        if node == 0 {
+            // As an upload does: the bytes in the store (where other nodes
+            // fetch them), the file in this node's steps directory.
+            state.store().put_step(&step.hash, &bytes).await?;
+            let steps_dir = state.steps_dir();
+            std::fs::create_dir_all(&steps_dir)?;
+            std::fs::write(steps_dir.join(format!("{}.wasm", step.hash)), &bytes)?;
+            let definition = format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash);
+            endpoint = Some(state.store().put_workflow("bench", &definition, &[]).await?.endpoint);
+        }
+        urls.push(format!("http://{listen}/e/{}", endpoint.as_deref().unwrap_or_default()));
+        servers.push(tokio::spawn(crate::server::serve(state.clone(), listener)));
+        states.push(state);
+        dirs.push(data);
+    }
+    let state = states[0].clone();
+    let workers = workers_each * node_count;
+    let urls = Arc::new(urls);
 
     let http = reqwest::Client::new();
     let next = Arc::new(AtomicU64::new(0));
     let retried = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (http, url, next, retried) = (http.clone(), url.clone(), next.clone(), retried.clone());
+        .map(|client| {
+            let (http, next, retried) = (http.clone(), next.clone(), retried.clone());
+            // Each client talks to one node, the clients spread evenly.
+            let url = urls[client % urls.len()].clone();
             tokio::spawn(async move {
                 let mut ids = Vec::new();
                 loop {
@@ -293,7 +345,7 @@ pub async fn triggers(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let finished = started.elapsed();
-    server.abort();
+    servers.iter().for_each(|server| server.abort());
     let mut latencies = Vec::with_capacity(ids.len());
     for id in &ids {
         let run = state.store().run(id).await?.ok_or_else(|| anyhow::anyhow!("run {id} was lost"))?;

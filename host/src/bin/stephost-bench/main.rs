@@ -47,9 +47,14 @@ struct Args {
     #[arg(long)]
     no_languages: bool,
     /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, egress, scaling, cold, builds.
+    /// workflow, egress, scaling, server, cold, builds.
     #[arg(long, value_name = "PART")]
     only: Vec<String>,
+    /// A PostgreSQL server's admin URL (a user that may create databases):
+    /// the server part then also measures 1, 2 and 3 nodes on it, each on a
+    /// new database.
+    #[arg(long, value_name = "URL", env = "STEPHOST_BENCH_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +89,7 @@ fn run(args: Args) -> Result<()> {
         quick: args.quick,
         no_languages: args.no_languages,
         only: args.only,
+        database: args.database.filter(|url| !url.is_empty()),
     };
     let report = suite::run(&options)?;
     let today = chrono::DateTime::from_timestamp_millis(stephost::base::clock::now_ms()).unwrap_or_default();

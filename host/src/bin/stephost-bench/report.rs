@@ -88,6 +88,9 @@ pub struct Report {
     pub builds: Vec<BuildRow>,
     pub egress: Option<EgressReport>,
     pub scaling: Vec<ScaleRow>,
+    /// Durable HTTP triggers through `serve`: the embedded store, then
+    /// PostgreSQL with 1, 2 and 3 nodes (the row's label says which).
+    pub server: Vec<(String, stephost::bench::TriggerReport)>,
     /// Rows skipped and why.
     pub notes: Vec<String>,
 }
@@ -106,6 +109,7 @@ impl Report {
             builds: Vec::new(),
             egress: None,
             scaling: Vec::new(),
+            server: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -164,6 +168,13 @@ impl Report {
                 format!("rebuild after an edit ≤ 10 s ({})", build.language),
                 human(build.rebuild),
                 build.rebuild <= Duration::from_secs(10),
+            ));
+        }
+        if let Some((_, embedded)) = self.server.first() {
+            targets.push((
+                "durable triggers ≥ 3,000/s on the embedded store".into(),
+                format!("{:.0}/s", embedded.finished_per_s),
+                embedded.finished_per_s >= 3_000.0,
             ));
         }
         if let Some(most) = self.scaling.iter().max_by_key(|row| row.concurrent) {
@@ -324,6 +335,34 @@ impl Report {
                     row.max_waiting,
                     mib(row.peak_rss),
                     kib(row.per_run_bytes)
+                );
+            }
+        }
+        if !self.server.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Server: durable HTTP triggers (each 2xx after its event is committed)\n\n\
+                 A one-step workflow of the trivial step; clients spread over the nodes, each node with one \
+                 worker per core, all in one process on this machine. More nodes on the same cores measure \
+                 what coordinating through PostgreSQL costs, not scale-out. Trigger-to-finish from the \
+                 store's timestamps.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| store | triggers | clients | workers | accepted/s | finished/s | trigger-to-finish p50 / p99 | 429s retried |\n|---|---|---|---|---|---|---|---|"
+            );
+            for (label, row) in &self.server {
+                let _ = writeln!(
+                    out,
+                    "| {label} | {} | {} | {} | {:.0} | {:.0} | {} ms / {} ms | {} |",
+                    row.triggers,
+                    row.concurrency,
+                    row.workers,
+                    row.accepted_per_s,
+                    row.finished_per_s,
+                    row.p50_ms,
+                    row.p99_ms,
+                    row.retried
                 );
             }
         }

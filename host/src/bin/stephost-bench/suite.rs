@@ -33,6 +33,9 @@ pub struct SuiteOptions {
     pub no_languages: bool,
     /// Run only these parts (see [`SECTIONS`]); empty: all.
     pub only: Vec<String>,
+    /// A PostgreSQL server's admin URL: the server part makes a database per
+    /// row there and measures 1, 2 and 3 nodes (without it, only SQLite).
+    pub database: Option<String>,
 }
 
 /// How long each measurement runs.
@@ -73,7 +76,7 @@ const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
 
 /// The parts of the suite, in the order they run (`--only` picks some).
 pub const SECTIONS: &[&str] =
-    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "cold", "builds"];
+    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "server", "cold", "builds"];
 
 /// The built bench steps.
 struct Steps {
@@ -150,6 +153,9 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
         let levels: &[usize] = if options.quick { &[1, 10] } else { &[1, 10, 100, 1_000] };
         report.scaling = scaling(&steps.fetch, levels, Duration::from_millis(50))?;
     }
+    if wants("server") {
+        server_section(&mut report, &rt, &steps, options)?;
+    }
     // Last: JS and Python steps leave hundreds of MB mapped.
     if wants("cold") {
         cold_section(&mut report, &rt, &effort, &steps, options, scratch.path())?;
@@ -169,6 +175,59 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Durable HTTP triggers of the trivial step through `serve`: the embedded
+/// store, then (given a PostgreSQL server) 1, 2 and 3 nodes, each row on a
+/// new database.
+fn server_section(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    steps: &Steps,
+    options: &SuiteOptions,
+) -> Result<()> {
+    let (triggers, clients) = if options.quick { (200, 16) } else { (5_000, 64) };
+    let runtime =
+        Arc::new(Runtime::new(RuntimeConfig { max_concurrent_runs: 64, ..RuntimeConfig::default() })?);
+    progress("server: durable triggers on the embedded store");
+    let embedded = rt.block_on(stephost::bench::triggers(runtime.clone(), &steps.echo, triggers, clients))?;
+    report.server.push(("SQLite (embedded)".into(), embedded));
+    let Some(admin) = &options.database else {
+        report.notes.push("server on PostgreSQL skipped: no --database (scripts/bench.sh starts one)".into());
+        return Ok(());
+    };
+    for nodes in 1..=3 {
+        progress(&format!("server: durable triggers on PostgreSQL, {nodes} node(s)"));
+        let database = rt.block_on(fresh_database(admin))?;
+        let cluster = stephost::bench::Cluster { database: &database, nodes };
+        let row = rt.block_on(stephost::bench::triggers_on(
+            runtime.clone(),
+            &steps.echo,
+            triggers,
+            clients,
+            Some(cluster),
+        ))?;
+        report.server.push((format!("PostgreSQL, {nodes} node{}", if nodes == 1 { "" } else { "s" }), row));
+    }
+    Ok(())
+}
+
+/// A new empty database on the PostgreSQL server at `admin`: its URL.
+async fn fresh_database(admin: &str) -> Result<String> {
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to the --database server")?;
+    let driver = tokio::spawn(connection);
+    let name = format!("stephost_bench_{}", &stephost::base::ids::unguessable_hex()[..12]);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .context("cannot create a bench database")?;
+    drop(client);
+    let _ = driver.await;
+    let mut url = url::Url::parse(admin).context("--database is not a URL")?;
+    url.set_path(&name);
+    Ok(url.to_string())
 }
 
 fn baseline_section(
