@@ -1,4 +1,4 @@
-//! The management API under `/v1`: steps, workflows, runs.
+//! The management API under `/v1`: steps, workflows, runs, nodes.
 
 use super::{ApiError, AppState};
 use crate::store::views::{Queued, RunList, StepList, WorkflowView};
@@ -22,6 +22,7 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/replay", post(replay_run))
+        .route("/nodes", get(super::nodes::list))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -181,7 +182,7 @@ async fn delete_step(
 }
 
 /// An uploaded step's id: SHA-256 in hex.
-fn is_step_id(id: &str) -> bool {
+pub(super) fn is_step_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -216,6 +217,8 @@ async fn deploy_workflow(
                 "no uploaded step {id} (unknown, or deleted: upload it again)"
             )));
         }
+        // On a shared store the upload may have reached another node.
+        state.ensure_step_file(&step.component).await.map_err(|e| in_step(&e))?;
         state.runtime.load(&step.component).map_err(|e| in_step(&format_args!("uploaded step {id}: {e}")))?;
     }
     // Inline secrets are stored sealed, the definition with them masked.

@@ -3,7 +3,7 @@
 //! constant time.
 
 use super::{ApiError, AppState};
-use crate::store::{Backend, Settings, Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;

@@ -5,21 +5,25 @@
 mod api;
 mod auth;
 mod intake;
+mod nodes;
 pub mod owner;
 mod retention;
+mod signals;
+#[cfg(test)]
+mod tests;
 mod timers;
 mod trigger;
 mod worker;
 
 use crate::runtime::Runtime;
-use crate::store::{Backend, Lease, RunStatus, Sqlite, Store, WorkflowRecord};
+use crate::store::{Backend, Lease, NodeInfo, RunStatus, Sqlite, Store, StoreError, WorkflowRecord};
 use crate::workflow::Workflow;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How the server runs.
@@ -113,6 +117,10 @@ pub struct AppState {
     pub refresher: Arc<crate::workflow::oauth::AccountRefresher>,
     /// Bounds the uploads compiling at once (`max_compiles`).
     compiles: Arc<tokio::sync::Semaphore>,
+    /// Where this process serves, once known (`/v1/nodes` shows it).
+    listen: OnceLock<std::net::SocketAddr>,
+    /// When this state was made, ms since the Unix epoch.
+    started_ms: i64,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -128,14 +136,8 @@ impl AppState {
         config: ServeConfig,
         runtime: Arc<Runtime>,
         lock: owner::ServeLock,
-    ) -> Result<(Arc<Self>, Option<String>), crate::store::StoreError> {
-        if lock.data_dir() != config.data_dir {
-            return Err(crate::store::StoreError::Invalid(format!(
-                "the lock of {} cannot open {}",
-                lock.data_dir().display(),
-                config.data_dir.display()
-            )));
-        }
+    ) -> Result<(Arc<Self>, Option<String>), StoreError> {
+        check_lock(&lock, &config)?;
         let store = Store::open(&config.data_dir)?;
         let (token_hash, generated) = auth::token_hash(&store)?;
         store.requeue_running_of(SERVER_OWNER)?;
@@ -147,19 +149,23 @@ impl AppState {
     /// [`Self::open`] on a store other nodes may serve at the same time
     /// (PostgreSQL): the token is taken or made through the store, and no
     /// run left `running` is requeued at start (it may be a live node's;
-    /// the reaper requeues runs whose lease expired). `listen` is where this
-    /// node serves, as `/v1/nodes` shows it.
+    /// the reaper requeues runs whose lease expired). The node registers
+    /// itself in the store under its lease owner id; `listen` is where it
+    /// serves, as `/v1/nodes` shows it. [`serve_until`] keeps the
+    /// registration alive and removes it on a clean shutdown.
     pub async fn open_shared(
         config: ServeConfig,
         runtime: Arc<Runtime>,
         lock: owner::ServeLock,
         store: Arc<dyn Backend>,
         listen: std::net::SocketAddr,
-    ) -> Result<(Arc<Self>, Option<String>), crate::store::StoreError> {
-        let _ = listen;
+    ) -> Result<(Arc<Self>, Option<String>), StoreError> {
+        check_lock(&lock, &config)?;
         let (token_hash, generated) = auth::shared_token_hash(&*store).await?;
         let owner = lease_owner(SERVER_OWNER);
         let state = Self::build(config, runtime, store, token_hash, owner, Some(lock));
+        let _ = state.listen.set(listen);
+        state.store.register_node(&state.node_info()).await?;
         Ok((state, generated))
     }
 
@@ -174,10 +180,7 @@ impl AppState {
     /// The state for the CLI working on its own data directory in this
     /// process beside any server: no token, no lock, no requeue, and no
     /// worker; it runs only the runs it queued itself, under a lease.
-    pub fn open_local(
-        config: ServeConfig,
-        runtime: Arc<Runtime>,
-    ) -> Result<Arc<Self>, crate::store::StoreError> {
+    pub fn open_local(config: ServeConfig, runtime: Arc<Runtime>) -> Result<Arc<Self>, StoreError> {
         let store = Sqlite::open(&config.data_dir)?;
         let mut unmatchable = [0u8; 32];
         getrandom::fill(&mut unmatchable).expect("the system's random source");
@@ -224,6 +227,8 @@ impl AppState {
             parsed: Default::default(),
             waiting: Default::default(),
             intake: intake_sender,
+            listen: OnceLock::new(),
+            started_ms: crate::base::clock::now_ms(),
         });
         intake::start(Arc::downgrade(&state), events, tokio::runtime::Handle::current());
         state
@@ -250,12 +255,142 @@ impl AppState {
         Ok(parsed)
     }
 
-    /// Hands a run's reply to the HTTP trigger waiting for it, if any.
-    pub(crate) fn reply(&self, run: &str, reply: Reply) {
-        if let Some(waiter) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(run) {
-            let _ = waiter.send(reply);
+    /// Hands a run's reply to the HTTP trigger waiting for it in this
+    /// process, if any; gives the reply back when none waits here.
+    pub(crate) fn reply(&self, run: &str, reply: Reply) -> Option<Reply> {
+        match self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(run) {
+            Some(waiter) => {
+                let _ = waiter.send(reply);
+                None
+            }
+            None => Some(reply),
         }
     }
+
+    /// Hands a run's reply to the trigger waiting for it, wherever it
+    /// waits: in this process directly, else (on a shared store, for a
+    /// `respond` workflow, the only kind whose trigger waits) through the
+    /// store to the node that took the trigger. The first reply wins.
+    pub(crate) async fn hand_reply(&self, run: &str, reply: Reply, respond: bool) {
+        let Some(reply) = self.reply(run, reply) else { return };
+        if respond
+            && self.store.is_shared()
+            && let Err(e) = self.store.put_reply(run, &reply).await
+        {
+            eprintln!("stephost: run {run}: handing its reply to the waiting node: {e}");
+        }
+    }
+
+    /// Whether an HTTP trigger in this process waits for `run`.
+    fn is_waiting(&self, run: &str) -> bool {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).contains_key(run)
+    }
+
+    /// The runs HTTP triggers in this process wait for.
+    fn waiting_runs(&self) -> Vec<String> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Wakes up to `n` idle workers (no more than there are).
+    fn wake_workers(&self, n: usize) {
+        for _ in 0..n.min(self.config.workers.max(1)) {
+            self.work.notify_one();
+        }
+    }
+
+    /// Makes sure every uploaded step `workflow` uses is a file under
+    /// [`Self::steps_dir`], fetching what is missing from the store: on a
+    /// shared store the upload may have reached another node, and the
+    /// store keeps the bytes. On a store only this process serves the
+    /// files are the copy, so nothing is fetched.
+    pub async fn ensure_step_files(&self, workflow: &Workflow) -> Result<(), StoreError> {
+        for step in &workflow.steps {
+            self.ensure_step_file(&step.component).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::ensure_step_files`] for one step file: fetched, checked
+    /// against its id (the bytes' SHA-256) and written atomically, so no
+    /// reader ever sees half a component or another component's bytes.
+    async fn ensure_step_file(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let dir = self.steps_dir();
+        if !self.store.is_shared() || path.parent() != Some(dir.as_path()) || path.exists() {
+            return Ok(());
+        }
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()).filter(|id| api::is_step_id(id)) else {
+            return Ok(());
+        };
+        let id = id.to_string();
+        let bytes = self.store.step_bytes(&id).await?.ok_or_else(|| {
+            StoreError::NotFound(format!("step {id} is not in the store (deleted? upload it again)"))
+        })?;
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || write_step_file(&dir, &path, &id, &bytes))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("writing a step file: {e}")))?
+    }
+
+    /// This process as the node registry and `/v1/nodes` show it.
+    fn node_info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.owner.clone(),
+            host: host_name(),
+            pid: std::process::id(),
+            listen: self.listen.get().map(|a| a.to_string()).unwrap_or_default(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            lease_ms: self.config.lease.as_millis() as u64,
+        }
+    }
+}
+
+/// Refuses a lock taken on another directory than the one `config` serves.
+fn check_lock(lock: &owner::ServeLock, config: &ServeConfig) -> Result<(), StoreError> {
+    if lock.data_dir() != config.data_dir {
+        return Err(StoreError::Invalid(format!(
+            "the lock of {} cannot open {}",
+            lock.data_dir().display(),
+            config.data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a step's bytes from the store as `path` (`<dir>/<id>.wasm`),
+/// refusing bytes that are not the step's: its id is their SHA-256.
+fn write_step_file(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    id: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    use sha2::{Digest, Sha256};
+    let actual = hex::encode(Sha256::digest(bytes));
+    if !actual.eq_ignore_ascii_case(id) {
+        return Err(StoreError::Invalid(format!(
+            "step {id}: the store's bytes have SHA-256 {actual}, not the step's id; refused"
+        )));
+    }
+    let io = |e: std::io::Error| {
+        StoreError::Invalid(format!("step {id}: cannot write {} from the store: {e}", path.display()))
+    };
+    crate::base::files::create_private_dir(dir).map_err(io)?;
+    let file = tempfile::Builder::new().suffix(".wasm").tempfile_in(dir).map_err(io)?;
+    std::fs::write(file.path(), bytes).map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// The machine's host name, as nodes list it ("" if the system has none).
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length, which is passed.
+    let done = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if done != 0 {
+        return String::new();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 /// How a server's lease owner ids begin: only the server holding the data
@@ -338,16 +473,34 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let workers: Vec<_> =
-        (0..state.config.workers.max(1)).map(|_| tokio::spawn(worker::work(state.clone()))).collect();
+    if let Ok(address) = listener.local_addr() {
+        let _ = state.listen.set(address);
+    }
+    let shared = state.store.is_shared();
+    // On a shared store a node may take triggers and API calls only, and
+    // leave running them to the others.
+    let workers = if shared { state.config.workers } else { state.config.workers.max(1) };
+    let workers: Vec<_> = (0..workers).map(|_| tokio::spawn(worker::work(state.clone()))).collect();
     let background = [
         tokio::spawn(timers::run_schedules(state.clone())),
         tokio::spawn(retention::prune_forever(state.clone())),
     ];
+    // Until the workers are done: a trigger still answering may wait for
+    // another node's reply, and the node stays alive while it runs runs.
+    let cluster = match shared {
+        true => vec![
+            tokio::spawn(signals::forward(state.clone())),
+            tokio::spawn(nodes::keep_alive(state.clone())),
+        ],
+        false => Vec::new(),
+    };
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     background.iter().for_each(|task| task.abort());
-    served?;
+    if let Err(e) = served {
+        cluster.iter().for_each(|task| task.abort());
+        return Err(e);
+    }
     state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     state.work.notify_waiters();
     let drained = tokio::time::timeout(state.config.grace, futures::future::join_all(workers)).await;
@@ -359,6 +512,10 @@ pub async fn serve_until(
             }
         }
         eprintln!("stephost: runs still running after the grace period are queued again");
+    }
+    cluster.iter().for_each(|task| task.abort());
+    if shared && let Err(e) = state.store.remove_node(&state.owner).await {
+        eprintln!("stephost: leaving the node list: {e}");
     }
     Ok(())
 }

@@ -16,6 +16,9 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot::error::RecvError;
+use tokio::time::error::Elapsed;
 
 pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
     let limit = state.config.max_event_bytes;
@@ -91,13 +94,13 @@ async fn await_response(
     state: &AppState,
     run: &str,
     reply: tokio::sync::oneshot::Receiver<Reply>,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Response {
     let error = |status: StatusCode, message: String| {
         let body = ApiErrorBody { error: message, run: Some(run.to_string()) };
         (status, [("x-stephost-run", run.to_string())], Json(body)).into_response()
     };
-    match tokio::time::timeout(timeout, reply).await {
+    match wait_for_reply(state, run, reply, timeout).await {
         Ok(Ok(Reply::Respond(response))) => {
             let mut answer = Response::new(axum::body::Body::from(response.body));
             *answer.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
@@ -132,6 +135,39 @@ async fn await_response(
                     humantime::format_duration(timeout)
                 ),
             )
+        }
+    }
+}
+
+/// How often a trigger waiting on a shared store looks for its run's
+/// reply itself, in case the signal that it is there was lost.
+const REPLY_POLL: Duration = Duration::from_secs(1);
+
+/// The run's reply, from this process's worker or (on a shared store) from
+/// another node's through the store; `Err` once `timeout` passed.
+async fn wait_for_reply(
+    state: &AppState,
+    run: &str,
+    mut reply: tokio::sync::oneshot::Receiver<Reply>,
+    timeout: Duration,
+) -> Result<Result<Reply, RecvError>, Elapsed> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    if !state.store.is_shared() {
+        return tokio::time::timeout_at(deadline, reply).await;
+    }
+    loop {
+        let look = deadline.min(tokio::time::Instant::now() + REPLY_POLL);
+        match tokio::time::timeout_at(look, &mut reply).await {
+            Ok(got) => return Ok(got),
+            Err(elapsed) if look >= deadline => return Err(elapsed),
+            Err(_) => match state.store.take_reply(run).await {
+                Ok(Some(got)) => {
+                    state.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(run);
+                    return Ok(Ok(got));
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("stephost: run {run}: looking for its reply: {e}"),
+            },
         }
     }
 }

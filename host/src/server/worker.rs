@@ -4,10 +4,11 @@
 //! the lease alive meanwhile, then stores the outcome or queues a retry.
 
 use super::{AppState, Reply};
-use crate::runtime::outcome::StepOutcome;
+use crate::runtime::outcome::{HttpResponse, StepOutcome};
 use crate::store::{Claimed, Run, RunOutcome, RunStatus};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -15,7 +16,12 @@ use tokio::sync::watch;
 /// wake-up can be missed between its look and its wait).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// [`IDLE_POLL`] on a shared store: wake-ups come as signals from the
+/// store, so the queue is looked at rarely, sparing the database.
+const SHARED_IDLE_POLL: Duration = Duration::from_secs(5);
+
 pub(super) async fn work(state: Arc<AppState>) {
+    let poll = if state.store.is_shared() { SHARED_IDLE_POLL } else { IDLE_POLL };
     loop {
         if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return;
@@ -25,10 +31,9 @@ pub(super) async fn work(state: Arc<AppState>) {
             Ok(None) => {
                 let idle = match state.store().next_retry_ms().await {
                     Ok(Some(due)) => {
-                        Duration::from_millis((due - crate::base::clock::now_ms()).max(1) as u64)
-                            .min(IDLE_POLL)
+                        Duration::from_millis((due - crate::base::clock::now_ms()).max(1) as u64).min(poll)
                     }
-                    _ => IDLE_POLL,
+                    _ => poll,
                 };
                 let _ = tokio::time::timeout(idle, state.work.notified()).await;
             }
@@ -45,17 +50,17 @@ pub(super) async fn work(state: Arc<AppState>) {
 pub(super) async fn run_one(state: &AppState, claimed: &Claimed) {
     state.leases.lock().unwrap_or_else(|p| p.into_inner()).insert(claimed.lease.clone());
     let (progress, mut steps) = watch::channel(Vec::new());
+    let answer = Answer::default();
     let ended = tokio::select! {
-        ended = execute(state, &claimed.run, &progress) => ended,
-        never = keep(state, claimed, &mut steps) => match never {},
+        ended = execute(state, &claimed.run, &progress, &answer) => ended,
+        never = keep(state, claimed, &mut steps, &answer) => match never {},
     };
-    // A response set by the last step may not have been handed on yet (a
-    // second hand-off is a no-op).
+    // A response set by the last step may not have been handed on yet.
     let response = steps.borrow().iter().find_map(|step| step.response.clone());
     if let Some(response) = response {
-        state.reply(&claimed.run.id, Reply::Respond(response));
+        answer.respond(state, &claimed.run.id, response).await;
     }
-    if let Err(e) = conclude(state, claimed, ended).await {
+    if let Err(e) = conclude(state, claimed, ended, &answer).await {
         eprintln!("stephost: run {}: {e}", claimed.run.id);
     }
     state.leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&claimed.lease);
@@ -67,6 +72,7 @@ async fn keep(
     state: &AppState,
     claimed: &Claimed,
     steps: &mut watch::Receiver<Vec<StepOutcome>>,
+    answer: &Answer,
 ) -> Infallible {
     let mut beat = tokio::time::interval(state.config.lease / 3);
     beat.tick().await;
@@ -88,7 +94,7 @@ async fn keep(
                     std::future::pending::<()>().await;
                 }
                 let finished = steps.borrow_and_update().clone();
-                publish(state, claimed, &finished).await;
+                publish(state, claimed, &finished, answer).await;
             }
         }
     }
@@ -96,13 +102,46 @@ async fn keep(
 
 /// Stores the steps finished so far, then hands a `flow.respond` response
 /// to the waiting trigger (stored first: the run shows what answered).
-async fn publish(state: &AppState, claimed: &Claimed, steps: &[StepOutcome]) {
+async fn publish(state: &AppState, claimed: &Claimed, steps: &[StepOutcome], answer: &Answer) {
     let outcome = RunOutcome::running(claimed.run.attempt, steps);
     if let Err(e) = state.store().save_progress(&claimed.lease, &outcome).await {
         eprintln!("stephost: run {}: {e}", claimed.run.id);
     }
     if let Some(response) = steps.iter().find_map(|step| step.response.clone()) {
-        state.reply(&claimed.run.id, Reply::Respond(response));
+        answer.respond(state, &claimed.run.id, response).await;
+    }
+}
+
+/// What a run owes the HTTP trigger that may wait for it: one reply, the
+/// first `flow.respond` response or else how the run ended.
+#[derive(Default)]
+struct Answer {
+    /// Whether the workflow answers its trigger; unset until it is known.
+    respond: OnceLock<bool>,
+    /// Whether a reply was handed on already (later ones would lose).
+    handed: AtomicBool,
+}
+
+impl Answer {
+    /// Whether a trigger may wait for the reply: the workflow responds, or
+    /// the run failed before its workflow was known (then a waiting trigger
+    /// must still hear that it ended).
+    fn responds(&self) -> bool {
+        self.respond.get().copied().unwrap_or(true)
+    }
+
+    async fn respond(&self, state: &AppState, run: &str, response: HttpResponse) {
+        self.hand(state, run, Reply::Respond(response)).await;
+    }
+
+    async fn ended(&self, state: &AppState, run: &str, status: RunStatus) {
+        self.hand(state, run, Reply::Ended(status)).await;
+    }
+
+    async fn hand(&self, state: &AppState, run: &str, reply: Reply) {
+        if !self.handed.swap(true, Ordering::SeqCst) {
+            state.hand_reply(run, reply, self.responds()).await;
+        }
     }
 }
 
@@ -116,7 +155,12 @@ struct Ended {
 
 /// Stores how the attempt ended: finished (and the waiting trigger told),
 /// or queued again for a retry. Nothing is stored if the lease was lost.
-async fn conclude(state: &AppState, claimed: &Claimed, ended: Ended) -> Result<(), crate::store::StoreError> {
+async fn conclude(
+    state: &AppState,
+    claimed: &Claimed,
+    ended: Ended,
+    answer: &Answer,
+) -> Result<(), crate::store::StoreError> {
     let lease = &claimed.lease;
     let stored = match ended.retry_in {
         Some(delay) => {
@@ -127,7 +171,7 @@ async fn conclude(state: &AppState, claimed: &Claimed, ended: Ended) -> Result<(
         }
         None => {
             let stored = state.store().finish_run(lease, ended.status, &ended.outcome).await;
-            state.reply(&claimed.run.id, Reply::Ended(ended.status));
+            answer.ended(state, &claimed.run.id, ended.status).await;
             stored?
         }
     };
@@ -137,7 +181,14 @@ async fn conclude(state: &AppState, claimed: &Claimed, ended: Ended) -> Result<(
     Ok(())
 }
 
-async fn execute(state: &AppState, run: &Run, progress: &watch::Sender<Vec<StepOutcome>>) -> Ended {
+/// Runs the run's workflow version; `answer` learns whether the workflow
+/// answers its trigger once it is known.
+async fn execute(
+    state: &AppState,
+    run: &Run,
+    progress: &watch::Sender<Vec<StepOutcome>>,
+    answer: &Answer,
+) -> Ended {
     let failed = |message: String| Ended {
         status: RunStatus::Failed,
         outcome: RunOutcome::failed_to_start(run.attempt, message),
@@ -155,6 +206,10 @@ async fn execute(state: &AppState, run: &Run, progress: &watch::Sender<Vec<StepO
         Ok(workflow) => (*workflow).clone(),
         Err(e) => return failed(e.1),
     };
+    let _ = answer.respond.set(workflow.service.respond);
+    if let Err(e) = state.ensure_step_files(&workflow).await {
+        return failed(e.to_string());
+    }
     match state.store().workflow_secrets(&record.name, record.version).await {
         Ok(secrets) => workflow.fill_secrets(&secrets),
         Err(e) => return failed(e.to_string()),
