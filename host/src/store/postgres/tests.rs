@@ -847,7 +847,7 @@ async fn a_reply_is_taken_once_byte_for_byte_and_the_first_one_wins() {
     let client = db.client().await;
     assert_eq!(
         signals_until_end(&client, &mut signals).await,
-        [Signal::Reply(ids[0].clone()), Signal::Reply(ids[1].clone())],
+        [Signal::Work(2), Signal::Reply(ids[0].clone()), Signal::Reply(ids[1].clone())],
         "one signal per stored reply"
     );
     match waiter.take_reply(&ids[0]).await.unwrap() {
