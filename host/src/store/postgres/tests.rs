@@ -909,7 +909,7 @@ async fn nodes_are_listed_while_they_beat_and_forgotten_by_the_reaper() {
         (nodes[1].info.id.as_str(), nodes[1].started_ms, nodes[1].heartbeat_ms),
         ("serve:2:long", 100_500, 100_500)
     );
-    assert_eq!(nodes[1].running, [other.run.id.clone()]);
+    assert_eq!(nodes[1].running, vec![other.run.id]);
     // Unlisted once its heartbeat is two leases old.
     clock.set(102_999);
     assert_eq!(live(&store).await, ["serve:1:short", "serve:2:long"]);
