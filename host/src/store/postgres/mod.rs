@@ -8,17 +8,19 @@
 mod audit;
 mod cluster;
 mod deploy;
+mod listen;
 mod queue;
 mod schema;
 mod secrets;
 #[cfg(test)]
 mod tests;
 
-use super::{StepRecord, StoreError};
+use super::{Signal, StepRecord, StoreError};
 use crate::base::clock::Clock;
 use crate::store::crypto::MasterKey;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::{Host, SslMode};
 
@@ -41,6 +43,10 @@ pub struct Postgres {
     clock: Arc<dyn Clock>,
     /// The database as errors name it: its URL without the password.
     name: String,
+    /// What the listener hears from other nodes; receivers subscribe here.
+    signals: broadcast::Sender<Signal>,
+    /// The listening task, ended when the store is dropped.
+    _listener: listen::Listener,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -55,6 +61,8 @@ impl Postgres {
     /// and checks `key` against the one the database was set up with: a
     /// node with another master key is refused with one line
     /// ([`KeyError::WrongKey`](crate::store::crypto::KeyError::WrongKey)).
+    /// Once it returns, it listens for the other nodes' signals (on a
+    /// connection of its own, reconnecting when lost) until dropped.
     /// Errors name the database by its URL without the password.
     pub async fn connect(url: &str, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
@@ -74,6 +82,7 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        let listen_config = listen::config(&config);
         let manager = deadpool_postgres::Manager::from_config(
             config,
             NoTls,
@@ -86,11 +95,16 @@ impl Postgres {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database { path: name.clone().into(), message: e.to_string() })?;
-        let store = Self { pool, key, clock, name };
         {
-            let mut client = store.client().await?;
-            schema::migrate(&mut client, &store.name, store.clock.now_ms()).await?;
+            let mut client = pool_client(&pool, &name).await?;
+            schema::migrate(&mut client, &name, clock.now_ms()).await?;
         }
+        // Listening before anything is returned: no signal sent after this
+        // can be missed.
+        let (signals, _) = broadcast::channel(listen::CAPACITY);
+        let first = listen::open(&listen_config, &name, &signals).await?;
+        let listener = listen::spawn(first, listen_config, name.clone(), signals.clone());
+        let store = Self { pool, key, clock, name, signals, _listener: listener };
         schema::check_key(&store, &store.key).await?;
         Ok(store)
     }
@@ -109,10 +123,7 @@ impl Postgres {
 
     /// A connection from the pool (returned to it when dropped).
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => db_error(&self.name, e),
-            other => StoreError::Database { path: self.name.clone().into(), message: other.to_string() },
-        })
+        pool_client(&self.pool, &self.name).await
     }
 
     /// Maps a query's error to the store's, naming this database.
@@ -138,6 +149,17 @@ impl Postgres {
         let row = client.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(&db)?;
         Ok(row.get(0))
     }
+}
+
+/// A connection from `pool`, errors naming the database as `name`.
+async fn pool_client(
+    pool: &deadpool_postgres::Pool,
+    name: &str,
+) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => db_error(name, e),
+        other => StoreError::Database { path: name.into(), message: other.to_string() },
+    })
 }
 
 /// A `steps` row (id, size, uploaded_ms) as a record.
@@ -195,12 +217,17 @@ fn redacted(config: &tokio_postgres::Config) -> String {
 /// message without its DETAIL (which can quote a row's values), or the
 /// client's reason and its cause (e.g. "connection refused").
 fn db_error(name: &str, error: tokio_postgres::Error) -> StoreError {
+    StoreError::Database { path: name.into(), message: db_message(&error) }
+}
+
+/// The one line [`db_error`] gives for `error`, without the database.
+fn db_message(error: &tokio_postgres::Error) -> String {
     let message = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => match std::error::Error::source(&error) {
+        None => match std::error::Error::source(error) {
             Some(cause) => format!("{error}: {cause}"),
             None => error.to_string(),
         },
     };
-    StoreError::Database { path: name.into(), message: message.replace('\n', " ") }
+    message.replace('\n', " ")
 }

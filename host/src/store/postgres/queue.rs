@@ -222,12 +222,15 @@ impl RunQueue for Postgres {
         not_before_ms: i64,
     ) -> Result<bool, StoreError> {
         let outcome = to_json(outcome)?;
+        // A retry due already is claimable now: wake the nodes for it. One
+        // due later is found by the workers' wait, capped by `next_retry_ms`.
+        let due_now = not_before_ms <= self.clock.now_ms();
         self.under_lease(
             lease,
             "UPDATE runs SET status = 'queued', not_before_ms = $1, outcome = $2,
                              lease_owner = NULL, lease_until_ms = 0",
             &[&not_before_ms, &outcome],
-            None,
+            due_now.then_some("work:1"),
         )
         .await
     }

@@ -125,6 +125,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
          mac TEXT NOT NULL
      );
      INSERT INTO audit_head VALUES (1, -1, '<GENESIS>', '');",
+    // 2: each node's lease, which says how long its heartbeat counts (a
+    // node is listed while its last one is younger than twice its lease,
+    // and the reaper forgets it after ten), and the runs a node holds,
+    // found by their owner for the node list.
+    "ALTER TABLE nodes ADD COLUMN lease_ms BIGINT NOT NULL DEFAULT 30000;
+     CREATE INDEX runs_owner ON runs (lease_owner) WHERE status = 'running';",
 ];
 
 /// A known plaintext sealed under the master key when the database is set

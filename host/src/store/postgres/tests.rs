@@ -8,10 +8,12 @@ use super::schema::MIGRATIONS;
 use super::*;
 use crate::base::clock::{ManualClock, SystemClock};
 use crate::catalog::Catalog;
+use crate::runtime::outcome::HttpResponse;
 use crate::store::OAuthState;
 use crate::store::runs::{NewRun, Run, RunOutcome, RunStatus, WorkflowStatus};
 use crate::store::{
-    Cluster, Deployments, InlineSecret, RunLog, RunQueue, Schedules, Settings, Steps, WorkflowRecord,
+    Cluster, Deployments, InlineSecret, NodeInfo, RunLog, RunQueue, RunReply, Schedules, Settings, Signal,
+    Steps, WorkflowRecord,
 };
 use tokio_postgres::Client;
 
@@ -691,4 +693,249 @@ async fn accounts_and_env_read_back_as_on_sqlite_with_secrets_sealed_in_the_data
         !blobs.iter().any(|b| b.windows(12).any(|w| w == b"clear-secret")),
         "a secret is stored in clear"
     );
+}
+
+/// The next signal `signals` receives, within 60 s.
+async fn next_signal(signals: &mut tokio::sync::broadcast::Receiver<Signal>) -> Signal {
+    tokio::time::timeout(Duration::from_secs(60), signals.recv())
+        .await
+        .expect("no signal within 60 s")
+        .expect("the signals ended")
+}
+
+/// Every signal received before `step-deleted:end`, which `client` sends
+/// last: notifications arrive in commit order, so nothing sent before it is
+/// missing.
+async fn signals_until_end(
+    client: &Client,
+    signals: &mut tokio::sync::broadcast::Receiver<Signal>,
+) -> Vec<Signal> {
+    client.batch_execute("NOTIFY stephost, 'step-deleted:end'").await.unwrap();
+    let mut heard = Vec::new();
+    loop {
+        match next_signal(signals).await {
+            Signal::StepDeleted(id) if id == "end" => return heard,
+            other => heard.push(other),
+        }
+    }
+}
+
+#[test]
+fn payloads_become_signals_and_anything_else_is_ignored() {
+    use super::listen::parse;
+    assert_eq!(parse("work:12"), Some(Signal::Work(12)));
+    assert_eq!(parse("schedules"), Some(Signal::Schedules));
+    assert_eq!(parse("reply:r-1:x"), Some(Signal::Reply("r-1:x".into())));
+    assert_eq!(parse("step-deleted:abc"), Some(Signal::StepDeleted("abc".into())));
+    for noise in ["end", "work:", "work:-1", "work:many", "reply:", "step-deleted:", "schedules:1", ""] {
+        assert_eq!(parse(noise), None, "{noise:?}");
+    }
+}
+
+#[tokio::test]
+async fn writes_on_one_node_reach_the_signals_of_another() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(10_000));
+    let listener = connect(&db, 7).await.unwrap();
+    let writer = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    let mut signals = listener.signals().expect("a shared store has signals");
+    let flow = workflow("wake");
+    let event = serde_json::json!({});
+    let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    writer.enqueue_runs(&batch).await.unwrap();
+    writer.set_schedule("wake", Some(50_000)).await.unwrap();
+    let claimed = writer.claim_run("serve:b:1", LEASE).await.unwrap().unwrap();
+    let failed = outcome(WorkflowStatus::Failed { step: "s".into(), error: "boom".into() }, 1);
+    // A retry due now is work at once; one due later is not.
+    assert!(writer.retry_run(&claimed.lease, &failed, 10_000).await.unwrap());
+    let claimed = writer.claim_run("serve:b:1", LEASE).await.unwrap().unwrap();
+    assert!(writer.retry_run(&claimed.lease, &failed, 99_000).await.unwrap());
+    writer.put_reply(&ids[1], &RunReply::Ended(RunStatus::Failed)).await.unwrap();
+    writer.put_step("abc", b"wasm").await.unwrap();
+    assert!(writer.delete_step("abc").await.unwrap());
+    let client = db.client().await;
+    assert_eq!(
+        signals_until_end(&client, &mut signals).await,
+        [
+            Signal::Work(2),
+            Signal::Schedules,
+            Signal::Work(1),
+            Signal::Reply(ids[1].clone()),
+            Signal::StepDeleted("abc".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_lost_listening_connection_comes_back_and_says_resync() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let listener = connect(&db, 7).await.unwrap();
+    let writer = connect(&db, 7).await.unwrap();
+    let mut signals = listener.signals().unwrap();
+    let client = db.client().await;
+    let killed = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'stephost-listen'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 2, "one listening connection per store");
+    assert_eq!(next_signal(&mut signals).await, Signal::Resync);
+    // Listening again: a write after the Resync is heard.
+    writer.set_schedule("back", Some(1)).await.unwrap();
+    assert_eq!(signals_until_end(&client, &mut signals).await, [Signal::Schedules]);
+}
+
+#[tokio::test]
+async fn a_dropped_store_stops_listening() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let store = connect(&db, 7).await.unwrap();
+    let mut signals = store.signals().unwrap();
+    drop(store);
+    let ended = tokio::time::timeout(Duration::from_secs(60), signals.recv()).await.expect("still listening");
+    assert!(matches!(ended, Err(tokio::sync::broadcast::error::RecvError::Closed)), "{ended:?}");
+    let client = db.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let listening: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'stephost-listen'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if listening == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the listening connection outlived its store");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reply_is_taken_once_byte_for_byte_and_the_first_one_wins() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let waiter = connect(&db, 7).await.unwrap();
+    let worker = connect(&db, 7).await.unwrap();
+    let mut signals = waiter.signals().unwrap();
+    let flow = workflow("respond");
+    let event = serde_json::json!({});
+    let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    worker.enqueue_runs(&batch).await.unwrap();
+    let response = HttpResponse {
+        status: 201,
+        headers: vec![
+            ("x-answer".into(), "42".into()),
+            ("set-cookie".into(), "b=2".into()),
+            ("set-cookie".into(), "a=1".into()),
+            ("content-type".into(), "text/plain; charset=\"é\"".into()),
+        ],
+        body: (0..=255u8).rev().chain([0, 0xff, 0xfe]).collect(),
+    };
+    worker.put_reply(&ids[0], &RunReply::Respond(response.clone())).await.unwrap();
+    let late = HttpResponse { status: 500, headers: vec![], body: b"late".to_vec() };
+    waiter.put_reply(&ids[0], &RunReply::Respond(late)).await.unwrap();
+    worker.put_reply(&ids[1], &RunReply::Ended(RunStatus::Exited)).await.unwrap();
+    let client = db.client().await;
+    assert_eq!(
+        signals_until_end(&client, &mut signals).await,
+        [Signal::Work(2), Signal::Reply(ids[0].clone()), Signal::Reply(ids[1].clone())],
+        "one signal per stored reply"
+    );
+    match waiter.take_reply(&ids[0]).await.unwrap() {
+        Some(RunReply::Respond(got)) => assert_eq!(got, response, "the first reply, exactly"),
+        other => panic!("{other:?}"),
+    }
+    assert!(waiter.take_reply(&ids[0]).await.unwrap().is_none(), "taken twice");
+    assert!(matches!(worker.take_reply(&ids[1]).await.unwrap(), Some(RunReply::Ended(RunStatus::Exited))));
+    assert!(waiter.take_reply(&ids[1]).await.unwrap().is_none(), "taken twice");
+    assert!(waiter.take_reply("no-such-run").await.unwrap().is_none());
+}
+
+fn node(id: &str, lease_ms: u64) -> NodeInfo {
+    NodeInfo {
+        id: id.into(),
+        host: "box".into(),
+        pid: 4_194_304,
+        listen: "127.0.0.1:8080".into(),
+        version: "0.1.0".into(),
+        lease_ms,
+    }
+}
+
+/// The ids of the live nodes, oldest first.
+async fn live(store: &Postgres) -> Vec<String> {
+    store.nodes().await.unwrap().expect("a shared store lists nodes").into_iter().map(|n| n.info.id).collect()
+}
+
+#[tokio::test]
+async fn nodes_are_listed_while_they_beat_and_forgotten_by_the_reaper() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let clock = Arc::new(ManualClock::new(100_000));
+    let store = connect(&db, 7).await.unwrap().with_clock(clock.clone());
+    store.register_node(&node("serve:1:short", 1_000)).await.unwrap();
+    clock.set(100_500);
+    store.register_node(&node("serve:2:long", 10_000)).await.unwrap();
+    // The runs each node holds a lease on are its `running`, sorted.
+    let flow = workflow("held");
+    let event = serde_json::json!({});
+    let ids: Vec<String> = (0..3).map(|_| crate::base::ids::new_run_id()).collect();
+    let batch: Vec<NewRun> =
+        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    store.enqueue_runs(&batch).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(store.claim_run("serve:1:short", LEASE).await.unwrap().unwrap());
+    }
+    let other = store.claim_run("serve:2:long", LEASE).await.unwrap().unwrap();
+    clock.set(101_000);
+    store.node_heartbeat("serve:1:short").await.unwrap();
+    let nodes = store.nodes().await.unwrap().unwrap();
+    let mut running: Vec<String> = held.iter().map(|c| c.run.id.clone()).collect();
+    running.sort();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0].info, node("serve:1:short", 1_000));
+    assert_eq!((nodes[0].started_ms, nodes[0].heartbeat_ms), (100_000, 101_000));
+    assert_eq!(nodes[0].running, running);
+    assert_eq!(
+        (nodes[1].info.id.as_str(), nodes[1].started_ms, nodes[1].heartbeat_ms),
+        ("serve:2:long", 100_500, 100_500)
+    );
+    assert_eq!(nodes[1].running, vec![other.run.id]);
+    // Unlisted once its heartbeat is two leases old.
+    clock.set(102_999);
+    assert_eq!(live(&store).await, ["serve:1:short", "serve:2:long"]);
+    clock.set(103_000);
+    assert_eq!(live(&store).await, ["serve:2:long"]);
+    // Kept until ten leases, then the reaper forgets it.
+    let rows = |client: Client| async move {
+        let rows = client.query("SELECT id FROM nodes ORDER BY id", &[]).await.unwrap();
+        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    clock.set(111_000);
+    store.requeue_expired().await.unwrap();
+    assert_eq!(rows(db.client().await).await, ["serve:1:short", "serve:2:long"]);
+    clock.set(111_001);
+    store.requeue_expired().await.unwrap();
+    assert_eq!(rows(db.client().await).await, ["serve:2:long"]);
+    let err = store.node_heartbeat("serve:1:short").await.unwrap_err().to_string();
+    assert_eq!(err, "node serve:1:short is not registered");
+    // Registering again starts it anew; a clean shutdown removes it.
+    store.register_node(&node("serve:1:short", 1_000)).await.unwrap();
+    let nodes = store.nodes().await.unwrap().unwrap();
+    assert_eq!(
+        nodes.iter().map(|n| (n.info.id.as_str(), n.started_ms)).collect::<Vec<_>>(),
+        [("serve:2:long", 100_500), ("serve:1:short", 111_001)]
+    );
+    store.remove_node("serve:2:long").await.unwrap();
+    store.remove_node("serve:1:short").await.unwrap();
+    assert!(live(&store).await.is_empty());
 }
