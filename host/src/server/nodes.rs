@@ -3,7 +3,7 @@
 //! `GET /v1/nodes`.
 
 use super::{ApiError, AppState};
-use crate::store::NodeView;
+use crate::store::{NodeView, StoreError};
 use crate::store::views::NodeList;
 use axum::Json;
 use axum::extract::State;
@@ -18,8 +18,16 @@ pub(super) async fn keep_alive(state: Arc<AppState>) {
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         beat.tick().await;
-        if let Err(e) = state.store.node_heartbeat(&state.owner).await {
-            eprintln!("stephost: node heartbeat: {e}");
+        match state.store.node_heartbeat(&state.owner).await {
+            Ok(()) => {}
+            // Silent for so long that the reaper forgot it (a stalled
+            // process, a long network split): it is back, so it says so.
+            Err(StoreError::NotFound(_)) => {
+                if let Err(e) = state.store.register_node(&state.node_info()).await {
+                    eprintln!("stephost: registering this node again: {e}");
+                }
+            }
+            Err(e) => eprintln!("stephost: node heartbeat: {e}"),
         }
         if let Err(e) = state.store.requeue_expired().await {
             eprintln!("stephost: requeueing runs of dead nodes: {e}");
