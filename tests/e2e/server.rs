@@ -578,21 +578,30 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
             .await;
     assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
     // A run queued for someone else (a server on this directory) is left alone.
+    let store = crate::support::open_store(data.path()).await;
     let other = {
-        let store = stephost::store::Store::open(data.path()).unwrap();
-        let demo = store.workflow("demo").unwrap().unwrap();
-        store.enqueue_run(&demo, &serde_json::json!({ "name": "Other" })).unwrap()
+        let demo = store.workflow("demo").await.unwrap().unwrap();
+        let id = stephost::base::ids::new_run_id();
+        let event = serde_json::json!({ "name": "Other" });
+        store
+            .enqueue_runs(&[stephost::store::NewRun { id: id.clone(), workflow: &demo, event: &event }])
+            .await
+            .unwrap();
+        id
     };
     let (code, out) = cli(&["trigger", "demo", "--event-json", r#"{"name":"Grace"}"#]).await;
     assert_eq!(code, Some(0));
     assert!(out.contains("Hello, Grace!"), "ran here at once: {out}");
     let (_, listed) = cli(&["runs", "list"]).await;
     assert!(listed.contains("demo") && listed.contains("succeeded"), "{listed}");
-    let store = stephost::store::Store::open(data.path()).unwrap();
     assert_eq!(
-        store.list_runs(Some("demo"), Some(RunStatus::Succeeded), 10).unwrap().len(),
+        store.list_runs(Some("demo"), Some(RunStatus::Succeeded), 10).await.unwrap().len(),
         1,
         "stored like a server run"
     );
-    assert_eq!(store.run(&other).unwrap().unwrap().status, RunStatus::Queued, "only its own run was taken");
+    assert_eq!(
+        store.run(&other).await.unwrap().unwrap().status,
+        RunStatus::Queued,
+        "only its own run was taken"
+    );
 }
