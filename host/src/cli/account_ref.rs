@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use stephost::base::names::is_valid_name;
-use stephost::store::Store;
+use stephost::store::Accounts;
 
 /// An account as the user named it, before it is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,13 +42,13 @@ impl AccountRef {
 
     /// The `(app, name)` of an existing account: a bare APP is the app's
     /// only account.
-    pub fn resolve(&self, store: &Store) -> Result<(String, String)> {
+    pub async fn resolve(&self, store: &dyn Accounts) -> Result<(String, String)> {
         if let Some(name) = &self.name {
             return Ok((self.app.clone(), name.clone()));
         }
         let app = &self.app;
         let names: Vec<String> =
-            store.list_accounts()?.into_iter().filter(|a| a.app == *app).map(|a| a.name).collect();
+            store.list_accounts().await?.into_iter().filter(|a| a.app == *app).map(|a| a.name).collect();
         match names.as_slice() {
             [one] => Ok((app.clone(), one.clone())),
             [] => bail!("no {app} account: connect one with `stephost accounts connect {app}`"),

@@ -1,17 +1,16 @@
 //! `stephost accounts connect|list|keys|test|remove`.
 
 use super::args::{AccountsCommand, EgressArgs};
-use super::context::{catalog, refresh_accounts, runtime};
+use super::context::{Storage, backend, catalog, refresh_accounts, runtime};
 use super::oauth::{OAuthClient, connect_oauth};
 use super::output;
 use super::render::{self, AccountTestView, AccountView};
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
-use stephost::store::Store;
+use stephost::store::Backend;
 
-pub async fn run(data_dir: &Path, command: AccountsCommand) -> Result<ExitCode> {
+pub async fn run(storage: &Storage, command: AccountsCommand) -> Result<ExitCode> {
     match command {
         AccountsCommand::Connect {
             account,
@@ -26,45 +25,46 @@ pub async fn run(data_dir: &Path, command: AccountsCommand) -> Result<ExitCode> 
         } => {
             let account = account.named(name)?;
             let (app, name) = (account.app.clone(), account.name.unwrap_or_else(|| "default".into()));
-            let catalog = catalog(data_dir)?;
+            let catalog = catalog(&storage.data)?;
             catalog.require(&app)?;
             let given = parse_fields(&fields)?;
-            let mut store = Store::open(data_dir)?;
-            let Some(replacing) = may_replace(&store, &app, &name)? else {
+            let store = backend(storage).await?;
+            let Some(replacing) = may_replace(&*store, &app, &name).await? else {
                 eprintln!("kept {app}/{name} (nothing changed)");
                 return Ok(ExitCode::from(1));
             };
             let verb = if replacing { "replaced" } else { "connected" };
             if oauth {
-                let runtime = runtime(data_dir, &egress)?;
+                let runtime = runtime(storage, &egress)?;
                 let client = OAuthClient { client_id, client_secret, port };
-                connect_oauth(data_dir, &runtime, &app, &name, given, client).await?;
+                connect_oauth(&*store, &runtime, &app, &name, given, client).await?;
                 println!("{verb} {app} account `{name}` by OAuth");
             } else {
                 let given = ask_missing(&catalog, &app, given, from_env)?;
-                store.connect_account(&catalog, &app, &name, &given)?;
+                store.connect_account(&catalog, &app, &name, &given).await?;
                 let plural = if given.len() == 1 { "" } else { "s" };
                 println!("{verb} {app} account `{name}` ({} field{plural})", given.len());
             }
         }
         AccountsCommand::List { format } => {
             let accounts: Vec<AccountView> =
-                Store::open(data_dir)?.list_accounts()?.into_iter().map(AccountView::of).collect();
+                backend(storage).await?.list_accounts().await?.into_iter().map(AccountView::of).collect();
             output::emit(format.json, &accounts, |a| render::account_list(a))?;
         }
         AccountsCommand::Keys { account, format } => {
-            let store = Store::open(data_dir)?;
-            let (app, name) = account.account.named(account.name)?.resolve(&store)?;
-            let keys: Vec<String> = store.account_fields(&app, &name)?.into_iter().map(|f| f.key).collect();
+            let store = backend(storage).await?;
+            let (app, name) = account.account.named(account.name)?.resolve(&*store).await?;
+            let keys: Vec<String> =
+                store.account_fields(&app, &name).await?.into_iter().map(|f| f.key).collect();
             output::emit(format.json, &keys, |keys| keys.iter().map(|k| format!("{k}\n")).collect())?;
         }
         AccountsCommand::Test { account, egress, format } => {
-            return test(data_dir, account, egress, format.json).await;
+            return test(storage, account, egress, format.json).await;
         }
         AccountsCommand::Remove { account } => {
-            let store = Store::open(data_dir)?;
-            let (app, name) = account.account.named(account.name)?.resolve(&store)?;
-            store.remove_account(&app, &name)?;
+            let store = backend(storage).await?;
+            let (app, name) = account.account.named(account.name)?.resolve(&*store).await?;
+            store.remove_account(&app, &name).await?;
             println!("removed {app} account `{name}`");
         }
     }
@@ -74,16 +74,16 @@ pub async fn run(data_dir: &Path, command: AccountsCommand) -> Result<ExitCode> 
 /// `accounts test`: the app's test request, with the account's secrets
 /// swapped in by the egress path; exit 1 unless it answers 2xx.
 async fn test(
-    data_dir: &Path,
+    storage: &Storage,
     account: super::args::AccountArg,
     egress: EgressArgs,
     json: bool,
 ) -> Result<ExitCode> {
-    let runtime = runtime(data_dir, &egress)?;
-    let store = Store::open(data_dir)?;
-    let (app, name) = account.account.named(account.name)?.resolve(&store)?;
-    refresh_accounts(data_dir, &runtime, &[(app.clone(), name.clone())]).await?;
-    let fields = store.account_fields(&app, &name)?.into_iter().map(|f| (f.key, f.value)).collect();
+    let store = backend(storage).await?;
+    let runtime = runtime(storage, &egress)?;
+    let (app, name) = account.account.named(account.name)?.resolve(&*store).await?;
+    refresh_accounts(&store, &runtime, &[(app.clone(), name.clone())]).await?;
+    let fields = store.account_fields(&app, &name).await?.into_iter().map(|f| (f.key, f.value)).collect();
     let known = runtime.catalog().require(&app)?;
     let test = runtime.test_account(known, fields).await.map_err(|e| anyhow!(e))?;
     let view = AccountTestView::of(format!("{app}/{name}"), test);
@@ -94,8 +94,9 @@ async fn test(
 /// Whether connecting `app/name` goes ahead, and if it replaces an account:
 /// `None` when the user, asked at a terminal, kept the old one. A script
 /// (no terminal) replaces it and is told so.
-fn may_replace(store: &Store, app: &str, name: &str) -> Result<Option<bool>> {
-    let Some(existing) = store.list_accounts()?.into_iter().find(|a| a.app == app && a.name == name) else {
+async fn may_replace(store: &dyn Backend, app: &str, name: &str) -> Result<Option<bool>> {
+    let Some(existing) = store.list_accounts().await?.into_iter().find(|a| a.app == app && a.name == name)
+    else {
         return Ok(Some(false));
     };
     if !std::io::stdin().is_terminal() {

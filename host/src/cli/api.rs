@@ -1,14 +1,15 @@
 //! The stephost API the service commands (`steps`, `workflow deploy`,
-//! `trigger`, `runs`) call: over HTTP to a server given `--server URL`,
-//! otherwise in this process on the local data directory, through the same
-//! routes either way.
+//! `trigger`, `runs`, `nodes`) call: over HTTP to a server given `--server
+//! URL`, otherwise in this process on the local store (the data directory,
+//! or the `--database` other nodes share), through the same routes either
+//! way.
 
-use super::args::ServerArgs;
+use super::args::{EgressArgs, ServerArgs};
+use super::context::{Storage, backend, runtime};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
-use stephost::Runtime;
 use stephost::server::{AppState, ServeConfig};
 use stephost::store::Run;
 use tower::ServiceExt;
@@ -23,12 +24,9 @@ pub enum Api {
 }
 
 impl Api {
-    /// Connects to `--server`, or opens the local data directory.
-    pub fn open(
-        args: &ServerArgs,
-        data_dir: &Path,
-        runtime: impl FnOnce() -> Result<Runtime>,
-    ) -> Result<Self> {
+    /// Connects to `--server`, or opens the local store (the data
+    /// directory's, or `--database`'s) in this process.
+    pub async fn open(args: &ServerArgs, storage: &Storage) -> Result<Self> {
         match &args.server {
             Some(base) => {
                 let base = base.trim_end_matches('/').to_string();
@@ -41,8 +39,11 @@ impl Api {
                 Ok(Api::Remote { base, token, http: reqwest::Client::new() })
             }
             None => {
-                let config = ServeConfig::new(data_dir.to_path_buf());
-                let state = AppState::open_local(config, Arc::new(runtime()?))?;
+                // The store first: a refused master key is the one line shown.
+                let store = backend(storage).await?;
+                let runtime = runtime(storage, &EgressArgs::default())?;
+                let config = ServeConfig::new(storage.data.clone());
+                let state = AppState::open_local_on(config, Arc::new(runtime), store);
                 let router = stephost::server::local_router(state.clone());
                 Ok(Api::Local { state, router })
             }

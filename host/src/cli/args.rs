@@ -18,10 +18,19 @@ use super::account_ref::AccountRef;
 #[derive(Parser)]
 #[command(name = "stephost", version, propagate_version = true)]
 pub struct Cli {
-    /// Data directory: the compiled-component cache and everything stephost
-    /// stores.
+    /// Data directory: the compiled-component cache, the master key
+    /// (master.key, unless STEPHOST_MASTER_KEY is set) and the serve lock;
+    /// without --database, also everything stephost stores (SQLite).
     #[arg(long, global = true, env = "STEPHOST_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+
+    /// A PostgreSQL database several `stephost serve` nodes share
+    /// (postgres://USER:PASSWORD@HOST:PORT/DB): steps, workflows, runs,
+    /// accounts and env live there instead of the data directory, which
+    /// keeps this node's caches, master key and lock. Every node needs the
+    /// same STEPHOST_MASTER_KEY (or master.key). Empty: not set.
+    #[arg(long, global = true, env = "STEPHOST_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -81,6 +90,9 @@ pub enum Command {
     /// measures stephost side by side with bare wasmtime, Node.js and
     /// `wasmtime run`.
     Bench(BenchArgs),
+    /// List the nodes serving the database (with --database, several
+    /// `stephost serve` processes): id, host, address, runs, last heartbeat.
+    Nodes(NodesArgs),
 }
 
 impl Command {
@@ -315,9 +327,15 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// Runs executing at once.
+    /// Runs executing at once; 0 (only with --database) makes a node that
+    /// takes triggers and API calls while other nodes run the runs.
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
+    /// How long a run this node claimed stays its own without a heartbeat
+    /// (heartbeats come every third of it): a node that dies gives its runs
+    /// to the others after this long, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = lease)]
+    pub lease: std::time::Duration,
     /// Queued runs beyond which triggers answer 429 (with Retry-After).
     #[arg(long, default_value_t = 10_000)]
     pub max_queued: u64,
@@ -340,6 +358,25 @@ pub struct ServeArgs {
     pub compile_timeout: std::time::Duration,
     #[command(flatten)]
     pub egress: EgressArgs,
+}
+
+/// `--lease`: a humantime duration of at least a second (a shorter one
+/// would have nodes heartbeating all the time).
+fn lease(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(lease) if lease >= std::time::Duration::from_secs(1) => Ok(lease),
+        Ok(_) => Err(format!("`{text}` is shorter than 1s")),
+        Err(e) => Err(format!("`{text}` is not a duration like 30s: {e}")),
+    }
+}
+
+/// `stephost nodes`: which server to ask, and how to print the answer.
+#[derive(Args)]
+pub struct NodesArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 fn positive_days(text: &str) -> Result<f64, String> {

@@ -15,7 +15,7 @@ pub async fn run(data_dir: &Path, args: BenchArgs) -> Result<ExitCode> {
     if component == Path::new("suite") && !component.exists() {
         bail!("the peer comparison moved out of `stephost bench suite`: run `stephost-bench`");
     }
-    let runtime = runtime(data_dir, &EgressArgs::default())?;
+    let runtime = runtime(&super::context::Storage::local(data_dir), &EgressArgs::default())?;
     let report = if let Some(triggers) = args.triggers {
         bench::triggers(Arc::new(runtime), &component, triggers as usize, args.concurrency).await?.to_string()
     } else {

@@ -17,7 +17,7 @@ pub fn run(data_dir: &Path, args: BuildArgs) -> Result<ExitCode> {
     let options = stephost::build::Options { requirements, progress };
     let previous = std::fs::read(&out).ok().map(|bytes| hex::encode(Sha256::digest(bytes)));
     let built = stephost::build::build_with(&source, &out, data_dir, &options)?;
-    let runtime = context::runtime(data_dir, &EgressArgs::default())?;
+    let runtime = context::runtime(&context::Storage::local(data_dir), &EgressArgs::default())?;
     let started = std::time::Instant::now();
     let compiling = progress.phase("compiling to native code");
     let step = runtime.load(&out).with_context(|| format!("the built component {}", out.display()))?;

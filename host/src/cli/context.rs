@@ -1,6 +1,7 @@
-//! What every command needs from its surroundings: the data directory, a
-//! runtime with the egress flags applied, the app catalog, the event, the
-//! service API, and OAuth tokens refreshed before a run.
+//! What every command needs from its surroundings: the data directory and
+//! the store (SQLite in it, or a shared PostgreSQL database), a runtime with
+//! the egress flags applied, the app catalog, the event, the service API,
+//! and OAuth tokens refreshed before a run.
 
 use super::api::Api;
 use super::args::{EgressArgs, EventArgs, ServerArgs};
@@ -10,10 +11,140 @@ use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use stephost::audit::{AuditKey, AuditLog};
-use stephost::store::crypto::MasterKey;
+use stephost::audit::{AuditKey, AuditLog, AuditSink};
+use stephost::store::crypto::{MASTER_KEY_ENV, MasterKey};
+use stephost::store::{Backend, Postgres, Sqlite};
 use stephost::workflow::oauth::AccountRefresher;
 use stephost::{Catalog, Runtime, RuntimeConfig};
+
+/// Where a command's data lives: the node-local data directory (caches,
+/// master key, serve lock) and, with `--database`, the shared database that
+/// then holds everything stored instead of the directory's SQLite file.
+pub struct Storage {
+    /// `--data` (or the platform's default).
+    pub data: PathBuf,
+    /// `--database`, a `postgres://` or `postgresql://` URL; `None` for SQLite.
+    pub database: Option<String>,
+}
+
+impl Storage {
+    /// From the global flags: an empty `--database` is not set, and a URL of
+    /// another scheme is refused in one line that never echoes the URL
+    /// (it may hold a password).
+    pub fn new(data: PathBuf, database: Option<String>) -> Result<Self> {
+        let database = database.filter(|url| !url.is_empty());
+        if let Some(url) = &database {
+            match url.split_once("://").map(|(scheme, _)| scheme) {
+                Some("postgres" | "postgresql") => {}
+                Some(scheme)
+                    if scheme.len() <= 16
+                        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') =>
+                {
+                    bail!("--database: a {scheme}:// URL is not supported: give postgres://USER@HOST:PORT/DB")
+                }
+                _ => bail!("--database: expected a postgres:// or postgresql:// URL"),
+            }
+        }
+        Ok(Self { data, database })
+    }
+
+    /// Just the data directory, SQLite in it (commands that have no
+    /// `--database` meaning).
+    pub fn local(data: &Path) -> Self {
+        Self { data: data.to_path_buf(), database: None }
+    }
+}
+
+/// The store every command reads and writes through: the data directory's
+/// SQLite, or the shared PostgreSQL database checked against this node's
+/// master key (a wrong key fails here, before anything is bound or
+/// printed). A node without any key does not make a new one for a database
+/// that already has one: it is told to use the other nodes' key.
+pub async fn backend(storage: &Storage) -> Result<Arc<dyn Backend>> {
+    let Some(url) = &storage.database else {
+        return Ok(Arc::new(Sqlite::open(&storage.data)?));
+    };
+    let key_file = storage.data.join(stephost::store::KEY_FILE);
+    let key = match MasterKey::load_existing(&key_file)? {
+        Some(key) => key,
+        None if database_is_keyed(url).await? => bail!(
+            "database {} was set up with a master key: set {MASTER_KEY_ENV} (or copy master.key) as on the other nodes",
+            database_name(url)
+        ),
+        None => MasterKey::load(&key_file)?,
+    };
+    let store = Postgres::connect(url, key, Arc::new(stephost::base::clock::SystemClock)).await?;
+    Ok(Arc::new(store))
+}
+
+/// Whether the database at `url` already holds a master key check (another
+/// node set it up), asked without a key and writing nothing: a new
+/// database (no `meta` table yet, or no check in it) is not keyed.
+async fn database_is_keyed(url: &str) -> Result<bool> {
+    let name = database_name(url);
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|_| anyhow!("--database: not a PostgreSQL URL"))?;
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        bail!("database {name}: sslmode=require: TLS to PostgreSQL is not supported yet");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    // As the store words them: the server's message (never its DETAIL), or
+    // the client's reason and its cause (e.g. "connection refused").
+    let failed = |e: tokio_postgres::Error| {
+        let message = match (e.as_db_error(), std::error::Error::source(&e)) {
+            (Some(db), _) => format!("{}: {}", db.severity(), db.message()),
+            (None, Some(cause)) => format!("{e}: {cause}"),
+            (None, None) => e.to_string(),
+        };
+        anyhow!("database {name}: {}", message.replace('\n', " "))
+    };
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+    let connection = tokio::spawn(connection);
+    let has_meta: bool =
+        client.query_one("SELECT to_regclass('meta') IS NOT NULL", &[]).await.map_err(failed)?.get(0);
+    let keyed = has_meta
+        && client
+            .query_one("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')", &[])
+            .await
+            .map_err(failed)?
+            .get::<_, bool>(0);
+    drop(client);
+    let _ = connection.await;
+    Ok(keyed)
+}
+
+/// The database as messages name it: `postgres://user@host:port/db`, made
+/// from the parsed parts so that no password (in the URL or its query) is
+/// ever in a message.
+fn database_name(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else { return "(unparsable URL)".into() };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            match host {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    format!("postgres://{user}{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+}
+
+/// Where the runtime's audit records go: the data directory's keyed JSONL
+/// log. With `--database`, the chain all nodes share belongs in the
+/// database instead.
+// PgAudit when database: the coordinator wires stephost::store::postgres's
+// audit sink here once it is merged.
+pub fn audit_sink(storage: &Storage) -> Result<Arc<dyn AuditSink>> {
+    Ok(Arc::new(audit_log(&storage.data)?))
+}
 
 /// `--data`, else the platform's data directory.
 pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
@@ -31,12 +162,18 @@ pub fn catalog(data_dir: &Path) -> Result<Catalog> {
     Ok(Catalog::with_dir(&data_dir.join("apps"))?)
 }
 
-/// A runtime caching components and auditing into the data directory.
-pub fn runtime(data_dir: &Path, egress: &EgressArgs) -> Result<Runtime> {
+/// A runtime caching components in the data directory and auditing into
+/// [`audit_sink`].
+pub fn runtime(storage: &Storage, egress: &EgressArgs) -> Result<Runtime> {
+    runtime_with(&storage.data, egress, audit_sink(storage)?)
+}
+
+/// A runtime caching components in the data directory, auditing into `audit`.
+pub fn runtime_with(data_dir: &Path, egress: &EgressArgs, audit: Arc<dyn AuditSink>) -> Result<Runtime> {
     let mut config = RuntimeConfig {
         cache_dir: Some(data_dir.join("components")),
         catalog: Arc::new(catalog(data_dir)?),
-        audit: Some(Arc::new(audit_log(data_dir)?)),
+        audit: Some(audit),
         ..RuntimeConfig::default()
     };
     for spec in &egress.resolve {
@@ -104,9 +241,10 @@ pub fn read_event(args: &EventArgs) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("the event in {name} is not valid JSON"))
 }
 
-/// The API the service commands talk to: `--server`, or this data directory.
-pub fn service_api(data_dir: &Path, server: &ServerArgs) -> Result<Api> {
-    Api::open(server, data_dir, || runtime(data_dir, &EgressArgs::default()))
+/// The API the service commands talk to: `--server`, or the local store
+/// (the data directory, or `--database`) in this process.
+pub async fn service_api(storage: &Storage, server: &ServerArgs) -> Result<Api> {
+    Api::open(server, storage).await
 }
 
 /// The step's name in messages: the file stem, made a valid name.
@@ -118,12 +256,11 @@ pub fn step_name(component: &Path) -> String {
 /// Refreshes each named OAuth account whose token is about to expire, and
 /// returns the refresher the run's egress calls after a 401.
 pub async fn refresh_accounts(
-    data_dir: &Path,
+    store: &Arc<dyn Backend>,
     runtime: &Runtime,
     accounts: &[(String, String)],
 ) -> Result<Arc<AccountRefresher>> {
-    let store = Arc::new(stephost::store::Sqlite::open(data_dir)?);
-    let refresher = AccountRefresher::new(store, runtime);
+    let refresher = AccountRefresher::new(store.clone(), runtime);
     refresher.refresh_due(accounts).await?;
     Ok(refresher)
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(data_dir: &Path, args: InspectArgs) -> Result<ExitCode> {
-    let runtime = context::runtime(data_dir, &EgressArgs::default())?;
+    let runtime = context::runtime(&context::Storage::local(data_dir), &EgressArgs::default())?;
     let report = runtime.inspect(&args.component)?;
     output::emit(args.format.json, &report, render::report)?;
     Ok(if report.misfit.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -14,6 +14,7 @@ pub mod context;
 pub mod env;
 pub mod inspect;
 pub mod new;
+pub mod nodes;
 pub mod oauth;
 pub mod output;
 pub mod render;
@@ -30,22 +31,23 @@ use std::process::ExitCode;
 
 /// Runs the subcommand: the one `match` on what was asked.
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let data = context::data_dir(cli.data)?;
-    let data = data.as_path();
+    let storage = context::Storage::new(context::data_dir(cli.data)?, cli.database)?;
+    let data = storage.data.as_path();
     match cli.command {
-        Command::Run(args) => run::run(data, args).await,
+        Command::Run(args) => run::run(&storage, args).await,
         Command::Inspect(args) => inspect::run(data, args),
-        Command::Workflow(command) => workflow::run(data, command).await,
-        Command::Accounts(command) => accounts::run(data, command).await,
-        Command::Env(command) => env::run(data, command),
+        Command::Workflow(command) => workflow::run(&storage, command).await,
+        Command::Accounts(command) => accounts::run(&storage, command).await,
+        Command::Env(command) => env::run(&storage, command).await,
         Command::Apps(command) => apps::run(data, command),
         Command::Build(args) => build::run(data, args),
-        Command::Serve(args) => serve::run(data, args).await,
-        Command::Steps(command) => steps::run(data, command).await,
-        Command::Trigger(args) => trigger::run(data, args).await,
-        Command::Runs(command) => runs::run(data, command).await,
+        Command::Serve(args) => serve::run(&storage, args).await,
+        Command::Steps(command) => steps::run(&storage, command).await,
+        Command::Trigger(args) => trigger::run(&storage, args).await,
+        Command::Runs(command) => runs::run(&storage, command).await,
         Command::New(args) => new::run(data, args),
         Command::Audit(command) => audit::run(data, command),
         Command::Bench(args) => benchmark::run(data, args).await,
+        Command::Nodes(args) => nodes::run(&storage, args).await,
     }
 }

@@ -2,8 +2,8 @@
 //! authorization-code flow.
 
 use anyhow::{Context, Result, anyhow};
-use std::path::Path;
 use stephost::Runtime;
+use stephost::store::Backend;
 
 /// The OAuth app the user registered, and the loopback port it redirects to.
 pub struct OAuthClient {
@@ -14,7 +14,7 @@ pub struct OAuthClient {
 
 /// `accounts connect APP --oauth`: the authorization-code flow with PKCE.
 pub async fn connect_oauth(
-    data_dir: &Path,
+    store: &dyn Backend,
     runtime: &Runtime,
     app: &str,
     name: &str,
@@ -52,18 +52,19 @@ pub async fn connect_oauth(
         values.push(("oauth_uid".into(), uid.clone()));
     }
     values.extend(fields);
-    let mut store = stephost::store::Store::open(data_dir)?;
-    store.connect_account(catalog, app, name, &values)?;
-    store.set_oauth(
-        app,
-        name,
-        &stephost::store::OAuthState {
-            token_url: endpoints.token_url.clone(),
-            client_id,
-            client_secret,
-            refresh_token: tokens.refresh_token,
-            expires_ms: tokens.expires_ms,
-        },
-    )?;
+    store.connect_account(catalog, app, name, &values).await?;
+    store
+        .set_oauth(
+            app,
+            name,
+            &stephost::store::OAuthState {
+                token_url: endpoints.token_url.clone(),
+                client_id,
+                client_secret,
+                refresh_token: tokens.refresh_token,
+                expires_ms: tokens.expires_ms,
+            },
+        )
+        .await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use stephost::audit::{AuditEntry, AuditEvent, Pruned, Tamper};
-use stephost::store::views::{RunList, StepList};
+use stephost::store::views::{NodeList, RunList, StepList};
 use stephost::store::{AccountSummary, EnvSummary, Run, RunSummary};
 use stephost::{AccountTest, App, ComponentReport, EgressRecord, LogStream, StepOutcome, WorkflowStatus};
 
@@ -365,6 +365,29 @@ pub fn step_list(listed: &StepList) -> String {
     out
 }
 
+// ---- nodes -----------------------------------------------------------------
+
+/// `nodes`: one line a node, oldest first as the API lists them; `now_ms`
+/// is what "ago" counts from.
+pub fn nodes(listed: &NodeList, now_ms: i64) -> String {
+    let mut out = String::new();
+    for node in &listed.nodes {
+        let ago = now_ms.saturating_sub(node.heartbeat_ms).max(0) / 1000;
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {} running  heartbeat {ago} s ago",
+            node.info.id,
+            node.info.host,
+            node.info.listen,
+            node.running.len()
+        );
+    }
+    if listed.nodes.is_empty() {
+        out.push_str("no live nodes\n");
+    }
+    out
+}
+
 // ---- runs ------------------------------------------------------------------
 
 /// A run's version as people read it: `v3`, or `file` for `workflow run`.
@@ -454,6 +477,29 @@ pub fn time(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use stephost::store::views::NodeList;
+    use stephost::store::{NodeInfo, NodeView};
+
+    #[test]
+    fn a_node_shows_its_address_running_count_and_heartbeat_age() {
+        let info = NodeInfo {
+            id: "serve:42:ab12".into(),
+            host: "box1".into(),
+            pid: 42,
+            listen: "10.0.0.1:8787".into(),
+            version: "0.1.0".into(),
+            lease_ms: 30_000,
+        };
+        let node = NodeView {
+            info,
+            started_ms: 1_000,
+            heartbeat_ms: 7_000,
+            running: vec!["r1".into(), "r2".into()],
+        };
+        let text = super::nodes(&NodeList { nodes: vec![node] }, 10_400);
+        assert_eq!(text, "serve:42:ab12  box1  10.0.0.1:8787  2 running  heartbeat 3 s ago\n");
+        assert_eq!(super::nodes(&NodeList { nodes: vec![] }, 0), "no live nodes\n");
+    }
 
     use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! `stephost run`: one step component, here, with its flags as its inputs.
 
 use super::args::RunArgs;
-use super::context::{read_event, refresh_accounts, runtime, step_name};
+use super::context::{Storage, backend, read_event, refresh_accounts, runtime, step_name};
 use super::{output, render};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
@@ -12,8 +12,10 @@ use std::time::Duration;
 use stephost::workflow::merge_under;
 use stephost::{AccountFields, HostPolicy, Limits, StepConfig, StepInput};
 
-pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
-    let runtime = runtime(data_dir, &args.egress)?;
+pub async fn run(storage: &Storage, args: RunArgs) -> Result<ExitCode> {
+    // The store first: a refused master key is the one line shown.
+    let store = backend(storage).await?;
+    let runtime = runtime(storage, &args.egress)?;
     let step = runtime.load(&args.component)?;
     let event = read_event(&args.event)?;
     let steps = match &args.steps {
@@ -31,19 +33,17 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         output_bytes: kib(args.output_kib),
     };
     let policy = HostPolicy::parse(&args.allow_hosts)?;
-    let store = stephost::store::Store::open(data_dir)?;
     let mut auths = parse_auths(&args.auths)?;
-    let named = args
-        .accounts
-        .iter()
-        .map(|account| account.resolve(&store).with_context(|| format!("--account {account}")))
-        .collect::<Result<Vec<_>>>()?;
-    let refresher = refresh_accounts(data_dir, &runtime, &named).await?;
+    let mut named = Vec::with_capacity(args.accounts.len());
+    for account in &args.accounts {
+        named.push(account.resolve(&*store).await.with_context(|| format!("--account {account}"))?);
+    }
+    let refresher = refresh_accounts(&store, &runtime, &named).await?;
     for (app, name) in &named {
-        let fields = store.account_fields(app, name)?;
+        let fields = store.account_fields(app, name).await?;
         auths.push((app.clone(), fields.into_iter().map(|f| (f.key, f.value)).collect()));
     }
-    let (stored_env, stored_secret_env) = store.env_for(None)?;
+    let (stored_env, stored_secret_env) = store.env_for(None).await?;
     for (app, fields) in &auths {
         let known = runtime.catalog().require(app).map_err(|e| anyhow!("--auth {app}.…: {e}"))?;
         for (key, _) in fields {

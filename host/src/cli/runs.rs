@@ -3,19 +3,18 @@
 
 use super::api::Api;
 use super::args::RunsCommand;
-use super::context::service_api;
+use super::context::{Storage, service_api};
 use super::{output, render};
 use anyhow::{Result, anyhow};
 use serde_json::Value;
-use std::path::Path;
 use std::process::ExitCode;
 use stephost::store::views::RunList;
 use stephost::store::{Run, RunStatus};
 
-pub async fn run(data_dir: &Path, command: RunsCommand) -> Result<ExitCode> {
+pub async fn run(storage: &Storage, command: RunsCommand) -> Result<ExitCode> {
     match command {
         RunsCommand::List { workflow, status, limit, server, format } => {
-            let api = service_api(data_dir, &server)?;
+            let api = service_api(storage, &server).await?;
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             query.append_pair("limit", &limit.to_string());
             if let Some(workflow) = &workflow {
@@ -29,13 +28,13 @@ pub async fn run(data_dir: &Path, command: RunsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Show { id, server, format } => {
-            let api = service_api(data_dir, &server)?;
+            let api = service_api(storage, &server).await?;
             let run: Run = api.get_as(&format!("/v1/runs/{id}")).await?;
             output::emit(format.json, &run, render::run)?;
             Ok(exit_code(&run))
         }
         RunsCommand::Replay { id, wait, server, format } => {
-            let api = service_api(data_dir, &server)?;
+            let api = service_api(storage, &server).await?;
             let queued = api
                 .call(http::Method::POST, &format!("/v1/runs/{id}/replay"), Vec::new(), "application/json")
                 .await?;

@@ -1,14 +1,13 @@
 //! `stephost trigger`: a manual run of a deployed workflow.
 
 use super::args::TriggerArgs;
-use super::context::{read_event, service_api};
+use super::context::{Storage, read_event, service_api};
 use super::runs::show_queued;
 use anyhow::Result;
-use std::path::Path;
 use std::process::ExitCode;
 
-pub async fn run(data_dir: &Path, args: TriggerArgs) -> Result<ExitCode> {
-    let api = service_api(data_dir, &args.server)?;
+pub async fn run(storage: &Storage, args: TriggerArgs) -> Result<ExitCode> {
+    let api = service_api(storage, &args.server).await?;
     let event = match args.event_json {
         Some(event) => event,
         None => read_event(&args.event)?,

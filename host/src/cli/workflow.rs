@@ -3,21 +3,21 @@
 
 use super::api::Api;
 use super::args::WorkflowCommand;
-use super::context::{read_event, refresh_accounts, runtime, service_api};
+use super::context::{Storage, backend, read_event, refresh_accounts, runtime, service_api};
 use super::{output, render, runs};
 use anyhow::{Context, Result, anyhow};
 use std::path::Path;
 use std::process::ExitCode;
 use stephost::Workflow;
 
-pub async fn run(data_dir: &Path, command: WorkflowCommand) -> Result<ExitCode> {
+pub async fn run(storage: &Storage, command: WorkflowCommand) -> Result<ExitCode> {
     match command {
         WorkflowCommand::Run { workflow, event, egress, format } => {
-            let runtime = runtime(data_dir, &egress)?;
+            let store = backend(storage).await?;
+            let runtime = runtime(storage, &egress)?;
             let mut workflow = Workflow::from_file(&workflow)?;
-            let store = stephost::store::Sqlite::open(data_dir)?;
-            let refresher = refresh_accounts(data_dir, &runtime, &workflow.accounts()).await?;
-            workflow.attach_store(&store, Some(&refresher)).await?;
+            let refresher = refresh_accounts(&store, &runtime, &workflow.accounts()).await?;
+            workflow.attach_store(&*store, Some(&refresher)).await?;
             let event = read_event(&event)?;
             let started_ms = stephost::base::clock::now_ms() as u64;
             let run = workflow.run(&runtime, &event).await?.into_run(event, started_ms);
@@ -25,7 +25,7 @@ pub async fn run(data_dir: &Path, command: WorkflowCommand) -> Result<ExitCode> 
             Ok(runs::exit_code(&run))
         }
         WorkflowCommand::Deploy { workflow, name, server, format } => {
-            let api = service_api(data_dir, &server)?;
+            let api = service_api(storage, &server).await?;
             deploy(&api, &workflow, name, format.json).await?;
             Ok(ExitCode::SUCCESS)
         }
