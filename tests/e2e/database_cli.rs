@@ -9,9 +9,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-/// The admin URL tests make databases through.
-const ADMIN_URL: &str = "STEPHOST_TEST_DATABASE_URL";
-
 /// The master key every node of a test shares (64 hex digits).
 const KEY: &str = "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b";
 
@@ -21,24 +18,7 @@ const OTHER_KEY: &str = "7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7
 /// A new, empty database's URL; `None` (after saying "skipped") without a
 /// server to make it in.
 async fn fresh_database() -> Option<String> {
-    let admin = match std::env::var(ADMIN_URL) {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(!ci, "{ADMIN_URL} is not set under CI: start PostgreSQL (scripts/lib/postgres.sh)");
-            eprintln!("skipped: no {ADMIN_URL}");
-            return None;
-        }
-    };
-    let name = format!("stephost_{}", &stephost::base::ids::unguessable_hex()[..16]);
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-    let connection = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    drop(client);
-    let _ = connection.await;
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    Some(url.to_string())
+    crate::support::TestDatabase::fresh().await.map(|db| db.url)
 }
 
 /// `stephost --data data --database url ARGS` with `STEPHOST_MASTER_KEY`

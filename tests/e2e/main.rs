@@ -7,6 +7,7 @@ mod bench;
 mod builds;
 mod cli;
 mod contract;
+mod database_cli;
 mod deploy;
 mod egress;
 mod hostile;

@@ -1,7 +1,8 @@
 //! Several `stephost serve` processes on one PostgreSQL database: uploads,
 //! deploys and triggers on any node, runs on whichever node is free, a
 //! killed node's runs finished by the others, one schedule firing once per
-//! tick, `flow.respond` across nodes, and one master key for all.
+//! tick, and `flow.respond` across nodes (a node with another master key:
+//! `database_cli.rs`).
 //! Each test makes its own database on the test server
 //! (`STEPHOST_TEST_DATABASE_URL`, started by `scripts/test.sh`).
 
@@ -210,48 +211,4 @@ async fn respond_works_when_the_trigger_and_the_run_are_on_different_nodes() {
     assert_eq!(response.status(), 502);
     let error = response.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
     assert!(error.contains("failed without calling flow.respond"), "{error}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_with_another_master_key_or_none_is_refused() {
-    let Some(db) = TestDatabase::fresh().await else { return };
-    let (first_dir, other_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_first, _) = spawn_node(first_dir.path(), &db.url, 1, "30s", &[]).await;
-
-    let other_key = "00".repeat(32);
-    let refused = refused_node(other_dir.path(), &db.url, &[("STEPHOST_MASTER_KEY", &other_key)]).await;
-    assert!(refused.contains("wrong master key"), "{refused}");
-    assert!(!refused.contains(&other_key) && !refused.contains(crate::support::NODE_MASTER_KEY), "{refused}");
-
-    // No key at all: refused, saying which variable to set, and no key
-    // file made on the side.
-    let refused = refused_node(other_dir.path(), &db.url, &[]).await;
-    assert!(refused.contains("STEPHOST_MASTER_KEY"), "{refused}");
-    assert!(!other_dir.path().join("master.key").exists(), "no new random key was made");
-}
-
-/// Starts `serve` on `database` expecting a refusal: exit 2, nothing on
-/// stdout, one line on stderr, which is returned.
-async fn refused_node(data: &std::path::Path, database: &str, env: &[(&str, &str)]) -> String {
-    let mut command = crate::support::stephost_tokio_command();
-    command
-        .arg("--data")
-        .arg(data)
-        .args(["--database", database, "serve", "--listen", "127.0.0.1:0"])
-        .env("STEPHOST_API_TOKEN", NODE_TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
-        .await
-        .expect("a refused node exits at once")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(output.stdout.is_empty(), "nothing served: {}", String::from_utf8_lossy(&output.stdout));
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    stderr
 }
