@@ -172,16 +172,13 @@ async fn a_schedule_over_three_nodes_fires_once_per_tick() {
         format!("[schedule]\nevery_minutes = 0.0333334\n\n[[steps]]\nname = \"hello\"\nstep = {step}\n");
     assert_eq!(remotes[2].deploy("ticking", definition).await["version"], 1);
     let runs = settled_runs(&remotes[1], "ticking", 4).await;
-    let ticks: Vec<String> = runs
-        .iter()
-        .map(|run| {
-            let event = &run["event"];
-            event["timestamp"]
-                .as_str()
-                .unwrap_or_else(|| panic!("a timer event has its tick: {event}"))
-                .to_string()
-        })
-        .collect();
+    let mut ticks = Vec::new();
+    for run in &runs {
+        let record = remotes[0].get(&format!("/v1/runs/{}", run["id"].as_str().unwrap())).await;
+        let tick = &record["event"]["timestamp"];
+        assert!(tick.is_u64(), "a timer event has its tick: {record}");
+        ticks.push(tick.to_string());
+    }
     let distinct: HashSet<&String> = ticks.iter().collect();
     assert_eq!(distinct.len(), ticks.len(), "each tick fired once across the nodes: {ticks:?}");
 }
