@@ -122,6 +122,7 @@ async fn connect_with(data: &std::path::Path, provider: Provider) -> (Shared, St
     let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data)
+        .args(crate::support::database_args(data).await)
         .args([
             "accounts",
             "connect",
@@ -371,6 +372,7 @@ async fn a_token_endpoint_on_an_internal_address_is_refused_like_a_steps_request
     let mut child = crate::support::stephost_tokio_command()
         .arg("--data")
         .arg(data.path())
+        .args(crate::support::database_args(data.path()).await)
         .args(["accounts", "connect", "slack", "--oauth", "--client-id", "cid"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
