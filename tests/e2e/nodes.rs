@@ -95,6 +95,24 @@ async fn three_nodes_share_uploads_deploys_and_run_every_accepted_trigger_exactl
     let listens: HashSet<String> =
         listed.iter().map(|n| format!("http://{}", n["listen"].as_str().unwrap())).collect();
     assert_eq!(listens, bases.iter().cloned().collect::<HashSet<_>>());
+
+    // `stephost nodes` on the database, from a machine serving nothing.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let listed = crate::support::stephost_tokio_command()
+        .arg("--data")
+        .arg(elsewhere.path())
+        .args(["--database", &db.url, "nodes"])
+        .env("STEPHOST_MASTER_KEY", crate::support::NODE_MASTER_KEY)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for base in &bases {
+        let listen = base.trim_start_matches("http://");
+        assert!(text.lines().any(|line| line.contains(listen) && line.contains("0 running")), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
