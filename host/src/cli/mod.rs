@@ -45,7 +45,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(args) => trigger::run(data, args).await,
         Command::Runs(command) => runs::run(data, command).await,
         Command::New(args) => new::run(data, args),
-        Command::Audit(command) => audit::run(data, command),
+        Command::Audit(command) => audit::run(data, None, command).await,
         Command::Bench(args) => benchmark::run(data, args).await,
     }
 }
