@@ -1,5 +1,8 @@
 //! The chain's arithmetic and the files beside the log: the HMAC of a line,
-//! the legacy SHA-256 of unkeyed logs, the keyed anchor, and the lock.
+//! sealing a new line onto the chain, the legacy SHA-256 of unkeyed logs,
+//! the keyed anchor, and the lock. Everything but the files works on lines,
+//! so any store of lines (the JSONL file, a database table) keeps the same
+//! chain.
 
 use super::{AuditEntry, AuditError, AuditEvent, AuditKey};
 use hmac::{Hmac, Mac};
@@ -10,8 +13,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// The `prev` of the first line.
-pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The `prev` of the first line: a store starting a chain begins there.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The files of one log: the log itself, its anchor, and its lock.
 #[derive(Debug, Clone)]
@@ -76,6 +79,32 @@ pub(super) fn checkpoint_mac(key: &AuditKey, entry: &AuditEntry) -> String {
     hmac(key, &[b"checkpoint\n", content_without(entry, "mac").as_bytes()])
 }
 
+/// A new record sealed onto the chain after `prev` (the hash of the record
+/// at `seq - 1`, or [`GENESIS`]): the entry, and its line as it is stored
+/// (no newline). The one place a record gets its HMAC, whatever stores it.
+pub fn seal_entry(
+    key: &AuditKey,
+    seq: u64,
+    prev: String,
+    run: &str,
+    step: &str,
+    event: AuditEvent,
+    at_ms: u64,
+) -> (AuditEntry, String) {
+    let mut entry = AuditEntry {
+        seq,
+        at_ms,
+        run: run.to_string(),
+        step: step.to_string(),
+        event,
+        prev,
+        hash: String::new(),
+    };
+    entry.hash = entry_mac(key, &entry);
+    let line = serde_json::to_string(&entry).expect("audit entries serialize");
+    (entry, line)
+}
+
 /// Whether the entry's `hash` is right: its HMAC, or for a checkpoint its
 /// own `mac`.
 pub(super) fn entry_is_authentic(key: &AuditKey, entry: &AuditEntry) -> bool {
@@ -93,17 +122,22 @@ pub(super) fn legacy_hash(entry: &AuditEntry) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// The last record's `seq` and `hash`, kept beside the log by its writer
-/// under the lock, and keyed: a log that ends before it was cut.
+/// The last record's `seq` and `hash`, kept beside the lines by their
+/// writer in the same step as the record, and keyed: lines that end before
+/// it were cut, and without the key it cannot be moved back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Anchor {
-    pub(super) seq: u64,
-    pub(super) hash: String,
-    pub(super) mac: String,
+pub struct Anchor {
+    /// The last record's sequence number.
+    pub seq: u64,
+    /// The last record's hash.
+    pub hash: String,
+    /// HMAC over `seq` and `hash`.
+    pub mac: String,
 }
 
 impl Anchor {
-    pub(super) fn new(key: &AuditKey, seq: u64, hash: String) -> Self {
+    /// The keyed anchor for the record `seq` whose hash is `hash`.
+    pub fn new(key: &AuditKey, seq: u64, hash: String) -> Self {
         let mac = Self::mac_of(key, seq, &hash);
         Self { seq, hash, mac }
     }
@@ -112,7 +146,8 @@ impl Anchor {
         hmac(key, &[b"anchor\n", seq.to_string().as_bytes(), b"\n", hash.as_bytes()])
     }
 
-    pub(super) fn is_authentic(&self, key: &AuditKey) -> bool {
+    /// Whether the anchor was made with `key` (not edited, not forged).
+    pub fn is_authentic(&self, key: &AuditKey) -> bool {
         self.mac == Self::mac_of(key, self.seq, &self.hash)
     }
 

@@ -4,7 +4,7 @@
 //! checkpoint.
 
 use super::chain::{
-    Anchor, Files, GENESIS, checkpoint_mac, entry_is_authentic, entry_mac, last_line, legacy_hash, private,
+    Anchor, Files, GENESIS, checkpoint_mac, entry_is_authentic, last_line, legacy_hash, private, seal_entry,
 };
 use super::{AuditEntry, AuditError, AuditEvent, AuditKey};
 use std::fs::{File, OpenOptions};
@@ -65,17 +65,8 @@ impl AuditLog {
         step: &str,
         event: AuditEvent,
     ) -> Result<AuditEntry, AuditError> {
-        let mut entry = AuditEntry {
-            seq,
-            at_ms: crate::base::clock::now_ms() as u64,
-            run: run.to_string(),
-            step: step.to_string(),
-            event,
-            prev,
-            hash: String::new(),
-        };
-        entry.hash = entry_mac(&self.key, &entry);
-        let mut line = serde_json::to_string(&entry).expect("audit entries serialize");
+        let at_ms = crate::base::clock::now_ms() as u64;
+        let (entry, mut line) = seal_entry(&self.key, seq, prev, run, step, event, at_ms);
         line.push('\n');
         let fail = |e: std::io::Error| self.files.fail(e.to_string());
         let mut file =
@@ -162,30 +153,11 @@ impl AuditLog {
             e
         })?;
         let lines = read_lines(&self.files)?;
-        let entries: Vec<AuditEntry> =
-            lines.iter().map(|l| serde_json::from_str(l).expect("verified lines parse")).collect();
-        let is_record = |e: &AuditEntry| !matches!(e.event, AuditEvent::Checkpoint { .. });
-        let cut = entries.iter().position(|e| e.at_ms >= before_ms).unwrap_or(entries.len());
-        let kept = entries[cut..].iter().filter(|e| is_record(e)).count();
-        let removed = entries[..cut].iter().filter(|e| is_record(e)).count();
-        if cut == 0 || removed == 0 {
-            return Ok(Pruned { removed: 0, kept });
-        }
-        let last = &entries[cut - 1];
-        let mut checkpoint = AuditEntry {
-            seq: last.seq,
-            at_ms: last.at_ms,
-            run: "-".into(),
-            step: "-".into(),
-            event: AuditEvent::Checkpoint { pruned_before_ms: before_ms, mac: String::new() },
-            prev: last.prev.clone(),
-            hash: last.hash.clone(),
-        };
-        let mac = checkpoint_mac(&self.key, &checkpoint);
-        checkpoint.event = AuditEvent::Checkpoint { pruned_before_ms: before_ms, mac };
-        let mut text = serde_json::to_string(&checkpoint).expect("audit entries serialize");
+        let (pruned, cut) = prune_lines(&lines, before_ms, &self.key, &self.files.log)?;
+        let Some(cut) = cut else { return Ok(pruned) };
+        let mut text = cut.checkpoint;
         text.push('\n');
-        for line in &lines[cut..] {
+        for line in &lines[cut.first_kept..] {
             text.push_str(line);
             text.push('\n');
         }
@@ -196,13 +168,60 @@ impl AuditLog {
         file.write_all(text.as_bytes()).map_err(fail)?;
         file.sync_all().map_err(fail)?;
         std::fs::rename(&temporary, &self.files.log).map_err(fail)?;
-        Ok(Pruned { removed, kept })
+        Ok(pruned)
     }
 
     /// The file the log appends to.
     pub fn path(&self) -> &Path {
         &self.files.log
     }
+}
+
+/// Where a prune cuts a chain's lines: those before `first_kept` go, and
+/// `checkpoint`, standing for the last of them (record `seq`), takes their
+/// place as the first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneCut {
+    /// The index of the first line kept.
+    pub first_kept: usize,
+    /// The `seq` of the last record removed, which the checkpoint carries.
+    pub seq: u64,
+    /// The keyed checkpoint line (no newline).
+    pub checkpoint: String,
+}
+
+/// What pruning the records written before `before_ms` from `lines` (which
+/// verified) removes and keeps, and where it cuts: `None` when nothing is
+/// removed. The store applies the cut (a file rewritten, rows deleted), so
+/// every store prunes the same way and the rest still verifies.
+pub fn prune_lines(
+    lines: &[String],
+    before_ms: u64,
+    key: &AuditKey,
+    what: &Path,
+) -> Result<(Pruned, Option<PruneCut>), AuditError> {
+    let entries = super::verify::parse_lines(lines, what)?;
+    let is_record = |e: &AuditEntry| !matches!(e.event, AuditEvent::Checkpoint { .. });
+    let cut = entries.iter().position(|e| e.at_ms >= before_ms).unwrap_or(entries.len());
+    let kept = entries[cut..].iter().filter(|e| is_record(e)).count();
+    let removed = entries[..cut].iter().filter(|e| is_record(e)).count();
+    if cut == 0 || removed == 0 {
+        return Ok((Pruned { removed: 0, kept }, None));
+    }
+    let last = &entries[cut - 1];
+    let mut checkpoint = AuditEntry {
+        seq: last.seq,
+        at_ms: last.at_ms,
+        run: "-".into(),
+        step: "-".into(),
+        event: AuditEvent::Checkpoint { pruned_before_ms: before_ms, mac: String::new() },
+        prev: last.prev.clone(),
+        hash: last.hash.clone(),
+    };
+    let mac = checkpoint_mac(key, &checkpoint);
+    checkpoint.event = AuditEvent::Checkpoint { pruned_before_ms: before_ms, mac };
+    let line = serde_json::to_string(&checkpoint).expect("audit entries serialize");
+    Ok((Pruned { removed, kept }, Some(PruneCut { first_kept: cut, seq: last.seq, checkpoint: line })))
 }
 
 /// The log's lines, an absent log none.

@@ -3,15 +3,19 @@
 //! carries the HMAC-SHA256, under a key derived from the master key, of the
 //! line before and of itself, so `verify` finds any edited, removed or
 //! reordered line and a rewrite without the key; a keyed anchor beside the
-//! log (the last sequence number and hash) finds a cut tail. Appends from
-//! any number of processes are serialized by an exclusive file lock.
+//! log (the last sequence number and hash) finds a cut tail. The chain
+//! works on lines (seal one, verify a list, prune a list into a
+//! checkpoint), so each store of lines keeps the same chain: the JSONL file
+//! here, whose appends from any number of processes are serialized by an
+//! exclusive file lock, and the store layer's table in a shared database.
 
 mod chain;
 mod log;
 mod verify;
 
-pub use log::{AuditLog, Pruned};
-pub use verify::{Tamper, read_entries, verify};
+pub use chain::{Anchor, GENESIS, seal_entry};
+pub use log::{AuditLog, PruneCut, Pruned, prune_lines};
+pub use verify::{Tamper, parse_lines, read_entries, verify, verify_lines};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -46,14 +46,20 @@ impl std::fmt::Display for Tamper {
 
 /// Reads every entry; a line that does not parse is an error naming it.
 pub fn read_entries(path: &Path) -> Result<Vec<AuditEntry>, AuditError> {
-    let files = Files::of(path);
-    read_lines(&files)?
+    parse_lines(&read_lines(&Files::of(path))?, path)
+}
+
+/// The entries of `lines`, in order; a line that does not parse is an
+/// error naming it (`what`: where the lines came from).
+pub fn parse_lines(lines: &[String], what: &Path) -> Result<Vec<AuditEntry>, AuditError> {
+    lines
         .iter()
         .enumerate()
         .map(|(i, line)| {
             serde_json::from_str(line).map_err(|e| AuditError {
+                path: what.to_path_buf(),
+                message: format!("hash chain broken at line {}: not an audit entry: {e}", i + 1),
                 found: Some(Tamper::Edit),
-                ..files.fail(format!("hash chain broken at line {}: not an audit entry: {e}", i + 1))
             })
         })
         .collect()
@@ -73,43 +79,75 @@ pub fn verify(path: &Path, key: &AuditKey) -> Result<usize, AuditError> {
 
 /// [`verify`] for a caller that holds the lock.
 pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, AuditError> {
-    let entries = read_entries(&files.log)?;
-    let anchor = Anchor::read(files).map_err(|e| found(files, Tamper::Edit, e.message))?;
-    let broken = |kind: Tamper, i: usize, what: String| {
-        found(files, kind, format!("hash chain broken at line {} (seq {}): {what}", i + 1, entries[i].seq))
+    let lines = read_lines(files)?;
+    let anchor = match Anchor::read(files) {
+        Ok(anchor) => anchor,
+        Err(e) => {
+            // A line that does not parse is named first, as it always was.
+            parse_lines(&lines, &files.log)?;
+            return Err(found(&files.log, Tamper::Edit, e.message));
+        }
+    };
+    verify_lines(&lines, anchor.as_ref(), key, &files.log, &files.anchor.display().to_string()).map_err(
+        |mut e| {
+            if e.found == Some(Tamper::Unkeyed) {
+                let aside = files.log.with_extension("unkeyed.jsonl");
+                e.message = format!(
+                    "{}; the next command that writes to it moves it to {} and starts a keyed chain",
+                    e.message,
+                    aside.display()
+                );
+            }
+            e
+        },
+    )
+}
+
+/// Checks `lines`, in their stored order, against `anchor` (the keyed last
+/// `seq` and `hash` their writer kept): every line's HMAC, the order and
+/// continuity of the sequence numbers, each line's link to the one before,
+/// and the end. `Ok(n)` with the number of records (a checkpoint not
+/// counted), or the first problem, its kind in `found`. `what` names the
+/// lines and `anchor_name` the anchor in messages, so any store of lines
+/// (a file, a database table) is checked the same way.
+pub fn verify_lines(
+    lines: &[String],
+    anchor: Option<&Anchor>,
+    key: &AuditKey,
+    what: &Path,
+    anchor_name: &str,
+) -> Result<usize, AuditError> {
+    let entries = parse_lines(lines, what)?;
+    let broken = |kind: Tamper, i: usize, message: String| {
+        found(what, kind, format!("hash chain broken at line {} (seq {}): {message}", i + 1, entries[i].seq))
     };
     if anchor.is_none()
         && let Some(first) = entries.first()
         && first.hash == legacy_hash(first)
     {
         return Err(found(
-            files,
+            what,
             Tamper::Unkeyed,
-            format!(
-                "the log predates keyed chains (plain SHA-256, no anchor), so it cannot be checked against \
-                 the key; the next command that writes to it moves it to {} and starts a keyed chain",
-                files.log.with_extension("unkeyed.jsonl").display()
-            ),
+            "the log predates keyed chains (plain SHA-256, no anchor), so it cannot be checked against the key"
+                .into(),
         ));
     }
-    if let Some(anchor) = &anchor
+    if let Some(anchor) = anchor
         && !anchor.is_authentic(key)
     {
         return Err(found(
-            files,
+            what,
             Tamper::Edit,
             format!(
-                "the anchor {} does not match the key: it was edited, or the master key is not the one that \
-                 wrote the log",
-                files.anchor.display()
+                "the anchor {anchor_name} does not match the key: it was edited, or the master key is not the \
+                 one that wrote the log"
             ),
         ));
     }
-    let lines = read_lines(files)?;
     for (i, entry) in entries.iter().enumerate() {
         // The HMAC covers the record; the line must be exactly that record,
         // with nothing added beside it.
-        if serde_json::to_string(entry).ok().as_deref() != lines.get(i).map(String::as_str) {
+        if serde_json::to_string(entry).ok().as_deref() != Some(lines[i].as_str()) {
             return Err(broken(
                 Tamper::Edit,
                 i,
@@ -141,8 +179,9 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
     }
     for i in 1..entries.len() {
         if entries[i].seq <= entries[i - 1].seq {
-            let what = format!("it comes after seq {}: lines were reordered or repeated", entries[i - 1].seq);
-            return Err(broken(Tamper::Reorder, i, what));
+            let message =
+                format!("it comes after seq {}: lines were reordered or repeated", entries[i - 1].seq);
+            return Err(broken(Tamper::Reorder, i, message));
         }
     }
     let checkpoint = entries.first().is_some_and(|e| matches!(e.event, AuditEvent::Checkpoint { .. }));
@@ -158,12 +197,12 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
     }
     for i in 1..entries.len() {
         if entries[i].seq != entries[i - 1].seq + 1 {
-            let what = format!(
+            let message = format!(
                 "seq {} to {} are missing: lines were removed",
                 entries[i - 1].seq + 1,
                 entries[i].seq - 1
             );
-            return Err(broken(Tamper::Removal, i, what));
+            return Err(broken(Tamper::Removal, i, message));
         }
     }
     let mut prev = GENESIS.to_string();
@@ -177,14 +216,14 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
         }
         prev = entry.hash.clone();
     }
-    match (&anchor, entries.last()) {
+    match (anchor, entries.last()) {
         (Some(anchor), None) => {
-            let what =
+            let message =
                 format!("the log is empty but its anchor says it reached seq {}: it was cut", anchor.seq);
-            return Err(found(files, Tamper::Truncation, format!("hash chain broken at the end: {what}")));
+            return Err(found(what, Tamper::Truncation, format!("hash chain broken at the end: {message}")));
         }
         (Some(anchor), Some(last)) if last.seq < anchor.seq => {
-            let what = format!(
+            let message = format!(
                 "the log ends at seq {} but its anchor says seq {}: {} cut from the end",
                 last.seq,
                 anchor.seq,
@@ -193,7 +232,7 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
                     n => format!("{n} records were"),
                 }
             );
-            return Err(found(files, Tamper::Truncation, format!("hash chain broken at the end: {what}")));
+            return Err(found(what, Tamper::Truncation, format!("hash chain broken at the end: {message}")));
         }
         (Some(anchor), Some(last)) if last.seq == anchor.seq && last.hash != anchor.hash => {
             return Err(broken(
@@ -203,19 +242,16 @@ pub(super) fn verify_locked(files: &Files, key: &AuditKey) -> Result<usize, Audi
             ));
         }
         (None, Some(_)) => {
-            let what = format!(
-                "the anchor {} is missing, so a cut at the end cannot be seen",
-                files.anchor.display()
-            );
-            return Err(found(files, Tamper::MissingAnchor, what));
+            let message = format!("the anchor {anchor_name} is missing, so a cut at the end cannot be seen");
+            return Err(found(what, Tamper::MissingAnchor, message));
         }
         _ => {}
     }
     Ok(entries.len() - usize::from(checkpoint))
 }
 
-fn found(files: &Files, kind: Tamper, message: String) -> AuditError {
-    AuditError { found: Some(kind), ..files.fail(message) }
+fn found(what: &Path, kind: Tamper, message: String) -> AuditError {
+    AuditError { path: what.to_path_buf(), message, found: Some(kind) }
 }
 
 #[cfg(test)]

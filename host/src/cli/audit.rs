@@ -5,21 +5,29 @@ use super::args::AuditCommand;
 use super::context::{audit_key, audit_log, audit_path};
 use super::output;
 use super::render::{self, AuditVerdict};
-use anyhow::Result;
-use std::path::Path;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use stephost::audit::{AuditEntry, AuditEvent};
+use std::sync::Arc;
+use stephost::audit::{AuditEntry, AuditError, AuditEvent, Pruned};
+use stephost::store::crypto::MasterKey;
+use stephost::store::{PgAudit, Postgres};
 
-pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
-    let path = audit_path(data_dir);
+/// `database`: the PostgreSQL URL the nodes share (`--database`), whose
+/// chain is checked instead of `<data>/audit.jsonl`.
+pub async fn run(data_dir: &Path, database: Option<&str>, command: AuditCommand) -> Result<ExitCode> {
+    let chain = match database {
+        None => Chain::File { data_dir: data_dir.to_path_buf(), path: audit_path(data_dir) },
+        Some(url) => Chain::open_database(data_dir, url).await?,
+    };
     match command {
         AuditCommand::Verify { format } => {
             // A broken chain is the answer asked for, so `--json` prints it
             // on stdout; as text it goes to stderr, so it is seen when
             // stdout is piped. Either way the exit code is 1.
-            let verdict = match stephost::audit::verify(&path, &audit_key(data_dir)?) {
+            let verdict = match chain.verify()? {
                 Ok(count) => AuditVerdict {
-                    path: path.display().to_string(),
+                    path: chain.name(),
                     intact: true,
                     records: Some(count),
                     found: None,
@@ -27,7 +35,7 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
                 },
                 Err(error) if error.found.is_none() => return Err(error.into()),
                 Err(error) => AuditVerdict {
-                    path: path.display().to_string(),
+                    path: chain.name(),
                     intact: false,
                     records: None,
                     found: error.found,
@@ -44,12 +52,12 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
         AuditCommand::Prune { keep_days, format } => {
             let day_ms = 24 * 60 * 60 * 1000;
             let now = stephost::base::clock::now_ms() as u64;
-            let pruned = audit_log(data_dir)?.prune(now.saturating_sub(keep_days.saturating_mul(day_ms)))?;
+            let pruned = chain.prune(now.saturating_sub(keep_days.saturating_mul(day_ms)))?;
             output::emit(format.json, &pruned, render::audit_pruned)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::List { run, step, app, refused, json } => {
-            let entries = stephost::audit::read_entries(&path)?;
+            let entries = chain.entries()?;
             let selected = entries.iter().filter(|e| {
                 run.as_ref().is_none_or(|r| &e.run == r)
                     && step.as_ref().is_none_or(|s| &e.step == s)
@@ -65,6 +73,61 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The chain a command reads: the data directory's file, or the one in
+/// the shared database.
+enum Chain {
+    File { data_dir: PathBuf, path: PathBuf },
+    Database { audit: PgAudit, name: String },
+}
+
+impl Chain {
+    /// The database's chain, after [`Postgres::connect`] has brought its
+    /// schema up to date and checked the master key (`STEPHOST_MASTER_KEY`
+    /// or `<data>/master.key`) against the one the nodes share.
+    async fn open_database(data_dir: &Path, url: &str) -> Result<Self> {
+        let key = MasterKey::load(&data_dir.join(stephost::store::KEY_FILE))?;
+        let audit_key = key.audit_key();
+        let clock = Arc::new(stephost::base::clock::SystemClock);
+        let store = Postgres::connect(url, key, clock).await?;
+        let name = store.name().to_string();
+        drop(store);
+        let audit = PgAudit::open(url, audit_key).with_context(|| format!("audit chain in {name}"))?;
+        Ok(Chain::Database { audit, name })
+    }
+
+    /// What the verdict names: the file, or the database's URL without
+    /// its password.
+    fn name(&self) -> String {
+        match self {
+            Chain::File { path, .. } => path.display().to_string(),
+            Chain::Database { name, .. } => name.clone(),
+        }
+    }
+
+    /// The check's finding inside: the outer error is for a key that cannot
+    /// be loaded.
+    fn verify(&self) -> Result<Result<usize, AuditError>> {
+        Ok(match self {
+            Chain::File { data_dir, path } => stephost::audit::verify(path, &audit_key(data_dir)?),
+            Chain::Database { audit, .. } => audit.verify(),
+        })
+    }
+
+    fn entries(&self) -> Result<Vec<AuditEntry>> {
+        Ok(match self {
+            Chain::File { path, .. } => stephost::audit::read_entries(path)?,
+            Chain::Database { audit, .. } => audit.entries()?,
+        })
+    }
+
+    fn prune(&self, before_ms: u64) -> Result<Pruned> {
+        Ok(match self {
+            Chain::File { data_dir, .. } => audit_log(data_dir)?.prune(before_ms)?,
+            Chain::Database { audit, .. } => audit.prune(before_ms)?,
+        })
     }
 }
 

@@ -13,6 +13,7 @@ pub mod views;
 
 pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Schedules, Settings, Steps};
 pub use cluster::{Cluster, NodeInfo, NodeView, RunReply, Signal};
+pub use postgres::PgAudit;
 pub use postgres::Postgres;
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
 pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
