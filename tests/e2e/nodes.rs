@@ -1,8 +1,8 @@
 //! Several `stephost serve` processes on one PostgreSQL database: uploads,
 //! deploys and triggers on any node, runs on whichever node is free, a
 //! killed node's runs finished by the others, one schedule firing once per
-//! tick, and `flow.respond` across nodes (a node with another master key:
-//! `database_cli.rs`).
+//! tick, `flow.respond` across nodes, and one audit chain (a node with
+//! another master key: `database_cli.rs`).
 //! Each test makes its own database on the test server
 //! (`STEPHOST_TEST_DATABASE_URL`, started by `scripts/test.sh`).
 
@@ -113,6 +113,23 @@ async fn three_nodes_share_uploads_deploys_and_run_every_accepted_trigger_exactl
         let listen = base.trim_start_matches("http://");
         assert!(text.lines().any(|line| line.contains(listen) && line.contains("0 running")), "{text}");
     }
+
+    // Three nodes' requests, one audit chain: every request on record once.
+    let verified = crate::support::stephost_tokio_command()
+        .arg("--data")
+        .arg(elsewhere.path())
+        .args(["--database", &db.url, "audit", "verify", "--json"])
+        .env("STEPHOST_MASTER_KEY", crate::support::NODE_MASTER_KEY)
+        .output()
+        .await
+        .unwrap();
+    let verdict: Value = serde_json::from_slice(&verified.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&verified.stderr)));
+    assert_eq!(
+        (verdict["intact"].as_bool(), verdict["records"].as_u64()),
+        (Some(true), Some(TRIGGERS as u64)),
+        "{verdict}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,12 +138,14 @@ fn database_name(url: &str) -> String {
 }
 
 /// Where the runtime's audit records go: the data directory's keyed JSONL
-/// log. With `--database`, the chain all nodes share belongs in the
-/// database instead.
-// PgAudit when database: the coordinator wires stephost::store::postgres's
-// audit sink here once it is merged.
+/// log, or with `--database` the one chain all nodes share in the database.
 pub fn audit_sink(storage: &Storage) -> Result<Arc<dyn AuditSink>> {
-    Ok(Arc::new(audit_log(&storage.data)?))
+    match &storage.database {
+        None => Ok(Arc::new(audit_log(&storage.data)?)),
+        // One chain for every node, in the database (its schema and the
+        // key check are done: `backend` ran first).
+        Some(url) => Ok(Arc::new(stephost::store::PgAudit::open(url, audit_key(&storage.data)?)?)),
+    }
 }
 
 /// `--data`, else the platform's data directory.

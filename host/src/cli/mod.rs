@@ -46,7 +46,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(args) => trigger::run(&storage, args).await,
         Command::Runs(command) => runs::run(&storage, command).await,
         Command::New(args) => new::run(data, args),
-        Command::Audit(command) => audit::run(data, None, command).await,
+        Command::Audit(command) => audit::run(data, storage.database.as_deref(), command).await,
         Command::Bench(args) => benchmark::run(data, args).await,
         Command::Nodes(args) => nodes::run(&storage, args).await,
     }

@@ -15,6 +15,8 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
+pub use audit::PgAudit;
+
 use super::{Signal, StepRecord, StoreError};
 use crate::base::clock::Clock;
 use crate::store::crypto::MasterKey;
