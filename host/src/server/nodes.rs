@@ -3,8 +3,8 @@
 //! `GET /v1/nodes`.
 
 use super::{ApiError, AppState};
-use crate::store::{NodeView, StoreError};
 use crate::store::views::NodeList;
+use crate::store::{NodeView, StoreError};
 use axum::Json;
 use axum::extract::State;
 use std::sync::Arc;
