@@ -241,7 +241,10 @@ async fn the_code_flow_connects_and_an_expired_token_is_refreshed_before_the_run
         ("refresh_token", "rt-1")
     );
 
-    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    // The chain the run wrote to: the data directory's, or the database's.
+    let listed = stephost(data.path(), &["audit", "list", "--json"]).await;
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let audit = String::from_utf8(listed.stdout).unwrap();
     let refreshed: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
