@@ -67,74 +67,14 @@ pub async fn backend(storage: &Storage) -> Result<Arc<dyn Backend>> {
     let key_file = storage.data.join(stephost::store::KEY_FILE);
     let key = match MasterKey::load_existing(&key_file)? {
         Some(key) => key,
-        None if database_is_keyed(url).await? => bail!(
+        None if Postgres::is_keyed(url).await? => bail!(
             "database {} was set up with a master key: set {MASTER_KEY_ENV} (or copy master.key) as on the other nodes",
-            database_name(url)
+            Postgres::name_of(url)
         ),
         None => MasterKey::load(&key_file)?,
     };
     let store = Postgres::connect(url, key, Arc::new(stephost::base::clock::SystemClock)).await?;
     Ok(Arc::new(store))
-}
-
-/// Whether the database at `url` already holds a master key check (another
-/// node set it up), asked without a key and writing nothing: a new
-/// database (no `meta` table yet, or no check in it) is not keyed.
-async fn database_is_keyed(url: &str) -> Result<bool> {
-    let name = database_name(url);
-    let mut config: tokio_postgres::Config =
-        url.parse().map_err(|_| anyhow!("--database: not a PostgreSQL URL"))?;
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        bail!("database {name}: sslmode=require: TLS to PostgreSQL is not supported yet");
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(10));
-    }
-    // As the store words them: the server's message (never its DETAIL), or
-    // the client's reason and its cause (e.g. "connection refused").
-    let failed = |e: tokio_postgres::Error| {
-        let message = match (e.as_db_error(), std::error::Error::source(&e)) {
-            (Some(db), _) => format!("{}: {}", db.severity(), db.message()),
-            (None, Some(cause)) => format!("{e}: {cause}"),
-            (None, None) => e.to_string(),
-        };
-        anyhow!("database {name}: {}", message.replace('\n', " "))
-    };
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
-    let connection = tokio::spawn(connection);
-    let has_meta: bool =
-        client.query_one("SELECT to_regclass('meta') IS NOT NULL", &[]).await.map_err(failed)?.get(0);
-    let keyed = has_meta
-        && client
-            .query_one("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')", &[])
-            .await
-            .map_err(failed)?
-            .get::<_, bool>(0);
-    drop(client);
-    let _ = connection.await;
-    Ok(keyed)
-}
-
-/// The database as messages name it: `postgres://user@host:port/db`, made
-/// from the parsed parts so that no password (in the URL or its query) is
-/// ever in a message.
-fn database_name(url: &str) -> String {
-    let Ok(config) = url.parse::<tokio_postgres::Config>() else { return "(unparsable URL)".into() };
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
-            match host {
-                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-                #[cfg(unix)]
-                tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
-            }
-        })
-        .collect();
-    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
-    format!("postgres://{user}{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
 }
 
 /// Where the runtime's audit records go: the data directory's keyed JSONL

@@ -10,7 +10,7 @@
 //! (up to [`BATCH`]) in one transaction, so a busy node pays one round of
 //! the lock per batch, not per request.
 
-use super::{db_error, redacted};
+use super::{db_error, parse_url};
 use crate::audit::{
     Anchor, AuditEntry, AuditError, AuditEvent, AuditKey, AuditSink, GENESIS, Pruned, Tamper, parse_lines,
     prune_lines, seal_entry, verify_lines,
@@ -19,7 +19,6 @@ use crate::store::StoreError;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
@@ -27,7 +26,6 @@ use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 const BATCH: usize = 256;
 
 /// How long connecting may take before it is an error.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The anchor as messages name it.
 const ANCHOR: &str = "(row audit_head)";
@@ -75,17 +73,7 @@ impl PgAudit {
     /// of its own, chaining with `key`. Errors name the database by its URL
     /// without the password.
     pub fn open(url: &str, key: AuditKey) -> Result<PgAudit, StoreError> {
-        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            let why = std::error::Error::source(&e).map(|s| format!(" ({s})")).unwrap_or_default();
-            StoreError::Database {
-                path: "the database URL".into(),
-                message: format!("not a PostgreSQL URL{why}"),
-            }
-        })?;
-        let name = redacted(&config);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let (config, name) = parse_url(url)?;
         let (jobs, queue) = mpsc::unbounded_channel();
         let (ready, connected) = std_mpsc::sync_channel(1);
         let writer = Writer { config, key, name: name.clone(), client: None };
@@ -480,24 +468,9 @@ mod tests {
 
     impl Db {
         fn fresh() -> Option<Self> {
-            let admin = match std::env::var("STEPHOST_TEST_DATABASE_URL") {
-                Ok(url) if !url.is_empty() => url,
-                _ => {
-                    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-                    assert!(!ci, "STEPHOST_TEST_DATABASE_URL is not set under CI");
-                    eprintln!("skipped: no STEPHOST_TEST_DATABASE_URL");
-                    return None;
-                }
-            };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let name = format!("stephost_{}", &crate::base::ids::unguessable_hex()[..16]);
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&name);
-            let url = url.to_string();
+            let url = runtime.block_on(crate::store::postgres::tests::TestDatabase::fresh())?.url;
             let client = runtime.block_on(async {
-                let (admin, connection) = tokio_postgres::connect(&admin, NoTls).await.unwrap();
-                tokio::spawn(connection);
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
                 let master = MasterKey::from_bytes(&MASTER);
                 Postgres::connect(&url, master, Arc::new(SystemClock)).await.unwrap();
                 let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
@@ -619,11 +592,11 @@ mod tests {
         let audit = db.audit();
         append_n(&audit, 3);
         // Wait for the clock to move on, so the cut falls between records.
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         let last = audit.entries().unwrap().last().unwrap().at_ms;
         while crate::base::clock::now_ms() as u64 <= last {
             assert!(std::time::Instant::now() < deadline, "the clock does not move");
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let cut = crate::base::clock::now_ms() as u64;
         append_n(&audit, 2);

@@ -67,23 +67,7 @@ impl Postgres {
     /// connection of its own, reconnecting when lost) until dropped.
     /// Errors name the database by its URL without the password.
     pub async fn connect(url: &str, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            let why = std::error::Error::source(&e).map(|s| format!(" ({s})")).unwrap_or_default();
-            StoreError::Database {
-                path: "the database URL".into(),
-                message: format!("not a PostgreSQL URL{why}"),
-            }
-        })?;
-        let name = redacted(&config);
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(StoreError::Database {
-                path: name.into(),
-                message: "sslmode=require: TLS to PostgreSQL is not supported yet".into(),
-            });
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let (config, name) = parse_url(url)?;
         let listen_config = listen::config(&config);
         let manager = deadpool_postgres::Manager::from_config(
             config,
@@ -109,6 +93,34 @@ impl Postgres {
         let store = Self { pool, key, clock, name, signals, _listener: listener };
         schema::check_key(&store, &store.key).await?;
         Ok(store)
+    }
+
+    /// Whether the database at `url` was set up with a master key already
+    /// (another node made its key check), asked without a key and writing
+    /// nothing: a node with no key of its own must not make a new one for a
+    /// keyed database. A new database (no schema yet) is not keyed.
+    pub async fn is_keyed(url: &str) -> Result<bool, StoreError> {
+        let (config, name) = parse_url(url)?;
+        let failed = |e| db_error(&name, e);
+        let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
+        let connection = tokio::spawn(connection);
+        let has_meta: bool =
+            client.query_one("SELECT to_regclass('meta') IS NOT NULL", &[]).await.map_err(failed)?.get(0);
+        let keyed = has_meta
+            && client
+                .query_one("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')", &[])
+                .await
+                .map_err(failed)?
+                .get::<_, bool>(0);
+        drop(client);
+        let _ = connection.await;
+        Ok(keyed)
+    }
+
+    /// The database at `url` as messages name it: its URL without the
+    /// password (or a placeholder for a URL that does not parse).
+    pub fn name_of(url: &str) -> String {
+        url.parse::<tokio_postgres::Config>().map_or_else(|_| "(unparsable URL)".into(), |c| redacted(&c))
     }
 
     /// The store going by `clock` for timestamps and leases, so a test can
@@ -193,6 +205,27 @@ impl super::Settings for Postgres {
             .map_err(self.db())?;
         Ok(())
     }
+}
+
+/// A database URL read as a connection's settings and the database's name
+/// for messages (no password): a URL asking for TLS is refused (not
+/// supported yet), and connecting gets a time limit unless it has one.
+pub(super) fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        let why = std::error::Error::source(&e).map(|s| format!(" ({s})")).unwrap_or_default();
+        StoreError::Database { path: "the database URL".into(), message: format!("not a PostgreSQL URL{why}") }
+    })?;
+    let name = redacted(&config);
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(StoreError::Database {
+            path: name.into(),
+            message: "sslmode=require: TLS to PostgreSQL is not supported yet".into(),
+        });
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok((config, name))
 }
 
 /// The database as messages name it: `postgres://user@host:port/db`, built

@@ -21,15 +21,15 @@ use tokio_postgres::Client;
 const ADMIN_URL: &str = "STEPHOST_TEST_DATABASE_URL";
 
 /// A database of its own for one test.
-struct TestDatabase {
+pub(super) struct TestDatabase {
     /// Its URL (the admin URL with this database's name).
-    url: String,
+    pub(super) url: String,
 }
 
 impl TestDatabase {
     /// A new, empty database; `None` (after saying "skipped") without a
     /// server to make it in.
-    async fn fresh() -> Option<Self> {
+    pub(super) async fn fresh() -> Option<Self> {
         let admin = match std::env::var(ADMIN_URL) {
             Ok(url) if !url.is_empty() => url,
             _ => {
