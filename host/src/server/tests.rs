@@ -9,30 +9,13 @@ use crate::store::Signal;
 use axum::extract::State;
 use sha2::{Digest, Sha256};
 
-/// The admin URL tests make databases through.
-const ADMIN_URL: &str = "STEPHOST_TEST_DATABASE_URL";
-
 /// A shared store on a new database of its own; `None` (after saying
 /// "skipped") without a server to make it in.
 async fn fresh_postgres() -> Option<Arc<dyn Backend>> {
-    let admin = match std::env::var(ADMIN_URL) {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(!ci, "{ADMIN_URL} is not set under CI: start PostgreSQL (scripts/lib/postgres.sh)");
-            eprintln!("skipped: no {ADMIN_URL}");
-            return None;
-        }
-    };
-    let name = format!("stephost_{}", &crate::base::ids::unguessable_hex()[..16]);
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
+    let db = crate::store::TestDatabase::fresh().await?;
     let key = crate::store::crypto::MasterKey::from_bytes(&[7; 32]);
     let clock = Arc::new(crate::base::clock::SystemClock);
-    Some(Arc::new(crate::store::Postgres::connect(url.as_str(), key, clock).await.unwrap()))
+    Some(Arc::new(crate::store::Postgres::connect(&db.url, key, clock).await.unwrap()))
 }
 
 /// A server state on `store` with its data directory in `dir`.

@@ -15,6 +15,10 @@ pub use backend::{Accounts, Backend, Deployments, EnvVars, RunLog, RunQueue, Sch
 pub use cluster::{Cluster, NodeInfo, NodeView, RunReply, Signal};
 pub use postgres::PgAudit;
 pub use postgres::Postgres;
+/// A fresh database on the test PostgreSQL server, for unit tests of the
+/// layers above that need a shared store.
+#[cfg(test)]
+pub(crate) use postgres::tests::TestDatabase;
 pub use runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus, RunSummary, WorkflowStatus};
 pub use service::{InlineSecret, MASK, StepRecord, WorkflowRecord, mask_definition};
 pub use sqlite::Sqlite;

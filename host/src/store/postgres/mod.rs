@@ -13,7 +13,7 @@ mod queue;
 mod schema;
 mod secrets;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use audit::PgAudit;
 
@@ -213,7 +213,10 @@ impl super::Settings for Postgres {
 pub(super) fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), StoreError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
         let why = std::error::Error::source(&e).map(|s| format!(" ({s})")).unwrap_or_default();
-        StoreError::Database { path: "the database URL".into(), message: format!("not a PostgreSQL URL{why}") }
+        StoreError::Database {
+            path: "the database URL".into(),
+            message: format!("not a PostgreSQL URL{why}"),
+        }
     })?;
     let name = redacted(&config);
     if config.get_ssl_mode() == SslMode::Require {

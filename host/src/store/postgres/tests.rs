@@ -21,15 +21,15 @@ use tokio_postgres::Client;
 const ADMIN_URL: &str = "STEPHOST_TEST_DATABASE_URL";
 
 /// A database of its own for one test.
-pub(super) struct TestDatabase {
+pub(crate) struct TestDatabase {
     /// Its URL (the admin URL with this database's name).
-    pub(super) url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
     /// A new, empty database; `None` (after saying "skipped") without a
     /// server to make it in.
-    pub(super) async fn fresh() -> Option<Self> {
+    pub(crate) async fn fresh() -> Option<Self> {
         let admin = match std::env::var(ADMIN_URL) {
             Ok(url) if !url.is_empty() => url,
             _ => {
