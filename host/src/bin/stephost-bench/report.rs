@@ -342,8 +342,9 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\n### Server: durable HTTP triggers (each 2xx after its event is committed)\n\n\
-                 A one-step workflow of the trivial step; clients spread over the nodes, each node with one \
-                 worker per core, all in one process on this machine. More nodes on the same cores measure \
+                 A one-step workflow of the trivial step; clients spread over the nodes, all in one process on \
+                 this machine; each node has one worker per core on SQLite and four per core on PostgreSQL \
+                 (a worker there mostly waits on round trips to the database). More nodes on the same cores measure \
                  what coordinating through PostgreSQL costs, not scale-out. Trigger-to-finish from the \
                  store's timestamps.\n"
             );

@@ -49,11 +49,12 @@ fn until(now: i64, by: Duration) -> i64 {
 }
 
 impl Postgres {
-    /// Claims the run `condition` picks (`$1` now, `$4` an id if given)
-    /// under a lease to `owner`: attempt + 1, counted at the claim.
+    /// Claims the run the `next` common table expression picks (`$1` now,
+    /// `$4` an id if given) under a lease to `owner`: attempt + 1, counted
+    /// at the claim.
     async fn claim_where(
         &self,
-        condition: &str,
+        next: &str,
         id: Option<&str>,
         owner: &str,
         lease: Duration,
@@ -62,7 +63,7 @@ impl Postgres {
         let now = self.clock.now_ms();
         let until = until(now, lease);
         let sql = format!(
-            "WITH next AS (SELECT id FROM runs WHERE {condition} ORDER BY created_ms, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+            "WITH {next}
              UPDATE runs r SET status = 'running', started_ms = $1, attempt = r.attempt + 1,
                                lease_owner = $2, lease_until_ms = $3
              FROM next WHERE r.id = next.id RETURNING {RUN_FIELDS_R}"
@@ -164,8 +165,16 @@ impl RunQueue for Postgres {
     }
 
     async fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        // The oldest due queued run and the oldest run whose lease expired,
+        // each found through its partial index (one condition with OR would
+        // scan the whole table each time), then the older of the two.
         self.claim_where(
-            "(status = 'queued' AND not_before_ms <= $1) OR (status = 'running' AND lease_until_ms < $1)",
+            "queued AS (SELECT id, created_ms, seq FROM runs WHERE status = 'queued' AND not_before_ms <= $1
+                        ORDER BY created_ms, seq LIMIT 1 FOR UPDATE SKIP LOCKED),
+             expired AS (SELECT id, created_ms, seq FROM runs WHERE status = 'running' AND lease_until_ms < $1
+                        ORDER BY created_ms, seq LIMIT 1 FOR UPDATE SKIP LOCKED),
+             next AS (SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) AS c
+                      ORDER BY created_ms, seq LIMIT 1)",
             None,
             owner,
             lease,
@@ -180,7 +189,8 @@ impl RunQueue for Postgres {
         lease: Duration,
     ) -> Result<Option<Claimed>, StoreError> {
         self.claim_where(
-            "id = $4 AND (status = 'queued' OR (status = 'running' AND lease_until_ms < $1))",
+            "next AS (SELECT id FROM runs WHERE id = $4 AND (status = 'queued' OR (status = 'running' AND lease_until_ms < $1))
+                      FOR UPDATE SKIP LOCKED)",
             Some(id),
             owner,
             lease,
