@@ -25,8 +25,6 @@ use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 /// Records written in one transaction at most.
 const BATCH: usize = 256;
 
-/// How long connecting may take before it is an error.
-
 /// The anchor as messages name it.
 const ANCHOR: &str = "(row audit_head)";
 
