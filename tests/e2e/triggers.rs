@@ -375,3 +375,42 @@ async fn a_thousand_concurrent_triggers_lose_nothing() {
     assert_eq!(seen.len(), TRIGGERS, "every trigger's event ran exactly once");
     assert_eq!(server.runs("load").await.len(), TRIGGERS, "and no run twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_keys_keep_every_value_and_options_or_head_start_no_run() {
+    let server = Server::start().await;
+    let deployed = server.deploy_guest("forms", "probe", "", "").await;
+    let url = server.url(deployed["endpoint"].as_str().unwrap());
+
+    let response = server
+        .http
+        .post(format!("{url}?x=1&x=2&y=3&x=4"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a=1&b=2&a=3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let run = response.json::<Value>().await.unwrap()["run"].as_str().unwrap().to_string();
+    let event = &server.finished(&run).await["event"];
+    assert_eq!(event["query"], json!({ "x": ["1", "2", "4"], "y": "3" }), "{event}");
+    assert_eq!(event["body"], json!({ "a": ["1", "3"], "b": "2" }), "{event}");
+
+    // A preflight and a HEAD ask about the endpoint: no event, no run.
+    let options = server.http.request(reqwest::Method::OPTIONS, &url).send().await.unwrap();
+    assert_eq!(options.status(), 204);
+    assert!(options.headers()["allow"].to_str().unwrap().contains("POST"));
+    let head = server.http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let missing = server.http.head(server.url("/e/nothing-here")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(server.runs("forms").await.len(), 1, "only the POST started a run");
+
+    // Bad query parameters of the API: one line of JSON naming the problem.
+    for (query, named) in [("limit=-1", "limit"), ("status=bogus", "bogus"), ("limit=many", "limit")] {
+        let (status, body) = server.api(reqwest::Method::GET, &format!("/v1/runs?{query}"), "").await;
+        let error = body["error"].as_str().unwrap_or_else(|| panic!("{query}: JSON error: {body}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(error.contains(named) && !error.contains('\n'), "{query}: {error}");
+    }
+}

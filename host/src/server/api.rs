@@ -308,8 +308,10 @@ struct RunFilter {
 
 async fn list_runs(
     State(state): State<Arc<AppState>>,
-    Query(filter): Query<RunFilter>,
+    filter: Result<Query<RunFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RunList>, ApiError> {
+    // `?limit=-1` and the like: one line naming the parameter, as JSON.
+    let Query(filter) = filter.map_err(|e| bad_request(query_problem(&e.body_text())))?;
     let status = filter
         .status
         .as_deref()
@@ -319,6 +321,13 @@ async fn list_runs(
     let runs =
         state.store().list_runs(filter.workflow.as_deref(), status, filter.limit.unwrap_or(100)).await?;
     Ok(Json(RunList { runs: runs.iter().map(RunSummary::from).collect() }))
+}
+
+/// A query string serde refused, as one line: `limit: invalid digit found
+/// in string` rather than axum's "Failed to deserialize query string: …".
+fn query_problem(text: &str) -> String {
+    let why = text.trim_start_matches("Failed to deserialize query string: ").replace('\n', " ");
+    format!("bad query parameter: {why}")
 }
 
 async fn get_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Run>, ApiError> {

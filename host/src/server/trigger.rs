@@ -57,6 +57,15 @@ async fn trigger(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // A browser's preflight and a HEAD (link checkers, uptime probes) ask
+    // about the endpoint; neither is an event, so neither starts a run.
+    if method == Method::OPTIONS {
+        let allow = [(axum::http::header::ALLOW, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")];
+        return (StatusCode::NO_CONTENT, allow).into_response();
+    }
+    if method == Method::HEAD {
+        return StatusCode::OK.into_response();
+    }
     let event = event_of(&method, &uri, &headers, &body, client);
     let parsed = match state.workflow(&workflow) {
         Ok(parsed) => parsed,
@@ -172,18 +181,29 @@ async fn wait_for_reply(
     }
 }
 
+/// Form-encoded fields (a query string or a form body) as Pipedream gives
+/// them: a key given once is a string, a key given again keeps every value
+/// in order (`x=1&x=2` is `["1","2"]`).
+fn form_fields(encoded: &[u8]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (key, value) in url::form_urlencoded::parse(encoded) {
+        let value = Value::String(value.into_owned());
+        match fields.get_mut(key.as_ref()) {
+            None => {
+                fields.insert(key.into_owned(), value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+        }
+    }
+    fields
+}
+
 /// The event of an HTTP trigger: method, path, query, headers (lowercased),
 /// body (JSON and form parsed, other text as is, binary as base64),
 /// client_ip, url.
 fn event_of(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], client: SocketAddr) -> Value {
-    let query: Map<String, Value> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = uri.query().map(|q| form_fields(q.as_bytes())).unwrap_or_default();
     let header_map: Map<String, Value> = headers
         .iter()
         .map(|(n, v)| {
@@ -200,11 +220,7 @@ fn event_of(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], client
         serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        Value::Object(
-            url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect(),
-        )
+        Value::Object(form_fields(body))
     } else {
         match std::str::from_utf8(body) {
             Ok(text) => Value::String(text.to_string()),
