@@ -605,3 +605,37 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
         "only its own run was taken"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_are_listed_newest_version_first_by_name_without_deleted_ones() {
+    let server = Server::start().await;
+    server.deploy_guest("second", "hello", "", "").await;
+    server.deploy_guest("first", "hello", "[schedule]\nevery_minutes = 15\n", "").await;
+    server.deploy_guest("second", "hello", "", "").await;
+    server.deploy_guest("gone", "hello", "", "").await;
+    let (status, _) = server.api(reqwest::Method::DELETE, "/v1/workflows/gone", "").await;
+    assert_eq!(status, 204);
+
+    let (status, listed) = server.api(reqwest::Method::GET, "/v1/workflows", "").await;
+    assert_eq!(status, 200, "{listed}");
+    let seen: Vec<(String, u64)> = listed["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap().to_string(), w["version"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(seen, [("first".to_string(), 1), ("second".to_string(), 2)], "{listed}");
+    assert!(listed["workflows"][0]["schedule"].as_str().is_some_and(|s| s.contains("15")), "{listed}");
+
+    let out = crate::support::stephost_async(
+        server.data(),
+        &["workflow", "list", "--server", &server.base, "--token", &server.token],
+        None,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("first  v1  /e/") && lines[1].starts_with("second  v2  /e/"), "{text}");
+}

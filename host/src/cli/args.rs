@@ -167,6 +167,15 @@ pub enum WorkflowCommand {
         #[command(flatten)]
         format: JsonArg,
     },
+    /// List the deployed workflows (newest version of each): name, version,
+    /// HTTP endpoint, schedule; on the server given --server, else on the
+    /// local data directory (or --database).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        format: JsonArg,
+    },
 }
 
 /// Step languages `stephost new` can write.

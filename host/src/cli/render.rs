@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use stephost::audit::{AuditEntry, AuditEvent, Pruned, Tamper};
-use stephost::store::views::{NodeList, RunList, StepList};
+use stephost::store::views::{NodeList, RunList, StepList, WorkflowList};
 use stephost::store::{AccountSummary, EnvSummary, Run, RunSummary};
 use stephost::{AccountTest, App, ComponentReport, EgressRecord, LogStream, StepOutcome, WorkflowStatus};
 
@@ -361,6 +361,20 @@ pub fn step_list(listed: &StepList) -> String {
     let mut out = String::new();
     for step in &listed.steps {
         let _ = writeln!(out, "{}  {:>9} bytes  uploaded {}", step.id, step.size, time(step.uploaded_ms));
+    }
+    out
+}
+
+/// `workflow list`: one line a workflow, by name: version, endpoint, and
+/// its schedule if it has one.
+pub fn workflow_list(listed: &WorkflowList) -> String {
+    let mut out = String::new();
+    for workflow in &listed.workflows {
+        let schedule = workflow.schedule.as_deref().map(|s| format!("  {s}")).unwrap_or_default();
+        let _ = writeln!(out, "{}  v{}  {}{schedule}", workflow.name, workflow.version, workflow.endpoint);
+    }
+    if listed.workflows.is_empty() {
+        out.push_str("no workflows deployed\n");
     }
     out
 }

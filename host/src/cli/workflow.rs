@@ -29,6 +29,12 @@ pub async fn run(storage: &Storage, command: WorkflowCommand) -> Result<ExitCode
             deploy(&api, &workflow, name, format.json).await?;
             Ok(ExitCode::SUCCESS)
         }
+        WorkflowCommand::List { server, format } => {
+            let api = service_api(storage, &server).await?;
+            let listed: stephost::store::views::WorkflowList = api.get_as("/v1/workflows").await?;
+            output::emit(format.json, &listed, render::workflow_list)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

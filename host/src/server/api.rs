@@ -1,7 +1,7 @@
 //! The management API under `/v1`: steps, workflows, runs, nodes.
 
 use super::{ApiError, AppState};
-use crate::store::views::{Queued, RunList, StepList, WorkflowView};
+use crate::store::views::{Queued, RunList, StepList, WorkflowList, WorkflowView};
 use crate::store::{Run, RunStatus, RunSummary, StepRecord};
 use crate::workflow::Workflow;
 use axum::Json;
@@ -17,6 +17,7 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/steps", post(upload_step).get(list_steps).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/steps/{id}", get(get_step).delete(delete_step))
+        .route("/workflows", get(list_workflows))
         .route("/workflows/{name}", get(get_workflow).put(deploy_workflow).delete(delete_workflow))
         .route("/workflows/{name}/runs", post(manual_run))
         .route("/runs", get(list_runs))
@@ -260,6 +261,16 @@ pub(super) fn parse(state: &AppState, name: &str, definition: &str) -> Result<Wo
             .map_err(|e| bad_request(e.to_string()))?;
     workflow.name = name.to_string();
     Ok(workflow)
+}
+
+/// `GET /v1/workflows`: what is deployed, newest version of each.
+async fn list_workflows(State(state): State<Arc<AppState>>) -> Result<Json<WorkflowList>, ApiError> {
+    let mut workflows = Vec::new();
+    for record in state.store().workflows().await? {
+        let parsed = state.workflow(&record)?;
+        workflows.push(describe(&state, &record, &parsed).await?);
+    }
+    Ok(Json(WorkflowList { workflows }))
 }
 
 async fn get_workflow(

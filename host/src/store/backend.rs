@@ -54,6 +54,8 @@ pub trait Deployments: Send + Sync {
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError>;
     /// The newest version; `None` if never deployed or deleted.
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError>;
+    /// The newest version of every live (not deleted) workflow, by name.
+    async fn workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError>;
     /// The newest version of the workflow whose HTTP trigger is
     /// `/e/{endpoint}`; `None` if no live workflow has it.
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError>;

@@ -331,6 +331,21 @@ impl Store {
         self.workflow_where("name = ?1 AND deleted = 0", name)
     }
 
+    /// The newest version of every live workflow, by name.
+    pub fn workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT name, version, definition, endpoint, created_ms FROM workflows w
+                 WHERE deleted = 0 AND version = (SELECT MAX(version) FROM workflows v WHERE v.name = w.name)
+                 ORDER BY name",
+            )
+            .map_err(&db)?;
+        let rows = statement.query_map([], workflow_row).map_err(&db)?;
+        rows.collect::<Result<_, _>>().map_err(&db)
+    }
+
     /// The newest version of the workflow behind an endpoint.
     pub fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.workflow_where("endpoint = ?1 AND deleted = 0", endpoint)

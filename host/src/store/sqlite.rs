@@ -72,6 +72,9 @@ impl Deployments for Sqlite {
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.lock().workflow(name)
     }
+    async fn workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError> {
+        self.lock().workflows()
+    }
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.lock().workflow_by_endpoint(endpoint)
     }

@@ -25,6 +25,13 @@ pub struct StepList {
     pub steps: Vec<StepRecord>,
 }
 
+/// `GET /v1/workflows`, `workflow list --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkflowList {
+    /// The newest version of every deployed workflow, by name.
+    pub workflows: Vec<WorkflowView>,
+}
+
 /// `GET /v1/nodes`, `nodes --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeList {

@@ -133,6 +133,22 @@ impl Deployments for Postgres {
         self.workflow_where("name = $1 AND NOT deleted", name).await
     }
 
+    async fn workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {WORKFLOW_FIELDS} FROM workflows w
+                     WHERE NOT deleted AND version = (SELECT MAX(version) FROM workflows v WHERE v.name = w.name)
+                     ORDER BY name"
+                ),
+                &[],
+            )
+            .await
+            .map_err(self.db())?;
+        Ok(rows.iter().map(workflow_row).collect())
+    }
+
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.workflow_where("endpoint = $1 AND NOT deleted", endpoint).await
     }
