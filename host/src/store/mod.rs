@@ -641,21 +641,7 @@ impl Store {
             .map_err(&db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&db)?;
-        let mut merged: Vec<(String, bool, String)> = Vec::new();
-        for (scope, name, secret, plain, sealed) in rows {
-            let value = match (secret, plain, sealed) {
-                (true, _, Some(blob)) => open_text(&self.key, &blob, &env_context(&scope, &name), &name)?,
-                (false, Some(plain), _) => plain,
-                _ => return Err(StoreError::Invalid(format!("environment variable {name} is damaged"))),
-            };
-            merged.retain(|(n, _, _)| *n != name);
-            merged.push((name, secret, value));
-        }
-        let (secret, plain): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, secret, _)| *secret);
-        Ok((
-            plain.into_iter().map(|(n, _, v)| (n, v)).collect(),
-            secret.into_iter().map(|(n, _, v)| (n, v)).collect(),
-        ))
+        merge_env(&self.key, rows)
     }
 
     /// A value of the store's own settings.
@@ -756,6 +742,34 @@ pub(super) fn env_context(workflow: &str, name: &str) -> String {
 /// What an account's OAuth secret (client secret, refresh token) is bound to.
 pub(super) fn oauth_context(app: &str, name: &str, what: &str) -> String {
     format!("account {app}/{name} oauth {what}")
+}
+
+/// One `env` row as both backends read it: scope (`''` global, else the
+/// workflow), name, whether it is secret, its plain value, its sealed one.
+pub(super) type EnvRead = (String, String, bool, Option<String>, Option<Vec<u8>>);
+
+/// A step's environment from its `env` rows, globals first: secret values
+/// opened under `key`, a workflow's variable replacing the global of the
+/// same name; split into (plain, secret) name/value pairs.
+pub(super) fn merge_env(
+    key: &MasterKey,
+    rows: impl IntoIterator<Item = EnvRead>,
+) -> Result<StoredEnv, StoreError> {
+    let mut merged: Vec<(String, bool, String)> = Vec::new();
+    for (scope, name, secret, plain, sealed) in rows {
+        let value = match (secret, plain, sealed) {
+            (true, _, Some(blob)) => open_text(key, &blob, &env_context(&scope, &name), &name)?,
+            (false, Some(plain), _) => plain,
+            _ => return Err(StoreError::Invalid(format!("environment variable {name} is damaged"))),
+        };
+        merged.retain(|(n, _, _)| *n != name);
+        merged.push((name, secret, value));
+    }
+    let (secret, plain): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, secret, _)| *secret);
+    Ok((
+        plain.into_iter().map(|(n, _, v)| (n, v)).collect(),
+        secret.into_iter().map(|(n, _, v)| (n, v)).collect(),
+    ))
 }
 
 /// Opens a sealed value as text; `what` names it in the error.

@@ -7,7 +7,7 @@ use super::Postgres;
 use crate::catalog::Catalog;
 use crate::store::{
     AccountSummary, Accounts, EnvSummary, EnvVars, OAuthState, StoreError, StoredEnv, StoredField,
-    check_account, env_context, field_context, oauth_context, stored_env,
+    check_account, field_context, oauth_context, stored_env,
 };
 use async_trait::async_trait;
 
@@ -344,21 +344,7 @@ impl EnvVars for Postgres {
             )
             .await
             .map_err(self.db())?;
-        let mut merged: Vec<(String, bool, String)> = Vec::new();
-        for row in rows {
-            let (scope, name, secret): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
-            let value = match (secret, row.get::<_, Option<String>>(3), row.get::<_, Option<Vec<u8>>>(4)) {
-                (true, _, Some(blob)) => self.open_text(&blob, &env_context(&scope, &name), &name)?,
-                (false, Some(plain), _) => plain,
-                _ => return Err(StoreError::Invalid(format!("environment variable {name} is damaged"))),
-            };
-            merged.retain(|(n, _, _)| *n != name);
-            merged.push((name, secret, value));
-        }
-        let (secret, plain): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, secret, _)| *secret);
-        Ok((
-            plain.into_iter().map(|(n, _, v)| (n, v)).collect(),
-            secret.into_iter().map(|(n, _, v)| (n, v)).collect(),
-        ))
+        let rows = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)));
+        crate::store::merge_env(&self.key, rows)
     }
 }
