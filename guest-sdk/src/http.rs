@@ -207,6 +207,12 @@ fn describe_error(code: ErrorCode) -> anyhow::Error {
         }
         ErrorCode::ConnectionTimeout => anyhow!("timed out connecting"),
         ErrorCode::ConnectionRefused => anyhow!("connection refused"),
+        // The name is the problem, not the server: say so.
+        ErrorCode::DnsError(payload) => match payload.rcode {
+            Some(rcode) => anyhow!("DNS lookup failed: {rcode}"),
+            None => anyhow!("DNS lookup failed"),
+        },
+        ErrorCode::DnsTimeout => anyhow!("DNS lookup timed out"),
         ErrorCode::HttpResponseBodySize(_) => anyhow!("the response body is over the host's size limit"),
         ErrorCode::InternalError(Some(message)) => anyhow!("{message}"),
         other => anyhow!("{other}"),

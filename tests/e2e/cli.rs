@@ -495,3 +495,41 @@ fn connecting_an_existing_account_at_a_terminal_asks_first() {
     let store = stephost::store::Store::open(data.path()).unwrap();
     assert_eq!(store.account_fields("anthropic", "default").unwrap()[0].value, "sk-ant-one");
 }
+
+#[test]
+fn runs_show_lists_each_steps_http_requests_with_the_real_cause() {
+    let probe = guest("probe");
+    let data = tempfile::tempdir().unwrap();
+    let workflow = data.path().join("lookup.toml");
+    std::fs::write(
+        &workflow,
+        format!(
+            "[[steps]]\nname = \"lookup\"\ncomponent = {:?}\nallowed_hosts = [\"https://no-such-host.invalid\"]\n",
+            probe.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let event = data.path().join("event.json");
+    let actions =
+        serde_json::json!({ "actions": [{ "do": "http", "url": "https://no-such-host.invalid/hook" }] });
+    std::fs::write(&event, actions.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let out =
+            crate::support::stephost_command().arg("--data").arg(data.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&["workflow", "deploy", workflow.to_str().unwrap()]);
+    let triggered = run(&["trigger", "lookup", "--event", event.to_str().unwrap(), "--json"]);
+    let id = serde_json::from_str::<Value>(&triggered).unwrap()["id"].as_str().unwrap().to_string();
+
+    let shown = run(&["runs", "show", &id]);
+    let listed =
+        shown.split_once("http requests:").map(|(_, after)| after).unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        listed.contains(
+            "GET https://no-such-host.invalid:443/hook -> failed: DNS lookup of no-such-host.invalid failed"
+        ),
+        "{shown}"
+    );
+}

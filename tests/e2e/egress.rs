@@ -170,3 +170,21 @@ async fn slow_and_oversized_responses_end_with_clear_errors() {
     let big = seen["http"][1]["error"].as_str().unwrap();
     assert!(big.ends_with("HTTP response body size exceeds limit: 1048576 bytes"), "{big}");
 }
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_a_dns_error_not_a_refused_connection() {
+    let runtime = runtime();
+    let probe = load(&runtime, "probe");
+    // `.invalid` never resolves (RFC 6761): the system's resolver says so.
+    let event = json!({ "actions": [{ "do": "http", "url": "https://no-such-host.invalid/hook" }] });
+    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+    let outcome = runtime.run(&probe, input, &config(&["https://no-such-host.invalid"])).await;
+
+    let error = outcome.result.unwrap()["http"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("DNS lookup failed: no-such-host.invalid did not resolve"), "{error}");
+    assert!(!error.contains("refused"), "{error}");
+    let record = &outcome.egress[0];
+    assert!(record.allowed, "the policy let it through; the name failed: {record:?}");
+    let recorded = record.error.as_deref().unwrap();
+    assert!(recorded.contains("DNS lookup of no-such-host.invalid failed"), "{recorded}");
+}

@@ -127,7 +127,11 @@ async fn run_with_accounts(
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Default::default()
     };
-    let outcome = runtime.run(&step, input, &StepConfig::default()).await;
+    // Besides its apps' hosts, a step may reach only a name that never
+    // resolves (RFC 6761): for checking that a DNS failure is named as such.
+    let policy = stephost::HostPolicy::parse(&["https://no-such-host.invalid"]).unwrap();
+    let config = StepConfig { policy: std::sync::Arc::new(policy), ..StepConfig::default() };
+    let outcome = runtime.run(&step, input, &config).await;
     let everything = serde_json::to_string(&outcome).unwrap();
     assert!(!everything.contains(GOOD_TOKEN), "the real token reached the step's outcome: {everything}");
     outcome
@@ -471,6 +475,11 @@ async fn python_steps_import_the_stdlib_and_pypi_packages_at_run_time_and_speak_
     assert_eq!(value["refused"][0], "RequestRefused", "{value}");
     let refused = value["refused"][1].as_str().unwrap();
     assert!(refused.contains("https://attacker.example/collect: refused by stephost: "), "{refused}");
+    // A name that does not resolve says DNS, not "connection refused".
+    assert_eq!(value["dns"][0], "ConnectionError", "{value}");
+    let dns = value["dns"][1].as_str().unwrap();
+    assert!(dns.contains("DNS lookup") && dns.contains("no-such-host.invalid"), "{dns}");
+    assert!(dns.ends_with("(DnsError)") && !dns.contains("refused"), "{dns}");
     let urllib = value["urllib"].as_str().unwrap();
     assert!(urllib.contains("`requests`") && urllib.contains("stephost_http"), "{urllib}");
 

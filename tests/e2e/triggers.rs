@@ -414,3 +414,65 @@ async fn repeated_keys_keep_every_value_and_options_or_head_start_no_run() {
         assert!(error.contains(named) && !error.contains('\n'), "{query}: {error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_answered_only_for_the_origins_a_workflow_allows() {
+    let server = Server::start().await;
+    let open = server.deploy_guest("open", "probe", "cors = [\"https://app.example\"]", "").await;
+    let closed = server.deploy_guest("closed", "probe", "", "").await;
+    let preflight = |endpoint: &Value, origin: &'static str| {
+        server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url(endpoint.as_str().unwrap()))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let grant = |response: &reqwest::Response, name: &str| {
+        response.headers().get(name).map(|v| v.to_str().unwrap().to_string())
+    };
+
+    let allowed = preflight(&open["endpoint"], "https://app.example").await.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(grant(&allowed, "access-control-allow-origin").as_deref(), Some("https://app.example"));
+    assert!(grant(&allowed, "access-control-allow-methods").unwrap().contains("POST"));
+    assert_eq!(grant(&allowed, "access-control-allow-headers").as_deref(), Some("content-type"));
+    // Another origin, and a workflow that says nothing: no grant (off by default).
+    for (endpoint, origin) in
+        [(&open["endpoint"], "https://evil.example"), (&closed["endpoint"], "https://app.example")]
+    {
+        let refused = preflight(endpoint, origin).await.unwrap();
+        assert_eq!(refused.status(), 204);
+        assert_eq!(grant(&refused, "access-control-allow-origin"), None, "{origin} to {endpoint}");
+    }
+
+    // The event itself: a page on the allowed origin may read the answer.
+    let post = |origin: &'static str| {
+        server
+            .http
+            .post(server.url(open["endpoint"].as_str().unwrap()))
+            .header("origin", origin)
+            .json(&json!({}))
+            .send()
+    };
+    let read = post("https://app.example").await.unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(grant(&read, "access-control-allow-origin").as_deref(), Some("https://app.example"));
+    assert_eq!(grant(&read, "access-control-expose-headers").as_deref(), Some("x-stephost-run"));
+    let unreadable = post("https://evil.example").await.unwrap();
+    assert_eq!(unreadable.status(), 200);
+    assert_eq!(grant(&unreadable, "access-control-allow-origin"), None);
+    assert_eq!(server.runs("open").await.len(), 2, "preflights started no run");
+    assert!(server.runs("closed").await.is_empty());
+
+    // `*` grants every origin; a bad origin is refused at deploy in one line.
+    let any = server.deploy_guest("any", "probe", "cors = [\"*\"]", "").await;
+    let granted = preflight(&any["endpoint"], "https://whoever.example").await.unwrap();
+    assert_eq!(grant(&granted, "access-control-allow-origin").as_deref(), Some("*"));
+    let (_, step) = server.upload(std::fs::read(crate::support::guest("probe")).unwrap()).await;
+    let definition = format!("cors = [\"app.example/\"]\n[[steps]]\nname = \"a\"\nstep = {}\n", step["id"]);
+    let (status, body) = server.api(reqwest::Method::PUT, "/v1/workflows/bad", definition).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("`app.example/` is not an origin"), "{body}");
+}

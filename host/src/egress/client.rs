@@ -2,7 +2,7 @@
 //! environment proxies, names resolved through the SSRF guard; and the
 //! conversion of its responses back into wasi:http bodies.
 
-use super::ssrf::{BlockedAddress, GuardedResolver};
+use super::ssrf::{BlockedAddress, GuardedResolver, NameNotResolved};
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 use std::net::{IpAddr, SocketAddr};
@@ -142,6 +142,16 @@ fn classify(error: &reqwest::Error) -> SendError {
                 code: HttpError::DestinationIpProhibited,
                 message: blocked.to_string(),
                 blocked: true,
+            };
+        }
+        if let Some(unresolved) = cause.downcast_ref::<NameNotResolved>() {
+            return SendError {
+                code: HttpError::DnsError {
+                    rcode: Some(format!("{} did not resolve ({})", unresolved.name, unresolved.reason)),
+                    info_code: None,
+                },
+                message: unresolved.to_string(),
+                blocked: false,
             };
         }
         source = cause.source();

@@ -217,7 +217,8 @@ fn refuse(context: &EgressContext, record: EgressRecord, refusal: Refusal, start
 /// hosts (HttpRequestDenied)`.
 fn step_text(reason: &str, code: &HttpError) -> String {
     let debug = format!("{code:?}");
-    let name = debug.split('(').next().unwrap_or_default();
+    // `Name(…)` or `Name { … }`: the variant's name alone.
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or_default();
     if reason.is_empty() { name.to_string() } else { format!("{reason} ({name})") }
 }
 

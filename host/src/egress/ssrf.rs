@@ -19,6 +19,15 @@ pub struct BlockedAddress {
     pub reason: &'static str,
 }
 
+/// A name that did not resolve: kept apart from a refused connection, so
+/// a step (and its run's record) says "DNS" when the name was the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("DNS lookup of {name} failed: {reason}")]
+pub struct NameNotResolved {
+    pub name: String,
+    pub reason: String,
+}
+
 /// The resolver the shared client uses for every name: a fixed hosts table
 /// first (answers checked like DNS answers), then the system resolver; any
 /// refused address refuses the name.
@@ -43,17 +52,30 @@ impl reqwest::dns::Resolve for GuardedResolver {
         Box::pin(async move {
             let ips: Vec<IpAddr> = match hosts.get(&name) {
                 Some(ips) => ips.clone(),
-                None => tokio::net::lookup_host((name.as_str(), 0)).await?.map(|a| a.ip()).collect(),
+                None => match tokio::net::lookup_host((name.as_str(), 0)).await {
+                    Ok(found) => found.map(|a| a.ip()).collect(),
+                    Err(e) => return Err(not_resolved(&name, &e.to_string())),
+                },
             };
             if let Some((ip, reason)) = ips.iter().find_map(|ip| forbidden_reason(*ip).map(|r| (*ip, r))) {
                 return Err(
                     Box::new(BlockedAddress { name, ip, reason }) as Box<dyn std::error::Error + Send + Sync>
                 );
             }
+            if ips.is_empty() {
+                return Err(not_resolved(&name, "no addresses"));
+            }
             let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+fn not_resolved(name: &str, reason: &str) -> Box<dyn std::error::Error + Send + Sync> {
+    // The system's text ("failed to lookup address information: Name or
+    // service not known") without its generic preamble.
+    let reason = reason.trim_start_matches("failed to lookup address information: ").to_string();
+    Box::new(NameNotResolved { name: name.to_string(), reason })
 }
 
 #[cfg(test)]

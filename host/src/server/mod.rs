@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod cors;
 mod intake;
 mod nodes;
 pub mod owner;

@@ -57,20 +57,32 @@ async fn trigger(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    // A browser's preflight and a HEAD (link checkers, uptime probes) ask
-    // about the endpoint; neither is an event, so neither starts a run.
-    if method == Method::OPTIONS {
-        let allow = [(axum::http::header::ALLOW, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")];
-        return (StatusCode::NO_CONTENT, allow).into_response();
-    }
-    if method == Method::HEAD {
-        return StatusCode::OK.into_response();
-    }
-    let event = event_of(&method, &uri, &headers, &body, client);
     let parsed = match state.workflow(&workflow) {
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
+    let cors = &parsed.service.cors;
+    // A browser's preflight and a HEAD (link checkers, uptime probes) ask
+    // about the endpoint; neither is an event, so neither starts a run.
+    if method == Method::OPTIONS {
+        return super::cors::preflight(cors, &headers);
+    }
+    if method == Method::HEAD {
+        return super::cors::grant(cors, &headers, StatusCode::OK.into_response());
+    }
+    let event = event_of(&method, &uri, &headers, &body, client);
+    let answer = accept(&state, &workflow, &parsed, event).await;
+    super::cors::grant(cors, &headers, answer)
+}
+
+/// Queues the run and answers: at once, or (a `respond` workflow) with
+/// the run's response.
+async fn accept(
+    state: &Arc<AppState>,
+    workflow: &crate::store::WorkflowRecord,
+    parsed: &crate::workflow::Workflow,
+    event: Value,
+) -> Response {
     let (waiter, reply) = match parsed.service.respond {
         true => {
             let (waiter, reply) = tokio::sync::oneshot::channel();
@@ -78,13 +90,13 @@ async fn trigger(
         }
         false => (None, None),
     };
-    match super::intake::enqueue(&state, &workflow, event, waiter).await {
+    match super::intake::enqueue(state, workflow, event, waiter).await {
         Ok(id) => match reply {
             None => {
                 let queued = Queued { run: id, version: workflow.version, replay_of: None };
                 (StatusCode::OK, Json(queued)).into_response()
             }
-            Some(reply) => await_response(&state, &id, reply, parsed.timeout()).await,
+            Some(reply) => await_response(state, &id, reply, parsed.timeout()).await,
         },
         Err(e @ ApiError(StatusCode::TOO_MANY_REQUESTS, _)) => {
             let mut response = e.into_response();

@@ -61,6 +61,8 @@ struct WorkflowFile {
     schedule: Option<crate::workflow::schedule::ScheduleFile>,
     retention: Option<RetentionFile>,
     #[serde(default)]
+    cors: Vec<String>,
+    #[serde(default)]
     steps: Vec<StepFile>,
 }
 
@@ -125,6 +127,10 @@ pub struct ServiceSettings {
     pub keep_runs: Option<u64>,
     /// Finished runs older than this are pruned (`None`: the server's default).
     pub keep_days: Option<f64>,
+    /// Web origins whose pages may call the HTTP endpoint from a browser
+    /// (`https://app.example`, or `*` for any); empty: none, the default,
+    /// so a page elsewhere cannot read what the endpoint answers.
+    pub cors: Vec<String>,
 }
 
 impl ServiceSettings {
@@ -517,7 +523,45 @@ fn service_settings(file: &WorkflowFile) -> Result<ServiceSettings, String> {
             (retention.keep_runs, retention.keep_days)
         }
     };
-    Ok(ServiceSettings { respond: file.respond, retries, retry_backoff, schedule, keep_runs, keep_days })
+    let cors = cors_origins(&file.cors)?;
+    Ok(ServiceSettings {
+        respond: file.respond,
+        retries,
+        retry_backoff,
+        schedule,
+        keep_runs,
+        keep_days,
+        cors,
+    })
+}
+
+/// `cors = [...]`: `*` alone, or origins as a browser sends them
+/// (`scheme://host[:port]`, no path), kept in that serialized form.
+fn cors_origins(list: &[String]) -> Result<Vec<String>, String> {
+    if list.iter().any(|origin| origin == "*") {
+        return match list.len() {
+            1 => Ok(list.to_vec()),
+            _ => Err("cors: `*` allows every origin; list it alone".into()),
+        };
+    }
+    list.iter()
+        .map(|origin| {
+            let refused =
+                |why: &str| format!("cors: `{origin}` is not an origin ({why}), e.g. `https://app.example`");
+            let url = url::Url::parse(origin).map_err(|e| refused(&e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(refused("the scheme must be http or https"));
+            }
+            if url.path() != "/" || origin.ends_with('/') || url.query().is_some() || url.fragment().is_some()
+            {
+                return Err(refused("an origin has no path"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(refused("an origin has no user"));
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
 }
 
 pub use crate::store::MASK;
@@ -696,12 +740,31 @@ mod tests {
             ("retries = 99\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "retries = 99 is more than 20"),
             ("[schedule]\ncron = \"* *\"\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "has 2 fields"),
             ("[retention]\nkeep_runs = 0\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "keep_runs must be"),
+            (
+                "cors = [\"app.example\"]\n[[steps]]\nname = \"a\"\ncomponent = \"x\"",
+                "`app.example` is not an origin",
+            ),
+            ("cors = [\"https://a.example/x\"]\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "has no path"),
+            ("cors = [\"ftp://a.example\"]\n[[steps]]\nname = \"a\"\ncomponent = \"x\"", "http or https"),
+            (
+                "cors = [\"*\", \"https://a.example\"]\n[[steps]]\nname = \"a\"\ncomponent = \"x\"",
+                "list it alone",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text:?}: {err}");
             assert!(!err.contains('\n'), "not one line: {err}");
         }
+    }
+
+    #[test]
+    fn cors_is_off_by_default_and_origins_are_kept_as_browsers_send_them() {
+        let off = parse("[[steps]]\nname = \"a\"\ncomponent = \"x\"").unwrap();
+        assert!(off.service.cors.is_empty());
+        let on = parse("cors = [\"HTTPS://App.Example:443\", \"http://localhost:3000\"]\n[[steps]]\nname = \"a\"\ncomponent = \"x\"")
+            .unwrap();
+        assert_eq!(on.service.cors, ["https://app.example", "http://localhost:3000"]);
     }
 
     #[test]

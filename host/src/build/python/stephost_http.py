@@ -66,7 +66,30 @@ def _failure(method, url, error):
     code = type(error).__name__.removeprefix("ErrorCode_")
     if code in _REFUSALS:
         return Refused(f"{method} {url}: refused by stephost: {reason or code}", code, reason)
-    return HttpError(f"{method} {url}: {reason or error}", code)
+    return HttpError(f"{method} {url}: {reason or _describe(code, error)}", code)
+
+
+# What a failure's code means, in words a user searches for.
+_WORDS = {
+    "DnsTimeout": "DNS lookup timed out",
+    "ConnectionRefused": "connection refused",
+    "ConnectionTimeout": "timed out connecting",
+    "ConnectionReadTimeout": "timed out waiting for the response",
+    "HttpResponseTimeout": "timed out waiting for the response",
+    "HttpResponseBodySize": "the response body is over the host's size limit",
+}
+
+
+def _describe(code, error):
+    """One line for a failure: a DNS failure says DNS and which name (not
+    "connection refused"), an internal error its message."""
+    value = getattr(error, "value", None)
+    if code == "DnsError":
+        rcode = getattr(value, "rcode", None)
+        return f"DNS lookup failed: {rcode}" if rcode else "DNS lookup failed"
+    if code == "InternalError" and isinstance(value, str):
+        return value
+    return _WORDS.get(code, code)
 
 
 def _options(timeout):
