@@ -161,10 +161,11 @@ pub trait RunLog: Send + Sync {
         self.runs_page(workflow, status, None, limit).await
     }
     /// One page of [`RunLog::list_runs`]: newest first by `created_ms`,
-    /// then by id (one total order on every backend), only runs strictly
-    /// older in that order than run `before` if given ([`StoreError::NotFound`]
-    /// if there is no such run). Indexes serve each filter in this order,
-    /// so a page costs the same with 10 runs stored or 100,000.
+    /// then by the order the store accepted them in (one total order, the
+    /// queue's own), only runs strictly older in that order than run
+    /// `before` if given ([`StoreError::NotFound`] if there is no such run).
+    /// Indexes serve each filter in this order, so a page costs the same
+    /// with 10 runs stored or 100,000.
     async fn runs_page(
         &self,
         workflow: Option<&str>,

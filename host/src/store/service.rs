@@ -66,16 +66,13 @@ pub(super) const MIGRATION_WORKFLOW_SECRETS: &str = "CREATE TABLE workflow_secre
 
 /// The inspector (migration 7): a step's name (the uploaded file's stem);
 /// a run's `replay_of` and the step outcomes a replay from a step reuses
-/// (`seed`, JSON); run indexes that serve newest-first pages by
-/// `(created_ms, id)`, filtered by workflow or status or neither.
+/// (`seed`, JSON); and the index that serves unfiltered newest-first pages.
+/// Pages go by `(created_ms, rowid)`: every index ends in the rowid, so
+/// `runs_status` and `runs_workflow` serve the filtered ones as they are.
 pub(super) const MIGRATION_INSPECTOR: &str = "ALTER TABLE steps ADD COLUMN name TEXT;
      ALTER TABLE runs ADD COLUMN replay_of TEXT;
      ALTER TABLE runs ADD COLUMN seed TEXT;
-     DROP INDEX runs_status;
-     DROP INDEX runs_workflow;
-     CREATE INDEX runs_status ON runs (status, created_ms, id);
-     CREATE INDEX runs_workflow ON runs (workflow, created_ms, id);
-     CREATE INDEX runs_created ON runs (created_ms, id);";
+     CREATE INDEX runs_created ON runs (created_ms);";
 
 /// One inline secret of a workflow definition, in clear (host only):
 /// `field` is `auths.APP.FIELD` or `secret_env.NAME`.
@@ -808,9 +805,9 @@ impl Store {
         self.runs_page(workflow, status, None, limit)
     }
 
-    /// A page of runs, newest first (by `created_ms`, then id), optionally
-    /// of one workflow and/or status, strictly older than run `before`;
-    /// an unknown `before` is [`StoreError::NotFound`].
+    /// A page of runs, newest first (by `created_ms`, then the order they
+    /// were accepted in), optionally of one workflow and/or status, strictly
+    /// older than run `before`; an unknown `before` is [`StoreError::NotFound`].
     pub fn runs_page(
         &self,
         workflow: Option<&str>,
@@ -819,20 +816,23 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<Run>, StoreError> {
         let db = self.db();
-        let (before_ms, before_id) = match before {
+        let (before_ms, before_row) = match before {
             None => (None, None),
             Some(id) => {
-                let created: i64 = self
+                let (created, row): (i64, i64) = self
                     .conn
-                    .query_row("SELECT created_ms FROM runs WHERE id = ?1", [id], |r| r.get(0))
+                    .query_row("SELECT created_ms, rowid FROM runs WHERE id = ?1", [id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()
                     .map_err(&db)?
                     .ok_or_else(|| StoreError::NotFound(format!("no run {id}")))?;
-                (Some(created), Some(id))
+                (Some(created), Some(row))
             }
         };
-        // One statement per filter, so each reads its own index in order
-        // (an `?1 IS NULL OR …` filter would leave SQLite one plan for all).
+        // Only the filters given, so SQLite reads the matching index in
+        // order and stops at the limit (an `?1 IS NULL OR …` filter would
+        // leave it one plan for all).
         let mut filters = Vec::new();
         if workflow.is_some() {
             filters.push("workflow = ?1");
@@ -841,19 +841,19 @@ impl Store {
             filters.push("status = ?2");
         }
         if before.is_some() {
-            filters.push("(created_ms, id) < (?3, ?4)");
+            filters.push("(created_ms, rowid) < (?3, ?4)");
         }
         let filters = match filters.is_empty() {
             true => String::new(),
             false => format!("WHERE {}", filters.join(" AND ")),
         };
+        // ?5 is the highest parameter: every statement takes all five.
         let sql =
-            format!("SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, id DESC LIMIT ?5");
+            format!("SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, rowid DESC LIMIT ?5");
         let mut statement = self.conn.prepare_cached(&sql).map_err(&db)?;
         let limit = limit.min(i64::MAX as u64) as i64;
-        // ?5 is the highest parameter: every statement takes all five.
         statement
-            .query_map(params![workflow, status, before_ms, before_id, limit], run_row)
+            .query_map(params![workflow, status, before_ms, before_row, limit], run_row)
             .map_err(&db)?
             .collect::<Result<_, _>>()
             .map_err(&db)
@@ -1061,6 +1061,8 @@ mod tests {
                 .conn
                 .execute_batch(
                     "DROP TABLE workflow_secrets; DELETE FROM meta WHERE key = 'definitions_sealed';
+                     ALTER TABLE steps DROP COLUMN name; ALTER TABLE runs DROP COLUMN replay_of;
+                     ALTER TABLE runs DROP COLUMN seed; DROP INDEX runs_created;
                      PRAGMA user_version = 5;",
                 )
                 .unwrap();
@@ -1094,6 +1096,64 @@ mod tests {
                     "a secret is still in clear on disk"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn pages_of_runs_follow_one_another_without_gaps_or_repeats_and_read_an_index_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(crate::base::clock::ManualClock::new(1_000));
+        let store = Store::open(dir.path()).unwrap().with_clock(clock.clone());
+        let (a, b) = (store.put_workflow("a", "d", &[]).unwrap(), store.put_workflow("b", "d", &[]).unwrap());
+        let event = serde_json::json!({});
+        // Batches in the same millisecond: ties that only the accept order breaks.
+        let mut accepted = Vec::new();
+        for ms in 0..7 {
+            clock.set(1_000 + ms);
+            let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
+            let batch: Vec<NewRun> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| NewRun::new(id.clone(), if i % 2 == 0 { &a } else { &b }, &event))
+                .collect();
+            store.enqueue_runs(&batch).unwrap();
+            accepted.extend(ids.into_iter().enumerate());
+        }
+        let newest_first: Vec<&(usize, String)> = accepted.iter().rev().collect();
+        for (workflow, wanted) in [
+            (None, newest_first.clone()),
+            (Some("a"), newest_first.iter().copied().filter(|(i, _)| i % 2 == 0).collect()),
+        ] {
+            let mut seen = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let page = store.runs_page(workflow, None, before.as_deref(), 4).unwrap();
+                seen.extend(page.iter().map(|r| r.id.clone()));
+                match page.last() {
+                    Some(last) if page.len() == 4 => before = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+            let wanted: Vec<String> = wanted.iter().map(|(_, id)| id.clone()).collect();
+            assert_eq!(seen, wanted, "{workflow:?}");
+        }
+        assert!(matches!(store.runs_page(None, None, Some("nope"), 4), Err(StoreError::NotFound(_))));
+        for filters in ["", "WHERE workflow = ?1", "WHERE status = ?2"] {
+            let keyset = if filters.is_empty() { "WHERE" } else { "AND" };
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT {RUN_FIELDS} FROM runs {filters} {keyset} (created_ms, rowid) < (?3, ?4)
+                 ORDER BY created_ms DESC, rowid DESC LIMIT ?5"
+            );
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&sql)
+                .unwrap()
+                .query_map(params!["a", "queued", 2_000, 1, 10], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("USING INDEX") && !plan.contains("TEMP B-TREE"), "{filters}: {plan}");
         }
     }
 

@@ -307,16 +307,16 @@ impl RunLog for Postgres {
         let client = self.client().await?;
         let status = status.map(|s| s.as_str());
         let limit = limit.min(i64::MAX as u64) as i64;
-        let before_ms: Option<i64> = match before {
+        let before: Option<(i64, i64)> = match before {
             None => None,
-            Some(id) => Some(
-                client
-                    .query_opt("SELECT created_ms FROM runs WHERE id = $1", &[&id])
+            Some(id) => {
+                let row = client
+                    .query_opt("SELECT created_ms, seq FROM runs WHERE id = $1", &[&id])
                     .await
                     .map_err(self.db())?
-                    .ok_or_else(|| StoreError::NotFound(format!("no run {id}")))?
-                    .get(0),
-            ),
+                    .ok_or_else(|| StoreError::NotFound(format!("no run {id}")))?;
+                Some((row.get(0), row.get(1)))
+            }
         };
         // Only the filters given, so the planner reads the matching index
         // in order and stops at the limit.
@@ -330,9 +330,9 @@ impl RunLog for Postgres {
             values.push(status);
             filters.push(format!("status = ${}", values.len()));
         }
-        if let (Some(before_ms), Some(before)) = (&before_ms, &before) {
-            values.extend([before_ms as &(dyn tokio_postgres::types::ToSql + Sync), before]);
-            filters.push(format!("(created_ms, id) < (${}, ${})", values.len() - 1, values.len()));
+        if let Some((created_ms, seq)) = &before {
+            values.extend([created_ms as &(dyn tokio_postgres::types::ToSql + Sync), seq]);
+            filters.push(format!("(created_ms, seq) < (${}, ${})", values.len() - 1, values.len()));
         }
         values.push(&limit);
         let filters = match filters.is_empty() {
@@ -340,7 +340,7 @@ impl RunLog for Postgres {
             false => format!("WHERE {}", filters.join(" AND ")),
         };
         let sql = format!(
-            "SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, id DESC LIMIT ${}",
+            "SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, seq DESC LIMIT ${}",
             values.len()
         );
         let rows = client.query(&sql, &values).await.map_err(self.db())?;
@@ -367,7 +367,7 @@ impl RunLog for Postgres {
                 .execute(
                     "DELETE FROM runs WHERE workflow = $1 AND status NOT IN ('queued', 'running') AND id NOT IN
                      (SELECT id FROM runs WHERE workflow = $1 AND status NOT IN ('queued', 'running')
-                      ORDER BY created_ms DESC, id DESC LIMIT $2)",
+                      ORDER BY created_ms DESC, seq DESC LIMIT $2)",
                     &[&workflow, &keep],
                 )
                 .await
