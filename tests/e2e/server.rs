@@ -125,10 +125,10 @@ impl Server {
         deployed
     }
 
-    /// Runs of a workflow, newest first.
+    /// Runs of a workflow, newest first (at most 1000, the API's largest page).
     pub(crate) async fn runs(&self, workflow: &str) -> Vec<Value> {
         let (_, listed) =
-            self.api(reqwest::Method::GET, &format!("/v1/runs?workflow={workflow}&limit=10000"), "").await;
+            self.api(reqwest::Method::GET, &format!("/v1/runs?workflow={workflow}&limit=1000"), "").await;
         listed["runs"].as_array().unwrap().clone()
     }
 
