@@ -11,6 +11,7 @@ mod database_cli;
 mod deploy;
 mod egress;
 mod hostile;
+mod inspector_api;
 mod js_code;
 mod languages;
 mod loading;

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 async fn settled_runs(node: &Remote, workflow: &str, count: usize) -> Vec<Value> {
     let deadline = Deadline::new("every run to finish");
     loop {
-        let listed = node.get(&format!("/v1/runs?workflow={workflow}&limit=10000")).await;
+        let listed = node.get(&format!("/v1/runs?workflow={workflow}&limit=1000")).await;
         let runs = listed["runs"].as_array().cloned().unwrap_or_default();
         let busy = runs.iter().any(|r| matches!(r["status"].as_str(), Some("queued" | "running")));
         if runs.len() >= count && !busy {

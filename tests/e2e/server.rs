@@ -125,10 +125,10 @@ impl Server {
         deployed
     }
 
-    /// Runs of a workflow, newest first.
+    /// Runs of a workflow, newest first (at most 1000, the API's largest page).
     pub(crate) async fn runs(&self, workflow: &str) -> Vec<Value> {
         let (_, listed) =
-            self.api(reqwest::Method::GET, &format!("/v1/runs?workflow={workflow}&limit=10000"), "").await;
+            self.api(reqwest::Method::GET, &format!("/v1/runs?workflow={workflow}&limit=1000"), "").await;
         listed["runs"].as_array().unwrap().clone()
     }
 
@@ -583,10 +583,7 @@ async fn without_a_server_the_cli_deploys_and_runs_on_the_local_data_directory()
         let demo = store.workflow("demo").await.unwrap().unwrap();
         let id = stephost::base::ids::new_run_id();
         let event = serde_json::json!({ "name": "Other" });
-        store
-            .enqueue_runs(&[stephost::store::NewRun { id: id.clone(), workflow: &demo, event: &event }])
-            .await
-            .unwrap();
+        store.enqueue_runs(&[stephost::store::NewRun::new(id.clone(), &demo, &event)]).await.unwrap();
         id
     };
     let (code, out) = cli(&["trigger", "demo", "--event-json", r#"{"name":"Grace"}"#]).await;

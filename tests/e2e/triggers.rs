@@ -419,6 +419,7 @@ async fn repeated_keys_keep_every_value_and_options_or_head_start_no_run() {
 async fn cors_is_answered_only_for_the_origins_a_workflow_allows() {
     let server = Server::start().await;
     let open = server.deploy_guest("open", "probe", "cors = [\"https://app.example\"]", "").await;
+    assert_eq!(open["cors"], json!(["https://app.example"]), "the view shows the setting");
     let closed = server.deploy_guest("closed", "probe", "", "").await;
     let preflight = |endpoint: &Value, origin: &'static str| {
         server

@@ -284,7 +284,7 @@ pub async fn triggers_on(
         if node == 0 {
             // As an upload does: the bytes in the store (where other nodes
             // fetch them), the file in this node's steps directory.
-            state.store().put_step(&step.hash, &bytes).await?;
+            state.store().put_step(&step.hash, &bytes, None).await?;
             let steps_dir = state.steps_dir();
             std::fs::create_dir_all(&steps_dir)?;
             std::fs::write(steps_dir.join(format!("{}.wasm", step.hash)), &bytes)?;

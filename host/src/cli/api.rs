@@ -145,10 +145,18 @@ impl Api {
         matches!(self, Api::Local { .. })
     }
 
-    /// Uploads a step component; the answer holds its id.
+    /// Uploads a step component, named by the file's stem (`hello.wasm`
+    /// is `hello`); the answer holds its id.
     pub async fn upload(&self, file: &Path) -> Result<Value> {
         let bytes = std::fs::read(file).with_context(|| format!("step file {}", file.display()))?;
-        self.call(http::Method::POST, "/v1/steps", bytes, "application/wasm")
+        let path = match file.file_stem().map(|s| s.to_string_lossy()) {
+            Some(stem) if !stem.is_empty() && !stem.chars().any(char::is_control) => {
+                let name: String = url::form_urlencoded::byte_serialize(stem.as_bytes()).collect();
+                format!("/v1/steps?name={name}")
+            }
+            _ => "/v1/steps".to_string(),
+        };
+        self.call(http::Method::POST, &path, bytes, "application/wasm")
             .await
             .with_context(|| format!("uploading {}", file.display()))
     }

@@ -176,6 +176,19 @@ pub enum WorkflowCommand {
         #[command(flatten)]
         format: JsonArg,
     },
+    /// Replay every failed run of a deployed workflow (newest first)
+    /// against its newest version; prints the queued replays.
+    ReplayFailed {
+        /// The workflow's name.
+        name: String,
+        /// At most this many failed runs (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        format: JsonArg,
+    },
 }
 
 /// Step languages `stephost new` can write.
@@ -603,6 +616,11 @@ pub enum RunsCommand {
     Replay {
         /// The run's id (see `stephost runs list`).
         id: String,
+        /// Run from this step on: the steps before it are not run again,
+        /// their stored results (return value, exports, logs, requests) are
+        /// reused from the run.
+        #[arg(long, value_name = "STEP")]
+        from_step: Option<String>,
         /// Wait for the run to finish and show it (always so without a server).
         #[arg(long)]
         wait: bool,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use stephost::audit::{AuditEntry, AuditEvent, Pruned, Tamper};
-use stephost::store::views::{NodeList, RunList, StepList, WorkflowList};
+use stephost::store::views::{NodeList, ReplayList, RunList, StepList, WorkflowList};
 use stephost::store::{AccountSummary, EnvSummary, Run, RunSummary};
 use stephost::{AccountTest, App, ComponentReport, EgressRecord, LogStream, StepOutcome, WorkflowStatus};
 
@@ -356,11 +356,45 @@ pub fn deployed(name: &str, deployed: &Value, trigger: &str) -> String {
     out
 }
 
-/// `steps list`: one uploaded step a line.
+/// `steps list`: a table of the uploaded steps, newest first: name (`-`
+/// if none), id, size and the workflows using it.
 pub fn step_list(listed: &StepList) -> String {
+    if listed.steps.is_empty() {
+        return "no steps uploaded\n".into();
+    }
+    let rows: Vec<[String; 4]> = listed
+        .steps
+        .iter()
+        .map(|step| {
+            let used_by = match step.used_by.is_empty() {
+                true => "-".to_string(),
+                false => step.used_by.join(", "),
+            };
+            [
+                step.name.clone().unwrap_or_else(|| "-".into()),
+                step.id.clone(),
+                stephost::base::units::human_bytes(step.size as usize),
+                used_by,
+            ]
+        })
+        .collect();
+    let head = ["NAME", "ID", "SIZE", "USED BY"].map(String::from);
+    let mut widths = head.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
-    for step in &listed.steps {
-        let _ = writeln!(out, "{}  {:>9} bytes  uploaded {}", step.id, step.size, time(step.uploaded_ms));
+    for row in std::iter::once(&head).chain(&rows) {
+        let [name, id, size, used_by] = row;
+        let _ = writeln!(
+            out,
+            "{name:<w0$}  {id:<w1$}  {size:>w2$}  {used_by}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
     }
     out
 }
@@ -375,6 +409,19 @@ pub fn workflow_list(listed: &WorkflowList) -> String {
     }
     if listed.workflows.is_empty() {
         out.push_str("no workflows deployed\n");
+    }
+    out
+}
+
+/// `workflow replay-failed`: one queued replay a line, and what it replays.
+pub fn replay_list(listed: &ReplayList) -> String {
+    let mut out = String::new();
+    for replay in &listed.replays {
+        let of = replay.replay_of.as_deref().unwrap_or("?");
+        let _ = writeln!(out, "queued run {} (v{}) replaying {of}", replay.run, replay.version);
+    }
+    if listed.replays.is_empty() {
+        out.push_str("no failed runs to replay\n");
     }
     out
 }

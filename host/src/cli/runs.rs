@@ -33,10 +33,16 @@ pub async fn run(storage: &Storage, command: RunsCommand) -> Result<ExitCode> {
             output::emit(format.json, &run, render::run)?;
             Ok(exit_code(&run))
         }
-        RunsCommand::Replay { id, wait, server, format } => {
+        RunsCommand::Replay { id, from_step, wait, server, format } => {
             let api = service_api(storage, &server).await?;
+            let request = stephost::store::views::ReplayRequest { from_step };
             let queued = api
-                .call(http::Method::POST, &format!("/v1/runs/{id}/replay"), Vec::new(), "application/json")
+                .call(
+                    http::Method::POST,
+                    &format!("/v1/runs/{id}/replay"),
+                    serde_json::to_vec(&request)?,
+                    "application/json",
+                )
                 .await?;
             show_queued(&api, &queued, wait, format.json).await
         }

@@ -35,6 +35,15 @@ pub async fn run(storage: &Storage, command: WorkflowCommand) -> Result<ExitCode
             output::emit(format.json, &listed, render::workflow_list)?;
             Ok(ExitCode::SUCCESS)
         }
+        WorkflowCommand::ReplayFailed { name, limit, server, format } => {
+            let api = service_api(storage, &server).await?;
+            let path = format!("/v1/workflows/{name}/replay-failed?limit={limit}");
+            let answer = api.call(http::Method::POST, &path, Vec::new(), "application/json").await?;
+            let replays: stephost::store::views::ReplayList =
+                serde_json::from_value(answer).context("the server's answer to replay-failed")?;
+            output::emit(format.json, &replays, render::replay_list)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -491,6 +491,7 @@ impl Runtime {
                 logs_truncated,
                 egress,
                 duration: started.elapsed(),
+                reused_from: None,
             },
             &vault,
         )

@@ -88,6 +88,10 @@ pub struct StepOutcome {
     /// JSON `duration_ms`; `duration` is read from runs stored before issue 12.
     #[serde(rename = "duration_ms", alias = "duration", with = "crate::base::wire::duration_ms")]
     pub duration: Duration,
+    /// Set when this step did not run: a replay from a later step reused
+    /// its stored outcome from this run (left out of JSON otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 impl StepOutcome {

@@ -1,8 +1,11 @@
 //! The management API under `/v1`: steps, workflows, runs, nodes.
 
 use super::{ApiError, AppState};
-use crate::store::views::{Queued, RunList, StepList, WorkflowList, WorkflowView};
-use crate::store::{Run, RunStatus, RunSummary, StepRecord};
+use crate::store::views::{
+    Queued, ReplayList, ReplayRequest, RunList, StepList, VersionList, VersionView, WorkflowList,
+    WorkflowView,
+};
+use crate::store::{Run, RunStatus, RunSummary, StepRecord, StoreError};
 use crate::workflow::Workflow;
 use axum::Json;
 use axum::body::Bytes;
@@ -19,10 +22,13 @@ pub(super) fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/steps/{id}", get(get_step).delete(delete_step))
         .route("/workflows", get(list_workflows))
         .route("/workflows/{name}", get(get_workflow).put(deploy_workflow).delete(delete_workflow))
+        .route("/workflows/{name}/versions", get(list_versions))
         .route("/workflows/{name}/runs", post(manual_run))
+        .route("/workflows/{name}/replay-failed", post(replay_failed))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/replay", post(replay_run))
+        .route("/events", get(super::events::stream))
         .route("/nodes", get(super::nodes::list))
 }
 
@@ -35,8 +41,18 @@ fn not_found(message: impl Into<String>) -> ApiError {
 }
 
 /// The uploaded file: the raw body, or of a `multipart/form-data` body the
-/// first file part (or the part named `file`).
-async fn upload_body(state: &Arc<AppState>, request: axum::extract::Request) -> Result<Bytes, ApiError> {
+/// first file part (or the part named `file`); and the name the upload
+/// gives it: `?name=`, else the file part's file name without `.wasm`.
+async fn upload_body(
+    state: &Arc<AppState>,
+    request: axum::extract::Request,
+) -> Result<(Bytes, Option<String>), ApiError> {
+    let named = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "name")
+            .map(|(_, v)| v.into_owned())
+    });
+    let named = named.map(|name| step_name(&name)).transpose()?;
     use axum::extract::FromRequest;
     let is_multipart = request
         .headers()
@@ -51,17 +67,46 @@ async fn upload_body(state: &Arc<AppState>, request: axum::extract::Request) -> 
         _ => bad_request(format!("cannot read the upload: {text}")),
     };
     if !is_multipart {
-        return Bytes::from_request(request, state).await.map_err(|e| refused(e.status(), e.body_text()));
+        let body =
+            Bytes::from_request(request, state).await.map_err(|e| refused(e.status(), e.body_text()))?;
+        return Ok((body, named));
     }
     let mut form = axum::extract::Multipart::from_request(request, state)
         .await
         .map_err(|e| refused(e.status(), e.body_text()))?;
     while let Some(field) = form.next_field().await.map_err(|e| refused(e.status(), e.body_text()))? {
         if field.file_name().is_some() || field.name() == Some("file") {
-            return field.bytes().await.map_err(|e| refused(e.status(), e.body_text()));
+            let stem = field.file_name().map(file_stem).filter(|stem| !stem.is_empty());
+            let named = match named {
+                Some(name) => Some(name),
+                None => stem.map(|stem| step_name(&stem)).transpose()?,
+            };
+            let body = field.bytes().await.map_err(|e| refused(e.status(), e.body_text()))?;
+            return Ok((body, named));
         }
     }
     Err(bad_request("the multipart upload has no file part (send the .wasm as `file`)"))
+}
+
+/// Longest step name, in characters.
+const MAX_STEP_NAME: usize = 128;
+
+/// A step's name as given, checked: 1 to 128 characters, none of them a
+/// control character (names are shown in lists and on the page).
+fn step_name(name: &str) -> Result<String, ApiError> {
+    let count = name.chars().count();
+    if count == 0 || count > MAX_STEP_NAME || name.chars().any(char::is_control) {
+        return Err(bad_request(format!(
+            "a step name is 1 to {MAX_STEP_NAME} characters without control characters; {count} given, or a control character"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// A browser's file name as a step name: its last path part, `.wasm` cut.
+fn file_stem(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    base.strip_suffix(".wasm").unwrap_or(base).to_string()
 }
 
 /// `POST /v1/steps`: the `.wasm` as the raw body or as a multipart file.
@@ -74,7 +119,7 @@ async fn upload_step(
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<StepRecord>), ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    let body = upload_body(&state, request).await?;
+    let (body, name) = upload_body(&state, request).await?;
     let limit = state.config.compile_timeout;
     let permit = state.compiles.clone().acquire_owned().await.map_err(|e| internal(&e))?;
     let started = std::time::Instant::now();
@@ -115,7 +160,7 @@ async fn upload_step(
         .await
         .map_err(|e| internal(&e))?
         .map_err(|e| internal(&e))?;
-    state.store().put_step(&id, &body).await?;
+    state.store().put_step(&id, &body, name.as_deref()).await?;
     let stored = state.store().step(&id).await?;
     Ok((StatusCode::CREATED, Json(stored.ok_or_else(|| not_found(format!("step {id} was deleted")))?)))
 }
@@ -251,7 +296,34 @@ async fn describe(
         schedule: schedule.map(|s| s.describe()),
         next_run,
         definition: record.definition.clone(),
+        last_runs: state
+            .store()
+            .list_runs(Some(&record.name), None, LAST_RUNS)
+            .await?
+            .iter()
+            .map(RunSummary::from)
+            .collect(),
+        cors: workflow.service.cors.clone(),
     })
+}
+
+/// How many of a workflow's newest runs its view shows.
+const LAST_RUNS: u64 = 5;
+
+/// `GET /v1/workflows/{name}/versions`: every live version, newest first.
+async fn list_versions(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    let versions = state.store().workflow_versions(&name).await?;
+    if versions.is_empty() {
+        return Err(not_found(format!("no workflow {name}")));
+    }
+    let versions = versions
+        .into_iter()
+        .map(|v| VersionView { version: v.version, created_ms: v.created_ms, definition: v.definition })
+        .collect();
+    Ok(Json(VersionList { versions }))
 }
 
 /// Parses a deployed workflow's definition.
@@ -315,8 +387,23 @@ struct RunFilter {
     workflow: Option<String>,
     status: Option<String>,
     limit: Option<u64>,
+    before: Option<String>,
 }
 
+/// Runs a page holds by default, and at most.
+const DEFAULT_PAGE: u64 = 100;
+const MAX_PAGE: u64 = 1000;
+
+/// A `limit` parameter within 1 to [`MAX_PAGE`] (default [`DEFAULT_PAGE`]).
+fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        limit @ 1..=MAX_PAGE => Ok(limit),
+        other => Err(bad_request(format!("limit: {other} is not between 1 and {MAX_PAGE}"))),
+    }
+}
+
+/// `GET /v1/runs`: a page of runs, newest first; `next` is the `before`
+/// of the page after it.
 async fn list_runs(
     State(state): State<Arc<AppState>>,
     filter: Result<Query<RunFilter>, axum::extract::rejection::QueryRejection>,
@@ -329,9 +416,20 @@ async fn list_runs(
         .map(str::parse::<RunStatus>)
         .transpose()
         .map_err(|e| bad_request(e.to_string()))?;
-    let runs =
-        state.store().list_runs(filter.workflow.as_deref(), status, filter.limit.unwrap_or(100)).await?;
-    Ok(Json(RunList { runs: runs.iter().map(RunSummary::from).collect() }))
+    let limit = page_limit(filter.limit)?;
+    // One more than asked: whether a next page exists, without an empty last one.
+    let mut runs = state
+        .store()
+        .runs_page(filter.workflow.as_deref(), status, filter.before.as_deref(), limit + 1)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(why) => bad_request(format!("before: {why}")),
+            other => other.into(),
+        })?;
+    let more = runs.len() as u64 > limit;
+    runs.truncate(limit as usize);
+    let next = more.then(|| runs.last().map(|run| run.id.clone())).flatten();
+    Ok(Json(RunList { runs: runs.iter().map(RunSummary::from).collect(), next }))
 }
 
 /// A query string serde refused, as one line: `limit: invalid digit found
@@ -347,17 +445,116 @@ async fn get_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> 
 }
 
 /// `POST /v1/runs/{id}/replay`: the same event, against the newest version
-/// of the run's workflow.
+/// of the run's workflow. With `{"from_step": "NAME"}` the steps before
+/// NAME are not run: their stored results from run `id` are reused.
 async fn replay_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let request: ReplayRequest = match body.iter().all(u8::is_ascii_whitespace) {
+        true => ReplayRequest::default(),
+        false => serde_json::from_slice(&body).map_err(|e| {
+            bad_request(format!("the replay request is not {{\"from_step\": \"NAME\"}}: {e}"))
+        })?,
+    };
     let run = state.store().run(&id).await?.ok_or_else(|| not_found(format!("no run {id}")))?;
     let record = state
         .store()
         .workflow(&run.workflow)
         .await?
         .ok_or_else(|| not_found(format!("workflow {} was deleted", run.workflow)))?;
-    let replay = super::intake::enqueue(&state, &record, run.event, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(Queued { run: replay, version: record.version, replay_of: Some(id) })))
+    let seed = match &request.from_step {
+        Some(step) => reused_steps(&*state.workflow(&record)?, record.version, &run, step)?,
+        None => Vec::new(),
+    };
+    let replay = super::intake::Replay { of: id.clone(), seed };
+    let queued = super::intake::enqueue_replay(&state, &record, run.event, replay).await?;
+    Ok((StatusCode::ACCEPTED, Json(Queued { run: queued, version: record.version, replay_of: Some(id) })))
+}
+
+/// The outcomes of `run`'s steps before `from_step` in `workflow` (its
+/// newest version), each marked reused from `run`; a one-line 400 if
+/// `from_step` is not a step of it, if those steps are not the run's by
+/// name and in order, or if the run has no successful result for one.
+fn reused_steps(
+    workflow: &Workflow,
+    version: u64,
+    run: &Run,
+    from_step: &str,
+) -> Result<Vec<crate::runtime::outcome::StepOutcome>, ApiError> {
+    let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
+    let Some(at) = names.iter().position(|name| *name == from_step) else {
+        return Err(bad_request(format!(
+            "from_step: `{from_step}` is not a step of {} version {version} (its steps: {})",
+            run.workflow,
+            names.join(", ")
+        )));
+    };
+    let stored: &[crate::runtime::outcome::StepOutcome] =
+        run.outcome.as_ref().map_or(&[], |outcome| outcome.steps.as_slice());
+    let before = &names[..at];
+    let ran: Vec<&str> = stored.iter().take(at).map(|s| s.step.as_str()).collect();
+    if ran.iter().zip(before).any(|(ran, wanted)| ran != wanted) {
+        return Err(bad_request(format!(
+            "from_step: the steps before `{from_step}` are now {}, but run {} ran {}: its results do not fit",
+            before.join(", "),
+            run.id,
+            ran.join(", ")
+        )));
+    }
+    let mut reused = Vec::with_capacity(at);
+    for (index, name) in before.iter().enumerate() {
+        let usable = stored.get(index).filter(|step| step.result.is_ok() && step.exit.is_none());
+        let Some(step) = usable else {
+            return Err(bad_request(format!(
+                "from_step: run {} has no successful result for step `{name}` to reuse",
+                run.id
+            )));
+        };
+        let mut step = step.clone();
+        step.reused_from = Some(run.id.clone());
+        reused.push(step);
+    }
+    Ok(reused)
+}
+
+#[derive(serde::Deserialize)]
+struct ReplayFailed {
+    limit: Option<u64>,
+}
+
+/// `POST /v1/workflows/{name}/replay-failed[?limit=N]`: each failed run of
+/// the workflow (newest first, at most `limit`) replayed whole against its
+/// newest version, queued in one go.
+async fn replay_failed(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    options: Result<Query<ReplayFailed>, axum::extract::rejection::QueryRejection>,
+) -> Result<(StatusCode, Json<ReplayList>), ApiError> {
+    let Query(options) = options.map_err(|e| bad_request(query_problem(&e.body_text())))?;
+    let limit = page_limit(options.limit)?;
+    let record =
+        state.store().workflow(&name).await?.ok_or_else(|| not_found(format!("no workflow {name}")))?;
+    let failed = state.store().list_runs(Some(&name), Some(RunStatus::Failed), limit).await?;
+    // Handed to the committer together: one transaction for all.
+    let queued = futures::future::join_all(failed.into_iter().map(|run| {
+        let (state, record) = (&state, &record);
+        async move {
+            let replay = super::intake::Replay { of: run.id.clone(), seed: Vec::new() };
+            let queued = super::intake::enqueue_replay(state, record, run.event, replay).await?;
+            Ok::<_, ApiError>(Queued { run: queued, version: record.version, replay_of: Some(run.id) })
+        }
+    }))
+    .await;
+    let total = queued.len();
+    let (replays, refused): (Vec<_>, Vec<_>) = queued.into_iter().partition(Result::is_ok);
+    if let Some(Err(ApiError(status, why))) = refused.into_iter().next() {
+        return Err(ApiError(
+            status,
+            format!("{} of {total} replays queued; the others: {why}", replays.len()),
+        ));
+    }
+    let replays = replays.into_iter().filter_map(Result::ok).collect();
+    Ok((StatusCode::ACCEPTED, Json(ReplayList { replays })))
 }

@@ -4,7 +4,8 @@
 //! durable. A full queue refuses the excess with 429.
 
 use super::{ApiError, AppState, Reply};
-use crate::store::{NewRun, WorkflowRecord};
+use crate::runtime::outcome::StepOutcome;
+use crate::store::{NewRun, RunStatus, RunSummary, WorkflowRecord};
 use axum::http::StatusCode;
 use serde_json::Value;
 use std::sync::{Arc, Weak};
@@ -17,8 +18,17 @@ const MAX_BATCH: usize = 512;
 pub(super) struct Intake {
     workflow: WorkflowRecord,
     event: Value,
+    replay: Option<Replay>,
     waiter: Option<oneshot::Sender<Reply>>,
     answer: oneshot::Sender<Result<String, ApiError>>,
+}
+
+/// What a replay stores beside its event.
+pub(super) struct Replay {
+    /// The run it replays.
+    pub of: String,
+    /// From a step: the earlier steps' outcomes it reuses (empty: none).
+    pub seed: Vec<StepOutcome>,
 }
 
 /// Starts the committer for `state`; it ends when the state is dropped.
@@ -65,7 +75,13 @@ fn commit(state: &AppState, rt: &tokio::runtime::Handle, mut batch: Vec<Intake>)
     let runs: Vec<NewRun> = batch
         .iter()
         .zip(&ids)
-        .map(|(intake, id)| NewRun { id: id.clone(), workflow: &intake.workflow, event: &intake.event })
+        .map(|(intake, id)| NewRun {
+            id: id.clone(),
+            workflow: &intake.workflow,
+            event: &intake.event,
+            replay_of: intake.replay.as_ref().map(|r| r.of.as_str()),
+            seed: intake.replay.as_ref().map(|r| r.seed.as_slice()).filter(|seed| !seed.is_empty()),
+        })
         .collect();
     if let Err(e) = rt.block_on(state.store().enqueue_runs(&runs)) {
         let mut waiting = state.waiting.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,6 +94,24 @@ fn commit(state: &AppState, rt: &tokio::runtime::Handle, mut batch: Vec<Intake>)
     }
     for _ in 0..ids.len().min(state.config.workers.max(1)) {
         state.work.notify_one();
+    }
+    if state.events.receiver_count() > 0 {
+        let created_ms = state.config.clock.now_ms().max(0) as u64;
+        for (intake, id) in batch.iter().zip(&ids) {
+            state.announce(RunSummary {
+                id: id.clone(),
+                workflow: intake.workflow.name.clone(),
+                version: Some(intake.workflow.version),
+                status: RunStatus::Queued,
+                attempt: 0,
+                created_ms,
+                started_ms: None,
+                finished_ms: None,
+                retry_at_ms: None,
+                replay_of: intake.replay.as_ref().map(|r| r.of.clone()),
+                failed_step: None,
+            });
+        }
     }
     for (intake, id) in batch.into_iter().zip(ids) {
         let _ = intake.answer.send(Ok(id));
@@ -101,7 +135,28 @@ pub(super) async fn enqueue(
     waiter: Option<oneshot::Sender<Reply>>,
 ) -> Result<String, ApiError> {
     let (answer, answered) = oneshot::channel();
-    let intake = Intake { workflow: workflow.clone(), event, waiter, answer };
+    submit(state, Intake { workflow: workflow.clone(), event, replay: None, waiter, answer }, answered).await
+}
+
+/// Queues a replay of run `replay.of`'s `event` against `workflow`, storing
+/// what it replays (and reuses); as [`enqueue`] otherwise.
+pub(super) async fn enqueue_replay(
+    state: &Arc<AppState>,
+    workflow: &WorkflowRecord,
+    event: Value,
+    replay: Replay,
+) -> Result<String, ApiError> {
+    let (answer, answered) = oneshot::channel();
+    let intake = Intake { workflow: workflow.clone(), event, replay: Some(replay), waiter: None, answer };
+    submit(state, intake, answered).await
+}
+
+/// Hands `intake` to the committer and waits for its answer.
+async fn submit(
+    state: &Arc<AppState>,
+    intake: Intake,
+    answered: oneshot::Receiver<Result<String, ApiError>>,
+) -> Result<String, ApiError> {
     let stopped = || ApiError(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping".into());
     state.intake.send(intake).map_err(|_| stopped())?;
     answered.await.map_err(|_| stopped())?

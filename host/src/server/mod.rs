@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod cors;
+mod events;
 mod intake;
 mod nodes;
 pub mod owner;
@@ -17,7 +18,9 @@ mod trigger;
 mod worker;
 
 use crate::runtime::Runtime;
-use crate::store::{Backend, Lease, NodeInfo, RunStatus, Sqlite, Store, StoreError, WorkflowRecord};
+use crate::store::{
+    Backend, Lease, NodeInfo, RunStatus, RunSummary, Sqlite, Store, StoreError, WorkflowRecord,
+};
 use crate::workflow::Workflow;
 use axum::Router;
 use axum::http::StatusCode;
@@ -122,6 +125,13 @@ pub struct AppState {
     listen: OnceLock<std::net::SocketAddr>,
     /// When this state was made, ms since the Unix epoch.
     started_ms: i64,
+    /// Runs queued, started, a step further or finished in this process,
+    /// for `GET /v1/events`; a receiver that lags loses the oldest (a
+    /// worker never waits for a reader).
+    events: tokio::sync::broadcast::Sender<RunSummary>,
+    /// Set once the server stops accepting: open event streams end, so
+    /// the graceful shutdown need not wait for their clients to leave.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a waiting HTTP trigger gets from its run.
@@ -230,6 +240,8 @@ impl AppState {
             intake: intake_sender,
             listen: OnceLock::new(),
             started_ms: crate::base::clock::now_ms(),
+            events: tokio::sync::broadcast::channel(events::CAPACITY).0,
+            closing: tokio::sync::watch::channel(false).0,
         });
         intake::start(Arc::downgrade(&state), events, tokio::runtime::Handle::current());
         state
@@ -330,6 +342,19 @@ impl AppState {
         tokio::task::spawn_blocking(move || write_step_file(&dir, &path, &id, &bytes))
             .await
             .map_err(|e| StoreError::Invalid(format!("writing a step file: {e}")))?
+    }
+
+    /// Tells the event streams open in this process about a run; no
+    /// stream open, nothing happens.
+    fn announce(&self, run: RunSummary) {
+        let _ = self.events.send(run);
+    }
+
+    /// [`Self::announce`] with the summary made only if a stream is open.
+    fn announce_with(&self, run: impl FnOnce() -> RunSummary) {
+        if self.events.receiver_count() > 0 {
+            self.announce(run());
+        }
     }
 
     /// This process as the node registry and `/v1/nodes` show it.
@@ -496,6 +521,11 @@ pub async fn serve_until(
         false => Vec::new(),
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.closing.send_replace(true);
+    };
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     background.iter().for_each(|task| task.abort());
     if let Err(e) = served {

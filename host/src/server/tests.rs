@@ -40,7 +40,7 @@ async fn a_step_uploaded_on_another_node_is_fetched_from_the_shared_store() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = b"\0asm another node's upload".to_vec();
     let id = sha256_hex(&bytes);
-    store.put_step(&id, &bytes).await.unwrap();
+    store.put_step(&id, &bytes, None).await.unwrap();
     let state = state_on(dir.path(), store);
     let workflow = workflow_of(&state, &id);
 
@@ -54,7 +54,7 @@ async fn step_bytes_that_are_not_the_step_s_are_refused() {
     let Some(store) = fresh_postgres().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let id = sha256_hex(b"\0asm what was uploaded");
-    store.put_step(&id, b"\0asm something else").await.unwrap();
+    store.put_step(&id, b"\0asm something else", None).await.unwrap();
     let state = state_on(dir.path(), store);
     let workflow = workflow_of(&state, &id);
 

@@ -5,7 +5,7 @@
 
 use super::{AppState, Reply};
 use crate::runtime::outcome::{HttpResponse, StepOutcome};
-use crate::store::{Claimed, Run, RunOutcome, RunStatus};
+use crate::store::{Claimed, Run, RunOutcome, RunStatus, RunSummary};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -49,6 +49,7 @@ pub(super) async fn work(state: Arc<AppState>) {
 /// ended.
 pub(super) async fn run_one(state: &AppState, claimed: &Claimed) {
     state.leases.lock().unwrap_or_else(|p| p.into_inner()).insert(claimed.lease.clone());
+    state.announce_with(|| RunSummary::from(&claimed.run));
     let (progress, mut steps) = watch::channel(Vec::new());
     let answer = Answer::default();
     let ended = tokio::select! {
@@ -104,8 +105,10 @@ async fn keep(
 /// to the waiting trigger (stored first: the run shows what answered).
 async fn publish(state: &AppState, claimed: &Claimed, steps: &[StepOutcome], answer: &Answer) {
     let outcome = RunOutcome::running(claimed.run.attempt, steps);
-    if let Err(e) = state.store().save_progress(&claimed.lease, &outcome).await {
-        eprintln!("stephost: run {}: {e}", claimed.run.id);
+    match state.store().save_progress(&claimed.lease, &outcome).await {
+        Ok(true) => state.announce_with(|| RunSummary::from(&claimed.run)),
+        Ok(false) => {}
+        Err(e) => eprintln!("stephost: run {}: {e}", claimed.run.id),
     }
     if let Some(response) = steps.iter().find_map(|step| step.response.clone()) {
         answer.respond(state, &claimed.run.id, response).await;
@@ -177,6 +180,11 @@ async fn conclude(
     };
     if !stored {
         eprintln!("stephost: run {}: lease lost; another worker has the run", claimed.run.id);
+    } else if state.events.receiver_count() > 0
+        && let Some(run) = state.store().run(&claimed.run.id).await?
+    {
+        // Read back: the summary shows the times and retry the store set.
+        state.announce(RunSummary::from(&run));
     }
     Ok(())
 }
@@ -223,7 +231,8 @@ async fn execute(
     let mut on_step = |steps: &[StepOutcome]| {
         progress.send_replace(steps.to_vec());
     };
-    match workflow.run_observed(&state.runtime, &run.event, run.id.clone(), &mut on_step).await {
+    let seed = run.seed.as_deref().unwrap_or_default();
+    match workflow.run_observed(&state.runtime, &run.event, run.id.clone(), seed, &mut on_step).await {
         Ok(outcome) => {
             let retry_in = (outcome.is_retryable_failure()
                 && run.attempt <= u64::from(workflow.service.retries))

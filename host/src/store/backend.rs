@@ -19,14 +19,16 @@ use std::time::Duration;
 #[async_trait]
 pub trait Steps: Send + Sync {
     /// Records an uploaded component under `id`, its SHA-256 in hex, its
-    /// size being `bytes.len()`; recording a known id again is a no-op that
-    /// keeps the first upload time. A store only one process serves keeps
-    /// just the size (the file in the data directory is the copy).
-    async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// size being `bytes.len()`, named `name` if given; recording a known id
+    /// again keeps the first upload time and only sets the name, if one is
+    /// given. A store only one process serves keeps just the size (the
+    /// file in the data directory is the copy).
+    async fn put_step(&self, id: &str, bytes: &[u8], name: Option<&str>) -> Result<(), StoreError>;
     /// An uploaded component's bytes, for a node without a copy; `None` if
     /// the store does not keep them or `id` is unknown.
     async fn step_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Every uploaded step, newest upload first.
+    /// Every uploaded step, newest upload first, each with the live
+    /// workflows whose newest version uses it.
     async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError>;
     /// One uploaded step; `None` if `id` was never uploaded or was deleted.
     async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError>;
@@ -52,6 +54,9 @@ pub trait Deployments: Send + Sync {
     async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError>;
     /// The live workflows whose newest version uses uploaded step `id`.
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError>;
+    /// Every version of the live workflow, newest first; empty if never
+    /// deployed or deleted (versions from before a delete are not listed).
+    async fn workflow_versions(&self, name: &str) -> Result<Vec<WorkflowRecord>, StoreError>;
     /// The newest version; `None` if never deployed or deleted.
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError>;
     /// The newest version of every live (not deleted) workflow, by name.
@@ -151,6 +156,21 @@ pub trait RunLog: Send + Sync {
         &self,
         workflow: Option<&str>,
         status: Option<RunStatus>,
+        limit: u64,
+    ) -> Result<Vec<Run>, StoreError> {
+        self.runs_page(workflow, status, None, limit).await
+    }
+    /// One page of [`RunLog::list_runs`]: newest first by `created_ms`,
+    /// then by the order the store accepted them in (one total order, the
+    /// queue's own), only runs strictly older in that order than run
+    /// `before` if given ([`StoreError::NotFound`] if there is no such run).
+    /// Indexes serve each filter in this order, so a page costs the same
+    /// with 10 runs stored or 100,000.
+    async fn runs_page(
+        &self,
+        workflow: Option<&str>,
+        status: Option<RunStatus>,
+        before: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Run>, StoreError>;
     /// Every workflow that has stored runs, deleted workflows too (what

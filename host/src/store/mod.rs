@@ -85,6 +85,8 @@ const MIGRATIONS: &[&str] = &[
     service::MIGRATION_LEASES,
     // 6: workflow definitions' inline secrets, sealed.
     service::MIGRATION_WORKFLOW_SECRETS,
+    // 7: step names, replays and their reused steps, run pages.
+    service::MIGRATION_INSPECTOR,
 ];
 
 /// A known plaintext sealed under the master key when the database is

@@ -173,6 +173,15 @@ pub struct Run {
     /// The latest attempt's outcome: progress while running, the failed
     /// one while a retry waits.
     pub outcome: Option<RunOutcome>,
+    /// The run whose event this run replays; `null` for a triggered run.
+    #[serde(default)]
+    pub replay_of: Option<String>,
+    /// A replay from a step: the earlier steps' stored outcomes it reuses
+    /// instead of running them (each with `reused_from` set), kept for
+    /// every attempt. Never served: the outcome shows them once the run
+    /// starts.
+    #[serde(skip)]
+    pub seed: Option<Vec<StepOutcome>>,
 }
 
 /// A run in `GET /v1/runs` and `runs list --json`: the run without its
@@ -197,6 +206,13 @@ pub struct RunSummary {
     pub finished_ms: Option<u64>,
     /// As [`Run::retry_at_ms`].
     pub retry_at_ms: Option<u64>,
+    /// As [`Run::replay_of`].
+    #[serde(default)]
+    pub replay_of: Option<String>,
+    /// The step a failed run failed at, from its outcome; `null` unless the
+    /// run failed at a step.
+    #[serde(default)]
+    pub failed_step: Option<String>,
 }
 
 /// The head of a run, for lists.
@@ -212,6 +228,13 @@ impl From<&Run> for RunSummary {
             started_ms: r.started_ms,
             finished_ms: r.finished_ms,
             retry_at_ms: r.retry_at_ms,
+            replay_of: r.replay_of.clone(),
+            failed_step: match (r.status, r.outcome.as_ref().map(|o| &o.status)) {
+                (RunStatus::Failed, Some(WorkflowStatus::Failed { step, .. })) if !step.is_empty() => {
+                    Some(step.clone())
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -225,6 +248,31 @@ pub struct NewRun<'a> {
     pub workflow: &'a WorkflowRecord,
     /// The trigger event, stored as its steps will see it.
     pub event: &'a Value,
+    /// The run it replays, if it is a replay.
+    pub replay_of: Option<&'a str>,
+    /// A replay from a step: the earlier steps' outcomes it reuses.
+    pub seed: Option<&'a [StepOutcome]>,
+}
+
+impl<'a> NewRun<'a> {
+    /// A run of `workflow` for `event` (neither a replay nor seeded).
+    pub fn new(id: String, workflow: &'a WorkflowRecord, event: &'a Value) -> Self {
+        Self { id, workflow, event, replay_of: None, seed: None }
+    }
+
+    /// The seed as stored: JSON, `None` without one.
+    pub fn seed_json(&self) -> Result<Option<String>, StoreError> {
+        self.seed
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("a replay's reused steps: {e}")))
+    }
+}
+
+/// A stored seed read back; one no reader understands reads as none (the
+/// run then runs every step).
+pub(crate) fn parse_seed(text: Option<&str>) -> Option<Vec<StepOutcome>> {
+    text.and_then(|t| serde_json::from_str(t).ok())
 }
 
 /// A worker's hold on a running run: only the current holder may save,

@@ -64,6 +64,16 @@ pub(super) const MIGRATION_WORKFLOW_SECRETS: &str = "CREATE TABLE workflow_secre
          PRIMARY KEY (name, version, step, field)
      );";
 
+/// The inspector (migration 7): a step's name (the uploaded file's stem);
+/// a run's `replay_of` and the step outcomes a replay from a step reuses
+/// (`seed`, JSON); and the index that serves unfiltered newest-first pages.
+/// Pages go by `(created_ms, rowid)`: every index ends in the rowid, so
+/// `runs_status` and `runs_workflow` serve the filtered ones as they are.
+pub(super) const MIGRATION_INSPECTOR: &str = "ALTER TABLE steps ADD COLUMN name TEXT;
+     ALTER TABLE runs ADD COLUMN replay_of TEXT;
+     ALTER TABLE runs ADD COLUMN seed TEXT;
+     CREATE INDEX runs_created ON runs (created_ms);";
+
 /// One inline secret of a workflow definition, in clear (host only):
 /// `field` is `auths.APP.FIELD` or `secret_env.NAME`.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,6 +120,15 @@ pub struct StepRecord {
     pub size: u64,
     /// When it was first uploaded, ms since the Unix epoch.
     pub uploaded_ms: u64,
+    /// What people call it: the uploaded file's stem (`hello.wasm` is
+    /// `hello`) or `?name=`; the latest upload that gave one wins. `None`
+    /// if no upload named it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The live workflows whose newest version runs it, by name: what a
+    /// delete would break.
+    #[serde(default)]
+    pub used_by: Vec<String>,
 }
 
 /// One version of a deployed workflow.
@@ -142,40 +161,68 @@ impl rusqlite::types::FromSql for RunStatus {
 }
 
 impl Store {
-    /// Records an uploaded step (again: a no-op).
-    pub fn put_step(&self, id: &str, size: u64) -> Result<(), StoreError> {
+    /// Records an uploaded step (again: keeps the first upload time);
+    /// `name`, if given, names it (replacing an earlier name).
+    pub fn put_step(&self, id: &str, size: u64, name: Option<&str>) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO steps (id, size, uploaded_ms) VALUES (?1, ?2, ?3)",
-                params![id, size as i64, self.now()],
+                "INSERT INTO steps (id, size, uploaded_ms, name) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET name = COALESCE(excluded.name, name)",
+                params![id, size as i64, self.now(), name],
             )
             .map_err(self.db())?;
         Ok(())
     }
 
-    /// Every uploaded step, newest first.
+    /// Every uploaded step, newest first, each with the live workflows
+    /// using it.
     pub fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
-        let db = self.db();
-        let mut statement = self
-            .conn
-            .prepare("SELECT id, size, uploaded_ms FROM steps ORDER BY uploaded_ms DESC")
-            .map_err(&db)?;
-        statement
-            .query_map([], |r| {
-                Ok(StepRecord {
-                    id: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    uploaded_ms: r.get::<_, i64>(2)? as u64,
-                })
-            })
-            .map_err(&db)?
-            .collect::<Result<_, _>>()
-            .map_err(&db)
+        self.steps_where(None)
     }
 
     /// One uploaded step.
     pub fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
-        Ok(self.list_steps()?.into_iter().find(|s| s.id == id))
+        Ok(self.steps_where(Some(id))?.pop())
+    }
+
+    /// Step `id`, or every step (`None`), newest first, with their users.
+    fn steps_where(&self, id: Option<&str>) -> Result<Vec<StepRecord>, StoreError> {
+        let db = self.db();
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id, size, uploaded_ms, name FROM steps WHERE ?1 IS NULL OR id = ?1
+                 ORDER BY uploaded_ms DESC, id",
+            )
+            .map_err(&db)?;
+        let mut steps: Vec<StepRecord> = statement
+            .query_map([id], |r| {
+                Ok(StepRecord {
+                    id: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    uploaded_ms: r.get::<_, i64>(2)? as u64,
+                    name: r.get(3)?,
+                    used_by: Vec::new(),
+                })
+            })
+            .map_err(&db)?
+            .collect::<Result<_, _>>()
+            .map_err(&db)?;
+        if !steps.is_empty() {
+            fill_used_by(&mut steps, &self.live_definitions()?);
+        }
+        Ok(steps)
+    }
+
+    /// The newest version of every live workflow: name and definition.
+    fn live_definitions(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let db = self.db();
+        let mut statement = self.conn.prepare_cached(LIVE_DEFINITIONS).map_err(&db)?;
+        statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)
     }
 
     /// Forgets an uploaded step; `false` if there was none.
@@ -306,24 +353,26 @@ impl Store {
     /// The live workflows whose newest version names uploaded step `id`
     /// (`step = "<id>"`), by name.
     pub fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .live_definitions()?
+            .into_iter()
+            .filter(|(_, definition)| step_ids(definition).iter().any(|s| s.eq_ignore_ascii_case(id)))
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Every live version of a workflow, newest first (the versions of
+    /// earlier lives, before a delete, are not this workflow's).
+    pub fn workflow_versions(&self, name: &str) -> Result<Vec<WorkflowRecord>, StoreError> {
         let db = self.db();
         let mut statement = self
             .conn
             .prepare(
-                "SELECT name, definition FROM workflows w WHERE deleted = 0
-                 AND version = (SELECT MAX(version) FROM workflows WHERE name = w.name) ORDER BY name",
+                "SELECT name, version, definition, endpoint, created_ms FROM workflows
+                 WHERE name = ?1 AND deleted = 0 ORDER BY version DESC",
             )
             .map_err(&db)?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(&db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&db)?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, definition)| uses_step(definition, id))
-            .map(|(name, _)| name)
-            .collect())
+        statement.query_map([name], workflow_row).map_err(&db)?.collect::<Result<_, _>>().map_err(&db)
     }
 
     /// The newest version of a workflow, unless deleted.
@@ -388,7 +437,7 @@ impl Store {
         event: &serde_json::Value,
     ) -> Result<String, StoreError> {
         let id = crate::base::ids::new_run_id();
-        self.enqueue_runs(&[NewRun { id: id.clone(), workflow, event }])?;
+        self.enqueue_runs(&[NewRun::new(id.clone(), workflow, event)])?;
         Ok(id)
     }
 
@@ -417,7 +466,8 @@ impl Store {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO runs (id, workflow, version, status, event, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO runs (id, workflow, version, status, event, created_ms, replay_of, seed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&db)?;
             let created_ms = self.now();
@@ -429,7 +479,9 @@ impl Store {
                         run.workflow.version as i64,
                         RunStatus::Queued,
                         run.event.to_string(),
-                        created_ms
+                        created_ms,
+                        run.replay_of,
+                        run.seed_json()?,
                     ])
                     .map_err(&db)?;
             }
@@ -750,13 +802,58 @@ impl Store {
         status: Option<RunStatus>,
         limit: u64,
     ) -> Result<Vec<Run>, StoreError> {
+        self.runs_page(workflow, status, None, limit)
+    }
+
+    /// A page of runs, newest first (by `created_ms`, then the order they
+    /// were accepted in), optionally of one workflow and/or status, strictly
+    /// older than run `before`; an unknown `before` is [`StoreError::NotFound`].
+    pub fn runs_page(
+        &self,
+        workflow: Option<&str>,
+        status: Option<RunStatus>,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Run>, StoreError> {
         let db = self.db();
-        let sql = format!(
-            "SELECT {RUN_FIELDS} FROM runs WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY created_ms DESC LIMIT ?3"
-        );
-        let mut statement = self.conn.prepare(&sql).map_err(&db)?;
+        let (before_ms, before_row) = match before {
+            None => (None, None),
+            Some(id) => {
+                let (created, row): (i64, i64) = self
+                    .conn
+                    .query_row("SELECT created_ms, rowid FROM runs WHERE id = ?1", [id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                    .map_err(&db)?
+                    .ok_or_else(|| StoreError::NotFound(format!("no run {id}")))?;
+                (Some(created), Some(row))
+            }
+        };
+        // Only the filters given, so SQLite reads the matching index in
+        // order and stops at the limit (an `?1 IS NULL OR …` filter would
+        // leave it one plan for all).
+        let mut filters = Vec::new();
+        if workflow.is_some() {
+            filters.push("workflow = ?1");
+        }
+        if status.is_some() {
+            filters.push("status = ?2");
+        }
+        if before.is_some() {
+            filters.push("(created_ms, rowid) < (?3, ?4)");
+        }
+        let filters = match filters.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", filters.join(" AND ")),
+        };
+        // ?5 is the highest parameter: every statement takes all five.
+        let sql =
+            format!("SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, rowid DESC LIMIT ?5");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(&db)?;
+        let limit = limit.min(i64::MAX as u64) as i64;
         statement
-            .query_map(params![workflow, status, limit as i64], run_row)
+            .query_map(params![workflow, status, before_ms, before_row, limit], run_row)
             .map_err(&db)?
             .collect::<Result<_, _>>()
             .map_err(&db)
@@ -807,19 +904,39 @@ pub fn mask_definition(
     Ok((masked, secrets))
 }
 
-/// Whether a stored definition has a step `step = "<id>"`; one that does
-/// not parse uses none.
-pub(super) fn uses_step(definition: &str, id: &str) -> bool {
-    let Ok(table) = definition.parse::<toml::Table>() else { return false };
+/// The newest version of every live workflow, name and definition, by
+/// name: what `used_by` reads (the same SQL on both backends).
+pub(super) const LIVE_DEFINITIONS: &str = "SELECT name, definition FROM workflows w WHERE NOT deleted
+     AND version = (SELECT MAX(version) FROM workflows v WHERE v.name = w.name) ORDER BY name";
+
+/// The uploaded steps a stored definition names (`step = "<id>"`),
+/// lowercased; one that does not parse names none.
+pub(super) fn step_ids(definition: &str) -> Vec<String> {
+    let Ok(table) = definition.parse::<toml::Table>() else { return Vec::new() };
     table
         .get("steps")
         .and_then(|s| s.as_array())
         .into_iter()
         .flatten()
-        .any(|step| step.get("step").and_then(|s| s.as_str()).is_some_and(|s| s.eq_ignore_ascii_case(id)))
+        .filter_map(|step| step.get("step").and_then(|s| s.as_str()))
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
-const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms";
+/// Sets each step's `used_by` from the live workflows' newest
+/// definitions (each parsed once).
+pub(super) fn fill_used_by(steps: &mut [StepRecord], live: &[(String, String)]) {
+    for (workflow, definition) in live {
+        let ids = step_ids(definition);
+        for step in steps.iter_mut() {
+            if ids.iter().any(|id| id.eq_ignore_ascii_case(&step.id)) && !step.used_by.contains(workflow) {
+                step.used_by.push(workflow.clone());
+            }
+        }
+    }
+}
+
+const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms, replay_of, seed";
 
 fn workflow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkflowRecord> {
     Ok(WorkflowRecord {
@@ -846,6 +963,8 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         // hiding the whole run.
         outcome: r.get::<_, Option<String>>(9)?.and_then(|t| serde_json::from_str(&t).ok()),
         retry_at_ms: Some(r.get::<_, i64>(10)? as u64).filter(|&ms| ms > 0),
+        replay_of: r.get(11)?,
+        seed: super::runs::parse_seed(r.get::<_, Option<String>>(12)?.as_deref()),
     })
 }
 
@@ -942,6 +1061,8 @@ mod tests {
                 .conn
                 .execute_batch(
                     "DROP TABLE workflow_secrets; DELETE FROM meta WHERE key = 'definitions_sealed';
+                     ALTER TABLE steps DROP COLUMN name; ALTER TABLE runs DROP COLUMN replay_of;
+                     ALTER TABLE runs DROP COLUMN seed; DROP INDEX runs_created;
                      PRAGMA user_version = 5;",
                 )
                 .unwrap();
@@ -979,17 +1100,72 @@ mod tests {
     }
 
     #[test]
+    fn pages_of_runs_follow_one_another_without_gaps_or_repeats_and_read_an_index_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(crate::base::clock::ManualClock::new(1_000));
+        let store = Store::open(dir.path()).unwrap().with_clock(clock.clone());
+        let (a, b) = (store.put_workflow("a", "d", &[]).unwrap(), store.put_workflow("b", "d", &[]).unwrap());
+        let event = serde_json::json!({});
+        // Batches in the same millisecond: ties that only the accept order breaks.
+        let mut accepted = Vec::new();
+        for ms in 0..7 {
+            clock.set(1_000 + ms);
+            let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
+            let batch: Vec<NewRun> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| NewRun::new(id.clone(), if i % 2 == 0 { &a } else { &b }, &event))
+                .collect();
+            store.enqueue_runs(&batch).unwrap();
+            accepted.extend(ids.into_iter().enumerate());
+        }
+        let newest_first: Vec<&(usize, String)> = accepted.iter().rev().collect();
+        for (workflow, wanted) in [
+            (None, newest_first.clone()),
+            (Some("a"), newest_first.iter().copied().filter(|(i, _)| i % 2 == 0).collect()),
+        ] {
+            let mut seen = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let page = store.runs_page(workflow, None, before.as_deref(), 4).unwrap();
+                seen.extend(page.iter().map(|r| r.id.clone()));
+                match page.last() {
+                    Some(last) if page.len() == 4 => before = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+            let wanted: Vec<String> = wanted.iter().map(|(_, id)| id.clone()).collect();
+            assert_eq!(seen, wanted, "{workflow:?}");
+        }
+        assert!(matches!(store.runs_page(None, None, Some("nope"), 4), Err(StoreError::NotFound(_))));
+        for filters in ["", "WHERE workflow = ?1", "WHERE status = ?2"] {
+            let keyset = if filters.is_empty() { "WHERE" } else { "AND" };
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT {RUN_FIELDS} FROM runs {filters} {keyset} (created_ms, rowid) < (?3, ?4)
+                 ORDER BY created_ms DESC, rowid DESC LIMIT ?5"
+            );
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&sql)
+                .unwrap()
+                .query_map(params!["a", "queued", 2_000, 1, 10], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("USING INDEX") && !plan.contains("TEMP B-TREE"), "{filters}: {plan}");
+        }
+    }
+
+    #[test]
     fn pruning_keeps_the_newest_finished_runs_and_never_touches_queued_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let workflow = store.put_workflow("w", "definition", &[]).unwrap();
         let events: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "i": i })).collect();
         let ids: Vec<String> = (0..5).map(|_| crate::base::ids::new_run_id()).collect();
-        let batch: Vec<NewRun> = ids
-            .iter()
-            .zip(&events)
-            .map(|(id, event)| NewRun { id: id.clone(), workflow: &workflow, event })
-            .collect();
+        let batch: Vec<NewRun> =
+            ids.iter().zip(&events).map(|(id, event)| NewRun::new(id.clone(), &workflow, event)).collect();
         store.enqueue_runs(&batch).unwrap();
         for _ in 0..4 {
             let claimed = store.claim_run("test", LEASE).unwrap().unwrap();

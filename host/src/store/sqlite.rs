@@ -35,9 +35,9 @@ impl Sqlite {
 
 #[async_trait]
 impl Steps for Sqlite {
-    async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    async fn put_step(&self, id: &str, bytes: &[u8], name: Option<&str>) -> Result<(), StoreError> {
         // The file in the data directory is the copy: only the size is kept.
-        self.lock().put_step(id, bytes.len() as u64)
+        self.lock().put_step(id, bytes.len() as u64, name)
     }
     async fn step_bytes(&self, _id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
@@ -68,6 +68,9 @@ impl Deployments for Sqlite {
     }
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
         self.lock().workflows_using_step(id)
+    }
+    async fn workflow_versions(&self, name: &str) -> Result<Vec<WorkflowRecord>, StoreError> {
+        self.lock().workflow_versions(name)
     }
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
         self.lock().workflow(name)
@@ -162,13 +165,14 @@ impl RunLog for Sqlite {
     async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
         self.lock().run(id)
     }
-    async fn list_runs(
+    async fn runs_page(
         &self,
         workflow: Option<&str>,
         status: Option<RunStatus>,
+        before: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Run>, StoreError> {
-        self.lock().list_runs(workflow, status, limit)
+        self.lock().runs_page(workflow, status, before, limit)
     }
     async fn workflows_with_runs(&self) -> Result<Vec<String>, StoreError> {
         self.lock().workflows_with_runs()

@@ -45,6 +45,45 @@ pub struct NodeList {
 pub struct RunList {
     /// Newest first, at most the request's `limit` (100 by default).
     pub runs: Vec<RunSummary>,
+    /// The next page's `before`: the last run of this page; `null` on the
+    /// last page.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// `GET /v1/workflows/{name}/versions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionList {
+    /// Every version of the live workflow, newest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// One deployed version of a workflow, as the versions list shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionView {
+    /// Its number, counting from 1.
+    pub version: u64,
+    /// When it was deployed, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// The stored workflow file (TOML), inline secrets masked.
+    pub definition: String,
+}
+
+/// `POST /v1/runs/{id}/replay`'s optional body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Run from this step on: the steps before it are not run, their
+    /// stored results are reused from the replayed run. `None`: every step.
+    #[serde(default)]
+    pub from_step: Option<String>,
+}
+
+/// `POST /v1/workflows/{name}/replay-failed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayList {
+    /// One queued replay per failed run, newest failed run first.
+    pub replays: Vec<Queued>,
 }
 
 /// A run accepted for later: HTTP trigger (200), manual run and replay
@@ -80,4 +119,10 @@ pub struct WorkflowView {
     pub next_run: Option<String>,
     /// The stored workflow file (TOML), steps by uploaded id.
     pub definition: String,
+    /// Its newest runs (at most 5), newest first.
+    #[serde(default)]
+    pub last_runs: Vec<RunSummary>,
+    /// Origins whose browsers may call its HTTP trigger (CORS); empty: off.
+    #[serde(default)]
+    pub cors: Vec<String>,
 }

@@ -213,6 +213,8 @@ impl WorkflowOutcome {
             retry_at_ms: None,
             event,
             outcome: Some(outcome),
+            replay_of: None,
+            seed: None,
         }
     }
 
@@ -404,20 +406,40 @@ impl Workflow {
     /// Loads every step's component (so a bad one fails before anything
     /// runs), then runs the steps in order until one fails or exits.
     pub async fn run(&self, runtime: &Runtime, event: &Value) -> Result<WorkflowOutcome, WorkflowError> {
-        self.run_observed(runtime, event, crate::base::ids::new_run_id(), &mut |_| {}).await
+        self.run_observed(runtime, event, crate::base::ids::new_run_id(), &[], &mut |_| {}).await
     }
 
     /// [`Workflow::run`] as run `run_id`, calling `on_step` with the
     /// steps finished so far each time one finishes (the server stores
     /// them and sends a `flow.respond` response at once).
+    ///
+    /// A replay from a step passes the earlier steps' stored outcomes as
+    /// `seed`: those steps are not run (nor loaded), their outcomes start
+    /// the run's and later steps see their results under `steps`, as if
+    /// they had just run. The seed must be this workflow's first steps, by
+    /// name and in order, each successful.
     pub async fn run_observed(
         &self,
         runtime: &Runtime,
         event: &Value,
         run_id: String,
+        seed: &[StepOutcome],
         on_step: &mut (dyn FnMut(&[StepOutcome]) + Send),
     ) -> Result<WorkflowOutcome, WorkflowError> {
-        for step in &self.steps {
+        if seed.len() >= self.steps.len()
+            || seed.iter().zip(&self.steps).any(|(reused, step)| reused.step != step.name)
+        {
+            let names: Vec<&str> = seed.iter().map(|s| s.step.as_str()).collect();
+            return Err(self.invalid(format!(
+                "the reused steps ({}) are not this workflow's first steps, followed by one to run",
+                names.join(", ")
+            )));
+        }
+        if let Some(failed) = seed.iter().find(|s| s.result.is_err() || s.exit.is_some()) {
+            return Err(self.invalid(format!("step `{}` did not succeed: it cannot be reused", failed.step)));
+        }
+        let to_run = &self.steps[seed.len()..];
+        for step in to_run {
             if let Some((app, account)) = step.accounts.first() {
                 return Err(self.invalid(format!(
                     "step `{}`: account `{account}` of {app} needs the store (attach_store)",
@@ -435,8 +457,7 @@ impl Workflow {
                 }
             }
         }
-        let components = self
-            .steps
+        let components = to_run
             .iter()
             .map(|step| {
                 runtime.load(&step.component).map_err(|source: LoadError| WorkflowError::Load {
@@ -446,12 +467,14 @@ impl Workflow {
                 })
             })
             .collect::<Result<Vec<Arc<StepComponent>>, _>>()?;
-        Ok(self.run_loaded(runtime, &components, event, run_id, on_step).await)
+        Ok(self.run_loaded(runtime, seed, &components, event, run_id, on_step).await)
     }
 
+    /// Runs the steps after the `seed` ones with their loaded `components`.
     async fn run_loaded(
         &self,
         runtime: &Runtime,
+        seed: &[StepOutcome],
         components: &[Arc<StepComponent>],
         event: &Value,
         run_id: String,
@@ -460,9 +483,14 @@ impl Workflow {
         let started = Instant::now();
         let event_json = event.to_string();
         let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
+        results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.as_step_result().to_string())));
         let mut outcomes = Vec::with_capacity(self.steps.len());
+        outcomes.extend_from_slice(seed);
+        if !seed.is_empty() {
+            on_step(&outcomes);
+        }
         let mut status = WorkflowStatus::Succeeded;
-        for (step, component) in self.steps.iter().zip(components) {
+        for (step, component) in self.steps[seed.len()..].iter().zip(components) {
             let input = StepInput {
                 run_id: run_id.clone(),
                 step_name: step.name.clone(),

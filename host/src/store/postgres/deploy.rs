@@ -5,7 +5,7 @@
 
 use super::queue::CHANNEL;
 use super::{Postgres, step_record};
-use crate::store::service::{inline_context, open_inline_secret, uses_step};
+use crate::store::service::{LIVE_DEFINITIONS, fill_used_by, inline_context, open_inline_secret, step_ids};
 use crate::store::{Deployments, InlineSecret, Schedules, StepRecord, Steps, StoreError, WorkflowRecord};
 use async_trait::async_trait;
 
@@ -24,6 +24,32 @@ fn workflow_row(r: &tokio_postgres::Row) -> WorkflowRecord {
 }
 
 impl Postgres {
+    /// The newest version of every live workflow: name and definition.
+    async fn live_definitions(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query(LIVE_DEFINITIONS, &[]).await.map_err(self.db())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Step `id`, or every step (`None`), newest first, with their users.
+    async fn steps_where(&self, id: Option<&str>) -> Result<Vec<StepRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, size, uploaded_ms, name FROM steps WHERE $1::text IS NULL OR id = $1
+                 ORDER BY uploaded_ms DESC, id",
+                &[&id],
+            )
+            .await
+            .map_err(self.db())?;
+        drop(client);
+        let mut steps: Vec<StepRecord> = rows.iter().map(step_record).collect();
+        if !steps.is_empty() {
+            fill_used_by(&mut steps, &self.live_definitions().await?);
+        }
+        Ok(steps)
+    }
+
     /// The newest version matching `condition` (`$1` its one value).
     async fn workflow_where(
         &self,
@@ -117,16 +143,27 @@ impl Deployments for Postgres {
     }
 
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .live_definitions()
+            .await?
+            .into_iter()
+            .filter(|(_, definition)| step_ids(definition).iter().any(|s| s.eq_ignore_ascii_case(id)))
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    async fn workflow_versions(&self, name: &str) -> Result<Vec<WorkflowRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT name, definition FROM workflows w WHERE NOT deleted
-                 AND version = (SELECT MAX(version) FROM workflows WHERE name = w.name) ORDER BY name",
-                &[],
+                &format!(
+                    "SELECT {WORKFLOW_FIELDS} FROM workflows WHERE name = $1 AND NOT deleted ORDER BY version DESC"
+                ),
+                &[&name],
             )
             .await
             .map_err(self.db())?;
-        Ok(rows.iter().filter(|r| uses_step(r.get(1), id)).map(|r| r.get(0)).collect())
+        Ok(rows.iter().map(workflow_row).collect())
     }
 
     async fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>, StoreError> {
@@ -179,16 +216,21 @@ impl Deployments for Postgres {
 
 #[async_trait]
 impl Steps for Postgres {
-    async fn put_step(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    async fn put_step(&self, id: &str, bytes: &[u8], name: Option<&str>) -> Result<(), StoreError> {
         let client = self.client().await?;
-        // A re-upload need not send the bytes again.
-        if client.query_opt("SELECT 1 FROM steps WHERE id = $1", &[&id]).await.map_err(self.db())?.is_some() {
+        // A re-upload need not send the bytes again: it only names the step.
+        let known = client
+            .execute("UPDATE steps SET name = COALESCE($2, name) WHERE id = $1", &[&id, &name])
+            .await
+            .map_err(self.db())?;
+        if known > 0 {
             return Ok(());
         }
         client
             .execute(
-                "INSERT INTO steps (id, size, uploaded_ms, bytes) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                &[&id, &(bytes.len() as i64), &self.clock.now_ms(), &bytes],
+                "INSERT INTO steps (id, size, uploaded_ms, bytes, name) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, steps.name)",
+                &[&id, &(bytes.len() as i64), &self.clock.now_ms(), &bytes, &name],
             )
             .await
             .map_err(self.db())?;
@@ -203,21 +245,11 @@ impl Steps for Postgres {
     }
 
     async fn list_steps(&self) -> Result<Vec<StepRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query("SELECT id, size, uploaded_ms FROM steps ORDER BY uploaded_ms DESC, id", &[])
-            .await
-            .map_err(self.db())?;
-        Ok(rows.iter().map(step_record).collect())
+        self.steps_where(None).await
     }
 
     async fn step(&self, id: &str) -> Result<Option<StepRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT id, size, uploaded_ms FROM steps WHERE id = $1", &[&id])
-            .await
-            .map_err(self.db())?;
-        Ok(row.as_ref().map(step_record))
+        Ok(self.steps_where(Some(id)).await?.pop())
     }
 
     /// Forgets the step, bytes and all, and tells the other nodes to drop

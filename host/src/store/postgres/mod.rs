@@ -176,9 +176,16 @@ async fn pool_client(
     })
 }
 
-/// A `steps` row (id, size, uploaded_ms) as a record.
+/// A `steps` row (id, size, uploaded_ms, name) as a record, its users not
+/// yet filled in.
 pub(super) fn step_record(row: &tokio_postgres::Row) -> StepRecord {
-    StepRecord { id: row.get(0), size: row.get::<_, i64>(1) as u64, uploaded_ms: row.get::<_, i64>(2) as u64 }
+    StepRecord {
+        id: row.get(0),
+        size: row.get::<_, i64>(1) as u64,
+        uploaded_ms: row.get::<_, i64>(2) as u64,
+        name: row.get(3),
+        used_by: Vec::new(),
+    }
 }
 
 #[async_trait::async_trait]

@@ -13,10 +13,10 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The columns [`run_row`] reads, in order.
-const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms";
+const RUN_FIELDS: &str = "id, workflow, version, status, event, attempt, created_ms, started_ms, finished_ms, outcome, not_before_ms, replay_of, seed";
 
 /// The same columns of the `runs` row `r`, for `UPDATE … FROM` statements.
-const RUN_FIELDS_R: &str = "r.id, r.workflow, r.version, r.status, r.event, r.attempt, r.created_ms, r.started_ms, r.finished_ms, r.outcome, r.not_before_ms";
+const RUN_FIELDS_R: &str = "r.id, r.workflow, r.version, r.status, r.event, r.attempt, r.created_ms, r.started_ms, r.finished_ms, r.outcome, r.not_before_ms, r.replay_of, r.seed";
 
 /// The channel every node listens on.
 pub(super) const CHANNEL: &str = "stephost";
@@ -36,6 +36,8 @@ fn run_row(r: &tokio_postgres::Row) -> Result<Run, StoreError> {
         finished_ms: r.get::<_, Option<i64>>(8).map(|v| v as u64),
         outcome: r.get::<_, Option<&str>>(9).and_then(|t| serde_json::from_str(t).ok()),
         retry_at_ms: Some(r.get::<_, i64>(10) as u64).filter(|&ms| ms > 0),
+        replay_of: r.get(11),
+        seed: crate::store::runs::parse_seed(r.get(12)),
     })
 }
 
@@ -123,6 +125,8 @@ impl RunQueue for Postgres {
         let workflows: Vec<&str> = runs.iter().map(|r| r.workflow.name.as_str()).collect();
         let versions: Vec<i64> = runs.iter().map(|r| r.workflow.version as i64).collect();
         let events: Vec<String> = runs.iter().map(|r| r.event.to_string()).collect();
+        let replays: Vec<Option<&str>> = runs.iter().map(|r| r.replay_of).collect();
+        let seeds = runs.iter().map(NewRun::seed_json).collect::<Result<Vec<_>, _>>()?;
         let client = self.client().await?;
         // One statement: one round trip, one transaction; the wake-up goes
         // out at its commit.
@@ -130,13 +134,14 @@ impl RunQueue for Postgres {
             .query(
                 &format!(
                     "WITH new AS (
-                         INSERT INTO runs (id, workflow, version, status, event, created_ms)
-                         SELECT i, w, v, 'queued', e, $5
-                         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS t(i, w, v, e)
+                         INSERT INTO runs (id, workflow, version, status, event, created_ms, replay_of, seed)
+                         SELECT i, w, v, 'queued', e, $5, r, s
+                         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $6::text[], $7::text[])
+                              AS t(i, w, v, e, r, s)
                          RETURNING 1)
                      SELECT pg_notify('{CHANNEL}', 'work:' || (SELECT COUNT(*) FROM new))"
                 ),
-                &[&ids, &workflows, &versions, &events, &self.clock.now_ms()],
+                &[&ids, &workflows, &versions, &events, &self.clock.now_ms(), &replays, &seeds],
             )
             .await
             .map_err(self.db())?;
@@ -292,25 +297,53 @@ impl RunLog for Postgres {
         row.as_ref().map(run_row).transpose()
     }
 
-    async fn list_runs(
+    async fn runs_page(
         &self,
         workflow: Option<&str>,
         status: Option<RunStatus>,
+        before: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Run>, StoreError> {
         let client = self.client().await?;
         let status = status.map(|s| s.as_str());
         let limit = limit.min(i64::MAX as u64) as i64;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {RUN_FIELDS} FROM runs WHERE ($1::text IS NULL OR workflow = $1)
-                     AND ($2::text IS NULL OR status = $2) ORDER BY created_ms DESC, seq DESC LIMIT $3"
-                ),
-                &[&workflow, &status, &limit],
-            )
-            .await
-            .map_err(self.db())?;
+        let before: Option<(i64, i64)> = match before {
+            None => None,
+            Some(id) => {
+                let row = client
+                    .query_opt("SELECT created_ms, seq FROM runs WHERE id = $1", &[&id])
+                    .await
+                    .map_err(self.db())?
+                    .ok_or_else(|| StoreError::NotFound(format!("no run {id}")))?;
+                Some((row.get(0), row.get(1)))
+            }
+        };
+        // Only the filters given, so the planner reads the matching index
+        // in order and stops at the limit.
+        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        let mut filters = Vec::new();
+        if let Some(workflow) = &workflow {
+            values.push(workflow);
+            filters.push(format!("workflow = ${}", values.len()));
+        }
+        if let Some(status) = &status {
+            values.push(status);
+            filters.push(format!("status = ${}", values.len()));
+        }
+        if let Some((created_ms, seq)) = &before {
+            values.extend([created_ms as &(dyn tokio_postgres::types::ToSql + Sync), seq]);
+            filters.push(format!("(created_ms, seq) < (${}, ${})", values.len() - 1, values.len()));
+        }
+        values.push(&limit);
+        let filters = match filters.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", filters.join(" AND ")),
+        };
+        let sql = format!(
+            "SELECT {RUN_FIELDS} FROM runs {filters} ORDER BY created_ms DESC, seq DESC LIMIT ${}",
+            values.len()
+        );
+        let rows = client.query(&sql, &values).await.map_err(self.db())?;
         rows.iter().map(run_row).collect()
     }
 

@@ -131,6 +131,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // found by their owner for the node list.
     "ALTER TABLE nodes ADD COLUMN lease_ms BIGINT NOT NULL DEFAULT 30000;
      CREATE INDEX runs_owner ON runs (lease_owner) WHERE status = 'running';",
+    // 3: the inspector: a step's name, a run's `replay_of` and the step
+    // outcomes a replay from a step reuses (`seed`, JSON), and run indexes
+    // that serve newest-first pages by (created_ms, seq), filtered by
+    // workflow or status or neither (SQLite's go by rowid, as seq here).
+    "ALTER TABLE steps ADD COLUMN name TEXT;
+     ALTER TABLE runs ADD COLUMN replay_of TEXT;
+     ALTER TABLE runs ADD COLUMN seed TEXT;
+     DROP INDEX runs_status;
+     DROP INDEX runs_workflow;
+     CREATE INDEX runs_status ON runs (status, created_ms, seq);
+     CREATE INDEX runs_workflow ON runs (workflow, created_ms, seq);
+     CREATE INDEX runs_created ON runs (created_ms, seq);",
 ];
 
 /// A known plaintext sealed under the master key when the database is set

@@ -251,15 +251,15 @@ async fn component_bytes_are_stored_once_for_every_node() {
     let one = Postgres::connect(&db.url, key(7), clock.clone()).await.unwrap();
     let two = connect(&db, 7).await.unwrap();
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    one.put_step("abc", &bytes).await.unwrap();
+    one.put_step("abc", &bytes, None).await.unwrap();
     assert_eq!(two.step_bytes("abc").await.unwrap().as_deref(), Some(&bytes[..]));
     let record = two.step("abc").await.unwrap().unwrap();
     assert_eq!((record.size, record.uploaded_ms), (70_000, 5_000));
     // A second upload keeps the first (time and bytes).
     clock.set(9_000);
-    one.put_step("abc", b"other").await.unwrap();
+    one.put_step("abc", b"other", None).await.unwrap();
     assert_eq!(two.step_bytes("abc").await.unwrap().unwrap().len(), 70_000);
-    one.put_step("def", b"small").await.unwrap();
+    one.put_step("def", b"small", None).await.unwrap();
     let ids: Vec<String> = two.list_steps().await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["def", "abc"], "newest first");
     assert!(two.delete_step("abc").await.unwrap());
@@ -293,8 +293,7 @@ async fn eight_claimers_over_200_queued_runs_claim_each_exactly_once() {
     let flow = workflow("many");
     let event = serde_json::json!({ "n": 1 });
     let ids: Vec<String> = (0..200).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     nodes[0].enqueue_runs(&batch).await.unwrap();
     assert_eq!(nodes[1].queued_runs().await.unwrap(), 200);
     let workers: Vec<_> = (0..8)
@@ -332,9 +331,7 @@ async fn an_expired_lease_is_reclaimed_with_attempt_2_and_the_stale_holder_is_re
     let two = connect(&db, 7).await.unwrap().with_clock(clock.clone());
     let flow = workflow("lease");
     let id = crate::base::ids::new_run_id();
-    one.enqueue_runs(&[NewRun { id: id.clone(), workflow: &flow, event: &serde_json::json!({}) }])
-        .await
-        .unwrap();
+    one.enqueue_runs(&[NewRun::new(id.clone(), &flow, &serde_json::json!({}))]).await.unwrap();
     // The same owner name on both: the attempt tells the holders apart.
     let stale = one.claim_run("serve:1:a", LEASE).await.unwrap().unwrap();
     assert_eq!(stale.run.attempt, 1);
@@ -366,8 +363,7 @@ async fn the_reaper_requeues_only_expired_leases_and_the_run_counts_its_next_att
     let flow = workflow("reap");
     let event = serde_json::json!({});
     let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     store.enqueue_runs(&batch).await.unwrap();
     let dead = store.claim_run("serve:dead", Duration::from_secs(5)).await.unwrap().unwrap();
     let alive = store.claim_run("serve:alive", Duration::from_secs(60)).await.unwrap().unwrap();
@@ -430,11 +426,8 @@ async fn a_run_s_round_trip_has_the_shape_sqlite_gives_it() {
     let events =
         [serde_json::json!({ "z": 1, "a": { "y": [1, "two", null] } }), serde_json::json!({ "n": 2 })];
     let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> = ids
-        .iter()
-        .zip(&events)
-        .map(|(id, event)| NewRun { id: id.clone(), workflow: &flow, event })
-        .collect();
+    let batch: Vec<NewRun> =
+        ids.iter().zip(&events).map(|(id, event)| NewRun::new(id.clone(), &flow, event)).collect();
     let mut shapes: Vec<Vec<serde_json::Value>> = vec![vec![]; 2];
     let json = |run: &Run| serde_json::to_value(run).unwrap();
     for (store, shape) in stores.iter().zip(&mut shapes) {
@@ -481,7 +474,7 @@ async fn uploads_keep_their_bytes_and_deleting_one_tells_the_other_nodes() {
     let Some(db) = TestDatabase::fresh().await else { return };
     let store = connect(&db, 7).await.unwrap();
     let (listener, mut heard) = listen(&db.url).await;
-    store.put_step("abc", b"wasm").await.unwrap();
+    store.put_step("abc", b"wasm", None).await.unwrap();
     assert_eq!(store.step_bytes("abc").await.unwrap().as_deref(), Some(&b"wasm"[..]));
     assert!(store.delete_step("abc").await.unwrap());
     assert!(!store.delete_step("abc").await.unwrap());
@@ -500,8 +493,7 @@ async fn accepted_runs_released_runs_and_fired_ticks_wake_the_other_nodes() {
     let flow = workflow("wake");
     let event = serde_json::json!({});
     let ids: Vec<String> = (0..3).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     store.enqueue_runs(&batch).await.unwrap();
     let claimed = store.claim_run("serve:1:x", Duration::from_secs(1)).await.unwrap().unwrap();
     assert!(store.release_run(&claimed.lease).await.unwrap());
@@ -742,8 +734,7 @@ async fn writes_on_one_node_reach_the_signals_of_another() {
     let flow = workflow("wake");
     let event = serde_json::json!({});
     let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     writer.enqueue_runs(&batch).await.unwrap();
     writer.set_schedule("wake", Some(50_000)).await.unwrap();
     let claimed = writer.claim_run("serve:b:1", LEASE).await.unwrap().unwrap();
@@ -753,7 +744,7 @@ async fn writes_on_one_node_reach_the_signals_of_another() {
     let claimed = writer.claim_run("serve:b:1", LEASE).await.unwrap().unwrap();
     assert!(writer.retry_run(&claimed.lease, &failed, 99_000).await.unwrap());
     writer.put_reply(&ids[1], &RunReply::Ended(RunStatus::Failed)).await.unwrap();
-    writer.put_step("abc", b"wasm").await.unwrap();
+    writer.put_step("abc", b"wasm", None).await.unwrap();
     assert!(writer.delete_step("abc").await.unwrap());
     let client = db.client().await;
     assert_eq!(
@@ -827,8 +818,7 @@ async fn a_reply_is_taken_once_byte_for_byte_and_the_first_one_wins() {
     let flow = workflow("respond");
     let event = serde_json::json!({});
     let ids: Vec<String> = (0..2).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     worker.enqueue_runs(&batch).await.unwrap();
     let response = HttpResponse {
         status: 201,
@@ -888,8 +878,7 @@ async fn nodes_are_listed_while_they_beat_and_forgotten_by_the_reaper() {
     let flow = workflow("held");
     let event = serde_json::json!({});
     let ids: Vec<String> = (0..3).map(|_| crate::base::ids::new_run_id()).collect();
-    let batch: Vec<NewRun> =
-        ids.iter().map(|id| NewRun { id: id.clone(), workflow: &flow, event: &event }).collect();
+    let batch: Vec<NewRun> = ids.iter().map(|id| NewRun::new(id.clone(), &flow, &event)).collect();
     store.enqueue_runs(&batch).await.unwrap();
     let mut held = Vec::new();
     for _ in 0..2 {
