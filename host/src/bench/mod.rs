@@ -5,6 +5,9 @@
 //! measures with the same functions, so both report the same numbers.
 
 pub mod baseline;
+mod inspector;
+
+pub use inspector::{InspectorReport, inspector};
 
 use crate::store::RunStatus;
 use crate::{HostPolicy, Runtime, StepComponent, StepConfig, StepInput};
@@ -229,6 +232,34 @@ pub async fn triggers(
     triggers_on(runtime, component, triggers, concurrency, None).await
 }
 
+/// Deploys the one-step workflow `bench` of the step `hash` on `state`,
+/// as an upload and a deploy do: the bytes in the store (where other nodes
+/// fetch them), the file in this node's steps directory.
+async fn deploy_bench(
+    state: &crate::server::AppState,
+    hash: &str,
+    bytes: &[u8],
+) -> Result<crate::store::WorkflowRecord> {
+    state.store().put_step(hash, bytes, Some("bench")).await?;
+    let steps_dir = state.steps_dir();
+    std::fs::create_dir_all(&steps_dir)?;
+    std::fs::write(steps_dir.join(format!("{hash}.wasm")), bytes)?;
+    let definition = format!("[[steps]]\nname = \"step\"\nstep = \"{hash}\"\n");
+    Ok(state.store().put_workflow("bench", &definition, &[]).await?)
+}
+
+/// Waits until no run of `bench` is queued or running.
+async fn wait_until_idle(state: &crate::server::AppState) -> Result<()> {
+    loop {
+        let queued = state.store().list_runs(Some("bench"), Some(RunStatus::Queued), 1).await?.len();
+        let running = state.store().list_runs(Some("bench"), Some(RunStatus::Running), 1).await?.len();
+        if queued + running == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Where [`triggers_on`] keeps its runs: the embedded store of a throw-away
 /// data directory, or `nodes` nodes in this process sharing the (empty)
 /// PostgreSQL database at `database`, clients spread over them.
@@ -282,14 +313,7 @@ pub async fn triggers_on(
             _ => AppState::open(config, runtime.clone(), lock)?.0,
         };
         if node == 0 {
-            // As an upload does: the bytes in the store (where other nodes
-            // fetch them), the file in this node's steps directory.
-            state.store().put_step(&step.hash, &bytes, None).await?;
-            let steps_dir = state.steps_dir();
-            std::fs::create_dir_all(&steps_dir)?;
-            std::fs::write(steps_dir.join(format!("{}.wasm", step.hash)), &bytes)?;
-            let definition = format!("[[steps]]\nname = \"step\"\nstep = \"{}\"\n", step.hash);
-            endpoint = Some(state.store().put_workflow("bench", &definition, &[]).await?.endpoint);
+            endpoint = Some(deploy_bench(&state, &step.hash, &bytes).await?.endpoint);
         }
         urls.push(format!("http://{listen}/e/{}", endpoint.as_deref().unwrap_or_default()));
         servers.push(tokio::spawn(crate::server::serve(state.clone(), listener)));
@@ -341,14 +365,7 @@ pub async fn triggers_on(
         ids.extend(client.await??);
     }
     let accepted = started.elapsed();
-    loop {
-        let queued = state.store().list_runs(Some("bench"), Some(RunStatus::Queued), 1).await?.len();
-        let running = state.store().list_runs(Some("bench"), Some(RunStatus::Running), 1).await?.len();
-        if queued + running == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_idle(&state).await?;
     let finished = started.elapsed();
     servers.iter().for_each(|server| server.abort());
     let mut latencies = Vec::with_capacity(ids.len());

@@ -91,6 +91,8 @@ pub struct Report {
     /// Durable HTTP triggers through `serve`: the embedded store, then
     /// PostgreSQL with 1, 2 and 3 nodes (the row's label says which).
     pub server: Vec<(String, stephost::bench::TriggerReport)>,
+    /// The inspector's reads with many runs stored.
+    pub inspector: Option<stephost::bench::InspectorReport>,
     /// Rows skipped and why.
     pub notes: Vec<String>,
 }
@@ -110,6 +112,7 @@ impl Report {
             egress: None,
             scaling: Vec::new(),
             server: Vec::new(),
+            inspector: None,
             notes: Vec::new(),
         }
     }
@@ -365,6 +368,18 @@ impl Report {
                     row.p99_ms,
                     row.retried
                 );
+            }
+        }
+        if let Some(inspector) = &self.inspector {
+            let _ = writeln!(
+                out,
+                "\n### Inspector: the web page's reads with {} runs stored (embedded store)\n\n\
+                 Each read {} times in a row through `serve` on loopback with the API token, after one warm-up.\n\n\
+                 | read | p50 | p99 |\n|---|---|---|",
+                inspector.runs, inspector.requests
+            );
+            for (what, p50, p99) in &inspector.rows {
+                let _ = writeln!(out, "| {what} | {} | {} |", ms(*p50), ms(*p99));
             }
         }
         let _ = writeln!(out, "\n### Targets\n\n| target | measured | met |\n|---|---|---|");

@@ -75,8 +75,19 @@ impl Effort {
 const EVENT: &str = r#"{"name":"Ada","email":"ada@example.com","plan":"pro"}"#;
 
 /// The parts of the suite, in the order they run (`--only` picks some).
-pub const SECTIONS: &[&str] =
-    &["baseline", "step", "node", "wasmtime", "workflow", "egress", "scaling", "server", "cold", "builds"];
+pub const SECTIONS: &[&str] = &[
+    "baseline",
+    "step",
+    "node",
+    "wasmtime",
+    "workflow",
+    "egress",
+    "scaling",
+    "server",
+    "inspector",
+    "cold",
+    "builds",
+];
 
 /// The built bench steps.
 struct Steps {
@@ -155,6 +166,13 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
     }
     if wants("server") {
         server_section(&mut report, &rt, &steps, options)?;
+    }
+    if wants("inspector") {
+        let (runs, requests) = if options.quick { (1_000, 50) } else { (10_000, 300) };
+        progress(&format!("inspector: the web page's reads with {runs} runs stored"));
+        let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+        report.inspector =
+            Some(rt.block_on(stephost::bench::inspector(runtime, &steps.echo, runs, requests))?);
     }
     // Last: JS and Python steps leave hundreds of MB mapped.
     if wants("cold") {
