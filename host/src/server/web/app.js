@@ -186,7 +186,7 @@ function useData(key, load, { onEvent = null, poll = () => true } = {}) {
       pending = setTimeout(() => {
         pending = null;
         reload();
-      }, 200);
+      }, 500);
     });
     return () => {
       gone = true;
