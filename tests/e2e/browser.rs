@@ -120,3 +120,68 @@ async fn inspector_shows_runs_and_logs_replays_and_never_runs_step_output() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
 }
+
+/// What the browser test checks of the headers, without a browser: the
+/// page and each asset without a token, with the strict policy, their
+/// content types and a cheap revalidation; the page holds no inline
+/// script or style, and the vendored library compiles no code at run time
+/// (so `script-src 'self'` without `'unsafe-eval'` holds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_assets_need_no_token_and_carry_the_strict_policy() {
+    let server = Server::start().await;
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                  connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/style.css", "text/css; charset=utf-8"),
+        ("/ui/preact-htm.js", "text/javascript; charset=utf-8"),
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{path}");
+        assert_eq!(headers["content-security-policy"], policy, "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+        let body = response.text().await.unwrap();
+        if path == "/" {
+            let lower = body.to_ascii_lowercase();
+            assert!(!lower.contains("<style") && !lower.contains(" style="), "inline style in the page");
+            for script in lower.split("<script").skip(1) {
+                assert!(script.split('>').next().unwrap().contains(" src="), "inline script in the page");
+            }
+        } else if path.ends_with(".js") {
+            assert!(
+                !body.contains("eval(") && !body.contains("new Function"),
+                "{path} compiles code at run time"
+            );
+            if path == "/ui/app.js" {
+                for markup in [
+                    "dangerouslySetInnerHTML",
+                    ".innerHTML",
+                    ".outerHTML",
+                    "insertAdjacentHTML",
+                    "document.write",
+                ] {
+                    assert!(!body.contains(markup), "the page writes markup with {markup}");
+                }
+            }
+        }
+        let again = server
+            .http
+            .get(server.url(path))
+            .header("if-none-match", headers["etag"].clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path} revalidated");
+        assert_eq!(again.headers()["content-security-policy"], policy, "{path} revalidated");
+    }
+    let missing = server.http.get(server.url("/ui/nothing.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["content-security-policy"], policy);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "no asset nothing.js");
+}

@@ -671,7 +671,7 @@ function WorkflowsPage() {
               (w) => html`<tr key=${w.name} data-workflow=${w.name}>
                 <td data-label="Name"><a href=${`#/workflows/${enc(w.name)}`}>${w.name}</a></td>
                 <td data-label="Version">${w.version}</td>
-                <td data-label="Endpoint" class="mono">POST ${endpointUrl(w.endpoint)}${w.respond ? ' (waits for a response)' : ''}</td>
+                <td data-label="Endpoint" class="mono">${endpointUrl(w.endpoint)}${w.respond ? ' (waits for a response)' : ''}</td>
                 <td data-label="Schedule">${w.schedule || '—'}${w.next_run && html`<div class="muted">next ${w.next_run}</div>`}</td>
                 <td data-label="Last runs"><${LastRuns} runs=${w.last_runs} workflow=${w.name} /></td>
               </tr>`,
@@ -731,7 +731,7 @@ function WorkflowPage({ name }) {
       ? !workflow.error && html`<${Loading} what="the workflow" />`
       : html`<dl class="facts">
           <dt>Version</dt><dd>${w.version}</dd>
-          <dt>Endpoint</dt><dd class="mono">POST ${endpointUrl(w.endpoint)}</dd>
+          <dt>Endpoint</dt><dd class="mono">${endpointUrl(w.endpoint)}</dd>
           <dt>Answers</dt><dd>${w.respond ? 'with a step’s flow.respond' : 'at once, with the run id'}</dd>
           <dt>Retries</dt><dd>${w.retries}</dd>
           <dt>Schedule</dt><dd>${w.schedule || '—'}${w.next_run ? `, next ${w.next_run}` : ''}</dd>
