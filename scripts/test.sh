@@ -12,6 +12,8 @@ rustup target add wasm32-wasip2
 cargo component --version 2>/dev/null | grep -q "0.21.1" || cargo install cargo-component@0.21.1 --locked
 . scripts/lib/languages.sh
 install_language_toolchains
+. scripts/lib/browser.sh
+install_browser
 cargo build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml
 . scripts/lib/postgres.sh
 start_postgres fast

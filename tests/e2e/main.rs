@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod bench;
+mod browser;
 mod builds;
 mod cli;
 mod contract;

@@ -15,6 +15,7 @@ mod signals;
 mod tests;
 mod timers;
 mod trigger;
+mod web;
 mod worker;
 
 use crate::runtime::Runtime;
@@ -437,6 +438,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/v1", management)
         .merge(trigger::routes(state.clone()))
+        .merge(web::routes())
         .layer(axum::middleware::map_response(close_after_refused_body))
         .with_state(state)
 }
