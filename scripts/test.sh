@@ -22,4 +22,4 @@ cargo test --workspace "$@"
 # is rebuilt), every in-process server and `stephost serve` a node on a
 # fresh database of the throwaway server.
 STEPHOST_TEST_BACKEND=postgres cargo test -p stephost --test e2e "$@" -- \
-    server:: triggers:: deploy:: owner:: oauth:: inspector_api::
+    server:: triggers:: deploy:: owner:: oauth:: inspector_api:: browser::

@@ -9,6 +9,8 @@
 //   STEPHOST_RUNS         its runs' ids, oldest first, comma-separated
 //   STEPHOST_HOSTILE_RUN  a run whose probe step logged and exported markup
 //   STEPHOST_FAILED_RUN   a run whose probe step failed
+//   STEPHOST_SECRET       the real token the host swapped into the hostile
+//                         run's request to Slack: never on any page
 //   STEPHOST_SCREENSHOT   optional: where to save a screenshot of a run page
 //
 // Every check runs even when an earlier one failed (where it can), so one
@@ -41,6 +43,7 @@ const workflow = need('STEPHOST_WORKFLOW');
 const runs = need('STEPHOST_RUNS').split(',');
 const hostile = need('STEPHOST_HOSTILE_RUN');
 const failed = need('STEPHOST_FAILED_RUN');
+const secret = need('STEPHOST_SECRET');
 const screenshot = process.env.STEPHOST_SCREENSHOT || '';
 
 const SCRIPT = '<script>window.__pwned=1</script>';
@@ -286,6 +289,16 @@ await check("a step's HTTP requests show host and verdict", async () => {
   const row = step('probe').locator('table.egress tbody tr').first();
   const text = await row.textContent();
   assert(text.includes('api.example.com') && text.includes('refused'), `the request row: ${text}`);
+});
+
+await check('a request that had a secret swapped in names the secret, never its value', async () => {
+  await page.goto(`${base}/#/runs/${hostile}`);
+  const row = step('probe').locator('table.egress tbody tr', { hasText: 'slack.com' });
+  await row.waitFor({ timeout: DEADLINE_MS });
+  const text = await row.textContent();
+  assert(text.includes('slack.oauth_access_token') && text.includes('200'), `the request row: ${text}`);
+  const html = await page.content();
+  assert(!html.includes(secret), 'the real token is in the page');
 });
 
 await check('live: the runs list hears a new run over GET /v1/events (contract item 8)', async () => {

@@ -7,7 +7,7 @@
 //! without them this test fails (it never passes by skipping).
 
 use crate::server::Server;
-use crate::support::{guest, repo};
+use crate::support::{GOOD_TOKEN, StandIn, guest, repo, runtime_with};
 use serde_json::{Value, json};
 
 /// Where scripts/lib/browser.sh installs the driver.
@@ -60,12 +60,17 @@ async fn run(server: &Server, workflow: &str, actions: Value) -> (String, String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspector_shows_runs_and_logs_replays_and_never_runs_step_output() {
     require_browser_tools();
-    let server = Server::start().await;
+    // Slack's host is a loopback stand-in: the probe's request to it
+    // carries the account's real token, swapped in by the host.
+    let slack = StandIn::start(&["slack.com"]).await;
+    let egress = slack.egress();
+    let server = Server::start_custom(|_| runtime_with(egress, None), |_| {}).await;
     let hello = upload_named(&server, "hello").await;
     let probe = upload_named(&server, "probe").await;
     let workflow = "inspected";
     let definition = format!(
-        "[[steps]]\nname = \"hello\"\nstep = \"{hello}\"\n[[steps]]\nname = \"probe\"\nstep = \"{probe}\"\n"
+        "[[steps]]\nname = \"hello\"\nstep = \"{hello}\"\n[[steps]]\nname = \"probe\"\nstep = \"{probe}\"\n\
+         [steps.auths.slack]\noauth_access_token = \"{GOOD_TOKEN}\"\n"
     );
     let (status, deployed) =
         server.api(reqwest::Method::PUT, &format!("/v1/workflows/{workflow}"), definition).await;
@@ -87,10 +92,14 @@ async fn inspector_shows_runs_and_logs_replays_and_never_runs_step_output() {
         json!([{ "do": "stdout", "text": script },
                { "do": "stderr", "text": img },
                { "do": "export", "name": "html", "value": img },
-               { "do": "http", "url": "https://api.example.com/v1/things" }]),
+               { "do": "http", "url": "https://api.example.com/v1/things" },
+               { "do": "http", "url": "https://slack.com/api/auth.test",
+                 "headers": { "authorization": "Bearer {auth:slack.oauth_access_token}" } }]),
     )
     .await;
     assert_eq!(status, "succeeded");
+    let swapped = slack.requests();
+    assert_eq!(swapped[0].header("authorization"), Some(format!("Bearer {GOOD_TOKEN}").as_str()));
     let (exited, status) = run(&server, workflow, json!([{ "do": "exit", "reason": "nothing to do" }])).await;
     assert_eq!(status, "exited");
     let (failed, status) = run(
@@ -110,6 +119,8 @@ async fn inspector_shows_runs_and_logs_replays_and_never_runs_step_output() {
         .env("STEPHOST_RUNS", [&greeting, &hostile, &exited, &failed].map(String::as_str).join(","))
         .env("STEPHOST_HOSTILE_RUN", &hostile)
         .env("STEPHOST_FAILED_RUN", &failed)
+        // So the page can be searched for it: it must never be there.
+        .env("STEPHOST_SECRET", GOOD_TOKEN)
         .kill_on_drop(true);
     match std::env::var_os("STEPHOST_SCREENSHOT") {
         Some(path) => command.env("STEPHOST_SCREENSHOT", path),
