@@ -47,7 +47,7 @@ struct Args {
     #[arg(long)]
     no_languages: bool,
     /// Run only these parts (repeatable): baseline, step, node, wasmtime,
-    /// workflow, egress, scaling, server, cold, builds.
+    /// workflow, egress, scaling, server, inspector, cold, builds.
     #[arg(long, value_name = "PART")]
     only: Vec<String>,
     /// A PostgreSQL server's admin URL (a user that may create databases):
