@@ -402,6 +402,27 @@ if (screenshot) {
   });
 }
 
+await check('on a phone the run page fits the screen: no sideways scrolling, logs still below their step', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await page.goto(`${base}/#/runs/${hostile}`);
+    await step('probe').waitFor();
+    const fits = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      screen: window.innerWidth,
+    }));
+    assert(fits.page <= fits.screen, `the page is ${fits.page} px wide on a ${fits.screen} px screen`);
+    const logs = await step('probe').locator('.log-line').first().boundingBox();
+    assert(logs && logs.width <= fits.screen, 'the logs are wider than the screen');
+    await page.goto(`${base}/#/runs?workflow=${workflow}`);
+    await expectShown(runRow(hostile), 'the runs list on a phone');
+    const list = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(list <= fits.screen, `the runs list is ${list} px wide on a ${fits.screen} px screen`);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
+});
+
 await check('sign out forgets the token', async () => {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('#token').waitFor();

@@ -90,6 +90,8 @@ async fn inspector_shows_runs_and_logs_replays_and_never_runs_step_output() {
         &server,
         workflow,
         json!([{ "do": "stdout", "text": script },
+               // One unbroken line far wider than any screen: it wraps.
+               { "do": "stdout", "text": "w".repeat(3000) },
                { "do": "stderr", "text": img },
                { "do": "export", "name": "html", "value": img },
                { "do": "http", "url": "https://api.example.com/v1/things" },

@@ -92,9 +92,8 @@ fn commit(state: &AppState, rt: &tokio::runtime::Handle, mut batch: Vec<Intake>)
         batch.extend(refused);
         return refuse_all(batch, ApiError::from(e));
     }
-    for _ in 0..ids.len().min(state.config.workers.max(1)) {
-        state.work.notify_one();
-    }
+    // Announced before a worker is woken: a stream then always hears
+    // `queued` before the worker's `running`, however the threads run.
     if state.events.receiver_count() > 0 {
         let created_ms = state.config.clock.now_ms().max(0) as u64;
         for (intake, id) in batch.iter().zip(&ids) {
@@ -112,6 +111,9 @@ fn commit(state: &AppState, rt: &tokio::runtime::Handle, mut batch: Vec<Intake>)
                 failed_step: None,
             });
         }
+    }
+    for _ in 0..ids.len().min(state.config.workers.max(1)) {
+        state.work.notify_one();
     }
     for (intake, id) in batch.into_iter().zip(ids) {
         let _ = intake.answer.send(Ok(id));
