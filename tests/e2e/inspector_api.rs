@@ -166,23 +166,7 @@ async fn a_workflow_shows_its_versions_newest_first_and_its_last_five_runs() {
 
 /// A multipart upload of `file` under the file name `file_name`.
 async fn upload_multipart(server: &Server, file_name: &str, file: &[u8]) -> (u16, Value) {
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(b"Content-Type: application/wasm\r\n\r\n");
-    body.extend_from_slice(file);
-    body.extend_from_slice(b"\r\n--XYZ--\r\n");
-    let response = server
-        .http
-        .post(server.url("/v1/steps"))
-        .bearer_auth(&server.token)
-        .header("content-type", "multipart/form-data; boundary=XYZ")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = server.upload_multipart("file", file_name, file).await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

@@ -103,6 +103,34 @@ impl Server {
         self.api(reqwest::Method::POST, "/v1/steps", bytes).await
     }
 
+    /// `POST /v1/steps` as a browser form sends it: a text part `note`,
+    /// then `file` as the part `field` with the file name `file_name`.
+    pub(crate) async fn upload_multipart(
+        &self,
+        field: &str,
+        file_name: &str,
+        file: &[u8],
+    ) -> reqwest::Response {
+        let mut body = b"--XYZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n".to_vec();
+        body.extend_from_slice(
+            format!(
+                "--XYZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(b"Content-Type: application/wasm\r\n\r\n");
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--XYZ--\r\n");
+        self.http
+            .post(self.url("/v1/steps"))
+            .bearer_auth(&self.token)
+            .header("content-type", "multipart/form-data; boundary=XYZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Uploads a guest and deploys it as the one step `name` of `workflow`,
     /// with `settings` (TOML) above the step and `step_settings` in it;
     /// the deploy's answer.

@@ -274,39 +274,26 @@ async fn retention_prunes_beyond_the_last_n_runs_and_after_d_days() {
 async fn steps_upload_as_multipart_form_data() {
     let server = Server::start().await;
     let wasm = std::fs::read(crate::support::guest("hello")).unwrap();
-    let multipart = |field: &str, file: &[u8]| {
-        let mut body = Vec::new();
-        body.extend_from_slice(b"--XYZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n");
-        body.extend_from_slice(
-            format!("--XYZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"hello.wasm\"\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(b"Content-Type: application/wasm\r\n\r\n");
-        body.extend_from_slice(file);
-        body.extend_from_slice(b"\r\n--XYZ--\r\n");
-        body
-    };
-    let upload = |body: Vec<u8>| {
-        server
-            .http
-            .post(server.url("/v1/steps"))
-            .bearer_auth(&server.token)
-            .header("content-type", "multipart/form-data; boundary=XYZ")
-            .body(body)
-            .send()
-    };
-    let response = upload(multipart("step", &wasm)).await.unwrap();
+    let response = server.upload_multipart("step", "hello.wasm", &wasm).await;
     assert_eq!(response.status(), 201);
     let (_, raw) = server.upload(wasm.clone()).await;
     assert_eq!(response.json::<Value>().await.unwrap()["id"], raw["id"], "same content, same id");
 
-    let response = upload(multipart("step", b"not wasm at all")).await.unwrap();
+    let response = server.upload_multipart("step", "hello.wasm", b"not wasm at all").await;
     assert_eq!(response.status(), 400);
     let error = response.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
     assert!(error.contains("not a WebAssembly file"), "{error}");
 
     let no_file = b"--XYZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XYZ--\r\n".to_vec();
-    let response = upload(no_file).await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/v1/steps"))
+        .bearer_auth(&server.token)
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body(no_file)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("has no file part"));
 }
