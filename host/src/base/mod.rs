@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod files;
 pub mod ids;
+pub mod memory;
 pub mod names;
 pub mod units;
 pub mod wire;

@@ -74,7 +74,10 @@ impl ComponentCache {
         if let Some(component) = self.load_compiled(engine, hash) {
             return Ok((component, CacheSource::Disk));
         }
-        let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
+        let compiled = Component::new(engine, bytes);
+        // Whether it compiled or not, the compiler's working memory is free.
+        crate::base::memory::give_back_freed();
+        let component = compiled.map_err(|e| LoadError::Invalid {
             path: path.to_path_buf(),
             message: first_line(&format!("{e:#}")),
         })?;
