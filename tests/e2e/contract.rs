@@ -74,6 +74,8 @@ async fn exports_logs_exit_and_respond_are_recorded() {
         outcome.as_step_result(),
         json!({ "$return_value": null, "user_id": 43, "profile": { "name": "Ada" } })
     );
+    // The text later steps read: the same, in the same order.
+    assert_eq!(outcome.step_result_json(), r#"{"$return_value":null,"user_id":43,"profile":{"name":"Ada"}}"#);
 }
 
 #[tokio::test]

@@ -106,6 +106,29 @@ impl StepOutcome {
         }
         Value::Object(object)
     }
+
+    /// [`Self::as_step_result`] as the JSON text a later step reads,
+    /// written straight from the stored values: no copy of them is made
+    /// (the result of a step passing data on is often the largest value
+    /// of the run, serialized once per later step otherwise).
+    pub fn step_result_json(&self) -> String {
+        use serde::ser::{SerializeMap, Serializer};
+        let mut out = Vec::with_capacity(128);
+        let mut serializer = serde_json::Serializer::new(&mut out);
+        let return_value = self.result.as_ref().unwrap_or(&Value::Null);
+        // Writing to a Vec cannot fail, and `Value` always serializes.
+        let written = (|| {
+            let mut map = serializer.serialize_map(Some(1 + self.exports.len()))?;
+            map.serialize_entry("$return_value", return_value)?;
+            for (name, value) in &self.exports {
+                map.serialize_entry(name, value)?;
+            }
+            map.end()
+        })();
+        debug_assert!(written.is_ok(), "a step result serializes");
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).unwrap_or_default()
+    }
 }
 
 /// The wire form of a step's result: the message is written for people

@@ -483,7 +483,7 @@ impl Workflow {
         let started = Instant::now();
         let event_json = event.to_string();
         let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
-        results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.as_step_result().to_string())));
+        results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.step_result_json())));
         let mut outcomes = Vec::with_capacity(self.steps.len());
         outcomes.extend_from_slice(seed);
         if !seed.is_empty() {
@@ -501,7 +501,7 @@ impl Workflow {
                 secret_env: step.secret_env.clone(),
             };
             let outcome = runtime.run(component, input, &step.config).await;
-            results.push((step.name.clone(), outcome.as_step_result().to_string()));
+            results.push((step.name.clone(), outcome.step_result_json()));
             let ended = match (&outcome.result, &outcome.exit) {
                 (Err(error), _) => {
                     Some(WorkflowStatus::Failed { step: step.name.clone(), error: error.to_string() })
