@@ -166,3 +166,17 @@ async fn a_runaway_step_does_not_hold_up_other_runs() {
         assert_eq!(outcome.result.as_ref().unwrap(), &json!({ "i": i }));
     }
 }
+
+#[tokio::test]
+async fn a_run_never_sees_what_an_earlier_run_left_in_memory() {
+    // Runs one after another reuse one pooled slot, reset between runs:
+    // every page the last run dirtied (here 256 scattered ones) must be
+    // back to the module's image before the next run starts.
+    let runtime = runtime();
+    for run in 0..4 {
+        let outcome = attack(&runtime, "scribble", &StepConfig::default()).await;
+        let value = outcome.result.unwrap_or_else(|e| panic!("run {run}: {e}"));
+        assert_eq!(value["marked"], 256, "run {run}: {value}");
+        assert_eq!(value["left_by_an_earlier_run"], 0, "run {run} saw an earlier run's memory: {value}");
+    }
+}
