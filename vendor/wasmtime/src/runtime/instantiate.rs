@@ -9,9 +9,10 @@ use crate::profiling_agent::ProfilingAgent;
 use crate::runtime::vm::CompiledModuleId;
 use alloc::sync::Arc;
 use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::str;
 use wasmtime_environ::{
-    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, FilePos, FuncIndex, FuncKey,
+    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EntityRef, FilePos, FuncIndex, FuncKey,
     FunctionLoc, FunctionName, Metadata, Module, ModuleInternedTypeIndex, StaticModuleIndex,
 };
 
@@ -25,6 +26,13 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// stephost patch: the text offsets of each defined function's
+    /// array-to-wasm trampoline (high half) and body (low half), filled on
+    /// first use (0 = not yet looked up). Every run re-initializes the
+    /// funcrefs it calls through a table, and looking both up in the
+    /// compiled-functions index (two binary searches with cache misses) was
+    /// half of a Python step's run.
+    funcref_code: Box<[AtomicU64]>,
 }
 
 impl CompiledModule {
@@ -51,6 +59,9 @@ impl CompiledModule {
         index: Arc<CompiledFunctionsTable>,
         profiler: &dyn ProfilingAgent,
     ) -> Result<Self> {
+        let funcref_code = (0..info.module.num_defined_funcs())
+            .map(|_| AtomicU64::new(0))
+            .collect();
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
@@ -58,6 +69,7 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            funcref_code,
         };
         ret.register_profiling(profiler)?;
 
@@ -119,6 +131,25 @@ impl CompiledModule {
             let key = FuncKey::DefinedWasmFunction(self.module_index(), i);
             (i, self.function_range(key))
         })
+    }
+
+    /// stephost patch: the text offsets of the defined function `index`'s
+    /// array-to-wasm trampoline and of its body, looked up once and then
+    /// read from `funcref_code`.
+    #[inline]
+    pub fn defined_funcref_code(&self, index: DefinedFuncIndex) -> (usize, usize) {
+        let slot = &self.funcref_code[index.index()];
+        let packed = slot.load(Ordering::Relaxed);
+        if packed != 0 {
+            return ((packed >> 32) as usize, (packed as u32) as usize);
+        }
+        let module = self.module_index();
+        let array = self.func_loc(FuncKey::ArrayToWasmTrampoline(module, index)).start;
+        let wasm = self.func_loc(FuncKey::DefinedWasmFunction(module, index)).start;
+        // The two are different functions, so at most one starts at 0 and
+        // the packed value is never 0.
+        slot.store((u64::from(array) << 32) | u64::from(wasm), Ordering::Relaxed);
+        (array as usize, wasm as usize)
     }
 
     /// Returns the offset in the text section of the function that `key`

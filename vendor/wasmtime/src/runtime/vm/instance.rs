@@ -144,6 +144,10 @@ pub struct Instance {
     /// cross-thread stuff used in `InstancePre`)
     store: Option<VMStoreRawPtr>,
 
+    /// stephost patch: the store's copy of this module's code, found on the
+    /// first funcref initialized (see `funcref_text`).
+    funcref_text: Option<SendSyncPtr<[u8]>>,
+
     /// Additional context used by compiled wasm code. This field is last, and
     /// represents a dynamically-sized array that extends beyond the nominal
     /// end of the struct (similar to a flexible array member).
@@ -209,6 +213,7 @@ impl Instance {
             #[cfg(feature = "wmemcheck")]
             wmemcheck_state,
             store: None,
+            funcref_text: None,
             vmctx: OwnedVMContext::new(),
         })?;
 
@@ -880,17 +885,14 @@ impl Instance {
         let func = &module.functions[index];
         let type_index = func.signature.unwrap_engine_type_index();
         let vmctx_offset = self.offsets().vmctx_func_ref(func.func_ref);
-        let array_to_wasm_key = FuncKey::ArrayToWasmTrampoline(module.module_index, def_index);
-        let wasm_key = FuncKey::DefinedWasmFunction(module.module_index, def_index);
-        // SAFETY: the type/offset/keys here are all valid for the defined
-        // function at `def_index`.
+        // SAFETY: the type/offset here are valid for the defined function
+        // at `def_index`.
         unsafe {
             self.initialize_and_return_funcref(
                 registry,
                 type_index,
                 vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
+                FuncrefCode::Defined(def_index),
             )
         }
     }
@@ -916,8 +918,7 @@ impl Instance {
                 registry,
                 type_index,
                 vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
+                FuncrefCode::Keys(array_to_wasm_key, wasm_key),
             )
         }
     }
@@ -932,12 +933,11 @@ impl Instance {
     /// functions here. Effectively all the arguments here must be "logically
     /// correct" for the `VMFuncRef` being initialized.
     unsafe fn initialize_and_return_funcref(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
         type_index: VMSharedTypeIndex,
         vmctx_offset: u32,
-        array_to_wasm_key: FuncKey,
-        wasm_key: FuncKey,
+        code: FuncrefCode,
     ) -> Option<NonNull<VMFuncRef>> {
         // For now, we eagerly initialize an funcref struct in-place whenever
         // asked for a reference to it. This is mostly fine, because in practice
@@ -960,26 +960,37 @@ impl Instance {
         // it's better for instantiation performance if we don't have to track
         // "is-initialized" state at all!
 
-        let module_with_code = ModuleWithCode::in_store(
-            registry,
-            self.runtime_module()
-                .expect("funcref impossible in fake module"),
-        )
-        .expect("module not in store");
-
-        let array_call =
-            VmPtr::from(NonNull::from(module_with_code.function(array_to_wasm_key)).cast());
-
-        let wasm_call = Some(VmPtr::from(
-            NonNull::new(
-                module_with_code
-                    .function(wasm_key)
-                    .as_ptr()
-                    .cast::<VMWasmCallFunction>()
-                    .cast_mut(),
-            )
-            .unwrap(),
-        ));
+        let (array_code, wasm_code) = match code {
+            FuncrefCode::Keys(array_to_wasm_key, wasm_key) => {
+                let module_with_code = ModuleWithCode::in_store(
+                    registry,
+                    self.runtime_module()
+                        .expect("funcref impossible in fake module"),
+                )
+                .expect("module not in store");
+                (
+                    NonNull::from(module_with_code.function(array_to_wasm_key)).cast::<u8>(),
+                    NonNull::from(module_with_code.function(wasm_key)).cast::<u8>(),
+                )
+            }
+            FuncrefCode::Defined(index) => {
+                let text = self.as_mut().funcref_text(registry);
+                // SAFETY: the store's copy of this module's code outlives
+                // every instance of the module in that store.
+                let text = unsafe { text.as_ref() };
+                let (array, wasm) = self
+                    .runtime_module()
+                    .expect("funcref impossible in fake module")
+                    .compiled_module()
+                    .defined_funcref_code(index);
+                (
+                    NonNull::from(&text[array..]).cast::<u8>(),
+                    NonNull::from(&text[wasm..]).cast::<u8>(),
+                )
+            }
+        };
+        let array_call = VmPtr::from(array_code.cast());
+        let wasm_call = Some(VmPtr::from(wasm_code.cast::<VMWasmCallFunction>()));
 
         let vmctx = VMOpaqueContext::from_vmcontext(self.vmctx()).into();
 
@@ -999,6 +1010,27 @@ impl Instance {
         }
 
         Some(func_ref_ptr)
+    }
+
+    /// stephost patch: the store's copy of this instance's module code,
+    /// looked up in the store's registry (two B-tree searches) once per
+    /// instance instead of once per funcref.
+    fn funcref_text(self: Pin<&mut Self>, registry: &ModuleRegistry) -> NonNull<[u8]> {
+        if let Some(text) = &self.funcref_text {
+            return text.as_non_null();
+        }
+        let text = NonNull::from(
+            ModuleWithCode::in_store(
+                registry,
+                self.runtime_module()
+                    .expect("funcref impossible in fake module"),
+            )
+            .expect("module not in store")
+            .text(),
+        );
+        // SAFETY: a plain field, not part of the pinned VMContext.
+        unsafe { self.get_unchecked_mut().funcref_text = Some(SendSyncPtr::new(text)) };
+        text
     }
 
     /// Get the passive elements segment at the given index.
@@ -1902,4 +1934,12 @@ impl PassiveElementSegment {
     pub(crate) fn elements_mut(&mut self) -> &mut [ValRaw] {
         &mut self.elements
     }
+}
+
+/// stephost patch: where a funcref's code is found: by looking its two
+/// functions up in the compiled-functions index, or (a defined function,
+/// the hot case) from the module's per-function cache.
+enum FuncrefCode {
+    Keys(FuncKey, FuncKey),
+    Defined(DefinedFuncIndex),
 }
