@@ -26,6 +26,8 @@ use anyhow::{Context as _, anyhow};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::cell::OnceCell;
 
 /// Generated bindings for the `stephost:step` world. Steps never need them
 /// directly; they are public only for [`export_step!`].
@@ -75,6 +77,13 @@ impl Context {
     /// take it as it is).
     pub fn event<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
         serde_json::from_str(&wit::event::get()).context("the event does not have the expected shape")
+    }
+
+    /// The trigger event as JSON text, checked but not parsed into a
+    /// [`Value`]: return it (or put it in what you return) to pass it on at
+    /// the cost of a copy.
+    pub fn raw_event(&self) -> anyhow::Result<Box<RawValue>> {
+        RawValue::from_string(wit::event::get()).context("the event is not JSON")
     }
 
     /// The results of the steps that ran before this one.
@@ -157,8 +166,7 @@ impl Steps {
     /// One earlier step's result, or `None` if no step of that name ran.
     pub fn get(&self, name: &str) -> Option<StepResult> {
         let json = wit::steps::get(name)?;
-        let value = serde_json::from_str(&json).unwrap_or(Value::Null);
-        Some(StepResult { name: name.to_string(), value })
+        Some(StepResult { name: name.to_string(), json, value: OnceCell::new() })
     }
 
     /// Like [`Steps::get`], but an error naming the step when it did not run.
@@ -169,21 +177,43 @@ impl Steps {
 }
 
 /// One earlier step's result: `$return_value` plus its named exports.
+///
+/// Kept as the JSON text the host handed over and parsed only when a value
+/// is first read, so a step that passes data on untouched
+/// ([`StepResult::raw_return_value`]) never builds it.
 #[derive(Debug, Clone)]
 pub struct StepResult {
     name: String,
-    value: Value,
+    json: String,
+    value: OnceCell<Value>,
 }
 
 impl StepResult {
     /// The step's return value (`steps.NAME.$return_value`), `null` if none.
     pub fn return_value(&self) -> &Value {
-        self.value.get("$return_value").unwrap_or(&Value::Null)
+        self.as_json().get("$return_value").unwrap_or(&Value::Null)
+    }
+
+    /// The step's return value as JSON text, checked but not parsed into a
+    /// [`Value`]: return it (or put it in what you return) to pass it on
+    /// at the cost of a copy. `null` if the step returned nothing.
+    pub fn raw_return_value(&self) -> anyhow::Result<Box<RawValue>> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "$return_value", borrow)]
+            return_value: Option<&'a RawValue>,
+        }
+        let result: Envelope<'_> = serde_json::from_str(&self.json)
+            .with_context(|| format!("step `{}`'s result is not a JSON object", self.name))?;
+        Ok(match result.return_value {
+            Some(raw) => raw.to_owned(),
+            None => RawValue::NULL.to_owned(),
+        })
     }
 
     /// One named export (`steps.NAME.EXPORT`).
     pub fn export(&self, name: &str) -> Option<&Value> {
-        self.value.get(name)
+        self.as_json().get(name)
     }
 
     /// One named export deserialized into `T`, with an error naming it when
@@ -197,7 +227,7 @@ impl StepResult {
 
     /// The whole result object, as later steps see it.
     pub fn as_json(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| serde_json::from_str(&self.json).unwrap_or(Value::Null))
     }
 }
 

@@ -85,3 +85,39 @@ async fn a_missing_component_fails_before_any_step_runs() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_step_passes_an_earlier_return_value_on_as_json_text_unchanged() {
+    // `relay` hands the previous step's return value on with the SDK's
+    // `raw_return_value` (the event's with `raw_event` when first): JSON
+    // text that is never parsed into a `Value`. With RELAY_PARSE=1 it goes
+    // through a `Value` instead; both must hand on exactly the return value
+    // (not hello's export beside it, not the envelope), escapes and all.
+    let relay = guest("relay").display().to_string();
+    let hello = guest("hello").display().to_string();
+    let text = format!(
+        "name = \"relays\"\n\
+         [[steps]]\nname = \"first\"\ncomponent = {relay:?}\n\
+         [[steps]]\nname = \"hello\"\ncomponent = {hello:?}\n\
+         [[steps]]\nname = \"raw\"\ncomponent = {relay:?}\n\
+         [[steps]]\nname = \"parsed\"\ncomponent = {relay:?}\nenv = {{ RELAY_PARSE = \"1\" }}\n\
+         [[steps]]\nname = \"raw_again\"\ncomponent = {relay:?}\n"
+    );
+    let flow = Workflow::parse(&text, Path::new("/tmp/relays.toml")).expect("valid workflow");
+    let event = json!({
+        "name": "Zoë \"Z\" \\ \u{1F600}",
+        "big": 18446744073709551615u64,
+        "tiny": -1.5e-300,
+        "nested": [{ "a": [1, 2, { "b": null }] }, true, ""],
+    });
+
+    let outcome = flow.run(&runtime(), &event).await.unwrap();
+
+    assert_eq!(outcome.status, WorkflowStatus::Succeeded);
+    let results: Vec<_> = outcome.steps.iter().map(|s| s.result.as_ref().unwrap()).collect();
+    assert_eq!(results.len(), 5);
+    for (step, result) in outcome.steps.iter().zip(&results) {
+        assert_eq!(*result, &event, "step {} did not hand the event on unchanged", step.step);
+    }
+    assert!(outcome.steps[2].exports.is_empty(), "relay has no exports of its own");
+}

@@ -482,7 +482,9 @@ impl Workflow {
     ) -> WorkflowOutcome {
         let started = Instant::now();
         let event_json = event.to_string();
-        let mut results = vec![(TRIGGER_STEP.to_string(), serde_json::json!({ "event": event }).to_string())];
+        // `{"event": …}` around the text already written: no copy of the
+        // event's `Value`, no second serialization.
+        let mut results = vec![(TRIGGER_STEP.to_string(), format!("{{\"event\":{event_json}}}"))];
         results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.step_result_json())));
         let mut outcomes = Vec::with_capacity(self.steps.len());
         outcomes.extend_from_slice(seed);
