@@ -57,7 +57,7 @@ impl Effort {
                 window: Duration::from_secs(3),
                 workflow_runs: 2_000,
                 language_runs: 300,
-                egress_batches: 20,
+                egress_batches: 40,
             },
             true => Self {
                 runs: 200,
