@@ -51,7 +51,9 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
         "bare wasmtime",
         "stephost: trivial Rust step",
         "Node.js",
-        "stephost: 5-step workflow",
+        "stephost: 5-step workflow passing 10 KiB on as JSON text",
+        "stephost: 5-step workflow passing 10 KiB, each step parsing it",
+        "p99 of the batches",
         "Rust",
         "direct reqwest",
         "the step through bare wasmtime-wasi-http",
@@ -70,6 +72,14 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
     assert_eq!(scaling.len(), 2, "levels 1 and 10 in quick mode:\n{written}");
     assert_eq!(rows("10 |")[0][4], "10", "ten runs were waiting at once");
     assert!(written.contains("| trivial step median ≤ 25 µs |"), "{written}");
+    for target in [
+        "| 5-step workflow passing 10 KiB ≥ 3× faster than issue 17's 1.86 ms (passed on as JSON text) |",
+        "| 5-step workflow passing 10 KiB ≥ 3× faster than issue 17's 1.86 ms (each step parsing it) |",
+        "| egress: stephost's share ≤ 5 µs over the bare floor (p50) |",
+        "| egress: stephost's share ≤ 5 µs over the bare floor (p99) |",
+    ] {
+        assert!(written.contains(target), "no target row {target}:\n{written}");
+    }
     assert!(written.contains("`wasmtime run` peer skipped"), "{written}");
 }
 
