@@ -425,19 +425,15 @@ const ECHO_JS: &str = "export default async (event, steps, auths) => event;\n";
 /// The trivial step in Python, Pipedream's handler.
 const ECHO_PY: &str = "def handler(pd):\n    return pd.steps[\"trigger\"][\"event\"]\n";
 
-/// Builds the trivial step in `language` with `stephost build` (once: the
-/// result is kept in the data directory, named by its source's hash).
+/// Builds the trivial step in `language` with `stephost build`, afresh on
+/// every suite run: a step built by an earlier stephost would measure that
+/// stephost's build (its entry code and bindings), not this one's.
 fn build_language_step(language: &str, source: &str, data_dir: &Path) -> Result<PathBuf> {
-    use sha2::Digest;
     let extension = if language == "Python" { "py" } else { "mjs" };
-    let hash = hex::encode(&sha2::Sha256::digest(source.as_bytes())[..6]);
     let dir = data_dir.join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let out = dir.join(format!("echo-{hash}-{extension}.wasm"));
-    if out.is_file() {
-        return Ok(out);
-    }
-    progress(&format!("building the {language} step (once)"));
+    let out = dir.join(format!("echo-{extension}.wasm"));
+    progress(&format!("building the {language} step"));
     let file = dir.join(format!("echo.{extension}"));
     std::fs::write(&file, source)?;
     stephost::build::build(&file, &out, data_dir)?;
