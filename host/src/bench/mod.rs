@@ -165,13 +165,10 @@ pub async fn egress(
         bail!("only {swapped} proxied requests carried the swapped-in secret");
     }
     // The first batch of each warms connections up.
-    let [mut direct, mut floor, mut proxied] = [direct, floor, proxied].map(|mut b| b.split_off(1));
-    let (bare_p99, proxied_p99) = {
-        floor.sort();
-        proxied.sort();
-        (quantile(&floor, 0.99), quantile(&proxied, 0.99))
-    };
-    let [direct, bare, proxied] = [&mut direct, &mut floor, &mut proxied].map(|batches| median(batches));
+    let mut timed = [direct, floor, proxied].map(|mut batches| batches.split_off(1));
+    let [direct, bare, proxied] = timed.each_mut().map(|batches| median(batches));
+    // `median` left the batches sorted.
+    let (bare_p99, proxied_p99) = (quantile(&timed[1], 0.99), quantile(&timed[2], 0.99));
     Ok(EgressReport { url, per_batch, batches, direct, bare, proxied, bare_p99, proxied_p99 })
 }
 
