@@ -113,3 +113,20 @@ async fn node_crypto_hashes_and_hmacs_match_the_rust_digests() {
     assert_eq!((value["equal"].as_bool(), value["unequal"].as_bool()), (Some(true), Some(false)));
     assert_eq!((value["uuid"].as_u64(), value["random"].as_u64()), (Some(36), Some(16)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_is_not_async_returns_throws_and_hands_back_thenables_like_an_async_one() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+
+    let returned = run_js(&runtime, "sync_step", json!({ "value": 5 }), &[]).await;
+    assert_eq!(returned.result.unwrap(), json!({ "sync": 5 }));
+
+    let thenable = run_js(&runtime, "sync_step", json!({ "thenable": true }), &[]).await;
+    assert_eq!(thenable.result.unwrap(), json!({ "via": "thenable" }));
+
+    let thrown = run_js(&runtime, "sync_step", json!({ "throw": true }), &[]).await;
+    let error = thrown.result.as_ref().unwrap_err().to_string();
+    assert!(error.contains("TypeError: sync boom (at sync_step.mjs:4:"), "{error}");
+    assert!(log_text(&thrown).contains("sync_step.mjs:4:"), "the stack in the step's log");
+}

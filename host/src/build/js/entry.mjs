@@ -58,7 +58,11 @@ const __stephostDollar = {
   },
 };
 
-export async function run() {
+// Not an `async` function: a step that returns at once (or a promise of its
+// own) costs no extra async frame and promise here, which SpiderMonkey
+// builds, with a captured stack, on every run. Failures still reach the
+// host as a rejected promise, as they did from the `async` form.
+export function run() {
   try {
     const step = __stephostDefault;
     const event = JSON.parse(__stephostEvent.get());
@@ -67,23 +71,38 @@ export async function run() {
     const auths = __stephostReadAuths();
     let value;
     if (typeof step === 'function') {
-      value = await step(event, steps, auths);
+      value = step(event, steps, auths);
     } else if (step && typeof step.run === 'function') {
       const self = {};
       for (const [prop, spec] of Object.entries(step.props ?? {})) {
         if (spec && spec.type === 'app') self[prop] = { $auth: auths[spec.app ?? prop] ?? {} };
       }
-      value = await step.run.call(self, { steps, $: __stephostDollar });
+      value = step.run.call(self, { steps, $: __stephostDollar });
     } else {
       throw new Error('the default export must be `async (event, steps, auths) => { … }` or `defineComponent({ … })`');
     }
-    return JSON.stringify(value === undefined ? null : value);
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
+      return Promise.resolve(value).then(__stephostResult, __stephostFailure);
+    }
+    return Promise.resolve(__stephostResult(value));
   } catch (error) {
-    // The stack, in the user's file and lines, goes to the step's log; the
-    // error itself stays one line, with where it happened.
-    const { stack, where } = mappedStack(error);
-    if (error && error.stack) console.error(stack);
-    const line = String(error).split('\n')[0];
-    throw where === null ? line : `${line} (at ${where})`;
+    return Promise.reject(__stephostFailureText(error));
   }
+}
+
+function __stephostResult(value) {
+  return JSON.stringify(value === undefined ? null : value);
+}
+
+function __stephostFailure(error) {
+  throw __stephostFailureText(error);
+}
+
+// The stack, in the user's file and lines, goes to the step's log; the
+// error itself stays one line, with where it happened.
+function __stephostFailureText(error) {
+  const { stack, where } = mappedStack(error);
+  if (error && error.stack) console.error(stack);
+  const line = String(error).split('\n')[0];
+  return where === null ? line : `${line} (at ${where})`;
 }
