@@ -81,7 +81,7 @@ export function run() {
     } else {
       throw new Error('the default export must be `async (event, steps, auths) => { … }` or `defineComponent({ … })`');
     }
-    if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
+    if (typeof value?.then === 'function') {
       return Promise.resolve(value).then(__stephostResult, __stephostFailure);
     }
     return Promise.resolve(__stephostResult(value));
