@@ -6,9 +6,11 @@
 //! Each test makes its own database on the test server
 //! (`STEPHOST_TEST_DATABASE_URL`, started by `scripts/test.sh`).
 
-use crate::owner::{Gate, finished, gate_event, gated_workflow, start_run};
+use crate::owner::{finished, start_run};
 use crate::server::Remote;
-use crate::support::{Deadline, NODE_TOKEN, PlainServer, TestDatabase, spawn_node};
+use crate::support::{
+    Deadline, Gate, NODE_TOKEN, PlainServer, TestDatabase, gate_event, gated_workflow, spawn_node,
+};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};

@@ -3,78 +3,8 @@
 //! dead server's runs are queued again on the next start.
 
 use crate::server::{Remote, spawn_server};
-use crate::support::Deadline;
-use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A loopback server whose `/gate` answers its headers at once and its body
-/// (`done`) only once the test opens the gate, counting the requests: a
-/// step calling it stays `running` as long as the test wants.
-pub(crate) struct Gate {
-    pub(crate) addr: std::net::SocketAddr,
-    arrived: Arc<AtomicUsize>,
-    open: tokio::sync::watch::Sender<bool>,
-}
-
-impl Gate {
-    pub(crate) async fn start() -> Self {
-        let arrived = Arc::new(AtomicUsize::new(0));
-        let (open, _) = tokio::sync::watch::channel(false);
-        let (count, opened) = (arrived.clone(), open.clone());
-        let app = axum::Router::new().route(
-            "/gate",
-            axum::routing::get(move || {
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut opened = opened.subscribe();
-                async move {
-                    // Headers now (the egress first-byte limit is met), the
-                    // body when the gate opens.
-                    let body = futures::stream::once(async move {
-                        let _ = opened.wait_for(|open| *open).await;
-                        Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b"done"))
-                    });
-                    axum::body::Body::from_stream(body)
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, arrived, open }
-    }
-
-    /// Waits until `n` requests have arrived.
-    pub(crate) async fn wait_for(&self, n: usize, what: &'static str) {
-        let deadline = Deadline::new(what);
-        while self.arrived.load(Ordering::SeqCst) < n {
-            deadline.check();
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    pub(crate) fn release(&self) {
-        self.open.send_replace(true);
-    }
-
-    pub(crate) fn requests(&self) -> usize {
-        self.arrived.load(Ordering::SeqCst)
-    }
-}
-
-/// A one-step probe workflow allowed to reach the gate, with a timeout far
-/// beyond any wait here.
-pub(crate) fn gated_workflow(step: &Value, gate: &Gate) -> String {
-    format!(
-        "[[steps]]\nname = \"probe\"\nstep = {step}\ntimeout_secs = 600\nallowed_hosts = [\"http://{}\"]\n",
-        gate.addr
-    )
-}
-
-/// A manual run's event: call the gate once.
-pub(crate) fn gate_event(gate: &Gate) -> Value {
-    json!({ "actions": [{ "do": "http", "url": format!("http://{}/gate", gate.addr) }] })
-}
+use crate::support::{Deadline, Gate, gate_event, gated_workflow};
+use serde_json::Value;
 
 /// Starts a manual run of `workflow`; its id.
 pub(crate) async fn start_run(remote: &Remote, workflow: &str, event: &Value) -> String {

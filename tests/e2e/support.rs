@@ -84,6 +84,74 @@ impl Deadline {
     }
 }
 
+/// A loopback server whose `/gate` answers its headers at once and its body
+/// (`done`) only once the test opens the gate, counting the requests: a
+/// step calling it stays `running` as long as the test wants.
+pub struct Gate {
+    pub addr: std::net::SocketAddr,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    pub async fn start() -> Self {
+        let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (open, _) = tokio::sync::watch::channel(false);
+        let (count, opened) = (arrived.clone(), open.clone());
+        let app = axum::Router::new().route(
+            "/gate",
+            axum::routing::get(move || {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut opened = opened.subscribe();
+                async move {
+                    // Headers now (the egress first-byte limit is met), the
+                    // body when the gate opens.
+                    let body = futures::stream::once(async move {
+                        let _ = opened.wait_for(|open| *open).await;
+                        Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b"done"))
+                    });
+                    axum::body::Body::from_stream(body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, arrived, open }
+    }
+
+    /// Waits until `n` requests have arrived.
+    pub async fn wait_for(&self, n: usize, what: &'static str) {
+        let deadline = Deadline::new(what);
+        while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < n {
+            deadline.check();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    pub fn requests(&self) -> usize {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A one-step probe workflow allowed to reach the gate, with a timeout far
+/// beyond any wait here.
+pub fn gated_workflow(step: &serde_json::Value, gate: &Gate) -> String {
+    format!(
+        "[[steps]]\nname = \"probe\"\nstep = {step}\ntimeout_secs = 600\nallowed_hosts = [\"http://{}\"]\n",
+        gate.addr
+    )
+}
+
+/// A manual run's event: call the gate once.
+pub fn gate_event(gate: &Gate) -> serde_json::Value {
+    serde_json::json!({ "actions": [{ "do": "http", "url": format!("http://{}/gate", gate.addr) }] })
+}
+
 /// The `stephost` binary with none of the developer's `STEPHOST_*`
 /// variables: a test sets what it needs itself.
 pub fn stephost_command() -> std::process::Command {

@@ -536,6 +536,11 @@ pub async fn serve_until(
     }
     state.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     state.work.notify_waiters();
+    let running = state.leases.lock().unwrap_or_else(|p| p.into_inner()).len();
+    eprintln!(
+        "stephost: stopping: {running} running run(s) have up to {} to finish; queued runs stay queued for the next start",
+        crate::base::units::human_duration(state.config.grace)
+    );
     let drained = tokio::time::timeout(state.config.grace, futures::future::join_all(workers)).await;
     if drained.is_err() {
         let held: Vec<Lease> = state.leases.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
