@@ -361,36 +361,41 @@ fn install_packages(
 /// npm into `toolchains` on first use.
 fn esbuild(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError> {
     let prefix = toolchains.join(ESBUILD_PACKAGES.join("+").replace('/', "_"));
-    let ready = ESBUILD_READY.iter().all(|file| prefix.join("node_modules").join(file).is_file());
-    if ready {
-        return Ok(prefix);
-    }
-    npm_install(&prefix, ESBUILD_PACKAGES, "bundles JavaScript steps", progress)?;
+    let ready = |dir: &Path| ESBUILD_READY.iter().all(|file| dir.join("node_modules").join(file).is_file());
+    npm_install(&prefix, ready, ESBUILD_PACKAGES, "bundles JavaScript steps", progress)?;
     Ok(prefix)
 }
 
-/// `npm install PACKAGES` into `prefix`, for a toolchain.
-fn npm_install(prefix: &Path, packages: &[&str], why: &str, progress: Progress) -> Result<(), BuildError> {
-    let package = packages.join(" ");
-    let installing = progress
-        .phase(format!("installing {package} into {} (first JavaScript build only)", prefix.display()));
-    std::fs::create_dir_all(prefix)
-        .map_err(|e| BuildError::Install { package: package.clone(), detail: e.to_string() })?;
-    let mut command = Command::new("npm");
-    command
-        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
-        .arg(prefix)
-        .args(packages)
-        .stdout(Stdio::null());
-    installing.finish(match command.output() {
-        Err(_) => Err(BuildError::MissingTool {
-            tool: "npm".into(),
-            hint: format!("JavaScript steps need npm (it installs what {why}); install Node.js with npm"),
-        }),
-        Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => {
-            Err(BuildError::Install { package, detail: cause_of(&String::from_utf8_lossy(&output.stderr)) })
-        }
+/// `npm install PACKAGES` into `prefix` for a toolchain, unless
+/// `ready(prefix)` (see [`super::install_staged`]).
+fn npm_install(
+    prefix: &Path,
+    ready: impl Fn(&Path) -> bool,
+    packages: &[&str],
+    why: &str,
+    progress: Progress,
+) -> Result<(), BuildError> {
+    super::install_staged(prefix, ready, |staging| {
+        let package = packages.join(" ");
+        let installing = progress
+            .phase(format!("installing {package} into {} (first JavaScript build only)", prefix.display()));
+        let mut command = Command::new("npm");
+        command
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+            .arg(staging)
+            .args(packages)
+            .stdout(Stdio::null());
+        installing.finish(match command.output() {
+            Err(_) => Err(BuildError::MissingTool {
+                tool: "npm".into(),
+                hint: format!("JavaScript steps need npm (it installs what {why}); install Node.js with npm"),
+            }),
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(BuildError::Install {
+                package,
+                detail: cause_of(&String::from_utf8_lossy(&output.stderr)),
+            }),
+        })
     })
 }
 
@@ -406,12 +411,11 @@ fn missing_node() -> BuildError {
 /// `toolchains` on first use.
 fn componentize_js(toolchains: &Path, progress: Progress) -> Result<PathBuf, BuildError> {
     let prefix = toolchains.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}"));
-    let package = prefix.join("node_modules/@bytecodealliance/componentize-js");
-    if !package.join("src/componentize.js").is_file() {
-        let name = format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}");
-        npm_install(&prefix, &[&name], "componentizes them", progress)?;
-    }
-    Ok(package)
+    let package = |dir: &Path| dir.join("node_modules/@bytecodealliance/componentize-js");
+    let ready = |dir: &Path| package(dir).join("src/componentize.js").is_file();
+    let name = format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}");
+    npm_install(&prefix, ready, &[&name], "componentizes them", progress)?;
+    Ok(package(&prefix))
 }
 
 #[cfg(test)]

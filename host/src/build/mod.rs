@@ -163,6 +163,48 @@ fn write_files(source: &Path, dir: &Path, files: &[(&str, &str)]) -> Result<(), 
     Ok(())
 }
 
+/// Installs a toolchain into `target` unless `ready(target)` already
+/// holds: `install` fills a staging directory beside it, which is then
+/// renamed into place whole, so a build running at the same time (another
+/// test, another `stephost build`) never sees a half-installed toolchain.
+/// When two install at once the first rename wins and the other's copy is
+/// dropped; a leftover partial `target` (an install killed midway before
+/// staging existed) is replaced.
+fn install_staged(
+    target: &Path,
+    ready: impl Fn(&Path) -> bool,
+    install: impl FnOnce(&Path) -> Result<(), BuildError>,
+) -> Result<(), BuildError> {
+    if ready(target) {
+        return Ok(());
+    }
+    let cannot = |what: &str, e: std::io::Error| BuildError::Install {
+        package: target.display().to_string(),
+        detail: format!("{what}: {e}"),
+    };
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| cannot("creating its directory", e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)
+        .map_err(|e| cannot("creating a staging directory", e))?;
+    install(staging.path())?;
+    if !ready(staging.path()) {
+        return Err(BuildError::Install {
+            package: target.display().to_string(),
+            detail: "the installer finished but left the toolchain incomplete".into(),
+        });
+    }
+    if std::fs::rename(staging.path(), target).is_ok() || ready(target) {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(target).map_err(|e| cannot("removing an incomplete earlier install", e))?;
+    match std::fs::rename(staging.path(), target) {
+        Err(_) if ready(target) => Ok(()),
+        moved => moved.map_err(|e| cannot("moving the install into place", e)),
+    }
+}
+
 /// Runs a command, its output captured; `Err` holds what a failure wrote
 /// (its stderr, or stdout when stderr is empty; see [`cause_of`]).
 fn run_captured(command: &mut std::process::Command, what: &str) -> Result<(), String> {
@@ -223,7 +265,61 @@ fn last_lines(text: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cause_of;
+    use super::{cause_of, install_staged};
+    use std::path::Path;
+
+    fn complete(dir: &Path) -> bool {
+        dir.join("a").is_file() && dir.join("b").is_file()
+    }
+
+    #[test]
+    fn a_toolchain_appears_only_complete_and_a_partial_one_is_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("tool");
+        // A half-installed toolchain left by an older, killed install.
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("a"), "old").unwrap();
+        install_staged(&target, complete, |staging| {
+            std::fs::write(staging.join("a"), "new").unwrap();
+            assert!(!complete(&target), "nothing complete is visible while installing");
+            std::fs::write(staging.join("b"), "new").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "new");
+        assert!(complete(&target));
+        let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["tool"], "no staging directory is left behind");
+        // Ready already: nothing is installed again.
+        install_staged(&target, complete, |_| panic!("installed twice")).unwrap();
+    }
+
+    #[test]
+    fn when_another_install_wins_the_race_its_toolchain_is_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("tool");
+        install_staged(&target, complete, |staging| {
+            // Another process finishes first.
+            std::fs::create_dir_all(&target).unwrap();
+            std::fs::write(target.join("a"), "theirs").unwrap();
+            std::fs::write(target.join("b"), "theirs").unwrap();
+            std::fs::write(staging.join("a"), "ours").unwrap();
+            std::fs::write(staging.join("b"), "ours").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "theirs");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "our copy is dropped");
+    }
+
+    #[test]
+    fn an_installer_that_leaves_the_toolchain_incomplete_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("tool");
+        let error = install_staged(&target, complete, |_| Ok(())).unwrap_err().to_string();
+        assert!(error.contains("incomplete"), "{error}");
+        assert!(!target.exists());
+    }
 
     #[test]
     fn the_cause_of_an_npm_failure_is_its_error_not_its_log_note() {

@@ -146,31 +146,36 @@ fn check_syntax(source: &Path, copy: &Path) -> Result<(), BuildError> {
 /// into `toolchains` on first use.
 fn componentize_py(toolchains: &Path, progress: Progress) -> Result<(PathBuf, PathBuf), BuildError> {
     let target = toolchains.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
-    let tool = target.join("bin/componentize-py");
-    if tool.is_file() {
-        return Ok((tool, target));
-    }
-    let package = format!("componentize-py=={COMPONENTIZE_PY_VERSION}");
-    let installing =
-        progress.phase(format!("installing {package} into {} (first Python build only)", target.display()));
-    let status = Command::new(python())
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        // `--target` installs into our own directory, never the system's.
-        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-        .arg(&target)
-        .arg(&package)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|_| BuildError::MissingTool {
-            tool: "pip".into(),
-            hint: "Python steps need pip to install componentize-py once; install Python 3 with pip".into(),
-        })?;
-    if !status.success() || !tool.is_file() {
-        return Err(BuildError::Install { package, detail: format!("pip exited with {status}") });
-    }
-    installing.done();
-    Ok((tool, target))
+    let tool = |dir: &Path| dir.join("bin/componentize-py");
+    super::install_staged(
+        &target,
+        |dir| tool(dir).is_file(),
+        |staging| {
+            let package = format!("componentize-py=={COMPONENTIZE_PY_VERSION}");
+            let installing = progress
+                .phase(format!("installing {package} into {} (first Python build only)", target.display()));
+            let status = Command::new(python())
+                .env("PIP_ROOT_USER_ACTION", "ignore")
+                // `--target` installs into our own directory, never the system's.
+                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+                .arg(staging)
+                .arg(&package)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|_| BuildError::MissingTool {
+                    tool: "pip".into(),
+                    hint: "Python steps need pip to install componentize-py once; install Python 3 with pip"
+                        .into(),
+                })?;
+            if !status.success() {
+                return Err(BuildError::Install { package, detail: format!("pip exited with {status}") });
+            }
+            installing.done();
+            Ok(())
+        },
+    )?;
+    Ok((tool(&target), target))
 }
 
 /// The build's own packages: tzdata and the requirements (if any),
@@ -196,53 +201,46 @@ fn packages(
     hasher.update(&text);
     let key = hex::encode(&hasher.finalize()[..8]);
     let venv = toolchains.join("python-packages").join(&key);
-    if venv.is_dir() {
-        return Ok(venv);
-    }
-    let parent = toolchains.join("python-packages");
-    std::fs::create_dir_all(&parent).map_err(|e| failed(source, e))?;
-    let staging = tempfile::tempdir_in(&parent).map_err(|e| failed(source, e))?;
-    let site = staging.path().join(format!("lib/python{PYTHON_VERSION}/site-packages"));
-    std::fs::create_dir_all(&site).map_err(|e| failed(source, e))?;
-    let what = match requirements {
-        Some(path) => format!("{} and {tzdata}", path.display()),
-        None => tzdata.clone(),
-    };
-    let installing = progress.phase(format!("installing {what} for Python steps into {}", venv.display()));
-    let mut command = Command::new(python());
-    command
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--no-compile",
-        ])
-        // Wheels for the component's interpreter, pure Python only: a
-        // package with native code cannot run in the sandbox.
-        .args(["--only-binary=:all:", "--platform", "any", "--implementation", "py"])
-        .args(["--python-version", PYTHON_VERSION, "--target"])
-        .arg(&site);
-    if wants_tzdata {
-        command.arg(&tzdata);
-    }
-    if let Some(path) = requirements {
-        command.arg("-r").arg(path);
-    }
-    run_captured(&mut command, "pip").map_err(|text| BuildError::Install {
-        package: what.clone(),
-        detail: format!("{} (Python steps take pure-Python packages only)", cause_of(&text)),
+    super::install_staged(&venv, Path::is_dir, |staging| {
+        let site = staging.join(format!("lib/python{PYTHON_VERSION}/site-packages"));
+        std::fs::create_dir_all(&site).map_err(|e| failed(source, e))?;
+        let what = match requirements {
+            Some(path) => format!("{} and {tzdata}", path.display()),
+            None => tzdata.clone(),
+        };
+        let installing =
+            progress.phase(format!("installing {what} for Python steps into {}", venv.display()));
+        let mut command = Command::new(python());
+        command
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--no-compile",
+            ])
+            // Wheels for the component's interpreter, pure Python only: a
+            // package with native code cannot run in the sandbox.
+            .args(["--only-binary=:all:", "--platform", "any", "--implementation", "py"])
+            .args(["--python-version", PYTHON_VERSION, "--target"])
+            .arg(&site);
+        if wants_tzdata {
+            command.arg(&tzdata);
+        }
+        if let Some(path) = requirements {
+            command.arg("-r").arg(path);
+        }
+        run_captured(&mut command, "pip").map_err(|text| BuildError::Install {
+            package: what.clone(),
+            detail: format!("{} (Python steps take pure-Python packages only)", cause_of(&text)),
+        })?;
+        installing.done();
+        Ok(())
     })?;
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &venv).is_err() && !venv.is_dir() {
-        return Err(failed(source, format!("cannot move the packages into {}", venv.display())));
-    }
-    let _ = std::fs::remove_dir_all(&staged);
-    installing.done();
     Ok(venv)
 }
 
