@@ -11,6 +11,7 @@ pub mod function_cache;
 mod interfaces;
 pub mod limits;
 pub mod outcome;
+mod random;
 mod state;
 
 use self::cache::{CacheSource, ComponentCache, FileStamp};
@@ -117,6 +118,7 @@ impl Runtime {
         let engine = build_engine(config.max_concurrent_runs, functions).map_err(fail)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(fail)?;
+        random::add_to_linker(&mut linker).map_err(fail)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(fail)?;
         interfaces::add_to_linker(&mut linker).map_err(fail)?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
