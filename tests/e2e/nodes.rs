@@ -149,9 +149,11 @@ async fn a_killed_node_s_runs_are_finished_by_the_others_after_its_lease() {
         runs.push(start_run(&first_remote, "held", &gate_event(&gate)).await);
     }
     gate.wait_for(2, "the first node's two runs to reach the gate").await;
-    // Two more nodes, with room for their own runs and the dead node's.
-    let (_second, second_base) = spawn_node(dirs[1].path(), &db.url, 4, "2s", &[]).await;
-    let (_third, third_base) = spawn_node(dirs[2].path(), &db.url, 4, "2s", &[]).await;
+    // Two more nodes, with room for their own runs and the dead node's. A
+    // run's lease is its claimer's: theirs are long, so a loaded machine
+    // missing a heartbeat cannot make a live node's run look dead.
+    let (_second, second_base) = spawn_node(dirs[1].path(), &db.url, 4, "120s", &[]).await;
+    let (_third, third_base) = spawn_node(dirs[2].path(), &db.url, 4, "120s", &[]).await;
     let second = Remote::new(&second_base, NODE_TOKEN);
     let third = Remote::new(&third_base, NODE_TOKEN);
     for remote in [&second, &third, &second, &third] {

@@ -345,7 +345,11 @@ async fn a_thousand_concurrent_triggers_lose_nothing() {
                         200 => return response.json::<Value>().await.unwrap()["run"].clone(),
                         429 => {
                             refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            // As a client should: back off as told, so
+                            // hundreds of waiting clients do not swamp the
+                            // server with refusals on a slow machine.
+                            let after = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                            tokio::time::sleep(std::time::Duration::from_secs(after)).await;
                         }
                         other => panic!("trigger {i}: unexpected status {other}"),
                     }
