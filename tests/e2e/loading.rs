@@ -2,7 +2,8 @@
 //! the compiled-component cache.
 
 use crate::support::{guest, runtime, runtime_with};
-use stephost::runtime::cache::{CacheSource, ComponentCache, FileStamp};
+use stephost::base::files::FileStamp;
+use stephost::runtime::cache::{CacheSource, ComponentCache};
 use stephost::{EgressConfig, StepConfig, StepInput};
 
 fn load_error(bytes: &[u8], name: &str) -> String {

@@ -122,6 +122,13 @@ pub(super) fn legacy_hash(entry: &AuditEntry) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The anchor file's size: its JSON padded with spaces. Written whole at
+/// offset 0 in one write no larger than a disk sector, it is replaced all or
+/// nothing, as a temporary file renamed over it would be; but a rename over
+/// a file makes ext4 write the new file to disk at once (`auto_da_alloc`),
+/// which cost ~300 µs of every audited request on a VM's disk.
+pub(super) const ANCHOR_BYTES: usize = 512;
+
 /// The last record's `seq` and `hash`, kept beside the lines by their
 /// writer in the same step as the record, and keyed: lines that end before
 /// it were cut, and without the key it cannot be moved back.
@@ -162,14 +169,23 @@ impl Anchor {
         }
     }
 
-    /// Replaces the anchor at once (a temporary file renamed over it).
+    /// Replaces the anchor at once: one write of [`ANCHOR_BYTES`] at the
+    /// start of the file, never truncated first.
     pub(super) fn write(&self, files: &Files) -> Result<(), AuditError> {
         let fail = |e: std::io::Error| files.fail(format!("anchor {}: {e}", files.anchor.display()));
-        let temporary = files.anchor.with_extension("anchor.tmp");
-        let mut file =
-            private(OpenOptions::new().create(true).truncate(true).write(true), &temporary).map_err(fail)?;
-        file.write_all(serde_json::to_string(self).expect("anchors serialize").as_bytes()).map_err(fail)?;
-        std::fs::rename(&temporary, &files.anchor).map_err(fail)
+        let mut text = serde_json::to_string(self).expect("anchors serialize");
+        if text.len() > ANCHOR_BYTES {
+            return Err(files.fail(format!("anchor {}: over {ANCHOR_BYTES} bytes", files.anchor.display())));
+        }
+        text.extend(std::iter::repeat_n(' ', ANCHOR_BYTES - text.len()));
+        let mut file = private(OpenOptions::new().create(true).truncate(false).write(true), &files.anchor)
+            .map_err(fail)?;
+        file.write_all(text.as_bytes()).map_err(fail)?;
+        // Longer text someone else left there would follow ours.
+        if file.metadata().map_err(fail)?.len() > ANCHOR_BYTES as u64 {
+            file.set_len(ANCHOR_BYTES as u64).map_err(fail)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use super::chain::{
     Anchor, Files, GENESIS, checkpoint_mac, entry_is_authentic, last_line, legacy_hash, private, seal_entry,
 };
 use super::{AuditEntry, AuditError, AuditEvent, AuditKey};
+use crate::base::files::FileStamp;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,23 @@ use std::sync::Mutex;
 pub struct AuditLog {
     files: Files,
     key: AuditKey,
-    in_process: Mutex<()>,
+    /// Serializes appends within the process, and holds where the last one
+    /// left the chain.
+    in_process: Mutex<Option<Continued>>,
+}
+
+/// Where this process's last append left the chain, with the stamps of the
+/// log and its anchor just after it: while neither file has changed since
+/// (no other writer appended, nothing was cut, replaced or pruned), the
+/// next append continues from here instead of reading the anchor and the
+/// log's tail back and parsing them (most of an append's cost). Any change
+/// shows in a stamp (size, inode, times) and the files are read again.
+#[derive(Debug)]
+struct Continued {
+    log: FileStamp,
+    anchor: FileStamp,
+    seq: u64,
+    hash: String,
 }
 
 /// What `prune` removed and kept.
@@ -40,20 +57,32 @@ impl AuditLog {
             crate::base::files::create_private_dir(dir).map_err(|e| files.fail(e.to_string()))?;
         }
         private(OpenOptions::new().create(true).append(true), path).map_err(|e| files.fail(e.to_string()))?;
-        Ok(Self { files, key, in_process: Mutex::new(()) })
+        Ok(Self { files, key, in_process: Mutex::new(None) })
     }
 
     /// Appends one event. Failures are returned, never hidden.
     pub fn append(&self, run: &str, step: &str, event: AuditEvent) -> Result<(), AuditError> {
-        let _in_process = self.in_process.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.in_process.lock().unwrap_or_else(|p| p.into_inner());
         let _lock = self.files.lock(true)?;
-        let (mut seq, mut prev, lost) = self.continue_from()?;
+        let unchanged = last.take().filter(|last| {
+            FileStamp::of(&self.files.log).is_some_and(|now| now == last.log)
+                && FileStamp::of(&self.files.anchor).is_some_and(|now| now == last.anchor)
+        });
+        let (mut seq, mut prev, lost) = match unchanged {
+            Some(last) => (last.seq + 1, last.hash, None),
+            None => self.continue_from()?,
+        };
         if let Some(why) = lost {
             let lost = self.write_entry(seq, prev, "-", "-", AuditEvent::AnchorLost { why })?;
             (seq, prev) = (lost.seq + 1, lost.hash);
         }
         let entry = self.write_entry(seq, prev, run, step, event)?;
-        Anchor::new(&self.key, entry.seq, entry.hash).write(&self.files)
+        Anchor::new(&self.key, entry.seq, entry.hash.clone()).write(&self.files)?;
+        *last = match (FileStamp::of(&self.files.log), FileStamp::of(&self.files.anchor)) {
+            (Some(log), Some(anchor)) => Some(Continued { log, anchor, seq: entry.seq, hash: entry.hash }),
+            _ => None,
+        };
+        Ok(())
     }
 
     /// Appends one keyed line; the caller holds the lock.
@@ -146,7 +175,8 @@ impl AuditLog {
     /// and the anchor is untouched, so `verify` still checks what remains.
     /// A log that does not verify is not pruned: pruning would hide it.
     pub fn prune(&self, before_ms: u64) -> Result<Pruned, AuditError> {
-        let _in_process = self.in_process.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.in_process.lock().unwrap_or_else(|p| p.into_inner());
+        *last = None;
         let _lock = self.files.lock(true)?;
         super::verify::verify_locked(&self.files, &self.key).map_err(|mut e| {
             e.message = format!("not pruned, it does not verify: {}", e.message);

@@ -350,6 +350,54 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_notices_a_cut_tail_or_a_deleted_anchor_between_its_own_appends() {
+        // The same open log throughout: what it remembers of its last
+        // append must not hide what happened to the files since.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, key()).unwrap();
+        for i in 0..5 {
+            log.append("run1", "step", given(&format!("V{i}"))).unwrap();
+        }
+        let mut cut = lines(&path);
+        cut.truncate(2);
+        write(&path, &cut);
+        log.append("run1", "step", given("after the cut")).unwrap();
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::Removal), "{message}");
+
+        let (_dir, path) = log_with(0);
+        let log = AuditLog::open(&path, key()).unwrap();
+        log.append("run1", "step", given("first")).unwrap();
+        std::fs::remove_file(path.with_extension("anchor")).unwrap();
+        log.append("run1", "step", given("after the anchor went")).unwrap();
+        let (kind, message) = found(&path);
+        assert_eq!(kind, Some(Tamper::AnchorLost), "{message}");
+    }
+
+    #[test]
+    fn the_anchor_is_rewritten_in_place_and_longer_text_left_in_it_is_cut() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, path) = log_with(1);
+        let anchor = dir.path().join("audit.anchor");
+        let inode = std::fs::metadata(&anchor).unwrap().ino();
+        let log = AuditLog::open(&path, key()).unwrap();
+        log.append("run1", "step", given("second")).unwrap();
+        // Not a new file renamed over it: ext4 flushes those to disk at once.
+        assert_eq!(std::fs::metadata(&anchor).unwrap().ino(), inode);
+        assert_eq!(verify(&path, &key()).unwrap(), 2);
+
+        std::fs::write(&anchor, "x".repeat(3000)).unwrap();
+        log.append("run1", "step", given("after garbage")).unwrap();
+        assert_eq!(std::fs::metadata(&anchor).unwrap().len(), 512);
+        assert_eq!(found(&path).0, Some(Tamper::AnchorLost), "the garbage was noticed");
+        log.append("run1", "step", given("and after that")).unwrap();
+        assert_eq!(found(&path).0, Some(Tamper::AnchorLost), "and stays on record");
+        let last: AuditEntry = serde_json::from_str(lines(&path).last().unwrap()).unwrap();
+        assert_eq!(Anchor::read(&crate::audit::chain::Files::of(&path)).unwrap().unwrap().seq, last.seq);
+    }
+
+    #[test]
     fn a_cut_tail_with_its_anchor_deleted_or_forged_stays_visible_after_the_next_write() {
         for anchor in ["deleted", "forged", "garbage"] {
             let (dir, path) = log_with(5);

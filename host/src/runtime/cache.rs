@@ -3,7 +3,7 @@
 //! (seconds for JS and Python steps) and a wasmtime upgrade or a different
 //! engine configuration never loads a stale artifact.
 
-use crate::base::files::create_private_dir;
+use crate::base::files::{FileStamp, create_private_dir};
 use crate::base::units::first_line;
 use crate::runtime::error::LoadError;
 use std::hash::{Hash, Hasher};
@@ -107,7 +107,7 @@ impl ComponentCache {
         let file = self.hash_file(path)?;
         let text = std::fs::read_to_string(file).ok()?;
         let (seen, hash) = text.split_once('\n')?;
-        (seen == stamp.key && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        (seen == stamp.as_text() && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| hash.to_string())
     }
 
@@ -118,7 +118,7 @@ impl ComponentCache {
     /// Best effort: a failure only means hashing it again next time.
     pub fn remember_hash(&self, path: &Path, before: &FileStamp, hash: &str) {
         let (Some(file), Some(now)) = (self.hash_file(path), FileStamp::of(path)) else { return };
-        if now != *before || now.recent {
+        if now != *before || now.is_recent() {
             return;
         }
         let Some(dir) = file.parent() else { return };
@@ -126,7 +126,7 @@ impl ComponentCache {
             return;
         }
         if let Ok(mut temp) = tempfile::NamedTempFile::new_in(dir)
-            && temp.write_all(format!("{}\n{hash}", now.key).as_bytes()).is_ok()
+            && temp.write_all(format!("{}\n{hash}", now.as_text()).as_bytes()).is_ok()
         {
             let _ = temp.persist(file);
         }
@@ -156,47 +156,5 @@ impl ComponentCache {
         temp.write_all(&serialized).map_err(|e| fail(e.to_string()))?;
         temp.persist(file).map_err(|e| fail(e.to_string()))?;
         Ok(())
-    }
-}
-
-/// What identifies a file's current contents without reading it: two
-/// stamps are equal when device, inode, size, modification and change
-/// times all are. Take it before reading the file.
-#[derive(Debug, Clone)]
-pub struct FileStamp {
-    key: String,
-    /// Modified within the last two seconds when stamped.
-    recent: bool,
-}
-
-impl PartialEq for FileStamp {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl FileStamp {
-    /// The stamp of `path` now; `None` if it cannot be read.
-    pub fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        let modified = meta.modified().ok()?;
-        let recent = modified.elapsed().map_or(true, |age| age < std::time::Duration::from_secs(2));
-        #[cfg(unix)]
-        let key = {
-            use std::os::unix::fs::MetadataExt;
-            format!(
-                "{} {} {} {}.{} {}.{}",
-                meta.dev(),
-                meta.ino(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-                meta.ctime(),
-                meta.ctime_nsec()
-            )
-        };
-        #[cfg(not(unix))]
-        let key = format!("{} {:?}", meta.len(), modified);
-        Some(Self { key, recent })
     }
 }

@@ -14,7 +14,7 @@ pub mod outcome;
 mod random;
 mod state;
 
-use self::cache::{CacheSource, ComponentCache, FileStamp};
+use self::cache::{CacheSource, ComponentCache};
 use self::component::{ComponentReport, StepComponent};
 use self::engine::{EpochTicker, build_engine};
 use self::error::{LoadError, StepError};
@@ -23,6 +23,7 @@ use self::limits::{Limits, MemoryLimiter};
 use self::outcome::{AccountFields, StepInput, StepOutcome};
 use self::state::StepState;
 use crate::audit::{AuditEvent, AuditSink};
+use crate::base::files::FileStamp;
 use crate::base::ids::new_run_id;
 use crate::catalog::Catalog;
 use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostPolicy};
