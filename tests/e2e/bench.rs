@@ -58,6 +58,7 @@ fn bench_suite_measures_every_part_and_rewrites_only_its_own_section() {
         "direct reqwest",
         "the step through bare wasmtime-wasi-http",
         "the step through the proxy",
+        "the same, each request also written to an audit log file",
     ] {
         let found = rows(name);
         assert!(!found.is_empty(), "no row for {name}:\n{written}");

@@ -68,6 +68,9 @@ pub struct EgressReport {
     pub bare_p99: Duration,
     /// The 99th percentile of the proxy's batches.
     pub proxied_p99: Duration,
+    /// The proxy with every request written to an audit log file, as
+    /// `serve` and the CLI keep one (when an audited runtime was given).
+    pub audited: Option<Duration>,
 }
 
 impl EgressReport {
@@ -96,13 +99,19 @@ impl std::fmt::Display for EgressReport {
 
 /// Per-request time of `per_batch` sequential GETs, median over `batches`:
 /// direct reqwest versus the `fetch` step through the egress proxy with a
-/// secret swapped into every request.
+/// secret swapped into every request (and, with `audited`, the same
+/// through a runtime writing an audit log).
 pub async fn egress(
     runtime: &Runtime,
     fetch: &StepComponent,
+    audited: Option<&Runtime>,
     batches: u32,
     per_batch: u32,
 ) -> Result<EgressReport> {
+    let audited = match audited {
+        Some(runtime) => Some((runtime, runtime.load(&fetch.path)?)),
+        None => None,
+    };
     let batches = batches.max(1);
     let authorized = Arc::new(AtomicU64::new(0));
     let seen = authorized.clone();
@@ -139,7 +148,18 @@ pub async fn egress(
     let mut swapped = 0;
     // The three paths take turns batch by batch, so a slower moment of the
     // machine falls on all three alike.
-    let (mut direct, mut floor, mut proxied) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut direct, mut floor, mut proxied, mut logged) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut proxy = async |runtime: &Runtime, fetch: &StepComponent| -> Result<Duration> {
+        let before = authorized.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let outcome = runtime.run(fetch, input.clone(), &config).await;
+        let took = t.elapsed();
+        swapped += authorized.load(Ordering::Relaxed) - before;
+        if let Err(error) = outcome.result {
+            bail!("the fetch step failed: {error}");
+        }
+        Ok(took / per_batch)
+    };
     for _ in 0..=batches {
         let t = Instant::now();
         for _ in 0..per_batch {
@@ -151,25 +171,22 @@ pub async fn egress(
         bare.run_once().await?;
         floor.push(t.elapsed() / per_batch);
 
-        let before = authorized.load(Ordering::Relaxed);
-        let t = Instant::now();
-        let outcome = runtime.run(fetch, input.clone(), &config).await;
-        let took = t.elapsed();
-        swapped += authorized.load(Ordering::Relaxed) - before;
-        if let Err(error) = outcome.result {
-            bail!("the fetch step failed: {error}");
+        proxied.push(proxy(runtime, fetch).await?);
+        if let Some((runtime, fetch)) = &audited {
+            logged.push(proxy(runtime, fetch).await?);
         }
-        proxied.push(took / per_batch);
     }
-    if swapped != u64::from((batches + 1) * per_batch) {
+    let paths = if audited.is_some() { 2 } else { 1 };
+    if swapped != u64::from((batches + 1) * per_batch * paths) {
         bail!("only {swapped} proxied requests carried the swapped-in secret");
     }
+    let audited = (!logged.is_empty()).then(|| median(&mut logged.split_off(1)));
     // The first batch of each warms connections up.
     let mut timed = [direct, floor, proxied].map(|mut batches| batches.split_off(1));
     let [direct, bare, proxied] = timed.each_mut().map(|batches| median(batches));
     // `median` left the batches sorted.
     let (bare_p99, proxied_p99) = (quantile(&timed[1], 0.99), quantile(&timed[2], 0.99));
-    Ok(EgressReport { url, per_batch, batches, direct, bare, proxied, bare_p99, proxied_p99 })
+    Ok(EgressReport { url, per_batch, batches, direct, bare, proxied, bare_p99, proxied_p99, audited })
 }
 
 /// The `q` quantile of sorted samples.

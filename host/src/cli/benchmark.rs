@@ -21,7 +21,8 @@ pub async fn run(data_dir: &Path, args: BenchArgs) -> Result<ExitCode> {
     } else {
         let step = runtime.load(&component)?;
         if args.egress {
-            bench::egress(&runtime, &step, 20, 200).await?.to_string()
+            // This runtime writes the data directory's audit log already.
+            bench::egress(&runtime, &step, None, 20, 200).await?.to_string()
         } else {
             let event = read_event(&args.event)?;
             let input = StepInput {

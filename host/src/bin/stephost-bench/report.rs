@@ -356,6 +356,16 @@ impl Report {
                 human(egress.bare),
             );
             row("the step through the proxy, secret swapped in", human(egress.proxied));
+            if let Some(audited) = egress.audited {
+                row(
+                    "the same, each request also written to an audit log file (as `serve` and the CLI keep one)",
+                    format!(
+                        "{} ({} for the audit)",
+                        human(audited),
+                        human(audited.saturating_sub(egress.proxied))
+                    ),
+                );
+            }
             row(
                 "proxy over direct reqwest",
                 format!(

@@ -156,8 +156,20 @@ pub fn run(options: &SuiteOptions) -> Result<Report> {
         progress("egress: proxy versus direct reqwest");
         let runtime = Runtime::new(RuntimeConfig::default())?;
         let fetch = runtime.load(&steps.fetch)?;
-        report.egress =
-            Some(rt.block_on(stephost::bench::egress(&runtime, &fetch, effort.egress_batches, 200))?);
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)?;
+        let log = stephost::audit::AuditLog::open(
+            &scratch.path().join("egress-audit.jsonl"),
+            stephost::audit::AuditKey::new(key),
+        )?;
+        let audited = Runtime::new(RuntimeConfig { audit: Some(Arc::new(log)), ..Default::default() })?;
+        report.egress = Some(rt.block_on(stephost::bench::egress(
+            &runtime,
+            &fetch,
+            Some(&audited),
+            effort.egress_batches,
+            200,
+        ))?);
     }
     if wants("scaling") {
         progress("scaling: runs waiting on I/O");
