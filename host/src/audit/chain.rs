@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The `prev` of the first line: a store starting a chain begins there.
@@ -169,23 +169,43 @@ impl Anchor {
         }
     }
 
-    /// Replaces the anchor at once: one write of [`ANCHOR_BYTES`] at the
-    /// start of the file, never truncated first.
-    pub(super) fn write(&self, files: &Files) -> Result<(), AuditError> {
+    /// The anchor file, opened (created owner-only) for [`Anchor::write`];
+    /// longer text someone else left in it, which would follow what is
+    /// written, is cut to [`ANCHOR_BYTES`].
+    pub(super) fn open(files: &Files) -> Result<File, AuditError> {
+        let fail = |e: std::io::Error| files.fail(format!("anchor {}: {e}", files.anchor.display()));
+        let file = private(OpenOptions::new().create(true).truncate(false).write(true), &files.anchor)
+            .map_err(fail)?;
+        if file.metadata().map_err(fail)?.len() > ANCHOR_BYTES as u64 {
+            file.set_len(ANCHOR_BYTES as u64).map_err(fail)?;
+        }
+        Ok(file)
+    }
+
+    /// Replaces the anchor in `file` (the anchor, from [`Anchor::open`]) at
+    /// once: one write of [`ANCHOR_BYTES`] at its start, never truncated
+    /// first.
+    pub(super) fn write(&self, file: &File, files: &Files) -> Result<(), AuditError> {
         let fail = |e: std::io::Error| files.fail(format!("anchor {}: {e}", files.anchor.display()));
         let mut text = serde_json::to_string(self).expect("anchors serialize");
         if text.len() > ANCHOR_BYTES {
             return Err(files.fail(format!("anchor {}: over {ANCHOR_BYTES} bytes", files.anchor.display())));
         }
         text.extend(std::iter::repeat_n(' ', ANCHOR_BYTES - text.len()));
-        let mut file = private(OpenOptions::new().create(true).truncate(false).write(true), &files.anchor)
-            .map_err(fail)?;
-        file.write_all(text.as_bytes()).map_err(fail)?;
-        // Longer text someone else left there would follow ours.
-        if file.metadata().map_err(fail)?.len() > ANCHOR_BYTES as u64 {
-            file.set_len(ANCHOR_BYTES as u64).map_err(fail)?;
-        }
-        Ok(())
+        write_at_start(file, text.as_bytes()).map_err(fail)
+    }
+}
+
+/// Writes `bytes` at offset 0 of `file` (one `pwrite` on Unix).
+fn write_at_start(file: &File, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::write_all_at(file, bytes, 0);
+    #[cfg(not(unix))]
+    {
+        use std::io::Write;
+        let mut file = file;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(bytes)
     }
 }
 

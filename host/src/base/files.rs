@@ -29,7 +29,16 @@ impl PartialEq for FileStamp {
 impl FileStamp {
     /// The stamp of `path` now; `None` if it cannot be read.
     pub fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
+        Self::from_metadata(&std::fs::metadata(path).ok()?)
+    }
+
+    /// The stamp of an open file now (no path looked up); `None` if it
+    /// cannot be read.
+    pub fn of_file(file: &std::fs::File) -> Option<Self> {
+        Self::from_metadata(&file.metadata().ok()?)
+    }
+
+    fn from_metadata(meta: &std::fs::Metadata) -> Option<Self> {
         let modified = meta.modified().ok()?;
         let recent = modified.elapsed().map_or(true, |age| age < std::time::Duration::from_secs(2));
         #[cfg(unix)]
