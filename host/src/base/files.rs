@@ -16,13 +16,24 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// times all are. Take it before reading the file.
 #[derive(Debug, Clone)]
 pub struct FileStamp {
-    key: String,
+    identity: Identity,
     recent: bool,
+}
+
+/// The fields a stamp compares (numbers, no text: audit appends take four
+/// stamps each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
 }
 
 impl PartialEq for FileStamp {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.identity == other.identity
     }
 }
 
@@ -42,22 +53,28 @@ impl FileStamp {
         let modified = meta.modified().ok()?;
         let recent = modified.elapsed().map_or(true, |age| age < std::time::Duration::from_secs(2));
         #[cfg(unix)]
-        let key = {
+        let identity = {
             use std::os::unix::fs::MetadataExt;
-            format!(
-                "{} {} {} {}.{} {}.{}",
-                meta.dev(),
-                meta.ino(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-                meta.ctime(),
-                meta.ctime_nsec()
-            )
+            Identity {
+                device: meta.dev(),
+                inode: meta.ino(),
+                len: meta.len(),
+                modified: (meta.mtime(), meta.mtime_nsec()),
+                changed: (meta.ctime(), meta.ctime_nsec()),
+            }
         };
         #[cfg(not(unix))]
-        let key = format!("{} {:?}", meta.len(), modified);
-        Some(Self { key, recent })
+        let identity = {
+            let since = modified.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Identity {
+                device: 0,
+                inode: 0,
+                len: meta.len(),
+                modified: (since.as_secs() as i64, i64::from(since.subsec_nanos())),
+                changed: (0, 0),
+            }
+        };
+        Some(Self { identity, recent })
     }
 
     /// Modified within the last two seconds when stamped: a change made
@@ -68,7 +85,8 @@ impl FileStamp {
 
     /// The stamp as one line of text, to keep beside what was learned
     /// from the file (e.g. its hash).
-    pub fn as_text(&self) -> &str {
-        &self.key
+    pub fn as_text(&self) -> String {
+        let Identity { device, inode, len, modified, changed } = &self.identity;
+        format!("{device} {inode} {len} {}.{} {}.{}", modified.0, modified.1, changed.0, changed.1)
     }
 }
