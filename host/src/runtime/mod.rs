@@ -11,6 +11,9 @@ pub mod function_cache;
 mod interfaces;
 pub mod limits;
 pub mod outcome;
+pub mod return_value;
+
+use return_value::ReturnValue;
 mod random;
 mod state;
 
@@ -30,7 +33,6 @@ use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostP
 use crate::logs::{LogSink, LogStream};
 use crate::secrets::{Binding, Placement, Vault};
 use interfaces::ExitRequested;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -540,7 +542,7 @@ fn redact(mut outcome: StepOutcome, vault: &Vault) -> StepOutcome {
     }
     outcome.result = match outcome.result {
         Ok(mut value) => {
-            vault.redact_json(&mut value);
+            value.redact(&vault);
             Ok(value)
         }
         Err(error) => Err(error.map_text(|text| vault.redact(text))),
@@ -571,7 +573,7 @@ fn classify(
     produced: &Produced,
     memory_exceeded: bool,
     logs: &[crate::LogLine],
-) -> Result<Value, StepError> {
+) -> Result<ReturnValue, StepError> {
     let step = step.to_string();
     match ended {
         Ended::TimedOut => Err(StepError::TimedOut { step, limit: limits.timeout }),
@@ -585,10 +587,10 @@ fn classify(
                     limit: limits.output_bytes,
                 });
             }
-            serde_json::from_str(&json).map_err(|e| StepError::InvalidJson { step, detail: e.to_string() })
+            ReturnValue::from_text(json).map_err(|e| StepError::InvalidJson { step, detail: e.to_string() })
         }
         Ended::Trap(error) | Ended::Instantiate(error) if error.downcast_ref::<ExitRequested>().is_some() => {
-            Ok(Value::Null)
+            Ok(ReturnValue::null())
         }
         Ended::Trap(_) | Ended::Instantiate(_) if memory_exceeded => {
             Err(StepError::MemoryLimit { step, limit: limits.memory_bytes })

@@ -3,6 +3,7 @@
 use crate::egress::EgressRecord;
 use crate::logs::LogLine;
 use crate::runtime::error::StepError;
+use crate::runtime::return_value::ReturnValue;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ pub struct StepOutcome {
     /// `Ok(return value)` (`null` for none), or the error that ended it;
     /// JSON `{"return_value": …}` or `{"error": {"message": …, "detail": {"kind": …}}}`.
     #[serde(with = "step_result")]
-    pub result: Result<Value, StepError>,
+    pub result: Result<ReturnValue, StepError>,
     /// Named exports in the order first made; JSON `{"name": value, …}`.
     #[serde(with = "crate::base::wire::pairs_as_object")]
     pub exports: Vec<(String, Value)>,
@@ -99,7 +100,7 @@ impl StepOutcome {
     /// export under its own key.
     pub fn as_step_result(&self) -> Value {
         let mut object = serde_json::Map::new();
-        let return_value = self.result.as_ref().ok().cloned().unwrap_or(Value::Null);
+        let return_value = self.result.as_ref().map_or(Value::Null, |value| value.value().clone());
         object.insert("$return_value".into(), return_value);
         for (name, value) in &self.exports {
             object.insert(name.clone(), value.clone());
@@ -108,14 +109,15 @@ impl StepOutcome {
     }
 
     /// [`Self::as_step_result`] as the JSON text a later step reads,
-    /// written straight from the stored values: no copy of them is made
-    /// (the result of a step passing data on is often the largest value
-    /// of the run, serialized once per later step otherwise).
+    /// written straight from the return value's own text (the result of a
+    /// step passing data on is often the largest value of the run: it is
+    /// neither parsed nor copied into a `Value` on the way).
     pub fn step_result_json(&self) -> String {
         use serde::ser::{SerializeMap, Serializer};
         let mut out = Vec::with_capacity(128);
         let mut serializer = serde_json::Serializer::new(&mut out);
-        let return_value = self.result.as_ref().unwrap_or(&Value::Null);
+        let null = ReturnValue::null();
+        let return_value = self.result.as_ref().unwrap_or(&null);
         // Writing to a Vec cannot fail, and `Value` always serializes.
         let written = (|| {
             let mut map = serializer.serialize_map(Some(1 + self.exports.len()))?;
@@ -135,24 +137,24 @@ impl StepOutcome {
 /// and scripts, and only the typed detail is read back.
 mod step_result {
     use crate::runtime::error::StepError;
+    use crate::runtime::return_value::ReturnValue;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use serde_json::Value;
 
     #[derive(Serialize)]
     #[serde(rename_all = "snake_case")]
     enum Out<'a> {
-        ReturnValue(&'a Value),
+        ReturnValue(&'a ReturnValue),
         Error { message: String, detail: &'a StepError },
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "snake_case")]
     enum In {
-        ReturnValue(Value),
+        ReturnValue(ReturnValue),
         Error { detail: StepError },
     }
 
-    pub fn serialize<S: Serializer>(r: &Result<Value, StepError>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(r: &Result<ReturnValue, StepError>, s: S) -> Result<S::Ok, S::Error> {
         match r {
             Ok(v) => Out::ReturnValue(v),
             Err(e) => Out::Error { message: e.to_string(), detail: e },
@@ -160,7 +162,7 @@ mod step_result {
         .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<Value, StepError>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<ReturnValue, StepError>, D::Error> {
         Ok(match In::deserialize(d)? {
             In::ReturnValue(v) => Ok(v),
             In::Error { detail } => Err(detail),
