@@ -55,6 +55,7 @@ pub use runtime::component::{ComponentReport, StepComponent};
 pub use runtime::error::{LoadError, StepError};
 pub use runtime::limits::Limits;
 pub use runtime::outcome::{AccountFields, HttpResponse, StepInput, StepOutcome};
+pub use runtime::return_value::ReturnValue;
 pub use runtime::{AccountTest, Runtime, RuntimeConfig, StepConfig};
 pub use workflow::WorkflowError;
 pub use workflow::{Workflow, WorkflowOutcome, WorkflowStatus, WorkflowStep};

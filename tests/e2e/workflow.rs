@@ -87,6 +87,36 @@ async fn a_missing_component_fails_before_any_step_runs() {
 }
 
 #[tokio::test]
+async fn a_return_value_reaches_later_steps_and_the_record_as_the_step_wrote_it() {
+    // The host keeps a step's return value as the JSON text it returned:
+    // a number a `Value` would round (beyond u64, trailing zeros, an
+    // exponent) reaches the next step's input and the stored record as
+    // written. Text that would not parse as a `Value` is still refused.
+    let runtime = runtime();
+    let relay = runtime.load(&guest("relay")).unwrap();
+    let written = r#"{"big": 123456789012345678901234567890, "price": 1.50, "e": 1E2, "s": "a\u00e9"}"#;
+    let input = |event: &str| stephost::StepInput {
+        step_name: "relay".into(),
+        event: event.into(),
+        ..Default::default()
+    };
+
+    let outcome = runtime.run(&relay, input(written), &Default::default()).await;
+
+    let value = outcome.result.as_ref().expect("relay returns the event");
+    assert_eq!(value.text(), written);
+    assert_eq!(value["s"], "a\u{e9}", "and reads as its value");
+    let next = outcome.step_result_json();
+    assert_eq!(next, format!("{{\"$return_value\":{written}}}"));
+    let record = serde_json::to_string(&outcome).unwrap();
+    assert!(record.contains(&format!("{{\"return_value\":{written}}}")), "{record}");
+
+    let refused = runtime.run(&relay, input(r#"{"n": 1e400}"#), &Default::default()).await;
+    let error = refused.result.expect_err("a number out of range is not a value");
+    assert!(error.to_string().contains("out of range"), "{error}");
+}
+
+#[tokio::test]
 async fn a_step_passes_an_earlier_return_value_on_as_json_text_unchanged() {
     // `relay` hands the previous step's return value on with the SDK's
     // `raw_return_value` (the event's with `raw_event` when first): JSON
