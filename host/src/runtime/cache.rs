@@ -24,6 +24,12 @@ pub enum CacheSource {
     Memory,
 }
 
+/// What the vendored wasmtime adds to its compiled artifacts
+/// (vendor/README.md), which its version string does not tell apart:
+/// changed whenever a patch changes what an artifact holds, so an artifact
+/// of another layout is never loaded.
+const VENDORED_FORMAT: &str = "stephost-vendor-1: table_function_segments";
+
 /// The on-disk cache of compiled components.
 pub struct ComponentCache {
     dir: Option<PathBuf>,
@@ -35,6 +41,7 @@ impl ComponentCache {
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        VENDORED_FORMAT.hash(&mut hasher);
         Self { dir, engine_key: format!("{:016x}", hasher.finish()) }
     }
 

@@ -94,3 +94,45 @@ impl Drop for EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dynamically linked library's shape (componentize-py's libpython):
+    /// a long active segment of functions into an imported table at an
+    /// imported global's offset, which the vendored wasmtime applies in one
+    /// libcall (vendor/README.md). Each slot must hold its own function,
+    /// and the slots around the segment stay empty.
+    #[tokio::test]
+    async fn a_long_segment_fills_an_imported_table_at_a_dynamic_offset() {
+        use wasmtime::{Global, GlobalType, Instance, Module, Mutability, Store, Val, ValType};
+        let engine = build_engine(1, None).unwrap();
+        let count = 40;
+        let funcs: String =
+            (0..count).map(|i| format!("(func $f{i} (result i32) i32.const {i})\n")).collect();
+        let names: String = (0..count).map(|i| format!(" $f{i}")).collect();
+        let library = format!(
+            "(module (import \"env\" \"table\" (table 100 funcref)) \
+             (import \"env\" \"base\" (global $base i32)) {funcs} \
+             (elem (global.get $base) func{names}))"
+        );
+        let main = "(module (table (export \"table\") 100 funcref) (type $t (func (result i32))) \
+            (func (export \"call\") (param i32) (result i32) local.get 0 call_indirect (type $t)))";
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        let main = Instance::new_async(&mut store, &Module::new(&engine, main).unwrap(), &[]).await.unwrap();
+        let table = main.get_table(&mut store, "table").unwrap();
+        let base =
+            Global::new(&mut store, GlobalType::new(ValType::I32, Mutability::Const), Val::I32(50)).unwrap();
+        let library = Module::new(&engine, &library).unwrap();
+        Instance::new_async(&mut store, &library, &[table.into(), base.into()]).await.unwrap();
+        let call = main.get_typed_func::<i32, i32>(&mut store, "call").unwrap();
+        for i in 0..count {
+            assert_eq!(call.call_async(&mut store, 50 + i).await.unwrap(), i, "slot {}", 50 + i);
+        }
+        for empty in [0, 49, 50 + count] {
+            assert!(call.call_async(&mut store, empty).await.is_err(), "slot {empty} holds a function");
+        }
+    }
+}

@@ -1136,6 +1136,35 @@ fn throw_ref(store: &mut dyn VMStore, _instance: InstanceId, exnref: u32) -> Res
     Err(store.set_pending_exception(&exnref))
 }
 
+/// stephost patch (see vendor/README.md): applies active element segment
+/// `segment` of `instance`'s module (functions only) to table `table` (of
+/// that module, defined or imported) at `dst`, which compiled code has
+/// already bounds-checked: one call for what was one `ref_func` libcall and
+/// one table store per element.
+fn table_init_funcs(
+    store: &mut dyn VMStore,
+    instance: InstanceId,
+    table: u32,
+    segment: u32,
+    dst: u64,
+) -> Result<()> {
+    let (mut instance, registry) = store.instance_and_module_registry_mut(instance);
+    let module = instance.env_module().clone();
+    let Some(funcs) = module.table_function_segments.get(segment as usize) else {
+        bail_bug!("table_init_funcs: no active element segment {segment}");
+    };
+    let mut refs = Vec::with_capacity(funcs.len());
+    for func in funcs.iter() {
+        refs.push(instance.as_mut().get_func_ref(registry, *func));
+    }
+    let (index, owner) = instance.defined_table_index_and_instance(TableIndex::from_u32(table));
+    let table = owner.get_defined_table(index);
+    for (i, func_ref) in refs.into_iter().enumerate() {
+        table.set_func(dst + i as u64, func_ref)?;
+    }
+    Ok(())
+}
+
 fn breakpoint(store: &mut dyn VMStore, _instance: InstanceId) -> Result<()> {
     #[cfg(feature = "debug")]
     {
