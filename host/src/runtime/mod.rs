@@ -11,10 +11,8 @@ pub mod function_cache;
 mod interfaces;
 pub mod limits;
 pub mod outcome;
-pub mod return_value;
-
-use return_value::ReturnValue;
 mod random;
+pub mod return_value;
 mod state;
 
 use self::cache::{CacheSource, ComponentCache};
@@ -33,6 +31,7 @@ use crate::egress::{EgressClient, EgressConfig, EgressContext, EgressHook, HostP
 use crate::logs::{LogSink, LogStream};
 use crate::secrets::{Binding, Placement, Vault};
 use interfaces::ExitRequested;
+use return_value::ReturnValue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
