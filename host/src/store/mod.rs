@@ -200,10 +200,26 @@ pub struct Store {
     clock: std::sync::Arc<dyn crate::base::clock::Clock>,
 }
 
+/// Statements kept prepared on the connection: every one a run's path
+/// takes (trigger, claim, step, finish), with room for the API's.
+const PREPARED_STATEMENTS: usize = 64;
+
 /// Largest environment variable value.
 pub const MAX_ENV_VALUE: usize = 64 * 1024;
 
 impl Store {
+    /// One row of `sql`, kept prepared on the connection: a worker and the
+    /// trigger path run the same few statements for every run, and parsing
+    /// each anew was a tenth of a trigger's CPU.
+    fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, row)
+    }
+
     /// Opens (or creates) the store in `data_dir`, migrating it, and checks
     /// the master key against it.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -234,6 +250,7 @@ impl Store {
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         migrate(&mut conn).map_err(db)?;
@@ -333,7 +350,6 @@ impl Store {
     pub fn account_fields(&self, app: &str, name: &str) -> Result<Vec<StoredField>, StoreError> {
         let db = self.db();
         let id: i64 = self
-            .conn
             .query_row("SELECT id FROM accounts WHERE app = ?1 AND name = ?2", params![app, name], |r| {
                 r.get(0)
             })
@@ -344,9 +360,7 @@ impl Store {
                     "no `{app}` account named `{name}` (see `stephost accounts list`)"
                 ))
             })?;
-        let mut statement = self
-            .conn
-            .prepare("SELECT key, secret, plain, sealed FROM account_fields WHERE account_id = ?1 ORDER BY position")
+        let mut statement = self.conn.prepare_cached("SELECT key, secret, plain, sealed FROM account_fields WHERE account_id = ?1 ORDER BY position")
             .map_err(&db)?;
         let rows = statement
             .query_map([id], |r| {
@@ -387,9 +401,7 @@ impl Store {
     /// Every account, secrets masked.
     pub fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
         let db = self.db();
-        let mut statement = self
-            .conn
-            .prepare("SELECT id, app, name, created_ms, last_used_ms, expires_ms, status FROM accounts ORDER BY app, name")
+        let mut statement = self.conn.prepare_cached("SELECT id, app, name, created_ms, last_used_ms, expires_ms, status FROM accounts ORDER BY app, name")
             .map_err(&db)?;
         let accounts = statement
             .query_map([], |r| {
@@ -413,7 +425,7 @@ impl Store {
         for (id, mut account) in accounts {
             let mut fields = self
                 .conn
-                .prepare(
+                .prepare_cached(
                     "SELECT key, secret, plain FROM account_fields WHERE account_id = ?1 ORDER BY position",
                 )
                 .map_err(&db)?;
@@ -462,9 +474,7 @@ impl Store {
     pub fn oauth(&self, app: &str, name: &str) -> Result<Option<OAuthState>, StoreError> {
         let id = self.account_id(app, name)?;
         let db = self.db();
-        let row = self
-            .conn
-            .query_row(
+        let row = self.query_row(
                 "SELECT o.token_url, o.client_id, o.client_secret, o.refresh_token, a.expires_ms FROM account_oauth o JOIN accounts a ON a.id = o.account_id WHERE o.account_id = ?1",
                 [id],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?, r.get::<_, Option<i64>>(4)?)),
@@ -537,17 +547,14 @@ impl Store {
     }
 
     fn account_id(&self, app: &str, name: &str) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT id FROM accounts WHERE app = ?1 AND name = ?2", params![app, name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.db())?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "no `{app}` account named `{name}` (see `stephost accounts list`)"
-                ))
-            })
+        self.query_row("SELECT id FROM accounts WHERE app = ?1 AND name = ?2", params![app, name], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(self.db())?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("no `{app}` account named `{name}` (see `stephost accounts list`)"))
+        })
     }
 
     /// Removes an account; an error if there is none.
@@ -600,7 +607,7 @@ impl Store {
         let db = self.db();
         let mut statement = self
             .conn
-            .prepare("SELECT workflow, name, secret, plain FROM env ORDER BY workflow, name")
+            .prepare_cached("SELECT workflow, name, secret, plain FROM env ORDER BY workflow, name")
             .map_err(&db)?;
         statement
             .query_map([], |r| {
@@ -626,9 +633,7 @@ impl Store {
     /// global variables, overridden by the workflow's.
     pub fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
         let db = self.db();
-        let mut statement = self
-            .conn
-            .prepare("SELECT workflow, name, secret, plain, sealed FROM env WHERE workflow = '' OR workflow = ?1 ORDER BY workflow = '' DESC, name")
+        let mut statement = self.conn.prepare_cached("SELECT workflow, name, secret, plain, sealed FROM env WHERE workflow = '' OR workflow = ?1 ORDER BY workflow = '' DESC, name")
             .map_err(&db)?;
         let rows = statement
             .query_map([workflow.unwrap_or("")], |r| {
@@ -648,8 +653,7 @@ impl Store {
 
     /// A value of the store's own settings.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        self.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(self.db())
     }
@@ -667,7 +671,7 @@ impl Store {
         self.conn
             .execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
             .map_err(self.db())?;
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.db())
+        self.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.db())
     }
 
     /// Where the database lives.

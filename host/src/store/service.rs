@@ -336,9 +336,7 @@ impl Store {
     /// The inline secrets of one workflow version, decrypted, for its runs.
     pub fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
         let db = self.db();
-        let mut statement = self
-            .conn
-            .prepare("SELECT step, field, sealed FROM workflow_secrets WHERE name = ?1 AND version = ?2 ORDER BY rowid")
+        let mut statement = self.conn.prepare_cached("SELECT step, field, sealed FROM workflow_secrets WHERE name = ?1 AND version = ?2 ORDER BY rowid")
             .map_err(&db)?;
         let rows = statement
             .query_map(params![name, version as i64], |r| {
@@ -367,7 +365,7 @@ impl Store {
         let db = self.db();
         let mut statement = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT name, version, definition, endpoint, created_ms FROM workflows
                  WHERE name = ?1 AND deleted = 0 ORDER BY version DESC",
             )
@@ -403,8 +401,7 @@ impl Store {
     /// One version of a workflow (deleted ones too: runs refer to them).
     pub fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
         let db = self.db();
-        self.conn
-            .query_row(
+        self.query_row(
                 "SELECT name, version, definition, endpoint, created_ms FROM workflows WHERE name = ?1 AND version = ?2",
                 params![name, version as i64],
                 workflow_row,
@@ -417,7 +414,7 @@ impl Store {
         let sql = format!(
             "SELECT name, version, definition, endpoint, created_ms FROM workflows WHERE {condition} ORDER BY version DESC LIMIT 1"
         );
-        self.conn.query_row(&sql, [value], workflow_row).optional().map_err(self.db())
+        self.query_row(&sql, [value], workflow_row).optional().map_err(self.db())
     }
 
     /// Marks every version of a workflow deleted; `false` if there was none.
@@ -643,13 +640,12 @@ impl Store {
 
     /// When the next queued retry becomes due, if one waits.
     pub fn next_retry_ms(&self) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT MIN(not_before_ms) FROM runs WHERE status = 'queued' AND not_before_ms > 0",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.db())
+        self.query_row(
+            "SELECT MIN(not_before_ms) FROM runs WHERE status = 'queued' AND not_before_ms > 0",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(self.db())
     }
 
     /// Sets (or with `None` removes) when a workflow's schedule fires next.
@@ -669,8 +665,7 @@ impl Store {
 
     /// When a workflow's schedule fires next.
     pub fn schedule(&self, workflow: &str) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row("SELECT next_ms FROM schedules WHERE workflow = ?1", [workflow], |r| r.get(0))
+        self.query_row("SELECT next_ms FROM schedules WHERE workflow = ?1", [workflow], |r| r.get(0))
             .optional()
             .map_err(self.db())
     }
@@ -678,8 +673,10 @@ impl Store {
     /// Every schedule, soonest first: workflow and when it fires next.
     pub fn schedules(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let db = self.db();
-        let mut statement =
-            self.conn.prepare("SELECT workflow, next_ms FROM schedules ORDER BY next_ms").map_err(&db)?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT workflow, next_ms FROM schedules ORDER BY next_ms")
+            .map_err(&db)?;
         statement
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&db)?
@@ -761,7 +758,7 @@ impl Store {
     /// The workflows that have runs (deleted ones too).
     pub fn workflows_with_runs(&self) -> Result<Vec<String>, StoreError> {
         let db = self.db();
-        let mut statement = self.conn.prepare("SELECT DISTINCT workflow FROM runs").map_err(&db)?;
+        let mut statement = self.conn.prepare_cached("SELECT DISTINCT workflow FROM runs").map_err(&db)?;
         statement.query_map([], |r| r.get(0)).map_err(&db)?.collect::<Result<_, _>>().map_err(&db)
     }
 
@@ -789,8 +786,7 @@ impl Store {
 
     /// One run.
     pub fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
-        self.conn
-            .query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row)
+        self.query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row)
             .optional()
             .map_err(self.db())
     }
@@ -820,7 +816,6 @@ impl Store {
             None => (None, None),
             Some(id) => {
                 let (created, row): (i64, i64) = self
-                    .conn
                     .query_row("SELECT created_ms, rowid FROM runs WHERE id = ?1", [id], |r| {
                         Ok((r.get(0)?, r.get(1)?))
                     })
