@@ -17,10 +17,16 @@ pub struct PeerResult {
     pub peak_rss: u64,
 }
 
+/// Untimed runs before timing, for the Node `vm` peer and the JS and
+/// Python steps compared with it (the engines settle: code paged in,
+/// caches and JITs warm).
+pub const PEER_WARMUP: u32 = 200;
+
 /// The Node.js script behind the `vm` peer: compiles the step once, then
 /// per run creates a fresh context (what a host must do to keep runs
 /// apart) and runs the step in it. `latency N` prints per-run timings,
-/// `throughput MS` the runs done in MS milliseconds.
+/// `throughput MS` the runs done in MS milliseconds, each after `WARMUP`
+/// untimed runs (the first argument).
 const NODE_VM: &str = r#"
 const vm = require('node:vm');
 const eventText = require('node:fs').readFileSync(0, 'utf8');
@@ -30,8 +36,8 @@ function once() {
   return script.runInContext(vm.createContext({ eventText }));
 }
 if (once() !== JSON.stringify(JSON.parse(eventText))) throw new Error('the vm step returned something else');
-for (let i = 0; i < 200; i++) once();
-const [mode, n] = [process.argv[process.argv.length - 2], Number(process.argv[process.argv.length - 1])];
+const [warmup, mode, n] = process.argv.slice(-3).map((arg, i) => (i === 1 ? arg : Number(arg)));
+for (let i = 0; i < warmup; i++) once();
 const out = { max_rss_kib: 0 };
 if (mode === 'latency') {
   const samples = [];
@@ -95,7 +101,7 @@ pub fn node_vm(event: &str, runs: u32, duration: Duration) -> Result<PeerResult>
 
 fn node_json(args: &[&str], event: &str) -> Result<serde_json::Value> {
     let mut command = Command::new("node");
-    command.arg("-e").arg(NODE_VM).arg("--").args(args);
+    command.arg("-e").arg(NODE_VM).arg("--").arg(PEER_WARMUP.to_string()).args(args);
     let (output, _) = run_child(command, event)?;
     serde_json::from_slice(&output).context("the node vm script printed no JSON")
 }

@@ -408,8 +408,38 @@ fn cold_section(
         progress(&format!("cold load: {language}"));
         let cold = rt.block_on(cold_load(component, scratch, effort.language_runs))?;
         report.cold.push(super::report::ColdRow { language: language.to_string(), ..cold });
+        if *language != "Rust" {
+            progress(&format!("per run: the {language} step"));
+            report.runs.push(steady_runs(rt, effort, component, scratch, language)?);
+        }
     }
     Ok(())
+}
+
+/// A JS or Python step per run as the trivial Rust step and the Node `vm`
+/// peer are measured (the same warm-up, as many runs, then all cores): the
+/// cold row's "each run after" is the first few hundred runs after a
+/// restart, still paging the compiled code in.
+fn steady_runs(
+    rt: &tokio::runtime::Runtime,
+    effort: &Effort,
+    component: &Path,
+    scratch: &Path,
+    language: &str,
+) -> Result<super::report::Row> {
+    machine::reset_peak_rss();
+    let cache =
+        scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
+    let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: Some(cache), ..Default::default() })?);
+    let step = runtime.load(component)?;
+    let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
+    let (samples, _) =
+        rt.block_on(latencies(peers::PEER_WARMUP, effort.runs, || run_checked(&runtime, &step, &input)))?;
+    let rate = throughput(measure::cores(), effort.window, move || {
+        let (runtime, step, input) = (runtime.clone(), step.clone(), input.clone());
+        async move { run_checked(&runtime, &step, &input).await }
+    })?;
+    Ok(super::report::Row::timed(&super::report::language_row(language), &samples, rate))
 }
 
 fn progress(what: &str) {
