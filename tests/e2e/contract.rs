@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use stephost::{LogStream, StepConfig, StepError, StepInput};
 
 fn input(event: Value) -> StepInput {
-    StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() }
+    StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() }
 }
 
 #[tokio::test]
@@ -16,8 +16,8 @@ async fn event_steps_auths_and_env_reach_the_step_exactly() {
     let earlier = json!({ "$return_value": { "id": 42 }, "user_id": 42 });
     let input = StepInput {
         steps: vec![
-            ("trigger".into(), json!({ "event": event }).to_string()),
-            ("fetch_user".into(), earlier.to_string()),
+            ("trigger".into(), json!({ "event": event }).to_string().into()),
+            ("fetch_user".into(), earlier.to_string().into()),
         ],
         auths: vec![(
             "slack".into(),

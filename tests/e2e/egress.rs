@@ -81,7 +81,8 @@ async fn request_to_a_host_not_allowed_is_refused_and_the_step_sees_an_error() {
     let event = json!({ "actions": [{ "do": "http", "method": "POST", "url": "https://slack.com/api/chat.postMessage" }] });
 
     for allowed in [&[][..], &["https://api.github.com", "https://*.slack.com", "http://slack.com"][..]] {
-        let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+        let input =
+            StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() };
         let outcome = runtime.run(&probe, input, &config(allowed)).await;
 
         let error = outcome.result.unwrap()["http"][0]["error"].as_str().unwrap().to_string();
@@ -110,7 +111,8 @@ async fn redirects_are_handed_to_the_step_not_followed() {
     let probe = load(&runtime, "probe");
     let allowed = format!("http://127.0.0.1:{}", server.addr.port());
     let event = json!({ "actions": [{ "do": "http", "url": server.url("/redirect") }] });
-    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+    let input =
+        StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() };
 
     let outcome = runtime.run(&probe, input, &config(&[&allowed])).await;
 
@@ -130,7 +132,8 @@ async fn request_method_headers_and_body_arrive_intact() {
         "do": "http", "method": "PUT", "url": server.url("/things/7?x=1"),
         "headers": { "x-custom": "yes" }, "body": big_body,
     }]});
-    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+    let input =
+        StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() };
 
     let outcome = runtime.run(&probe, input, &config(&[&allowed])).await;
 
@@ -156,7 +159,8 @@ async fn slow_and_oversized_responses_end_with_clear_errors() {
         { "do": "http", "url": server.url("/hang") },
         { "do": "http", "url": server.url("/big") },
     ]});
-    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+    let input =
+        StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() };
 
     let outcome = runtime.run(&probe, input, &config(&[&allowed])).await;
 
@@ -177,7 +181,8 @@ async fn a_name_that_does_not_resolve_is_a_dns_error_not_a_refused_connection() 
     let probe = load(&runtime, "probe");
     // `.invalid` never resolves (RFC 6761): the system's resolver says so.
     let event = json!({ "actions": [{ "do": "http", "url": "https://no-such-host.invalid/hook" }] });
-    let input = StepInput { step_name: "probe".into(), event: event.to_string(), ..Default::default() };
+    let input =
+        StepInput { step_name: "probe".into(), event: event.to_string().into(), ..Default::default() };
     let outcome = runtime.run(&probe, input, &config(&["https://no-such-host.invalid"])).await;
 
     let error = outcome.result.unwrap()["http"][0]["error"].as_str().unwrap().to_string();

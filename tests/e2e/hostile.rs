@@ -9,7 +9,7 @@ use stephost::{Limits, LogStream, Runtime, StepConfig, StepError, StepInput, Ste
 fn attack_input(attack: &str) -> StepInput {
     StepInput {
         step_name: "hostile".into(),
-        event: json!({ "attack": attack }).to_string(),
+        event: json!({ "attack": attack }).to_string().into(),
         ..Default::default()
     }
 }
@@ -150,7 +150,7 @@ async fn a_runaway_step_does_not_hold_up_other_runs() {
         for i in 0..20 {
             let input = StepInput {
                 step_name: "hello".into(),
-                event: json!({ "i": i }).to_string(),
+                event: json!({ "i": i }).to_string().into(),
                 ..Default::default()
             };
             results.push(runtime.run(&hello, input, &StepConfig::default()).await);

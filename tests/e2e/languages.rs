@@ -121,8 +121,8 @@ async fn run_with_accounts(
     let step = runtime.load(path).unwrap();
     let input = StepInput {
         step_name: name.into(),
-        event: event.to_string(),
-        steps: vec![("trigger".into(), json!({ "event": event }).to_string())],
+        event: event.to_string().into(),
+        steps: vec![("trigger".into(), json!({ "event": event }).to_string().into())],
         auths,
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Default::default()

@@ -75,8 +75,8 @@ async fn answer(State(reached): State<Reached>, request: Request) -> Response {
 async fn run_with_slack(runtime: &Runtime, step: &stephost::StepComponent, event: Value) -> StepOutcome {
     let input = StepInput {
         step_name: "refusals".into(),
-        event: event.to_string(),
-        steps: vec![("trigger".into(), json!({ "event": event }).to_string())],
+        event: event.to_string().into(),
+        steps: vec![("trigger".into(), json!({ "event": event }).to_string().into())],
         auths: vec![("slack".into(), vec![("oauth_access_token".into(), GOOD_TOKEN.into())])],
         ..Default::default()
     };

@@ -51,7 +51,7 @@ impl World {
     pub(crate) async fn probe_with(&self, allowed: &[&str], actions: Value, input: StepInput) -> StepOutcome {
         let input = StepInput {
             step_name: "probe".into(),
-            event: json!({ "actions": actions }).to_string(),
+            event: json!({ "actions": actions }).to_string().into(),
             ..input
         };
         let config =
@@ -335,7 +335,8 @@ async fn a_placeholder_from_another_run_or_a_guess_is_worthless() {
             step_name: "probe".into(),
             event: json!({ "actions": [{ "do": "http", "url": "https://slack.com/api/auth.test",
                                          "headers": { "authorization": format!("Bearer {stale}") } }] })
-            .to_string(),
+            .to_string()
+            .into(),
             auths: vec![("slack".into(), vec![("oauth_access_token".into(), GOOD_TOKEN.into())])],
             ..Default::default()
         };
@@ -360,7 +361,7 @@ async fn a_secret_environment_variable_is_sealed_and_sent_only_to_the_steps_host
             // straddles the first two.
             { "do": "http", "method": "POST", "url": server.url("/body"), "body": format!("{}{{env:API_KEY}}!", "b".repeat(4080)) },
         ]})
-        .to_string(),
+        .to_string().into(),
         secret_env: vec![("API_KEY".into(), "custom-secret-value".into())],
         env: vec![("PLAIN".into(), "visible".into())],
         // Slack's hosts are allowed through its account, not by the step.
@@ -518,7 +519,8 @@ async fn a_declared_content_length_cannot_cut_or_expose_a_swapped_secret() {
             "headers": { "content-length": "{var:len}" }, "body": "k={env:API_KEY}",
         }]})
         .to_string()
-        .replace("{var:len}", &(2 + stephost::secrets::PLACEHOLDER_LEN).to_string()),
+        .replace("{var:len}", &(2 + stephost::secrets::PLACEHOLDER_LEN).to_string())
+        .into(),
         secret_env: vec![("API_KEY".into(), "short".into())],
         ..Default::default()
     };
@@ -605,7 +607,7 @@ async fn requests_beyond_the_per_run_cap_are_refused_with_a_note() {
     let actions: Vec<Value> = (0..5).map(|_| json!({ "do": "http", "url": server.url("/n") })).collect();
     let input = StepInput {
         step_name: "probe".into(),
-        event: json!({ "actions": actions }).to_string(),
+        event: json!({ "actions": actions }).to_string().into(),
         ..Default::default()
     };
     let config = StepConfig {

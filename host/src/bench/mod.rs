@@ -141,7 +141,7 @@ pub async fn egress(
     };
     let input = StepInput {
         step_name: "fetch".into(),
-        event,
+        event: event.into(),
         secret_env: vec![("TOKEN".into(), TOKEN.into())],
         ..Default::default()
     };

@@ -27,7 +27,7 @@ pub async fn run(data_dir: &Path, args: BenchArgs) -> Result<ExitCode> {
             let event = read_event(&args.event)?;
             let input = StepInput {
                 step_name: step_name(&component),
-                event: event.to_string(),
+                event: event.to_string().into(),
                 ..Default::default()
             };
             bench::step(&runtime, &step, &input, args.runs).await?

@@ -56,8 +56,8 @@ pub async fn run(storage: &Storage, args: RunArgs) -> Result<ExitCode> {
     merge_under(&mut secret_env, &stored_secret_env);
     let input = StepInput {
         step_name: step_name(&args.component),
-        event: event.to_string(),
-        steps,
+        event: event.to_string().into(),
+        steps: steps.into_iter().map(|(name, result)| (name, result.into())).collect(),
         auths,
         env,
         secret_env,

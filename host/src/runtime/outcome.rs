@@ -5,6 +5,7 @@ use crate::logs::LogLine;
 use crate::runtime::error::StepError;
 use crate::runtime::return_value::ReturnValue;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One connected app's account: property name and value, in order.
@@ -19,11 +20,12 @@ pub struct StepInput {
     pub run_id: String,
     /// The step's name, used in every error and record.
     pub step_name: String,
-    /// The trigger event, as a JSON document.
-    pub event: String,
+    /// The trigger event, as a JSON document (shared: every step of a run
+    /// gets the same text, not a copy).
+    pub event: Arc<str>,
     /// Earlier steps' results in run order: name and JSON object
-    /// (`$return_value` plus exports).
-    pub steps: Vec<(String, String)>,
+    /// (`$return_value` plus exports), shared with the later steps.
+    pub steps: Vec<(String, Arc<str>)>,
     /// Connected apps in order, each with its properties in order.
     pub auths: Vec<(String, AccountFields)>,
     /// Environment variables, in clear.
@@ -113,23 +115,19 @@ impl StepOutcome {
     /// step passing data on is often the largest value of the run: it is
     /// neither parsed nor copied into a `Value` on the way).
     pub fn step_result_json(&self) -> String {
-        use serde::ser::{SerializeMap, Serializer};
-        let mut out = Vec::with_capacity(128);
-        let mut serializer = serde_json::Serializer::new(&mut out);
-        let null = ReturnValue::null();
-        let return_value = self.result.as_ref().unwrap_or(&null);
-        // Writing to a Vec cannot fail, and `Value` always serializes.
-        let written = (|| {
-            let mut map = serializer.serialize_map(Some(1 + self.exports.len()))?;
-            map.serialize_entry("$return_value", return_value)?;
-            for (name, value) in &self.exports {
-                map.serialize_entry(name, value)?;
-            }
-            map.end()
-        })();
-        debug_assert!(written.is_ok(), "a step result serializes");
-        // serde_json writes UTF-8 only.
-        String::from_utf8(out).unwrap_or_default()
+        let text = self.result.as_ref().map_or("null", ReturnValue::text);
+        let mut out = String::with_capacity(text.len() + 32);
+        out.push_str("{\"$return_value\":");
+        out.push_str(text);
+        for (name, value) in &self.exports {
+            // A string and a `Value` always serialize.
+            out.push(',');
+            out.push_str(&serde_json::to_string(name).unwrap_or_default());
+            out.push(':');
+            out.push_str(&serde_json::to_string(value).unwrap_or_default());
+        }
+        out.push('}');
+        out
     }
 }
 

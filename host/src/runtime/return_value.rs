@@ -19,7 +19,8 @@ use std::sync::OnceLock;
 /// made from the other on first use). Reads as a `Value` through `Deref`.
 #[derive(Clone)]
 pub struct ReturnValue {
-    text: OnceLock<Box<RawValue>>,
+    /// Checked JSON text of one value, without surrounding whitespace.
+    text: OnceLock<Box<str>>,
     value: OnceLock<Value>,
 }
 
@@ -29,7 +30,10 @@ impl ReturnValue {
     /// return values were kept as text.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
         serde_json::from_str::<Checked>(&text)?;
-        let text = RawValue::from_string(text)?;
+        // Checked once: not wrapped in a `RawValue` here, which would scan
+        // it again (that is done only if it is serialized).
+        let trimmed = text.trim_matches(JSON_WHITESPACE);
+        let text = if trimmed.len() == text.len() { text.into_boxed_str() } else { trimmed.into() };
         Ok(Self { text: OnceLock::from(text), value: OnceLock::new() })
     }
 
@@ -41,19 +45,17 @@ impl ReturnValue {
     /// The value as JSON text (written from the `Value` if it was made
     /// from one).
     pub fn text(&self) -> &str {
-        self.text
-            .get_or_init(|| {
-                let value = self.value.get().expect("a return value has its text or its value");
-                serde_json::value::to_raw_value(value).expect("a `Value` always serializes")
-            })
-            .get()
+        self.text.get_or_init(|| {
+            let value = self.value.get().expect("a return value has its text or its value");
+            serde_json::to_string(value).expect("a `Value` always serializes").into_boxed_str()
+        })
     }
 
     /// The parsed value.
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| {
             let text = self.text.get().expect("a return value has its text or its value");
-            serde_json::from_str(text.get()).expect("the text was checked to parse when it arrived")
+            serde_json::from_str(text).expect("the text was checked to parse when it arrived")
         })
     }
 
@@ -74,8 +76,8 @@ impl ReturnValue {
             return;
         }
         if let Some(text) = self.text.get()
-            && !text.get().contains('\\')
-            && !redaction.found_in(text.get().as_bytes())
+            && !text.contains('\\')
+            && !redaction.found_in(text.as_bytes())
         {
             return;
         }
@@ -133,7 +135,11 @@ impl fmt::Display for ReturnValue {
 impl Serialize for ReturnValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.text.get() {
-            Some(text) => text.serialize(serializer),
+            Some(text) => {
+                // Written as it is: serde_json's raw value, borrowed.
+                let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+                raw.serialize(serializer)
+            }
             None => self.value().serialize(serializer),
         }
     }
@@ -146,6 +152,9 @@ impl<'de> Deserialize<'de> for ReturnValue {
         Value::deserialize(deserializer).map(Self::from)
     }
 }
+
+/// What JSON allows around a value.
+const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// A JSON value read through without building it: every number converted
 /// (so one out of range is refused, as a `Value` would refuse it), every
@@ -229,6 +238,9 @@ mod tests {
         assert_eq!(from_value.text(), r#"{"k":[1,2]}"#);
         let read_back: ReturnValue = serde_json::from_str(value.text()).unwrap();
         assert_eq!(read_back, value);
+        let spaced = ReturnValue::from_text(" \n[1, 2]\t ".to_string()).unwrap();
+        assert_eq!(spaced.text(), "[1, 2]", "what JSON allows around the value is not kept");
+        assert_eq!(serde_json::to_string(&spaced).unwrap(), "[1, 2]");
     }
 
     /// A redaction of one secret, and its placeholder.

@@ -481,11 +481,12 @@ impl Workflow {
         on_step: &mut (dyn FnMut(&[StepOutcome]) + Send),
     ) -> WorkflowOutcome {
         let started = Instant::now();
-        let event_json = event.to_string();
+        let event_json: Arc<str> = event.to_string().into();
         // `{"event": …}` around the text already written: no copy of the
         // event's `Value`, no second serialization.
-        let mut results = vec![(TRIGGER_STEP.to_string(), format!("{{\"event\":{event_json}}}"))];
-        results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.step_result_json())));
+        let mut results: Vec<(String, Arc<str>)> =
+            vec![(TRIGGER_STEP.to_string(), format!("{{\"event\":{event_json}}}").into())];
+        results.extend(seed.iter().map(|reused| (reused.step.clone(), reused.step_result_json().into())));
         let mut outcomes = Vec::with_capacity(self.steps.len());
         outcomes.extend_from_slice(seed);
         if !seed.is_empty() {
@@ -503,7 +504,7 @@ impl Workflow {
                 secret_env: step.secret_env.clone(),
             };
             let outcome = runtime.run(component, input, &step.config).await;
-            results.push((step.name.clone(), outcome.step_result_json()));
+            results.push((step.name.clone(), outcome.step_result_json().into()));
             let ended = match (&outcome.result, &outcome.exit) {
                 (Err(error), _) => {
                     Some(WorkflowStatus::Failed { step: step.name.clone(), error: error.to_string() })

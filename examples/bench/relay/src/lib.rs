@@ -5,7 +5,7 @@
 //! By default it passes the data on as JSON text, never parsed into a
 //! `Value` (`raw_return_value`, `raw_event`): what a step that only hands
 //! data on costs. With `RELAY_PARSE=1` it reads the data into a `Value` and
-//! returns a copy of it: what a step that looks inside costs.
+//! returns it written out again: what a step that looks inside costs.
 use serde_json::Value;
 use serde_json::value::RawValue;
 use stephost_sdk::{Context, export_step};
@@ -17,13 +17,13 @@ fn run(ctx: &Context) -> anyhow::Result<Box<RawValue>> {
     match (previous, parse) {
         (Some(previous), false) => steps.require(&previous)?.raw_return_value(),
         (None, false) => ctx.raw_event(),
-        (Some(previous), true) => to_raw(steps.require(&previous)?.return_value().clone()),
-        (None, true) => to_raw(ctx.event::<Value>()?),
+        (Some(previous), true) => to_raw(steps.require(&previous)?.return_value()),
+        (None, true) => to_raw(&ctx.event::<Value>()?),
     }
 }
 
-fn to_raw(value: Value) -> anyhow::Result<Box<RawValue>> {
-    Ok(serde_json::value::to_raw_value(&value)?)
+fn to_raw(value: &Value) -> anyhow::Result<Box<RawValue>> {
+    Ok(serde_json::value::to_raw_value(value)?)
 }
 
 export_step!(run);

@@ -11,6 +11,6 @@ pub(crate) struct EventContext {
 
 impl Host for EventContext {
     fn get(&mut self) -> String {
-        self.input.event.clone()
+        self.input.event.to_string()
     }
 }

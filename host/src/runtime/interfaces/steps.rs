@@ -15,6 +15,6 @@ impl Host for StepsContext {
     }
 
     fn get(&mut self, name: String) -> Option<String> {
-        self.input.steps.iter().find(|(n, _)| *n == name).map(|(_, result)| result.clone())
+        self.input.steps.iter().find(|(n, _)| *n == name).map(|(_, result)| result.to_string())
     }
 }
