@@ -160,6 +160,29 @@ impl rusqlite::types::FromSql for RunStatus {
     }
 }
 
+/// Which run a worker claims: the oldest of the oldest due queued run and
+/// the oldest running run whose lease expired, each found in `runs_status`
+/// order (one index probe each). One `WHERE … OR …` over both sets had
+/// SQLite gather every queued run and sort them, so a claim cost grew with
+/// the queue (2.5 ms with 4,000 queued) just when the queue was long.
+pub(super) const CLAIM_OLDEST_DUE: &str = "id = (SELECT id FROM (
+        SELECT * FROM (SELECT id, created_ms FROM runs WHERE status = 'queued' AND not_before_ms <= ?1
+                       ORDER BY created_ms LIMIT 1)
+        UNION ALL
+        SELECT * FROM (SELECT id, created_ms FROM runs WHERE status = 'running' AND lease_until_ms < ?1
+                       ORDER BY created_ms LIMIT 1)
+    ) ORDER BY created_ms LIMIT 1)";
+
+/// The claim of the run `condition` picks: running under a new lease,
+/// returned whole.
+fn claim_sql(condition: &str) -> String {
+    format!(
+        "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1,
+                         lease_owner = ?2, lease_until_ms = ?3
+         WHERE {condition} RETURNING {RUN_FIELDS}"
+    )
+}
+
 impl Store {
     /// Records an uploaded step (again: keeps the first upload time);
     /// `name`, if given, names it (replacing an earlier name).
@@ -490,14 +513,7 @@ impl Store {
     /// expired (its worker died), marks it running (attempt + 1) and leases
     /// it to `owner` for `lease`.
     pub fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
-        self.claim_where(
-            "id = (SELECT id FROM runs WHERE (status = 'queued' AND not_before_ms <= ?1)
-                                          OR (status = 'running' AND lease_until_ms < ?1)
-                   ORDER BY created_ms LIMIT 1)",
-            None,
-            owner,
-            lease,
-        )
+        self.claim_where(CLAIM_OLDEST_DUE, None, owner, lease)
     }
 
     /// Takes one run by id (the CLI running its own run), if it is queued
@@ -526,14 +542,7 @@ impl Store {
         self.unsynced(|| {
             let db = self.db();
             let now = self.now();
-            let mut claim = self
-                .conn
-                .prepare_cached(&format!(
-                    "UPDATE runs SET status = 'running', started_ms = ?1, attempt = attempt + 1,
-                                     lease_owner = ?2, lease_until_ms = ?3
-                     WHERE {condition} RETURNING {RUN_FIELDS}"
-                ))
-                .map_err(&db)?;
+            let mut claim = self.conn.prepare_cached(&claim_sql(condition)).map_err(&db)?;
             let until = now.saturating_add(lease.as_millis() as i64);
             let run = match id {
                 Some(id) => claim.query_row(params![now, owner, until, id], run_row),
@@ -971,6 +980,7 @@ fn to_json(outcome: &RunOutcome) -> Result<String, StoreError> {
 mod tests {
     use super::*;
     use crate::store::WorkflowStatus;
+    use std::sync::Arc;
 
     const LEASE: Duration = Duration::from_secs(30);
 
@@ -1012,6 +1022,36 @@ mod tests {
         assert!(store.claim_run("test", LEASE).unwrap().is_none(), "the CLI's run keeps its lease");
         let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
         assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
+    }
+
+    #[test]
+    fn a_claim_takes_the_oldest_due_run_looking_at_few_rows_however_long_the_queue() {
+        let clock = Arc::new(crate::base::clock::ManualClock::new(1_000));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_clock(clock.clone());
+        let workflow = store.put_workflow("w", "definition", &[]).unwrap();
+        let abandoned = store.enqueue_run(&workflow, &serde_json::json!({ "n": 0 })).unwrap();
+        assert_eq!(store.claim_run("dead", LEASE).unwrap().unwrap().run.id, abandoned);
+        clock.set(2_000);
+        let event = serde_json::json!({ "n": 1 });
+        let ids: Vec<String> = (0..2_000).map(|_| crate::base::ids::new_run_id()).collect();
+        let runs: Vec<NewRun<'_>> = ids.iter().map(|id| NewRun::new(id.clone(), &workflow, &event)).collect();
+        store.enqueue_runs(&runs).unwrap();
+        let later = store.claim_run("a", LEASE).unwrap().unwrap();
+        assert_eq!(later.run.id, ids[0], "the dead worker's lease is live: the oldest queued run");
+        store.retry_run(&later.lease, &succeeded(), 1_000_000).unwrap();
+
+        clock.set(1_000 + LEASE.as_millis() as i64 + 1);
+        let statement = store.conn.prepare_cached(&claim_sql(CLAIM_OLDEST_DUE)).unwrap();
+        statement.reset_status(rusqlite::StatementStatus::VmStep);
+        drop(statement);
+        let claimed = store.claim_run("b", LEASE).unwrap().unwrap();
+        assert_eq!(claimed.run.id, abandoned, "an expired lease older than every queued run");
+        let statement = store.conn.prepare_cached(&claim_sql(CLAIM_OLDEST_DUE)).unwrap();
+        let steps = statement.get_status(rusqlite::StatementStatus::VmStep);
+        assert!(steps < 1_000, "the claim went through {steps} VM steps with 2,000 runs queued");
+        drop(statement);
+        assert_eq!(store.claim_run("b", LEASE).unwrap().unwrap().run.id, ids[1], "the retry is not due");
     }
 
     #[test]
