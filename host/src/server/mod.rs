@@ -154,7 +154,8 @@ impl AppState {
         let (token_hash, generated) = auth::token_hash(&store)?;
         store.requeue_running_of(SERVER_OWNER)?;
         let owner = lease_owner(SERVER_OWNER);
-        let state = Self::build(config, runtime, Arc::new(Sqlite::new(store)), token_hash, owner, Some(lock));
+        let state =
+            Self::build(config, runtime, Arc::new(Sqlite::new(store)?), token_hash, owner, Some(lock));
         Ok((state, generated))
     }
 

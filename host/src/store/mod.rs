@@ -674,6 +674,12 @@ impl Store {
         self.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.db())
     }
 
+    /// Another connection to the same database, going by the same clock.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        Ok(Store::open(dir)?.with_clock(self.clock.clone()))
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path

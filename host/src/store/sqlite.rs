@@ -1,6 +1,8 @@
-//! The SQLite store behind the backend traits: one connection, each call
-//! short and serialized by a mutex, never held across an await (today's
-//! behaviour; moving calls to `spawn_blocking` later stays in this file).
+//! The SQLite store behind the backend traits: a writer connection whose
+//! calls are short and serialized by a mutex, never held across an await,
+//! and a reader connection for the reads every trigger and run makes
+//! (SQLite's WAL lets them run beside a commit instead of waiting for it).
+//! Moving calls to `spawn_blocking` later stays in this file.
 
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
 use super::*;
@@ -10,23 +12,37 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// [`Store`] behind a mutex, implementing every backend trait by calling
-/// its own method of the same name.
-pub struct Sqlite(Mutex<Store>);
+/// its own method of the same name; the hot read-only ones on a second
+/// connection to the same database.
+pub struct Sqlite {
+    writer: Mutex<Store>,
+    /// A trigger's endpoint lookup, a worker's workflow version, inline
+    /// secrets and environment, the intake's queue count: each sees every
+    /// commit made before it starts.
+    reader: Mutex<Store>,
+}
 
 impl Sqlite {
-    /// An open store behind the traits.
-    pub fn new(store: Store) -> Self {
-        Self(Mutex::new(store))
+    /// An open store behind the traits, with a second connection to its
+    /// database for reads.
+    pub fn new(store: Store) -> Result<Self, StoreError> {
+        let reader = store.reopen()?;
+        Ok(Self { writer: Mutex::new(store), reader: Mutex::new(reader) })
     }
 
     /// Opens (or creates) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Store::open(data_dir).map(Self::new)
+        Self::new(Store::open(data_dir)?)
     }
 
-    /// The connection, for one short call (never across an await).
+    /// The writer connection, for one short call (never across an await).
     pub fn lock(&self) -> MutexGuard<'_, Store> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The reader connection, for one short read (never across an await).
+    fn read(&self) -> MutexGuard<'_, Store> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -64,7 +80,7 @@ impl Deployments for Sqlite {
         self.lock().put_workflow(name, definition, secrets)
     }
     async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
-        self.lock().workflow_secrets(name, version)
+        self.read().workflow_secrets(name, version)
     }
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
         self.lock().workflows_using_step(id)
@@ -79,10 +95,10 @@ impl Deployments for Sqlite {
         self.lock().workflows()
     }
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
-        self.lock().workflow_by_endpoint(endpoint)
+        self.read().workflow_by_endpoint(endpoint)
     }
     async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
-        self.lock().workflow_version(name, version)
+        self.read().workflow_version(name, version)
     }
     async fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
         self.lock().delete_workflow(name)
@@ -117,7 +133,7 @@ impl RunQueue for Sqlite {
         self.lock().enqueue_runs(runs)
     }
     async fn queued_runs(&self) -> Result<u64, StoreError> {
-        self.lock().queued_runs()
+        self.read().queued_runs()
     }
     async fn next_retry_ms(&self) -> Result<Option<i64>, StoreError> {
         self.lock().next_retry_ms()
@@ -246,7 +262,7 @@ impl EnvVars for Sqlite {
         self.lock().list_env()
     }
     async fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
-        self.lock().env_for(workflow)
+        self.read().env_for(workflow)
     }
 }
 

@@ -419,7 +419,8 @@ async fn a_run_s_round_trip_has_the_shape_sqlite_gives_it() {
     let pg = connect(&db, 7).await.unwrap().with_clock(clock.clone());
     let dir = tempfile::tempdir().unwrap();
     let sqlite =
-        crate::store::Sqlite::new(crate::store::Store::open(dir.path()).unwrap().with_clock(clock.clone()));
+        crate::store::Sqlite::new(crate::store::Store::open(dir.path()).unwrap().with_clock(clock.clone()))
+            .unwrap();
     let stores: [&dyn RunStore; 2] = [&sqlite, &pg];
     let flow = workflow("shape");
     // Key order and nesting must come back as sent.
