@@ -440,8 +440,7 @@ fn steady_runs(
     language: &str,
 ) -> Result<super::report::Row> {
     machine::reset_peak_rss();
-    let cache =
-        scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
+    let cache = cache_dir(component, scratch);
     let runtime = Arc::new(Runtime::new(RuntimeConfig { cache_dir: Some(cache), ..Default::default() })?);
     let step = runtime.load(component)?;
     let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
@@ -452,6 +451,12 @@ fn steady_runs(
         async move { run_checked(&runtime, &step, &input).await }
     })?;
     Ok(super::report::Row::timed(&super::report::language_row(language), &samples, rate))
+}
+
+/// The compiled-component cache of `component` in the scratch directory:
+/// the cold row compiles into it, the steady rows load from it.
+fn cache_dir(component: &Path, scratch: &Path) -> PathBuf {
+    scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()))
 }
 
 fn progress(what: &str) {
@@ -498,8 +503,7 @@ fn build_language_step(language: &str, source: &str, data_dir: &Path) -> Result<
 /// runtime on the same cache directory: read the compiled code), then
 /// steady per-run time.
 async fn cold_load(component: &Path, scratch: &Path, runs: u32) -> Result<super::report::ColdRow> {
-    let cache =
-        scratch.join(format!("cache-{}", component.file_stem().unwrap_or_default().to_string_lossy()));
+    let cache = cache_dir(component, scratch);
     let config = || RuntimeConfig { cache_dir: Some(cache.clone()), ..Default::default() };
     let input = StepInput { step_name: "echo".into(), event: EVENT.into(), ..Default::default() };
     let size = std::fs::metadata(component)?.len();
