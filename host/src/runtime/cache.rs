@@ -4,11 +4,13 @@
 //! engine configuration never loads a stale artifact.
 
 use crate::base::files::{FileStamp, create_private_dir};
+use crate::base::memory::giving_back_while;
 use crate::base::units::first_line;
 use crate::runtime::error::LoadError;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -29,6 +31,9 @@ pub enum CacheSource {
 /// changed whenever a patch changes what an artifact holds, so an artifact
 /// of another layout is never loaded.
 const VENDORED_FORMAT: &str = "stephost-vendor-1: table_function_segments";
+
+/// How often freed memory is given back while a component compiles.
+const TRIM_PERIOD: Duration = Duration::from_millis(100);
 
 /// The on-disk cache of compiled components.
 pub struct ComponentCache {
@@ -81,9 +86,9 @@ impl ComponentCache {
         if let Some(component) = self.load_compiled(engine, hash) {
             return Ok((component, CacheSource::Disk));
         }
-        let compiled = Component::new(engine, bytes);
-        // Whether it compiled or not, the compiler's working memory is free.
-        crate::base::memory::give_back_freed();
+        // The compiler's freed working memory goes back to the system as
+        // it compiles, and all of it once it is done (whether it compiled or not).
+        let compiled = giving_back_while(TRIM_PERIOD, || Component::new(engine, bytes));
         let component = compiled.map_err(|e| LoadError::Invalid {
             path: path.to_path_buf(),
             message: first_line(&format!("{e:#}")),
@@ -156,12 +161,43 @@ impl ComponentCache {
 
     fn store(&self, component: &Component, file: &Path) -> Result<(), LoadError> {
         let fail = |message: String| LoadError::Cache { path: file.to_path_buf(), message };
-        let serialized = component.serialize().map_err(|e| fail(e.to_string()))?;
+        let image = compiled_image(component);
         let dir = file.parent().expect("cache files live in a directory");
         create_private_dir(dir).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-        temp.write_all(&serialized).map_err(|e| fail(e.to_string()))?;
+        temp.write_all(image).map_err(|e| fail(e.to_string()))?;
         temp.persist(file).map_err(|e| fail(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// The bytes `Component::serialize` would return, without copying them: the
+/// compiled image of a JS or Python step is 35–50 MB, and a copy of it was
+/// the peak of a compile.
+fn compiled_image(component: &Component) -> &[u8] {
+    let range = component.image_range();
+    // SAFETY: `image_range` is the component's whole compiled image, mapped
+    // readable for as long as the component lives (the returned slice
+    // borrows it), and never written after the component is published.
+    unsafe { std::slice::from_raw_parts(range.start, range.end as usize - range.start as usize) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_written_to_the_cache_is_what_serialize_returns() {
+        let engine = Engine::default();
+        let component = Component::new(
+            &engine,
+            r#"(component
+                (core module (func (export "f") (result i32) i32.const 7)
+                    (memory 1) (data (i32.const 8) "a data segment")))"#,
+        )
+        .unwrap();
+        let serialized = component.serialize().unwrap();
+        assert!(!serialized.is_empty());
+        assert_eq!(compiled_image(&component), &serialized[..]);
     }
 }

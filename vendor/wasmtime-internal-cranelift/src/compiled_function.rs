@@ -6,7 +6,7 @@ use cranelift_codegen::{
     isa::unwind::CfaUnwindInfo, isa::unwind::UnwindInfo,
 };
 use wasmtime_environ::{
-    FilePos, FrameStateSlotBuilder, InstructionAddressMap, ModulePC, PrimaryMap, TrapInformation,
+    FilePos, FrameStateSlotBuilder, FuncKey, InstructionAddressMap, ModulePC, PrimaryMap, TrapInformation,
     Tunables,
 };
 
@@ -55,10 +55,20 @@ pub struct CompiledFunctionMetadata {
     pub end_srcloc: FilePos,
 }
 
+/// stephost patch: a compiled function's machine code buffer, packed while
+/// it waits to be appended to the object. `MachBufferFinalized` keeps its
+/// lists in inline small vectors (~4 KiB a function whatever it holds):
+/// packed, a function takes about what its code and records need, and a
+/// JS step's ~12,000 functions take ~50 MiB less until they are linked.
+enum Buffer {
+    Live(Box<MachBufferFinalized<Final>>),
+    Packed(Box<[u8]>),
+}
+
 /// Compiled function: machine code body, jump table offsets, and unwind information.
 pub struct CompiledFunction {
-    /// The machine code buffer for this function.
-    pub buffer: MachBufferFinalized<Final>,
+    /// The machine code buffer for this function (see [`Buffer`]).
+    buffer: Buffer,
     /// What names each name ref corresponds to.
     name_map: PrimaryMap<ir::UserExternalNameRef, ir::UserExternalName>,
     /// The alignment for the compiled function.
@@ -82,7 +92,7 @@ impl CompiledFunction {
         alignment: u32,
     ) -> Self {
         let mut this = Self {
-            buffer,
+            buffer: Buffer::Live(Box::new(buffer)),
             name_map,
             alignment,
             metadata: Default::default(),
@@ -94,6 +104,50 @@ impl CompiledFunction {
         this
     }
 
+    /// The machine code buffer. Panics if packed: [`CompiledFunction::unpack`]
+    /// it first.
+    pub fn buffer(&self) -> &MachBufferFinalized<Final> {
+        match &self.buffer {
+            Buffer::Live(buffer) => buffer,
+            Buffer::Packed(_) => panic!("a packed compiled function is read before it is unpacked"),
+        }
+    }
+
+    /// Packs the buffer until [`CompiledFunction::unpack`] (stephost patch).
+    pub fn pack(&mut self) {
+        if let Buffer::Live(buffer) = &self.buffer
+            && let Ok(bytes) = postcard::to_allocvec(buffer)
+        {
+            self.buffer = Buffer::Packed(bytes.into_boxed_slice());
+        }
+    }
+
+    /// Unpacks a buffer [`CompiledFunction::pack`] packed.
+    pub fn unpack(&mut self) {
+        if let Buffer::Packed(bytes) = &self.buffer {
+            let buffer = postcard::from_bytes(bytes).expect("a packed buffer unpacks");
+            self.buffer = Buffer::Live(Box::new(buffer));
+        }
+    }
+
+    /// The functions this one's relocations refer to, packed or not.
+    pub fn relocation_targets(&self) -> Vec<FuncKey> {
+        let packed;
+        let buffer = match &self.buffer {
+            Buffer::Live(buffer) => buffer,
+            Buffer::Packed(bytes) => {
+                packed = postcard::from_bytes::<MachBufferFinalized<Final>>(bytes)
+                    .expect("a packed buffer unpacks");
+                &packed
+            }
+        };
+        buffer
+            .relocs()
+            .iter()
+            .map(|r| mach_reloc_to_reloc(r, &self.name_map).reloc_target)
+            .collect()
+    }
+
     /// Finalize breakpoint patches: edit the buffer to have NOPs by
     /// default, and place patch data in the debug breakpoint data
     /// tables.
@@ -101,8 +155,11 @@ impl CompiledFunction {
         // Traverse debug tags and patchable callsites together. All
         // patchable callsites should have debug tags. Given both, we
         // can know the Wasm PC and we can emit a breakpoint record.
-        let mut tags = self.buffer.debug_tags().peekable();
-        let mut patchable_callsites = self.buffer.patchable_call_sites().peekable();
+        let Buffer::Live(buffer) = &self.buffer else {
+            return;
+        };
+        let mut tags = buffer.debug_tags().peekable();
+        let mut patchable_callsites = buffer.patchable_call_sites().peekable();
 
         while let (Some(tag), Some(patchable_callsite)) = (tags.peek(), patchable_callsites.peek())
         {
@@ -138,7 +195,7 @@ impl CompiledFunction {
 
     /// Returns an iterator to the function's relocation information.
     pub fn relocations(&self) -> impl Iterator<Item = Relocation> + '_ {
-        self.buffer
+        self.buffer()
             .relocs()
             .iter()
             .map(|r| mach_reloc_to_reloc(r, &self.name_map))
@@ -149,7 +206,7 @@ impl CompiledFunction {
         &'a self,
         tunables: &'a Tunables,
     ) -> impl Iterator<Item = TrapInformation> + 'a {
-        self.buffer
+        self.buffer()
             .traps()
             .iter()
             .filter_map(move |t| mach_trap_to_trap(t, tunables))
@@ -164,9 +221,9 @@ impl CompiledFunction {
     /// and length.
     pub fn set_address_map(&mut self, offset: u32, length: u32, with_instruction_addresses: bool) {
         assert!((offset + length) <= u32::MAX);
-        let len = self.buffer.data().len();
+        let len = self.buffer().data().len();
         let srclocs = self
-            .buffer
+            .buffer()
             .get_srclocs_sorted()
             .into_iter()
             .map(|&MachSrcLoc { start, end, loc }| (loc, start, (end - start)));
@@ -217,7 +274,7 @@ impl CompiledFunction {
 
     /// Returns the frame-layout metadata for this function.
     pub fn frame_layout(&self) -> &MachBufferFrameLayout {
-        self.buffer
+        self.buffer()
             .frame_layout()
             .expect("Single-function MachBuffer must have frame layout information")
     }

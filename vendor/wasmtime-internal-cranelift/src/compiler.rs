@@ -55,6 +55,10 @@ struct IncrementalCacheContext {
     num_cached: usize,
 }
 
+/// stephost patch: the largest function (machine code bytes) whose compiler
+/// context is reused for the next function.
+const REUSED_CONTEXT_MAX_CODE: usize = 64 << 10;
+
 struct CompilerContext {
     func_translator: FuncTranslator,
     codegen_context: Context,
@@ -670,7 +674,8 @@ impl wasmtime_environ::Compiler for Compiler {
     fn append_code(
         &self,
         obj: &mut Object<'static>,
-        funcs: &[(String, FuncKey, Box<dyn Any + Send + Sync>)],
+        funcs: &mut [(String, FuncKey, Box<dyn Any + Send + Sync>)],
+        release: bool,
         resolve_reloc: &dyn Fn(usize, FuncKey) -> usize,
     ) -> Result<Vec<(Option<SymbolId>, FunctionLoc)>> {
         log::trace!(
@@ -689,19 +694,19 @@ impl wasmtime_environ::Compiler for Compiler {
         let mut exception_tables = ExceptionTableBuilder::default();
         let mut frame_tables = FrameTableBuilder::default();
 
-        let funcs = funcs
-            .iter()
-            .map(|(sym, key, func)| {
-                debug_assert!(!func.is::<Option<CompilerContext>>());
-                debug_assert!(func.is::<CompiledFunction>());
-                let func = func.downcast_ref::<CompiledFunction>().unwrap();
-                (sym, *key, func)
-            })
-            .collect::<Vec<_>>();
+        // stephost patch: each function is looked at in place (and released
+        // once appended, with `release`) instead of through a list of
+        // references to all of them.
+        fn compiled(func: &Box<dyn Any + Send + Sync>) -> &CompiledFunction {
+            debug_assert!(!func.is::<Option<CompilerContext>>());
+            debug_assert!(func.is::<CompiledFunction>());
+            func.downcast_ref::<CompiledFunction>().unwrap()
+        }
 
         let mut frame_descriptors = HashMap::new();
         if self.tunables.debug_guest {
-            for (_, key, func) in &funcs {
+            for (_, key, func) in funcs.iter() {
+                let func = compiled(func);
                 frame_descriptors.insert(
                     *key,
                     func.debug_slot_descriptor
@@ -716,7 +721,12 @@ impl wasmtime_environ::Compiler for Compiler {
         let mut nop_units = None;
 
         let mut ret = Vec::with_capacity(funcs.len());
-        for (i, (sym, _key, func)) in funcs.iter().enumerate() {
+        for (i, (sym, _key, func_box)) in funcs.iter_mut().enumerate() {
+            func_box
+                .downcast_mut::<CompiledFunction>()
+                .expect("a compiled function")
+                .unpack();
+            let func = compiled(func_box);
             let (sym_id, range) = builder.append_func(&sym, func, |idx| resolve_reloc(i, idx));
             log::trace!("symbol id {sym_id:?} = {sym:?}");
 
@@ -728,7 +738,7 @@ impl wasmtime_environ::Compiler for Compiler {
             clif_to_env_stack_maps(
                 &mut stack_maps,
                 range.clone(),
-                func.buffer.user_stack_maps(),
+                func.buffer().user_stack_maps(),
             );
 
             traps.push(
@@ -738,15 +748,15 @@ impl wasmtime_environ::Compiler for Compiler {
             clif_to_env_exception_tables(
                 &mut exception_tables,
                 range.clone(),
-                func.buffer.call_sites(),
+                func.buffer().call_sites(),
             )?;
             if self.tunables.debug_guest
-                && let Some(frame_layout) = func.buffer.frame_layout()
+                && let Some(frame_layout) = func.buffer().frame_layout()
             {
                 clif_to_env_frame_tables(
                     &mut frame_tables,
                     range.clone(),
-                    func.buffer.debug_tags(),
+                    func.buffer().debug_tags(),
                     frame_layout,
                     &frame_descriptors,
                 )?;
@@ -757,7 +767,7 @@ impl wasmtime_environ::Compiler for Compiler {
                     func.breakpoint_patches(),
                     &mut breakpoint_table,
                 )?;
-                nop_units.get_or_insert_with(|| func.buffer.nop_units.clone());
+                nop_units.get_or_insert_with(|| func.buffer().nop_units.clone());
             }
             builder.append_padding(self.linkopts.padding_between_functions);
 
@@ -766,6 +776,9 @@ impl wasmtime_environ::Compiler for Compiler {
                 length: u32::try_from(range.end - range.start).unwrap(),
             };
             ret.push((sym_id, info));
+            if release {
+                *func_box = Box::new(());
+            }
         }
 
         // Sort breakpoints by Wasm PC now. Note that the same Wasm PC
@@ -935,7 +948,7 @@ impl wasmtime_environ::Compiler for Compiler {
         debug_assert!(!func.is::<Option<CompilerContext>>());
         debug_assert!(func.is::<CompiledFunction>());
         let func = func.downcast_ref::<CompiledFunction>().unwrap();
-        Box::new(func.relocations().map(|r| r.reloc_target))
+        Box::new(func.relocation_targets().into_iter())
     }
 }
 
@@ -1075,6 +1088,9 @@ impl InliningCompiler for Compiler {
         log::debug!("`{symbol}` compiled in {:?}", timing.total());
         log::trace!("`{symbol}` timing info\n{timing}");
 
+        // stephost patch: packed until it is appended to the object.
+        let mut compiled_func = compiled_func;
+        compiled_func.pack();
         func_body.code = box_dyn_any_compiled_function(compiled_func);
         Ok(())
     }
@@ -1711,7 +1727,13 @@ impl FunctionCompiler<'_> {
             }
         }
 
-        self.compiler.contexts.lock().unwrap().push(self.cx);
+        // stephost patch: a context that compiled a huge function keeps
+        // that function's working memory (tens of MiB for an interpreter's
+        // main loop) for as long as it is reused, i.e. to the end of the
+        // compilation: such a context is dropped, not reused.
+        if compiled_function.buffer().data().len() <= REUSED_CONTEXT_MAX_CODE {
+            self.compiler.contexts.lock().unwrap().push(self.cx);
+        }
 
         Ok(compiled_function)
     }

@@ -54,7 +54,7 @@ pub struct ModuleTextBuilder<'a> {
     /// The WebAssembly module we're generating code for.
     text_section: SectionId,
 
-    unwind_info: UnwindInfoBuilder<'a>,
+    unwind_info: UnwindInfoBuilder,
 
     /// In-progress text section that we're using cranelift's `MachBuffer` to
     /// build to resolve relocations (calls) between functions.
@@ -118,10 +118,10 @@ impl<'a> ModuleTextBuilder<'a> {
     pub fn append_func(
         &mut self,
         name: &str,
-        compiled_func: &'a CompiledFunction,
+        compiled_func: &CompiledFunction,
         resolve_reloc_target: impl Fn(wasmtime_environ::FuncKey) -> usize,
     ) -> (Option<SymbolId>, Range<u64>) {
-        let body = compiled_func.buffer.data();
+        let body = compiled_func.buffer().data();
         let alignment = compiled_func.alignment;
         let body_len = body.len() as u64;
         let off = self
@@ -240,10 +240,12 @@ impl<'a> ModuleTextBuilder<'a> {
 /// Builder used to create unwind information for a set of functions added to a
 /// text section.
 #[derive(Default)]
-struct UnwindInfoBuilder<'a> {
+struct UnwindInfoBuilder {
     windows_xdata: Vec<u8>,
     windows_pdata: Vec<RUNTIME_FUNCTION>,
-    systemv_unwind_info: Vec<(u64, &'a systemv::UnwindInfo)>,
+    // stephost patch: owned (a copy), not borrowed, so a function's
+    // compiled code can be released once it is appended.
+    systemv_unwind_info: Vec<(u64, systemv::UnwindInfo)>,
 }
 
 // This is a mirror of `RUNTIME_FUNCTION` in the Windows API, but defined here
@@ -258,7 +260,7 @@ struct RUNTIME_FUNCTION {
     unwind_address: u32,
 }
 
-impl<'a> UnwindInfoBuilder<'a> {
+impl UnwindInfoBuilder {
     /// Pushes the unwind information for a function into this builder.
     ///
     /// The function being described must be located at `function_offset` within
@@ -267,7 +269,7 @@ impl<'a> UnwindInfoBuilder<'a> {
     ///
     /// The `info` should come from Cranelift. and is handled here depending on
     /// its flavor.
-    fn push(&mut self, function_offset: u64, function_len: u64, info: &'a UnwindInfo) {
+    fn push(&mut self, function_offset: u64, function_len: u64, info: &UnwindInfo) {
         match info {
             // Windows unwind information is stored in two locations:
             //
@@ -364,7 +366,7 @@ impl<'a> UnwindInfoBuilder<'a> {
             // System-V is different enough that we just record the unwinding
             // information to get processed at a later time.
             UnwindInfo::SystemV(info) => {
-                self.systemv_unwind_info.push((function_offset, info));
+                self.systemv_unwind_info.push((function_offset, info.clone()));
             }
 
             _ => panic!("some unwind info isn't handled here"),

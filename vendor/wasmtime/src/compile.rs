@@ -287,9 +287,16 @@ struct InlineHeuristicParams<'a> {
 }
 
 /// The collection of things we need to compile for a Wasm module or component.
+/// stephost patch: a function body at least this large (bytes of wasm) is
+/// compiled before the others (see `CompileInputs::huge_first`).
+const HUGE_FUNCTION_BYTES: usize = 16 << 10;
+
 #[derive(Default)]
 struct CompileInputs<'a> {
     inputs: Vec<CompileInput<'a>>,
+    /// stephost patch: each input's size (a function body's bytes; 0 for
+    /// trampolines), parallel to `inputs`: see [`CompileInputs::huge_first`].
+    sizes: Vec<usize>,
 }
 
 impl<'a> CompileInputs<'a> {
@@ -297,7 +304,35 @@ impl<'a> CompileInputs<'a> {
         &mut self,
         f: impl FnOnce(&dyn Compiler) -> Result<CompileOutput<'a>> + Send + 'a,
     ) {
+        self.push_sized_input(0, f);
+    }
+
+    fn push_sized_input(
+        &mut self,
+        size: usize,
+        f: impl FnOnce(&dyn Compiler) -> Result<CompileOutput<'a>> + Send + 'a,
+    ) {
         self.inputs.push(Box::new(f));
+        self.sizes.push(size);
+    }
+
+    /// stephost patch: the inputs, the huge functions (a body of
+    /// [`HUGE_FUNCTION_BYTES`] or more) first, largest first, then the rest
+    /// in their order. Compiling a function takes working memory growing with
+    /// its size (an interpreter's main loop: tens of MiB); started first, the
+    /// huge ones compile while few compiled functions are held, so the peak
+    /// is their working memory or all compiled functions, not both (a JS
+    /// step: ~40 MiB less). The rest keep their order: Cranelift's
+    /// incremental-cache keys of some functions depend on what the same
+    /// compiler context compiled before, and a rebuilt step should find
+    /// them. Outputs are ordered by key after, so the artifact is the same.
+    fn huge_first(inputs: Vec<CompileInput<'a>>, sizes: Vec<usize>) -> Vec<CompileInput<'a>> {
+        let (mut huge, rest): (Vec<_>, Vec<_>) = sizes
+            .into_iter()
+            .zip(inputs)
+            .partition(|(size, _)| *size >= HUGE_FUNCTION_BYTES);
+        huge.sort_by_key(|(size, _)| core::cmp::Reverse(*size));
+        huge.into_iter().chain(rest).map(|(_, input)| input).collect()
     }
 
     /// Create the `CompileInputs` for a core Wasm module.
@@ -306,7 +341,7 @@ impl<'a> CompileInputs<'a> {
         translation: &'a ModuleTranslation<'a>,
         functions: PrimaryMap<DefinedFuncIndex, FunctionBodyData<'a>>,
     ) -> Self {
-        let mut ret = CompileInputs { inputs: vec![] };
+        let mut ret = CompileInputs { inputs: vec![], sizes: vec![] };
 
         let module_index = StaticModuleIndex::from_u32(0);
         ret.collect_inputs_in_translations(types, [(module_index, translation, functions)]);
@@ -331,7 +366,7 @@ impl<'a> CompileInputs<'a> {
         use wasmtime_environ::Abi;
         use wasmtime_environ::component::UnsafeIntrinsic;
 
-        let mut ret = CompileInputs { inputs: vec![] };
+        let mut ret = CompileInputs { inputs: vec![], sizes: vec![] };
 
         ret.collect_inputs_in_translations(types.module_types_builder(), module_translations);
         let tunables = engine.tunables();
@@ -477,7 +512,8 @@ impl<'a> CompileInputs<'a> {
     ) {
         for (module, translation, functions) in translations {
             for (def_func_index, func_body_data) in functions {
-                self.push_input(move |compiler| {
+                let size = func_body_data.body.range().len();
+                self.push_sized_input(size, move |compiler| {
                     let key = FuncKey::DefinedWasmFunction(module, def_func_index);
                     let func_index = translation.module.func_index(def_func_index);
                     let symbol = match translation
@@ -623,7 +659,8 @@ the use case.
                 // Inlining compiler but inlining is disabled: compile each
                 // input and immediately finish its output in parallel, skipping
                 // call graph computation and all that.
-                engine.run_maybe_parallel::<_, _, Error, _>(self.inputs, |f| {
+                let inputs = Self::huge_first(self.inputs, self.sizes);
+                engine.run_maybe_parallel::<_, _, Error, _>(inputs, |f| {
                     let mut compiled = f(compiler)?;
                     inlining_compiler.finish_compiling(
                         &mut compiled.function,
@@ -635,7 +672,8 @@ the use case.
             }
         } else {
             // No inlining: just compile each individual input in parallel.
-            engine.run_maybe_parallel(self.inputs, |f| f(compiler))?
+            let inputs = Self::huge_first(self.inputs, self.sizes);
+            engine.run_maybe_parallel(inputs, |f| f(compiler))?
         };
 
         if cfg!(debug_assertions) {
@@ -1124,7 +1162,7 @@ impl FunctionIndices {
         self,
         mut obj: object::write::Object<'static>,
         engine: &'a Engine,
-        compiled_funcs: Vec<(String, FuncKey, Box<dyn Any + Send + Sync>)>,
+        mut compiled_funcs: Vec<(String, FuncKey, Box<dyn Any + Send + Sync>)>,
         translations: PrimaryMap<StaticModuleIndex, ModuleTranslation<'_>>,
         dwarf_package_bytes: Option<&[u8]>,
     ) -> Result<(wasmtime_environ::ObjectBuilder<'a>, Artifacts)> {
@@ -1135,9 +1173,12 @@ impl FunctionIndices {
         // `compiled_funcs[i]`.
         let compiler = engine.try_compiler()?;
         let tunables = engine.tunables();
+        // stephost patch: only DWARF generation reads the compiled functions
+        // after they are appended; otherwise each is released once appended.
         let symbol_ids_and_locs = compiler.append_code(
             &mut obj,
-            &compiled_funcs,
+            &mut compiled_funcs,
+            !tunables.debug_native,
             &|_caller_index: usize, callee: FuncKey| {
                 self.indices.get(&callee).copied().unwrap_or_else(|| {
                     panic!("cannot resolve relocation! no index for callee {callee:?}")

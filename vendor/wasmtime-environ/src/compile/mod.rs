@@ -303,10 +303,16 @@ pub trait Compiler: Send + Sync {
     ///
     /// The return value is an index within `funcs` that the relocation points
     /// to.
+    ///
+    /// stephost patch: `release` asks for each function's compiled code to be
+    /// replaced by `Box::new(())` as soon as it is appended (nothing reads it
+    /// after), so the compiled functions and the text they become are not
+    /// all in memory at once (~60 MiB less at the peak of compiling a JS step).
     fn append_code(
         &self,
         obj: &mut Object<'static>,
-        funcs: &[(String, FuncKey, Box<dyn Any + Send + Sync>)],
+        funcs: &mut [(String, FuncKey, Box<dyn Any + Send + Sync>)],
+        release: bool,
         resolve_reloc: &dyn Fn(usize, FuncKey) -> usize,
     ) -> Result<Vec<(Option<SymbolId>, FunctionLoc)>>;
 
