@@ -20,6 +20,11 @@ impl Samples {
         Self(samples)
     }
 
+    /// Every sample, sorted.
+    pub fn into_vec(self) -> Vec<Duration> {
+        self.0
+    }
+
     pub fn median(&self) -> Duration {
         self.quantile(0.5)
     }

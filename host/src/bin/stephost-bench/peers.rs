@@ -75,14 +75,7 @@ pub fn node_version() -> Result<String> {
 /// A fresh `vm` context per run inside one Node.js process (latency), and
 /// one such process per core (runs/s).
 pub fn node_vm(event: &str, runs: u32, duration: Duration) -> Result<PeerResult> {
-    let latency = node_json(&["latency", &runs.to_string()], event)?;
-    let samples: Vec<Duration> = latency["samples_ns"]
-        .as_array()
-        .context("the node vm script printed no samples")?
-        .iter()
-        .map(|ns| Duration::from_nanos(ns.as_u64().unwrap_or(0)))
-        .collect();
-    let mut peak_rss = latency["max_rss_kib"].as_u64().unwrap_or(0) << 10;
+    let (samples, mut peak_rss) = node_vm_latencies(event, runs)?;
     let millis = duration.as_millis().to_string();
     let workers: Vec<_> = (0..measure::cores())
         .map(|_| {
@@ -97,6 +90,19 @@ pub fn node_vm(event: &str, runs: u32, duration: Duration) -> Result<PeerResult>
         peak_rss = peak_rss.max(report["max_rss_kib"].as_u64().unwrap_or(0) << 10);
     }
     Ok(PeerResult { samples: Samples::new(samples), runs_per_s, peak_rss })
+}
+
+/// `runs` timed runs of a fresh `vm` context each (after [`PEER_WARMUP`]
+/// untimed) in a new Node.js process; the process's peak RSS.
+pub fn node_vm_latencies(event: &str, runs: u32) -> Result<(Vec<Duration>, u64)> {
+    let latency = node_json(&["latency", &runs.to_string()], event)?;
+    let samples = latency["samples_ns"]
+        .as_array()
+        .context("the node vm script printed no samples")?
+        .iter()
+        .map(|ns| Duration::from_nanos(ns.as_u64().unwrap_or(0)))
+        .collect();
+    Ok((samples, latency["max_rss_kib"].as_u64().unwrap_or(0) << 10))
 }
 
 fn node_json(args: &[&str], event: &str) -> Result<serde_json::Value> {

@@ -87,6 +87,9 @@ pub struct Report {
     pub baseline: Option<Duration>,
     pub step: Option<(Samples, f64)>,
     pub node_vm: Option<Duration>,
+    /// Medians of the JS and Python steps ("JavaScript", "Python") and the
+    /// Node `vm` peer ("Node") measured taking turns: issue 17's ratios.
+    pub in_turns: Vec<(String, Duration)>,
     pub node_process: Option<Duration>,
     pub wasmtime_run: Option<Duration>,
     pub cold: Vec<ColdRow>,
@@ -110,6 +113,7 @@ impl Report {
             baseline: None,
             step: None,
             node_vm: None,
+            in_turns: Vec::new(),
             node_process: None,
             wasmtime_run: None,
             cold: Vec::new(),
@@ -201,15 +205,20 @@ impl Report {
     /// durable-trigger target is above, with the server rows.)
     fn issue_17_targets(&self) -> Vec<(String, String, bool)> {
         let mut targets = Vec::new();
+        // Taken in turns where measured so (see `suite::in_turns`), else
+        // from the per-run rows.
+        let turns =
+            |name: &str| self.in_turns.iter().find(|(what, _)| what == name).map(|(_, median)| *median);
+        let how = if self.in_turns.is_empty() { "" } else { ", taking turns" };
         let each = |language: &str| {
             let name = language_row(language);
-            self.runs.iter().find(|row| row.name == name).map(|row| row.median)
+            turns(language).or_else(|| self.runs.iter().find(|row| row.name == name).map(|row| row.median))
         };
-        if let (Some(js), Some(node)) = (each("JavaScript"), self.node_vm) {
+        if let (Some(js), Some(node)) = (each("JavaScript"), turns("Node").or(self.node_vm)) {
             let times = ratio(node, js);
             targets.push((
                 "a JS step per run ≥ 2× faster than a fresh Node `vm` context".into(),
-                format!("{times:.2}× ({} against {})", human(js), human(node)),
+                format!("{times:.2}× ({} against {}{how})", human(js), human(node)),
                 times >= 2.0,
             ));
         }
@@ -217,7 +226,7 @@ impl Report {
             let times = ratio(python, js);
             targets.push((
                 "a Python step per run within 2× of the JS one".into(),
-                format!("{times:.2}× ({} against {})", human(python), human(js)),
+                format!("{times:.2}× ({} against {}{how})", human(python), human(js)),
                 times <= 2.0,
             ));
         }
@@ -298,6 +307,21 @@ impl Report {
                 }
             }
             let _ = writeln!(out, "\nstephost's step: {}.", ratios.join("; "));
+        }
+        if !self.in_turns.is_empty() {
+            let medians: Vec<String> = self
+                .in_turns
+                .iter()
+                .map(|(what, median)| {
+                    let what = if what == "Node" { "a Node `vm` context" } else { what.as_str() };
+                    format!("{what} {}", human(*median))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nMeasured again taking turns (five rounds, each a fifth of the runs of each; issue 17's ratios use these medians): {}.",
+                medians.join(", ")
+            );
         }
         if !self.cold.is_empty() {
             let _ = writeln!(out, "\n### Cold and warm: a new component, a restart, then each run\n");
