@@ -112,6 +112,24 @@ fn node_json(args: &[&str], event: &str) -> Result<serde_json::Value> {
     serde_json::from_slice(&output).context("the node vm script printed no JSON")
 }
 
+/// Peak RSS of a new `stephost` process (beside this binary) compiling
+/// `component` into an empty data directory under `scratch` (`stephost
+/// inspect` compiles, checks and stores it, and runs nothing): what compiling
+/// costs, without this harness's own memory.
+pub fn compile_peak_rss(component: &Path, scratch: &Path) -> Result<u64> {
+    let stephost = std::env::current_exe()?.with_file_name("stephost");
+    let data = tempfile::tempdir_in(scratch)?;
+    let mut command = Command::new(&stephost);
+    command.arg("--data").arg(data.path()).arg("inspect").arg(component);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STEPHOST_") {
+            command.env_remove(name);
+        }
+    }
+    let (_, peak) = run_child(command, "")?;
+    Ok(peak)
+}
+
 /// A Node.js process per run.
 pub fn node_process(event: &str, runs: u32, duration: Duration) -> Result<PeerResult> {
     process_per_run(event, runs, duration, || {

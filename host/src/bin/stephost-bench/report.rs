@@ -77,7 +77,13 @@ pub struct ColdRow {
     pub restarted: Duration,
     /// Each run after that, the component loaded.
     pub each: Samples,
+    /// This process's peak RSS over the row (its earlier rows' memory
+    /// included).
     pub peak_rss: u64,
+    /// Peak RSS of a new `stephost` process compiling the step into an
+    /// empty data directory, if one could be started: the compile targets'
+    /// figure.
+    pub compile_rss: Option<u64>,
 }
 
 /// Everything one suite run measured.
@@ -253,10 +259,14 @@ impl Report {
             }
         }
         for cold in self.cold.iter().filter(|c| c.language != "Rust") {
+            let (peak, how) = match cold.compile_rss {
+                Some(peak) => (peak, " (a new `stephost inspect` process)"),
+                None => (cold.peak_rss, " (this process, earlier rows included)"),
+            };
             targets.push((
                 format!("peak RSS compiling a {} step ≤ 250 MiB", cold.language),
-                mib(cold.peak_rss),
-                cold.peak_rss <= 250 << 20,
+                format!("{}{how}", mib(peak)),
+                peak <= 250 << 20,
             ));
         }
         targets
@@ -333,12 +343,18 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "| step | component | compile + first run | after restart: load | after restart: load + first run | each run after (median / p99) | peak RSS |\n|---|---|---|---|---|---|---|"
+                "\"Peak RSS\" is this process's over the row, the memory its earlier rows left included; \
+                 \"compiling, new process\" is the peak RSS of a new `stephost inspect` compiling the step into an \
+                 empty data directory (the compile-memory targets' figure).\n"
+            );
+            let _ = writeln!(
+                out,
+                "| step | component | compile + first run | after restart: load | after restart: load + first run | each run after (median / p99) | peak RSS | compiling, new process |\n|---|---|---|---|---|---|---|---|"
             );
             for cold in &self.cold {
                 let _ = writeln!(
                     out,
-                    "| {} | {:.1} MB | {} | {} | {} | {} / {} | {} |",
+                    "| {} | {:.1} MB | {} | {} | {} | {} / {} | {} | {} |",
                     cold.language,
                     cold.size as f64 / 1e6,
                     human(cold.compiled),
@@ -346,7 +362,8 @@ impl Report {
                     human(cold.restarted),
                     human(cold.each.median()),
                     human(cold.each.p99()),
-                    mib(cold.peak_rss)
+                    mib(cold.peak_rss),
+                    cold.compile_rss.map(mib).unwrap_or_else(|| "–".into())
                 );
             }
         }

@@ -416,11 +416,22 @@ fn cold_section(
             }
         }
     }
-    let mut loaded = Vec::new();
     for (language, component) in &languages {
         progress(&format!("cold load: {language}"));
         let cold = rt.block_on(cold_load(component, scratch, effort.language_runs))?;
-        report.cold.push(super::report::ColdRow { language: language.to_string(), ..cold });
+        let compile_rss = match peers::compile_peak_rss(component, scratch) {
+            Ok(peak) => Some(peak),
+            Err(e) => {
+                report.notes.push(format!("compiling the {language} step in a new process: {e:#}"));
+                None
+            }
+        };
+        report.cold.push(super::report::ColdRow { language: language.to_string(), compile_rss, ..cold });
+    }
+    // After every cold row: a steady row's runtime is kept for the runs
+    // taking turns, and would count in a later cold row's peak RSS.
+    let mut loaded = Vec::new();
+    for (language, component) in &languages {
         if *language != "Rust" {
             progress(&format!("per run: the {language} step"));
             let (row, runtime, step) = steady_runs(rt, effort, component, scratch, language)?;
@@ -579,6 +590,7 @@ async fn cold_load(component: &Path, scratch: &Path, runs: u32) -> Result<super:
         restarted,
         each,
         peak_rss: machine::peak_rss_bytes(),
+        compile_rss: None,
     })
 }
 
