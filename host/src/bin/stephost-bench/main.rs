@@ -55,6 +55,11 @@ struct Args {
     /// new database.
     #[arg(long, value_name = "URL", env = "STEPHOST_BENCH_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+    /// Internal: compile COMPONENT into the cache under --data, print this
+    /// process's peak RSS in bytes and exit (the suite's compile-memory
+    /// figure, measured in a process of its own).
+    #[arg(long, value_name = "COMPONENT", hide = true)]
+    compile_peak_rss: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,14 @@ fn main() -> ExitCode {
 /// Runs the suite (it builds the runtimes each part needs), prints the
 /// report and writes it where asked.
 fn run(args: Args) -> Result<()> {
+    if let Some(component) = &args.compile_peak_rss {
+        let cache = args.data.context("--compile-peak-rss needs --data (the cache directory)")?;
+        let runtime =
+            stephost::Runtime::new(stephost::RuntimeConfig { cache_dir: Some(cache), ..Default::default() })?;
+        runtime.load(component)?;
+        println!("{}", machine::peak_rss_bytes());
+        return Ok(());
+    }
     let data_dir = match args.data {
         Some(dir) => dir,
         None => dirs::data_local_dir()

@@ -55,7 +55,10 @@ if (mode === 'latency') {
   out.runs = runs;
   out.seconds = Number(process.hrtime.bigint() - started) / 1e9;
 }
-out.max_rss_kib = process.resourceUsage().maxRSS;
+// The peak of this process's own memory (VmHWM): `maxRSS` also counts the
+// memory of the process that spawned it, which the child shared until exec.
+const hwm = /VmHWM:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
+out.max_rss_kib = hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS;
 process.stdout.write(JSON.stringify(out));
 "#;
 
@@ -112,22 +115,23 @@ fn node_json(args: &[&str], event: &str) -> Result<serde_json::Value> {
     serde_json::from_slice(&output).context("the node vm script printed no JSON")
 }
 
-/// Peak RSS of a new `stephost` process (beside this binary) compiling
-/// `component` into an empty data directory under `scratch` (`stephost
-/// inspect` compiles, checks and stores it, and runs nothing): what compiling
-/// costs, without this harness's own memory.
+/// Peak RSS of a new process (this binary, `--compile-peak-rss`) compiling
+/// `component` into an empty cache under `scratch` as a runtime loads it
+/// (compile, check, store, no run): what compiling costs, without this
+/// harness's own memory. The child reports its own VmHWM: `wait4`'s peak
+/// would also count this process's memory, shared with the child until it
+/// execs.
 pub fn compile_peak_rss(component: &Path, scratch: &Path) -> Result<u64> {
-    let stephost = std::env::current_exe()?.with_file_name("stephost");
-    let data = tempfile::tempdir_in(scratch)?;
-    let mut command = Command::new(&stephost);
-    command.arg("--data").arg(data.path()).arg("inspect").arg(component);
+    let cache = tempfile::tempdir_in(scratch)?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("--compile-peak-rss").arg(component).arg("--data").arg(cache.path());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("STEPHOST_") {
             command.env_remove(name);
         }
     }
-    let (_, peak) = run_child(command, "")?;
-    Ok(peak)
+    let (output, _) = run_child(command, "")?;
+    String::from_utf8_lossy(&output).trim().parse().context("the compiling process printed no peak RSS")
 }
 
 /// A Node.js process per run.

@@ -80,9 +80,8 @@ pub struct ColdRow {
     /// This process's peak RSS over the row (its earlier rows' memory
     /// included).
     pub peak_rss: u64,
-    /// Peak RSS of a new `stephost` process compiling the step into an
-    /// empty data directory, if one could be started: the compile targets'
-    /// figure.
+    /// Peak RSS of a process of its own compiling the step into an empty
+    /// cache, if one could be started: the compile targets' figure.
     pub compile_rss: Option<u64>,
 }
 
@@ -260,7 +259,7 @@ impl Report {
         }
         for cold in self.cold.iter().filter(|c| c.language != "Rust") {
             let (peak, how) = match cold.compile_rss {
-                Some(peak) => (peak, " (a new `stephost inspect` process)"),
+                Some(peak) => (peak, " (a process of its own)"),
                 None => (cold.peak_rss, " (this process, earlier rows included)"),
             };
             targets.push((
@@ -344,8 +343,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\"Peak RSS\" is this process's over the row, the memory its earlier rows left included; \
-                 \"compiling, new process\" is the peak RSS of a new `stephost inspect` compiling the step into an \
-                 empty data directory (the compile-memory targets' figure).\n"
+                 \"compiling, new process\" is the peak RSS of a process of its own compiling the step into an \
+                 empty cache as a runtime loads it: compile, check, store (the compile-memory targets' figure).\n"
             );
             let _ = writeln!(
                 out,
