@@ -58,11 +58,16 @@ pub struct CompiledFunctionMetadata {
 /// stephost patch: a compiled function's machine code buffer, packed while
 /// it waits to be appended to the object. `MachBufferFinalized` keeps its
 /// lists in inline small vectors (~4 KiB a function whatever it holds):
-/// packed, a function takes about what its code and records need, and a
-/// JS step's ~12,000 functions take ~50 MiB less until they are linked.
+/// packed, a function takes about what its code and records need (a JS
+/// step's ~19,000 functions: ~37 MiB instead of ~82 MiB until linked).
 enum Buffer {
     Live(Box<MachBufferFinalized<Final>>),
-    Packed(Box<[u8]>),
+    /// The postcard encoding, and the functions its relocations refer to
+    /// (read before linking, to find the builtins to compile).
+    Packed {
+        bytes: Box<[u8]>,
+        relocation_targets: Box<[FuncKey]>,
+    },
 }
 
 /// Compiled function: machine code body, jump table offsets, and unwind information.
@@ -109,7 +114,7 @@ impl CompiledFunction {
     pub fn buffer(&self) -> &MachBufferFinalized<Final> {
         match &self.buffer {
             Buffer::Live(buffer) => buffer,
-            Buffer::Packed(_) => panic!("a packed compiled function is read before it is unpacked"),
+            Buffer::Packed { .. } => panic!("a packed compiled function is read before it is unpacked"),
         }
     }
 
@@ -118,13 +123,17 @@ impl CompiledFunction {
         if let Buffer::Live(buffer) = &self.buffer
             && let Ok(bytes) = postcard::to_allocvec(buffer)
         {
-            self.buffer = Buffer::Packed(bytes.into_boxed_slice());
+            let relocation_targets = self.relocation_targets().into();
+            self.buffer = Buffer::Packed {
+                bytes: bytes.into_boxed_slice(),
+                relocation_targets,
+            };
         }
     }
 
     /// Unpacks a buffer [`CompiledFunction::pack`] packed.
     pub fn unpack(&mut self) {
-        if let Buffer::Packed(bytes) = &self.buffer {
+        if let Buffer::Packed { bytes, .. } = &self.buffer {
             let buffer = postcard::from_bytes(bytes).expect("a packed buffer unpacks");
             self.buffer = Buffer::Live(Box::new(buffer));
         }
@@ -132,20 +141,12 @@ impl CompiledFunction {
 
     /// The functions this one's relocations refer to, packed or not.
     pub fn relocation_targets(&self) -> Vec<FuncKey> {
-        let packed;
-        let buffer = match &self.buffer {
-            Buffer::Live(buffer) => buffer,
-            Buffer::Packed(bytes) => {
-                packed = postcard::from_bytes::<MachBufferFinalized<Final>>(bytes)
-                    .expect("a packed buffer unpacks");
-                &packed
-            }
-        };
-        buffer
-            .relocs()
-            .iter()
-            .map(|r| mach_reloc_to_reloc(r, &self.name_map).reloc_target)
-            .collect()
+        match &self.buffer {
+            Buffer::Live(_) => self.relocations().map(|r| r.reloc_target).collect(),
+            Buffer::Packed {
+                relocation_targets, ..
+            } => relocation_targets.to_vec(),
+        }
     }
 
     /// Finalize breakpoint patches: edit the buffer to have NOPs by

@@ -286,11 +286,11 @@ struct InlineHeuristicParams<'a> {
     callee_needs_gc_heap: bool,
 }
 
-/// The collection of things we need to compile for a Wasm module or component.
 /// stephost patch: a function body at least this large (bytes of wasm) is
 /// compiled before the others (see `CompileInputs::huge_first`).
 const HUGE_FUNCTION_BYTES: usize = 16 << 10;
 
+/// The collection of things we need to compile for a Wasm module or component.
 #[derive(Default)]
 struct CompileInputs<'a> {
     inputs: Vec<CompileInput<'a>>,
