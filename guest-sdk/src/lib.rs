@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 /// Generated bindings for the `stephost:step` world. Steps never need them
 /// directly; they are public only for [`export_step!`].
@@ -63,8 +64,22 @@ macro_rules! export_step {
 
 #[doc(hidden)]
 pub fn __run_step<T: Serialize>(run: fn(&Context) -> anyhow::Result<T>) -> Result<String, String> {
+    // A host that calls `run` twice on one instance gets fresh results.
+    STEP_RESULTS.with(|results| results.borrow_mut().clear());
     let value = run(&Context { _private: () }).map_err(|e| format!("{e:#}"))?;
-    serde_json::to_string(&value).map_err(|e| format!("the return value is not JSON: {e}"))
+    let json = serde_json::to_string(&value).map_err(|e| format!("the return value is not JSON: {e}"));
+    // stephost discards the instance when `run` returns, memory and all:
+    // freeing a large return value piece by piece first is wasted time.
+    std::mem::forget(value);
+    json
+}
+
+thread_local! {
+    /// The step results read during this run, by name: a result the step
+    /// reads again is neither copied from the host nor parsed again, and
+    /// none is freed when the run ends (see [`__run_step`]).
+    static STEP_RESULTS: std::cell::RefCell<std::collections::HashMap<String, Rc<StepText>>> =
+        Default::default();
 }
 
 /// Everything a step can read and do, handed to its `run` function.
@@ -164,9 +179,22 @@ impl Steps {
     }
 
     /// One earlier step's result, or `None` if no step of that name ran.
+    /// Reading the same step again is free: its result is kept for the run.
     pub fn get(&self, name: &str) -> Option<StepResult> {
-        let json = wit::steps::get(name)?;
-        Some(StepResult { name: name.to_string(), json, value: OnceCell::new() })
+        let known = STEP_RESULTS.with(|results| results.borrow().get(name).cloned());
+        let text = match known {
+            Some(text) => text,
+            None => {
+                let text = Rc::new(StepText {
+                    name: name.to_string(),
+                    json: wit::steps::get(name)?,
+                    value: OnceCell::new(),
+                });
+                STEP_RESULTS.with(|results| results.borrow_mut().insert(name.to_string(), text.clone()));
+                text
+            }
+        };
+        Some(StepResult { text })
     }
 
     /// Like [`Steps::get`], but an error naming the step when it did not run.
@@ -183,6 +211,12 @@ impl Steps {
 /// ([`StepResult::raw_return_value`]) never builds it.
 #[derive(Debug, Clone)]
 pub struct StepResult {
+    text: Rc<StepText>,
+}
+
+/// What [`StepResult`] shares with the run's cache.
+#[derive(Debug)]
+struct StepText {
     name: String,
     json: String,
     value: OnceCell<Value>,
@@ -203,8 +237,8 @@ impl StepResult {
             #[serde(rename = "$return_value", borrow)]
             return_value: Option<&'a RawValue>,
         }
-        let result: Envelope<'_> = serde_json::from_str(&self.json)
-            .with_context(|| format!("step `{}`'s result is not a JSON object", self.name))?;
+        let result: Envelope<'_> = serde_json::from_str(&self.text.json)
+            .with_context(|| format!("step `{}`'s result is not a JSON object", self.text.name))?;
         Ok(match result.return_value {
             Some(raw) => raw.to_owned(),
             None => RawValue::NULL.to_owned(),
@@ -220,14 +254,14 @@ impl StepResult {
     /// it is missing or of another shape.
     pub fn export_as<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
         let value =
-            self.export(name).ok_or_else(|| anyhow!("step `{}` has no export `{name}`", self.name))?;
+            self.export(name).ok_or_else(|| anyhow!("step `{}` has no export `{name}`", self.text.name))?;
         serde_json::from_value(value.clone())
-            .with_context(|| format!("export `{name}` of step `{}` has another shape", self.name))
+            .with_context(|| format!("export `{name}` of step `{}` has another shape", self.text.name))
     }
 
     /// The whole result object, as later steps see it.
     pub fn as_json(&self) -> &Value {
-        self.value.get_or_init(|| serde_json::from_str(&self.json).unwrap_or(Value::Null))
+        self.text.value.get_or_init(|| serde_json::from_str(&self.text.json).unwrap_or(Value::Null))
     }
 }
 

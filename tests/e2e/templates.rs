@@ -15,6 +15,20 @@ fn cargo_build(project: &Path, target: &Path) {
     assert!(out.status.success(), "{}: {}", project.display(), String::from_utf8_lossy(&out.stderr));
 }
 
+/// The largest initial linear memory of a component's core modules.
+fn initial_memory_bytes(component: &Path) -> u64 {
+    let bytes = std::fs::read(component).unwrap();
+    let mut largest = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::MemorySection(memories) = payload.unwrap() {
+            for memory in memories {
+                largest = largest.max(memory.unwrap().initial * 65536);
+            }
+        }
+    }
+    largest
+}
+
 async fn stephost(data: &Path, args: &[&str]) -> std::process::Output {
     crate::support::stephost_async(data, args, None).await
 }
@@ -89,6 +103,10 @@ async fn generated_steps_for_three_auth_shapes_build_and_run_against_stand_ins()
     let out = stephost(&data, &["new", "plain_step", "--dir", plain.to_str().unwrap()]).await;
     assert!(out.status.success());
     cargo_build(&plain, &target);
+    // The project's .cargo/config.toml gives each run a 1 MiB heap on top
+    // of the 1 MiB stack: a run that allocates does not grow its memory.
+    let initial = initial_memory_bytes(&target.join("wasm32-wasip2/release/plain_step.wasm"));
+    assert!(initial >= 2 << 20, "the step starts with {initial} bytes of memory, no heap");
     let out =
         stephost(&data, &["run", target.join("wasm32-wasip2/release/plain_step.wasm").to_str().unwrap()])
             .await;

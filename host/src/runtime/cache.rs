@@ -30,7 +30,7 @@ pub enum CacheSource {
 /// (vendor/README.md), which its version string does not tell apart:
 /// changed whenever a patch changes what an artifact holds, so an artifact
 /// of another layout is never loaded.
-const VENDORED_FORMAT: &str = "stephost-vendor-1: table_function_segments";
+const VENDORED_FORMAT: &str = "stephost-vendor-2: table_function_segments, new_epoch_preserving_all";
 
 /// How often freed memory is given back while a component compiles.
 const TRIM_PERIOD: Duration = Duration::from_millis(100);

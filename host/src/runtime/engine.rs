@@ -99,6 +99,60 @@ impl Drop for EpochTicker {
 mod tests {
     use super::*;
 
+    /// The vendored wasmtime calls `new_epoch` from every epoch check
+    /// through a trampoline that preserves every register (vendor/README.md,
+    /// patch 8). With a deadline that is always reached, every loop
+    /// iteration goes through it: the callback runs once an iteration, and
+    /// the loop's twelve live values must come out as plain arithmetic says.
+    #[tokio::test]
+    async fn epoch_checks_keep_every_live_value_across_the_deadline_call() {
+        use wasmtime::{Instance, Module, Store, UpdateDeadline};
+        let engine = build_engine(1, None).unwrap();
+        let locals: String = (0..12).map(|k| format!("(local $l{k} i64)")).collect();
+        let body: String = (0..12)
+            .map(|k| {
+                format!(
+                    "(local.set $l{k} (i64.add (i64.add (local.get $l{k}) (local.get $l{})) (i64.const {})))",
+                    (k + 11) % 12,
+                    k + 1
+                )
+            })
+            .collect();
+        let sum: String = (1..12).map(|k| format!("(local.get $l{k}) i64.xor ")).collect();
+        let wat = format!(
+            "(module (func (export \"spin\") (param $n i32) (result i64) {locals} \
+               (loop $again {body} \
+                 (local.set $n (i32.sub (local.get $n) (i32.const 1))) \
+                 (br_if $again (local.get $n))) \
+               (local.get $l0) {sum}))"
+        );
+        let module = Module::new(&engine, &wat).unwrap();
+        let artifact = module.serialize().unwrap();
+        assert!(
+            artifact.windows(36).any(|w| w == b"wasmtime_patchable_builtin_new_epoch"),
+            "the epoch checks do not call new_epoch through the register-preserving trampoline"
+        );
+        let mut store = Store::new(&engine, 0u64);
+        store.set_epoch_deadline(0);
+        store.epoch_deadline_callback(|mut ctx| {
+            *ctx.data_mut() += 1;
+            Ok(UpdateDeadline::Continue(0))
+        });
+        let instance = Instance::new_async(&mut store, &module, &[]).await.unwrap();
+        let spin = instance.get_typed_func::<i32, i64>(&mut store, "spin").unwrap();
+        let iterations = 5_000;
+        let got = spin.call_async(&mut store, iterations).await.unwrap();
+        let mut l = [0i64; 12];
+        for _ in 0..iterations {
+            for k in 0..12 {
+                l[k] = l[k].wrapping_add(l[(k + 11) % 12]).wrapping_add(k as i64 + 1);
+            }
+        }
+        let expected = l[1..].iter().fold(l[0], |acc, v| acc ^ v);
+        assert_eq!(got, expected);
+        assert!(*store.data() >= iterations as u64, "the deadline was reached {} times", store.data());
+    }
+
     /// A dynamically linked library's shape (componentize-py's libpython):
     /// a long active segment of functions into an imported table at an
     /// imported global's offset, which the vendored wasmtime applies in one

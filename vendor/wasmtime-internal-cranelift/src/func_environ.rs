@@ -59,6 +59,7 @@ pub(crate) struct BuiltinFunctions {
 
     builtins: [Option<ir::FuncRef>; BuiltinFunctionIndex::len() as usize],
     breakpoint_trampoline: Option<ir::FuncRef>,
+    new_epoch_preserving_all: Option<ir::FuncRef>,
 }
 
 impl BuiltinFunctions {
@@ -67,6 +68,7 @@ impl BuiltinFunctions {
             types: BuiltinFunctionSignatures::new(compiler),
             builtins: [None; BuiltinFunctionIndex::len() as usize],
             breakpoint_trampoline: None,
+            new_epoch_preserving_all: None,
         }
     }
 
@@ -93,6 +95,35 @@ impl BuiltinFunctions {
         });
         *cache = Some(f);
         f
+    }
+
+    /// stephost: `new_epoch` through a trampoline that preserves every
+    /// register (the patchable-call trampoline, called as a plain call).
+    /// An epoch check sits in every loop; with a normal call on its cold
+    /// path, every value live across the loop had to survive a call that
+    /// clobbers the caller-saved registers, and the register allocator
+    /// spilled and reloaded them on the hot path of each iteration. The
+    /// trampoline returns nothing: the caller reloads the new deadline from
+    /// the store context, where `new_epoch` leaves it.
+    pub(crate) fn new_epoch_preserving_all(&mut self, func: &mut Function) -> ir::FuncRef {
+        *self.new_epoch_preserving_all.get_or_insert_with(|| {
+            let mut signature = ir::Signature::new(CallConv::PreserveAll);
+            signature
+                .params
+                .push(ir::AbiParam::new(self.types.pointer_type));
+            let signature = func.import_signature(signature);
+            let key = FuncKey::PatchableToBuiltinTrampoline(BuiltinFunctionIndex::new_epoch());
+            let (namespace, index) = key.into_raw_parts();
+            let name = ir::ExternalName::User(
+                func.declare_imported_user_function(ir::UserExternalName { namespace, index }),
+            );
+            func.import_function(ir::ExtFuncData {
+                name,
+                signature,
+                colocated: true,
+                patchable: false,
+            })
+        })
     }
 
     pub(crate) fn patchable_breakpoint(&mut self, func: &mut Function) -> ir::FuncRef {
@@ -804,12 +835,16 @@ impl<'module_environment> FuncEnvironment<'module_environment> {
         builder.def_var(self.epoch_deadline_var, deadline);
         self.epoch_check_cached(builder, cur_epoch_value, continuation_block);
 
-        let new_epoch = self.builtin_functions.new_epoch(builder.func);
+        // stephost: through the trampoline that preserves every register
+        // (see `new_epoch_preserving_all`); the new deadline is read back
+        // from the store context, where `new_epoch` leaves it.
+        let new_epoch = self.builtin_functions.new_epoch_preserving_all(builder.func);
         let vmctx = self.vmctx_val(&mut builder.cursor());
-        // new_epoch() returns the new deadline, so we don't have to
-        // reload it.
-        let call = builder.ins().call(new_epoch, &[vmctx]);
-        let new_deadline = *builder.func.dfg.inst_results(call).first().unwrap();
+        builder.ins().call(new_epoch, &[vmctx]);
+        let vmstore_ctx = self.get_vmstore_context_ptr(builder);
+        let new_deadline = self
+            .alias_regions
+            .vmstore_context_epoch_deadline(&mut builder.cursor(), vmstore_ctx);
         builder.def_var(self.epoch_deadline_var, new_deadline);
         builder.ins().jump(continuation_block, &[]);
         builder.seal_block(continuation_block);

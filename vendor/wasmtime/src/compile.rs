@@ -1067,9 +1067,11 @@ fn compile_required_builtins<'a>(
     for output in raw_outputs.iter() {
         for reloc in compiler.compiled_function_relocation_targets(&*output.function.code) {
             match reloc {
-                FuncKey::WasmToBuiltinTrampoline(builtin)
-                | FuncKey::PatchableToBuiltinTrampoline(builtin) => {
-                    if builtins.insert(builtin) {
+                // stephost: one trampoline per key, not per builtin: the
+                // epoch checks call `new_epoch` through the patchable
+                // trampoline and may sit next to a plain call of it.
+                FuncKey::WasmToBuiltinTrampoline(_) | FuncKey::PatchableToBuiltinTrampoline(_) => {
+                    if builtins.insert(reloc) {
                         new_inputs.push(compile_builtin(reloc));
                     }
                 }
