@@ -106,46 +106,43 @@ impl BuiltinFunctions {
     /// trampoline returns nothing: the caller reloads the new deadline from
     /// the store context, where `new_epoch` leaves it.
     pub(crate) fn new_epoch_preserving_all(&mut self, func: &mut Function) -> ir::FuncRef {
+        let pointer_type = self.types.pointer_type;
         *self.new_epoch_preserving_all.get_or_insert_with(|| {
-            let mut signature = ir::Signature::new(CallConv::PreserveAll);
-            signature
-                .params
-                .push(ir::AbiParam::new(self.types.pointer_type));
-            let signature = func.import_signature(signature);
-            let key = FuncKey::PatchableToBuiltinTrampoline(BuiltinFunctionIndex::new_epoch());
-            let (namespace, index) = key.into_raw_parts();
-            let name = ir::ExternalName::User(
-                func.declare_imported_user_function(ir::UserExternalName { namespace, index }),
-            );
-            func.import_function(ir::ExtFuncData {
-                name,
-                signature,
-                colocated: true,
-                patchable: false,
-            })
+            preserve_all_trampoline(func, pointer_type, BuiltinFunctionIndex::new_epoch(), false)
         })
     }
 
     pub(crate) fn patchable_breakpoint(&mut self, func: &mut Function) -> ir::FuncRef {
+        let pointer_type = self.types.pointer_type;
         *self.breakpoint_trampoline.get_or_insert_with(|| {
-            let mut signature = ir::Signature::new(CallConv::PreserveAll);
-            signature
-                .params
-                .push(ir::AbiParam::new(self.types.pointer_type));
-            let signature = func.import_signature(signature);
-            let key = FuncKey::PatchableToBuiltinTrampoline(BuiltinFunctionIndex::breakpoint());
-            let (namespace, index) = key.into_raw_parts();
-            let name = ir::ExternalName::User(
-                func.declare_imported_user_function(ir::UserExternalName { namespace, index }),
-            );
-            func.import_function(ir::ExtFuncData {
-                name,
-                signature,
-                colocated: true,
-                patchable: true,
-            })
+            preserve_all_trampoline(func, pointer_type, BuiltinFunctionIndex::breakpoint(), true)
         })
     }
+}
+
+/// stephost: `builtin`'s `preserve_all` trampoline (taking only the vmctx,
+/// returning nothing), imported into `func`; `patchable` for a call site the
+/// debugger patches in and out.
+fn preserve_all_trampoline(
+    func: &mut Function,
+    pointer_type: ir::Type,
+    builtin: BuiltinFunctionIndex,
+    patchable: bool,
+) -> ir::FuncRef {
+    let mut signature = ir::Signature::new(CallConv::PreserveAll);
+    signature.params.push(ir::AbiParam::new(pointer_type));
+    let signature = func.import_signature(signature);
+    let key = FuncKey::PatchableToBuiltinTrampoline(builtin);
+    let (namespace, index) = key.into_raw_parts();
+    let name = ir::ExternalName::User(
+        func.declare_imported_user_function(ir::UserExternalName { namespace, index }),
+    );
+    func.import_function(ir::ExtFuncData {
+        name,
+        signature,
+        colocated: true,
+        patchable,
+    })
 }
 
 // Generate helper methods on `BuiltinFunctions` above for each named builtin
