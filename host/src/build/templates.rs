@@ -244,9 +244,8 @@ target = "wasm32-wasip2"
 
 # Start each run with a 1 MiB heap (Rust's default is none): every memory
 # growth during a run costs the host a system call, and another to undo it.
-[target.wasm32-wasip2]
-rustflags = ["-C", "link-arg=--initial-heap=1048576"]
-[target.wasm32-wasip1]
+# (wasm32-wasip2 for cargo build, wasm32-wasip1 for cargo component build.)
+[target.'cfg(target_arch = "wasm32")']
 rustflags = ["-C", "link-arg=--initial-heap=1048576"]
 "#;
 
