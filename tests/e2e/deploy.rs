@@ -152,6 +152,11 @@ async fn an_upload_over_the_compile_limit_is_refused_in_one_line() {
         .filter(|f| f.extension().is_some_and(|e| e == "wasm" || e == "cwasm"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // The abandoned compile still writes the compiler's function cache:
+    // the data directory is removed only after it ends.
+    tokio::time::timeout(Duration::from_secs(300), server.state.compiles_ended())
+        .await
+        .expect("the abandoned compile ended within 5 minutes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

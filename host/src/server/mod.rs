@@ -254,6 +254,16 @@ impl AppState {
         &*self.store
     }
 
+    /// Waits until no upload is compiling, one abandoned at the compile
+    /// limit included (it goes on in a blocking thread, writing the
+    /// compiler's function cache into the data directory): whoever removes
+    /// the data directory must not race it.
+    pub async fn compiles_ended(&self) {
+        let all = u32::try_from(self.config.max_compiles.max(1)).unwrap_or(u32::MAX);
+        // Closed only if the semaphore is, which nothing does.
+        let _all = self.compiles.acquire_many(all).await;
+    }
+
     /// Where uploaded steps live.
     pub fn steps_dir(&self) -> PathBuf {
         self.config.data_dir.join("steps")
