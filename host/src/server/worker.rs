@@ -22,12 +22,23 @@ const SHARED_IDLE_POLL: Duration = Duration::from_secs(5);
 
 pub(super) async fn work(state: Arc<AppState>) {
     let poll = if state.store.is_shared() { SHARED_IDLE_POLL } else { IDLE_POLL };
+    // The run claimed when the last one's end was stored.
+    let mut next: Option<Claimed> = None;
     loop {
         if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(claimed) = next
+                && let Err(e) = state.store().release_run(&claimed.lease).await
+            {
+                eprintln!("stephost: run {}: giving it back to the queue: {e}", claimed.run.id);
+            }
             return;
         }
-        match state.store().claim_run(&state.owner, state.config.lease).await {
-            Ok(Some(claimed)) => run_one(&state, &claimed).await,
+        let claimed = match next.take() {
+            Some(claimed) => Ok(Some(claimed)),
+            None => state.store().claim_run(&state.owner, state.config.lease).await,
+        };
+        match claimed {
+            Ok(Some(claimed)) => next = run_then_claim(&state, &claimed, true).await,
             Ok(None) => {
                 let idle = match state.store().next_retry_ms().await {
                     Ok(Some(due)) => {
@@ -48,6 +59,12 @@ pub(super) async fn work(state: Arc<AppState>) {
 /// Runs one claimed run, its lease kept alive meanwhile, and stores how it
 /// ended.
 pub(super) async fn run_one(state: &AppState, claimed: &Claimed) {
+    run_then_claim(state, claimed, false).await;
+}
+
+/// [`run_one`]; with `take_next`, the next run is claimed in the same write
+/// that stores this one's end (one commit between runs), and returned.
+async fn run_then_claim(state: &AppState, claimed: &Claimed, take_next: bool) -> Option<Claimed> {
     state.leases.lock().unwrap_or_else(|p| p.into_inner()).insert(claimed.lease.clone());
     state.announce_with(|| RunSummary::from(&claimed.run));
     let (progress, mut steps) = watch::channel(Vec::new());
@@ -61,10 +78,12 @@ pub(super) async fn run_one(state: &AppState, claimed: &Claimed) {
     if let Some(response) = response {
         answer.respond(state, &claimed.run.id, response).await;
     }
-    if let Err(e) = conclude(state, claimed, ended, &answer).await {
+    let next = conclude(state, claimed, ended, &answer, take_next).await.unwrap_or_else(|e| {
         eprintln!("stephost: run {}: {e}", claimed.run.id);
-    }
+        None
+    });
     state.leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&claimed.lease);
+    next
 }
 
 /// While the run runs: renews its lease every third of the lease, and
@@ -158,18 +177,30 @@ struct Ended {
 
 /// Stores how the attempt ended: finished (and the waiting trigger told),
 /// or queued again for a retry. Nothing is stored if the lease was lost.
+/// With `take_next` (and the node not stopping), a finished run's end is
+/// stored together with the claim of the next run, which is returned.
 async fn conclude(
     state: &AppState,
     claimed: &Claimed,
     ended: Ended,
     answer: &Answer,
-) -> Result<(), crate::store::StoreError> {
+    take_next: bool,
+) -> Result<Option<Claimed>, crate::store::StoreError> {
     let lease = &claimed.lease;
+    let mut next = None;
     let stored = match ended.retry_in {
         Some(delay) => {
             let due = crate::base::clock::now_ms() + delay.as_millis() as i64;
             let stored = state.store().retry_run(lease, &ended.outcome, due).await?;
             state.work.notify_one();
+            stored
+        }
+        None if take_next && !state.stopping.load(Ordering::SeqCst) => {
+            let ending = (lease, ended.status, &ended.outcome);
+            let stored = state.store().finish_and_claim(ending, &state.owner, state.config.lease).await;
+            answer.ended(state, &claimed.run.id, ended.status).await;
+            let (stored, claimed_next) = stored?;
+            next = claimed_next;
             stored
         }
         None => {
@@ -180,13 +211,16 @@ async fn conclude(
     };
     if !stored {
         eprintln!("stephost: run {}: lease lost; another worker has the run", claimed.run.id);
-    } else if state.events.receiver_count() > 0
-        && let Some(run) = state.store().run(&claimed.run.id).await?
-    {
+    } else if state.events.receiver_count() > 0 {
         // Read back: the summary shows the times and retry the store set.
-        state.announce(RunSummary::from(&run));
+        // A failed read must not lose the run claimed next.
+        match state.store().run(&claimed.run.id).await {
+            Ok(Some(run)) => state.announce(RunSummary::from(&run)),
+            Ok(None) => {}
+            Err(e) => eprintln!("stephost: run {}: reading it back: {e}", claimed.run.id),
+        }
     }
-    Ok(())
+    Ok(next)
 }
 
 /// Runs the run's workflow version; `answer` learns whether the workflow

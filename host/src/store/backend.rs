@@ -135,6 +135,18 @@ pub trait RunQueue: Send + Sync {
         status: RunStatus,
         outcome: &RunOutcome,
     ) -> Result<bool, StoreError>;
+    /// [`RunQueue::finish_run`], then [`RunQueue::claim_run`] for `owner`:
+    /// a worker's two writes between one run and the next, which a store
+    /// may make one commit.
+    async fn finish_and_claim(
+        &self,
+        ended: (&Lease, RunStatus, &RunOutcome),
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(bool, Option<Claimed>), StoreError> {
+        let stored = self.finish_run(ended.0, ended.1, ended.2).await?;
+        Ok((stored, self.claim_run(owner, lease).await?))
+    }
     /// Queues the run again, not before `not_before_ms`; the outcome stays visible meanwhile.
     async fn retry_run(
         &self,

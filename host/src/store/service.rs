@@ -465,7 +465,12 @@ impl Store {
     /// bookkeeping, which a power cut can only roll back to an earlier
     /// state of the run (then run again: at least once). Accepting an event
     /// waits for the disk (the connection's default, FULL).
+    /// Inside a transaction the level is the enclosing commit's, so nothing
+    /// is set (SQLite refuses to change it there).
     fn unsynced<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return f();
+        }
         let set = |level: &str| -> Result<(), StoreError> {
             let mut pragma =
                 self.conn.prepare_cached(&format!("PRAGMA synchronous = {level}")).map_err(self.db())?;
@@ -607,6 +612,24 @@ impl Store {
                              lease_owner = NULL, lease_until_ms = 0",
             &[&status, &self.now(), &outcome],
         )
+    }
+
+    /// [`Store::finish_run`] and then [`Store::claim_run`] in one
+    /// transaction: one commit between a worker's runs instead of two.
+    pub fn finish_and_claim(
+        &self,
+        ended: (&Lease, RunStatus, &RunOutcome),
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(bool, Option<Claimed>), StoreError> {
+        let (ended_lease, status, outcome) = ended;
+        self.unsynced(|| {
+            let tx = self.conn.unchecked_transaction().map_err(self.db())?;
+            let stored = self.finish_run(ended_lease, status, outcome)?;
+            let next = self.claim_run(owner, lease)?;
+            tx.commit().map_err(self.db())?;
+            Ok((stored, next))
+        })
     }
 
     /// Stores the steps finished so far of a running run.
@@ -1022,6 +1045,37 @@ mod tests {
         assert!(store.claim_run("test", LEASE).unwrap().is_none(), "the CLI's run keeps its lease");
         let listed = store.list_runs(Some("hook"), Some(RunStatus::Succeeded), 10).unwrap();
         assert!(matches!(listed[0].outcome.as_ref().unwrap().status, WorkflowStatus::Succeeded));
+    }
+
+    #[test]
+    fn a_runs_end_and_the_claim_of_the_next_are_written_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let workflow = store.put_workflow("w", "definition", &[]).unwrap();
+        let first = store.enqueue_run(&workflow, &serde_json::json!({ "n": 1 })).unwrap();
+        let second = store.enqueue_run(&workflow, &serde_json::json!({ "n": 2 })).unwrap();
+        let claimed = store.claim_run("a", LEASE).unwrap().unwrap();
+        // In one transaction: the claim's and the end's own commit level is
+        // not set inside it (SQLite refuses that).
+        let ended = (&claimed.lease, RunStatus::Succeeded, &succeeded());
+        let (stored, next) = store.finish_and_claim(ended, "a", LEASE).unwrap();
+        assert!(stored);
+        let next = next.expect("the second run is claimed");
+        assert_eq!(
+            (next.run.id.as_str(), next.run.status, next.lease.owner.as_str()),
+            (second.as_str(), RunStatus::Running, "a")
+        );
+        assert_eq!(store.run(&first).unwrap().unwrap().status, RunStatus::Succeeded);
+        // A lost lease stores nothing; the claim still looks (nothing left).
+        let again = (&claimed.lease, RunStatus::Failed, &succeeded());
+        assert_eq!(
+            store.finish_and_claim(again, "a", LEASE).map(|(s, n)| (s, n.is_none())).unwrap(),
+            (false, true)
+        );
+        assert_eq!(store.run(&first).unwrap().unwrap().status, RunStatus::Succeeded);
+        let last = (&next.lease, RunStatus::Succeeded, &succeeded());
+        assert!(store.finish_and_claim(last, "a", LEASE).unwrap().0);
+        assert_eq!(store.run(&second).unwrap().unwrap().status, RunStatus::Succeeded);
     }
 
     #[test]

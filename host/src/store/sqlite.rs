@@ -163,6 +163,14 @@ impl RunQueue for Sqlite {
     ) -> Result<bool, StoreError> {
         self.lock().finish_run(lease, status, outcome)
     }
+    async fn finish_and_claim(
+        &self,
+        ended: (&Lease, RunStatus, &RunOutcome),
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(bool, Option<Claimed>), StoreError> {
+        self.lock().finish_and_claim(ended, owner, lease)
+    }
     async fn retry_run(
         &self,
         lease: &Lease,
