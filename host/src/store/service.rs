@@ -5,6 +5,7 @@
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
 use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, params};
+use std::path::Path;
 use std::time::Duration;
 
 /// Schema for the service (migration 3).
@@ -99,12 +100,15 @@ pub(super) fn inline_context(name: &str, version: u64, step: &str, field: &str) 
     format!("workflow {name}/{version} step {step} {field}")
 }
 
+/// One inline secret as stored: step, field and the sealed value.
+pub type SealedInline = (String, String, Vec<u8>);
+
 /// Opens one sealed inline secret of workflow `name`'s `version`.
 pub(super) fn open_inline_secret(
     key: &super::MasterKey,
     name: &str,
     version: u64,
-    (step, field, sealed): (String, String, Vec<u8>),
+    (step, field, sealed): SealedInline,
 ) -> Result<InlineSecret, StoreError> {
     let what = format!("workflow {name} version {version} {step}.{field}");
     let value = super::open_text(key, &sealed, &inline_context(name, version, &step, &field), &what)?;
@@ -172,6 +176,43 @@ pub(super) const CLAIM_OLDEST_DUE: &str = "id = (SELECT id FROM (
         SELECT * FROM (SELECT id, created_ms FROM runs WHERE status = 'running' AND lease_until_ms < ?1
                        ORDER BY created_ms LIMIT 1)
     ) ORDER BY created_ms LIMIT 1)";
+
+/// Waits until every commit made so far to the database at `database` is
+/// on disk: flushes its write-ahead log. A commit at `synchronous = NORMAL`
+/// is in the log but may not be on disk yet; a checkpoint flushes the log
+/// before copying it into the database (and the database before the log is
+/// reused), so once this returns the commit survives a power cut, whatever
+/// other connections did meanwhile. Needs no connection, so a commit can
+/// let go of it before waiting for the disk.
+pub fn flush_log_at(database: &Path) -> Result<(), StoreError> {
+    let mut log = database.as_os_str().to_owned();
+    log.push("-wal");
+    let flushed = match std::fs::File::open(&log) {
+        Ok(file) => file.sync_data(),
+        // No log: every commit is in the database, flushed when the last
+        // connection checkpointed and removed it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    #[cfg(test)]
+    LOG_FLUSHES.with(|n| n.set(n.get() + 1));
+    flushed.map_err(|e| StoreError::Database {
+        path: database.to_path_buf(),
+        message: format!("flushing the write-ahead log: {e}"),
+    })
+}
+
+/// How many times this thread flushed a log: a test's proof that an
+/// accepted event waited for the disk.
+#[cfg(test)]
+pub(super) fn log_flushes() -> u64 {
+    LOG_FLUSHES.with(|n| n.get())
+}
+
+#[cfg(test)]
+thread_local! {
+    static LOG_FLUSHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// The claim of the run `condition` picks: running under a new lease,
 /// returned whole.
@@ -358,6 +399,24 @@ impl Store {
 
     /// The inline secrets of one workflow version, decrypted, for its runs.
     pub fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
+        let sealed = self.sealed_workflow_secrets(name, version)?;
+        self.open_workflow_secrets(name, version, &sealed)
+    }
+
+    /// Opens the sealed inline secrets of one workflow version (as
+    /// [`Store::sealed_workflow_secrets`] read them).
+    pub fn open_workflow_secrets(
+        &self,
+        name: &str,
+        version: u64,
+        sealed: &[SealedInline],
+    ) -> Result<Vec<InlineSecret>, StoreError> {
+        sealed.iter().map(|row| open_inline_secret(&self.key, name, version, row.clone())).collect()
+    }
+
+    /// The inline secrets of one workflow version as stored, sealed: what
+    /// may be kept in memory (a version's secrets never change).
+    pub fn sealed_workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<SealedInline>, StoreError> {
         let db = self.db();
         let mut statement = self.conn.prepare_cached("SELECT step, field, sealed FROM workflow_secrets WHERE name = ?1 AND version = ?2 ORDER BY rowid")
             .map_err(&db)?;
@@ -368,7 +427,7 @@ impl Store {
             .map_err(&db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&db)?;
-        rows.into_iter().map(|row| open_inline_secret(&self.key, name, version, row)).collect()
+        Ok(rows)
     }
 
     /// The live workflows whose newest version names uploaded step `id`
@@ -486,6 +545,23 @@ impl Store {
     /// Commits many events as queued runs, under the callers' ids, in one
     /// transaction (one disk flush).
     pub fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
+        self.enqueue_runs_unflushed(runs)?;
+        self.flush_log()
+    }
+
+    /// [`Store::enqueue_runs`] without waiting for the disk: the runs are
+    /// durable only once [`Store::flush_log`] (or [`flush_log_at`]) has
+    /// returned, which the caller may do without holding the connection.
+    pub fn enqueue_runs_unflushed(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
+        self.unsynced(|| self.insert_runs(runs))
+    }
+
+    /// Waits until every commit made so far is on disk.
+    pub fn flush_log(&self) -> Result<(), StoreError> {
+        flush_log_at(&self.path)
+    }
+
+    fn insert_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
         let db = self.db();
         let tx = self.conn.unchecked_transaction().map_err(&db)?;
         {

@@ -2,13 +2,17 @@
 //! calls are short and serialized by a mutex, never held across an await,
 //! and a reader connection for the reads every trigger and run makes
 //! (SQLite's WAL lets them run beside a commit instead of waiting for it).
+//! Accepted events wait for the disk after the writer is let go, and what a
+//! deployed version never changes is read once.
 //! Moving calls to `spawn_blocking` later stays in this file.
 
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
+use super::service::SealedInline;
 use super::*;
 use async_trait::async_trait;
 use serde_json::Value;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// [`Store`] behind a mutex, implementing every backend trait by calling
@@ -20,6 +24,60 @@ pub struct Sqlite {
     /// secrets and environment, the intake's queue count: each sees every
     /// commit made before it starts.
     reader: Mutex<Store>,
+    /// What never changes once a version is deployed, read once: every run
+    /// reads its version, and a read after a commit rereads its pages.
+    versions: VersionCache,
+}
+
+/// A deployed version's record and its inline secrets (sealed: opened for
+/// each run, never kept in clear) by workflow name and version. Versions
+/// are never rewritten or removed (a deleted workflow's stay, marked), so
+/// an entry is never stale; only what was found is kept.
+#[derive(Default)]
+struct VersionCache {
+    records: Mutex<HashMap<VersionKey, WorkflowRecord>>,
+    secrets: Mutex<HashMap<VersionKey, Arc<Vec<SealedInline>>>>,
+}
+
+/// A workflow's name and version.
+type VersionKey = (String, u64);
+
+/// Entries kept at most before a cache starts over (each a few KiB).
+const VERSIONS_KEPT: usize = 4096;
+
+impl VersionCache {
+    fn record(&self, name: &str, version: u64) -> Option<WorkflowRecord> {
+        lock(&self.records).get(&(name.to_string(), version)).cloned()
+    }
+
+    fn keep_record(&self, record: &WorkflowRecord) {
+        keep(&self.records, (record.name.clone(), record.version), record.clone());
+    }
+
+    fn secrets(&self, name: &str, version: u64) -> Option<Arc<Vec<SealedInline>>> {
+        lock(&self.secrets).get(&(name.to_string(), version)).cloned()
+    }
+
+    /// Keeps a version's sealed secrets if the version is known to exist:
+    /// none found for a version not deployed yet is not final.
+    fn keep_secrets(&self, name: &str, version: u64, sealed: Arc<Vec<SealedInline>>) {
+        let key = (name.to_string(), version);
+        if lock(&self.records).contains_key(&key) {
+            keep(&self.secrets, key, sealed);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn keep<V>(map: &Mutex<HashMap<VersionKey, V>>, key: VersionKey, value: V) {
+    let mut map = lock(map);
+    if map.len() >= VERSIONS_KEPT {
+        map.clear();
+    }
+    map.insert(key, value);
 }
 
 impl Sqlite {
@@ -27,7 +85,7 @@ impl Sqlite {
     /// database for reads.
     pub fn new(store: Store) -> Result<Self, StoreError> {
         let reader = store.reopen()?;
-        Ok(Self { writer: Mutex::new(store), reader: Mutex::new(reader) })
+        Ok(Self { writer: Mutex::new(store), reader: Mutex::new(reader), versions: VersionCache::default() })
     }
 
     /// Opens (or creates) the store in `data_dir`.
@@ -37,12 +95,12 @@ impl Sqlite {
 
     /// The writer connection, for one short call (never across an await).
     pub fn lock(&self) -> MutexGuard<'_, Store> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.writer)
     }
 
     /// The reader connection, for one short read (never across an await).
     fn read(&self) -> MutexGuard<'_, Store> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.reader)
     }
 }
 
@@ -80,7 +138,15 @@ impl Deployments for Sqlite {
         self.lock().put_workflow(name, definition, secrets)
     }
     async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
-        self.read().workflow_secrets(name, version)
+        let sealed = match self.versions.secrets(name, version) {
+            Some(sealed) => sealed,
+            None => {
+                let sealed = Arc::new(self.read().sealed_workflow_secrets(name, version)?);
+                self.versions.keep_secrets(name, version, sealed.clone());
+                sealed
+            }
+        };
+        self.read().open_workflow_secrets(name, version, &sealed)
     }
     async fn workflows_using_step(&self, id: &str) -> Result<Vec<String>, StoreError> {
         self.lock().workflows_using_step(id)
@@ -98,7 +164,14 @@ impl Deployments for Sqlite {
         self.read().workflow_by_endpoint(endpoint)
     }
     async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
-        self.read().workflow_version(name, version)
+        if let Some(record) = self.versions.record(name, version) {
+            return Ok(Some(record));
+        }
+        let record = self.read().workflow_version(name, version)?;
+        if let Some(record) = &record {
+            self.versions.keep_record(record);
+        }
+        Ok(record)
     }
     async fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
         self.lock().delete_workflow(name)
@@ -130,7 +203,15 @@ impl Schedules for Sqlite {
 #[async_trait]
 impl RunQueue for Sqlite {
     async fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
-        self.lock().enqueue_runs(runs)
+        // The disk is waited for without the connection: workers end and
+        // claim runs meanwhile, and events arriving meanwhile make the next
+        // batch.
+        let database = {
+            let writer = self.lock();
+            writer.enqueue_runs_unflushed(runs)?;
+            writer.path().to_path_buf()
+        };
+        super::service::flush_log_at(&database)
     }
     async fn queued_runs(&self) -> Result<u64, StoreError> {
         self.read().queued_runs()
@@ -289,3 +370,52 @@ impl Settings for Sqlite {
 
 /// Only this process serves a SQLite store: the defaults.
 impl Cluster for Sqlite {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(value: &str) -> InlineSecret {
+        InlineSecret { step: "s".into(), field: "secret_env.KEY".into(), value: value.into() }
+    }
+
+    #[tokio::test]
+    async fn a_versions_record_and_sealed_secrets_are_read_once_and_none_found_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        // Asked for before it is deployed: what is not there is not kept.
+        assert!(store.workflow_version("w", 1).await.unwrap().is_none());
+        assert!(store.workflow_secrets("w", 1).await.unwrap().is_empty());
+        store.put_workflow("w", "definition", &[secret("one")]).await.unwrap();
+        assert_eq!(store.workflow_version("w", 1).await.unwrap().unwrap().definition, "definition");
+        assert_eq!(store.workflow_secrets("w", 1).await.unwrap(), vec![secret("one")]);
+        // Read once: rows changed behind the store's back (a version never
+        // changes) are not read again.
+        store
+            .lock()
+            .conn
+            .execute_batch("UPDATE workflows SET definition = 'changed'; DELETE FROM workflow_secrets;")
+            .unwrap();
+        assert_eq!(store.workflow_version("w", 1).await.unwrap().unwrap().definition, "definition");
+        assert_eq!(store.workflow_secrets("w", 1).await.unwrap(), vec![secret("one")]);
+        // Kept sealed: what is kept does not hold the value in clear.
+        let kept = store.versions.secrets("w", 1).unwrap();
+        assert!(kept.iter().all(|(_, _, sealed)| !sealed.windows(3).any(|w| w == b"one")));
+    }
+
+    #[tokio::test]
+    async fn accepted_events_are_flushed_to_disk_before_the_intake_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        let workflow = store.put_workflow("w", "definition", &[]).await.unwrap();
+        let event = serde_json::json!({ "n": 1 });
+        let flushed = super::super::service::log_flushes();
+        store.enqueue_runs(&[NewRun::new("r1".into(), &workflow, &event)]).await.unwrap();
+        assert_eq!(
+            super::super::service::log_flushes(),
+            flushed + 1,
+            "the log flushed once, after the commit"
+        );
+        assert_eq!(store.queued_runs().await.unwrap(), 1);
+    }
+}
