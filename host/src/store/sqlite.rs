@@ -27,6 +27,19 @@ pub struct Sqlite {
     /// What never changes once a version is deployed, read once: every run
     /// reads its version, and a read after a commit rereads its pages.
     versions: VersionCache,
+    /// The newest live version behind each trigger endpoint, as every
+    /// trigger looks it up. Workflows are written only by `serve` (one per
+    /// data directory, the CLI deploys through it), through this store:
+    /// each deploy and delete empties it.
+    endpoints: Mutex<EndpointCache>,
+}
+
+/// [`Sqlite::endpoints`]: what was found, and how many deploys and deletes
+/// emptied it (a lookup that read before one of them keeps nothing).
+#[derive(Default)]
+struct EndpointCache {
+    emptied: u64,
+    records: HashMap<String, WorkflowRecord>,
 }
 
 /// A deployed version's record and its inline secrets (sealed: opened for
@@ -85,7 +98,12 @@ impl Sqlite {
     /// database for reads.
     pub fn new(store: Store) -> Result<Self, StoreError> {
         let reader = store.reopen()?;
-        Ok(Self { writer: Mutex::new(store), reader: Mutex::new(reader), versions: VersionCache::default() })
+        Ok(Self {
+            writer: Mutex::new(store),
+            reader: Mutex::new(reader),
+            versions: VersionCache::default(),
+            endpoints: Mutex::default(),
+        })
     }
 
     /// Opens (or creates) the store in `data_dir`.
@@ -101,6 +119,14 @@ impl Sqlite {
     /// The reader connection, for one short read (never across an await).
     fn read(&self) -> MutexGuard<'_, Store> {
         lock(&self.reader)
+    }
+
+    /// Forgets every endpoint's workflow: one was deployed or deleted
+    /// (called once the change is committed).
+    fn workflows_changed(&self) {
+        let mut endpoints = lock(&self.endpoints);
+        endpoints.emptied += 1;
+        endpoints.records.clear();
     }
 }
 
@@ -135,7 +161,9 @@ impl Deployments for Sqlite {
         definition: &str,
         secrets: &[InlineSecret],
     ) -> Result<WorkflowRecord, StoreError> {
-        self.lock().put_workflow(name, definition, secrets)
+        let deployed = self.lock().put_workflow(name, definition, secrets);
+        self.workflows_changed();
+        deployed
     }
     async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
         let sealed = match self.versions.secrets(name, version) {
@@ -161,7 +189,25 @@ impl Deployments for Sqlite {
         self.lock().workflows()
     }
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
-        self.read().workflow_by_endpoint(endpoint)
+        let emptied = {
+            let endpoints = lock(&self.endpoints);
+            if let Some(record) = endpoints.records.get(endpoint) {
+                return Ok(Some(record.clone()));
+            }
+            endpoints.emptied
+        };
+        let record = self.read().workflow_by_endpoint(endpoint)?;
+        // None found is not kept: unknown endpoints are anyone's to try.
+        if let Some(record) = &record {
+            let mut endpoints = lock(&self.endpoints);
+            if endpoints.emptied == emptied {
+                if endpoints.records.len() >= VERSIONS_KEPT {
+                    endpoints.records.clear();
+                }
+                endpoints.records.insert(endpoint.to_string(), record.clone());
+            }
+        }
+        Ok(record)
     }
     async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
         if let Some(record) = self.versions.record(name, version) {
@@ -174,7 +220,9 @@ impl Deployments for Sqlite {
         Ok(record)
     }
     async fn delete_workflow(&self, name: &str) -> Result<bool, StoreError> {
-        self.lock().delete_workflow(name)
+        let deleted = self.lock().delete_workflow(name);
+        self.workflows_changed();
+        deleted
     }
 }
 
@@ -401,6 +449,26 @@ mod tests {
         // Kept sealed: what is kept does not hold the value in clear.
         let kept = store.versions.secrets("w", 1).unwrap();
         assert!(kept.iter().all(|(_, _, sealed)| !sealed.windows(3).any(|w| w == b"one")));
+    }
+
+    #[tokio::test]
+    async fn an_endpoints_workflow_is_read_once_until_a_deploy_or_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        let first = store.put_workflow("w", "first", &[]).await.unwrap();
+        let endpoint = first.endpoint.as_str();
+        assert_eq!(store.workflow_by_endpoint(endpoint).await.unwrap().unwrap().definition, "first");
+        store.lock().conn.execute("UPDATE workflows SET definition = 'changed'", []).unwrap();
+        assert_eq!(
+            store.workflow_by_endpoint(endpoint).await.unwrap().unwrap().definition,
+            "first",
+            "kept, not read again"
+        );
+        store.put_workflow("w", "second", &[]).await.unwrap();
+        let found = store.workflow_by_endpoint(endpoint).await.unwrap().unwrap();
+        assert_eq!((found.version, found.definition.as_str()), (2, "second"), "a deploy is seen at once");
+        assert!(store.delete_workflow("w").await.unwrap());
+        assert!(store.workflow_by_endpoint(endpoint).await.unwrap().is_none(), "a delete is seen at once");
     }
 
     #[tokio::test]
