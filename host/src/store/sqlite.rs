@@ -253,7 +253,10 @@ impl RunQueue for Sqlite {
     async fn enqueue_runs(&self, runs: &[NewRun<'_>]) -> Result<(), StoreError> {
         // The disk is waited for without the connection: workers end and
         // claim runs meanwhile, and events arriving meanwhile make the next
-        // batch.
+        // batch. A worker may start one of these runs before the flush
+        // returns; its trigger still hears 2xx only after it. If the flush
+        // fails the trigger hears an error although the run may go on: its
+        // retry can run it twice, as runs are at least once anyway.
         let database = {
             let writer = self.lock();
             writer.enqueue_runs_unflushed(runs)?;
