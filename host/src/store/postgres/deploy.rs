@@ -57,15 +57,11 @@ impl Postgres {
         value: &str,
     ) -> Result<Option<WorkflowRecord>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {WORKFLOW_FIELDS} FROM workflows WHERE {condition} ORDER BY version DESC LIMIT 1"
-                ),
-                &[&value],
-            )
-            .await
-            .map_err(self.db())?;
+        let sql = format!(
+            "SELECT {WORKFLOW_FIELDS} FROM workflows WHERE {condition} ORDER BY version DESC LIMIT 1"
+        );
+        let select = self.prepared(&client, &sql).await?;
+        let row = client.query_opt(&select, &[&value]).await.map_err(self.db())?;
         Ok(row.as_ref().map(workflow_row))
     }
 }
@@ -130,13 +126,13 @@ impl Deployments for Postgres {
 
     async fn workflow_secrets(&self, name: &str, version: u64) -> Result<Vec<InlineSecret>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let select = self
+            .prepared(
+                &client,
                 "SELECT step, field, sealed FROM workflow_secrets WHERE name = $1 AND version = $2 ORDER BY position",
-                &[&name, &(version as i64)],
             )
-            .await
-            .map_err(self.db())?;
+            .await?;
+        let rows = client.query(&select, &[&name, &(version as i64)]).await.map_err(self.db())?;
         rows.iter()
             .map(|r| open_inline_secret(&self.key, name, version, (r.get(0), r.get(1), r.get(2))))
             .collect()
@@ -192,13 +188,13 @@ impl Deployments for Postgres {
 
     async fn workflow_version(&self, name: &str, version: u64) -> Result<Option<WorkflowRecord>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
+        let select = self
+            .prepared(
+                &client,
                 &format!("SELECT {WORKFLOW_FIELDS} FROM workflows WHERE name = $1 AND version = $2"),
-                &[&name, &(version as i64)],
             )
-            .await
-            .map_err(self.db())?;
+            .await?;
+        let row = client.query_opt(&select, &[&name, &(version as i64)]).await.map_err(self.db())?;
         Ok(row.as_ref().map(workflow_row))
     }
 

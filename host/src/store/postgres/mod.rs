@@ -140,6 +140,18 @@ impl Postgres {
         pool_client(&self.pool, &self.name).await
     }
 
+    /// `sql` prepared once per pooled connection and kept there: each later
+    /// use is one round trip instead of two (prepare, then run), planned
+    /// once. For the fixed statements of the trigger and run path only:
+    /// every distinct text stays in each connection's cache.
+    async fn prepared(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, StoreError> {
+        client.prepare_cached(sql).await.map_err(self.db())
+    }
+
     /// Maps a query's error to the store's, naming this database.
     fn db(&self) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
         |e| db_error(&self.name, e)

@@ -70,9 +70,10 @@ impl Postgres {
                                lease_owner = $2, lease_until_ms = $3
              FROM next WHERE r.id = next.id RETURNING {RUN_FIELDS_R}"
         );
+        let claim = self.prepared(&client, &sql).await?;
         let row = match id {
-            Some(id) => client.query_opt(&sql, &[&now, &owner, &until, &id]).await,
-            None => client.query_opt(&sql, &[&now, &owner, &until]).await,
+            Some(id) => client.query_opt(&claim, &[&now, &owner, &until, &id]).await,
+            None => client.query_opt(&claim, &[&now, &owner, &until]).await,
         }
         .map_err(self.db())?;
         let Some(row) = row else { return Ok(None) };
@@ -110,7 +111,8 @@ impl Postgres {
         let mut all = values.to_vec();
         all.extend([&lease.run as &(dyn tokio_postgres::types::ToSql + Sync), &lease.owner, &attempt]);
         let client = self.client().await?;
-        let rows = client.query(&sql, &all).await.map_err(self.db())?;
+        let update = self.prepared(&client, &sql).await?;
+        let rows = client.query(&update, &all).await.map_err(self.db())?;
         Ok(!rows.is_empty())
     }
 }
@@ -130,8 +132,9 @@ impl RunQueue for Postgres {
         let client = self.client().await?;
         // One statement: one round trip, one transaction; the wake-up goes
         // out at its commit.
-        client
-            .query(
+        let insert = self
+            .prepared(
+                &client,
                 &format!(
                     "WITH new AS (
                          INSERT INTO runs (id, workflow, version, status, event, created_ms, replay_of, seed)
@@ -141,8 +144,10 @@ impl RunQueue for Postgres {
                          RETURNING 1)
                      SELECT pg_notify('{CHANNEL}', 'work:' || (SELECT COUNT(*) FROM new))"
                 ),
-                &[&ids, &workflows, &versions, &events, &self.clock.now_ms(), &replays, &seeds],
             )
+            .await?;
+        client
+            .query(&insert, &[&ids, &workflows, &versions, &events, &self.clock.now_ms(), &replays, &seeds])
             .await
             .map_err(self.db())?;
         Ok(())
@@ -150,22 +155,20 @@ impl RunQueue for Postgres {
 
     async fn queued_runs(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one("SELECT COUNT(*) FROM runs WHERE status = 'queued'", &[])
-            .await
-            .map_err(self.db())?;
+        let count = self.prepared(&client, "SELECT COUNT(*) FROM runs WHERE status = 'queued'").await?;
+        let row = client.query_one(&count, &[]).await.map_err(self.db())?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn next_retry_ms(&self) -> Result<Option<i64>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
+        let next = self
+            .prepared(
+                &client,
                 "SELECT MIN(not_before_ms) FROM runs WHERE status = 'queued' AND not_before_ms > 0",
-                &[],
             )
-            .await
-            .map_err(self.db())?;
+            .await?;
+        let row = client.query_one(&next, &[]).await.map_err(self.db())?;
         Ok(row.get(0))
     }
 

@@ -336,14 +336,14 @@ impl EnvVars for Postgres {
 
     async fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let select = self
+            .prepared(
+                &client,
                 "SELECT workflow, name, secret, plain, sealed FROM env WHERE workflow = '' OR workflow = $1
                  ORDER BY workflow = '' DESC, name COLLATE \"C\"",
-                &[&workflow.unwrap_or("")],
             )
-            .await
-            .map_err(self.db())?;
+            .await?;
+        let rows = client.query(&select, &[&workflow.unwrap_or("")]).await.map_err(self.db())?;
         let rows = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)));
         crate::store::merge_env(&self.key, rows)
     }
