@@ -29,6 +29,10 @@ use tokio_postgres::config::{Host, SslMode};
 /// Connections one node keeps open at most.
 const POOL_SIZE: usize = 16;
 
+/// Connections one node keeps open at most for its workers' bookkeeping
+/// ([`Postgres::bookkeeping`]).
+const BOOKKEEPING_POOL_SIZE: usize = 8;
+
 /// How long connecting to the server may take before it is an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +43,13 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 /// through, secret values sealed under `key`.
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
+    /// Connections whose commits do not wait for the disk
+    /// (`synchronous_commit = off`), for a worker's claims, heartbeats,
+    /// progress and ends: a crash can only roll a run back to an earlier
+    /// state (then it runs again: at least once, as on SQLite). Accepting
+    /// an event, deploying and every other write go through `pool`, whose
+    /// commits wait for the disk.
+    bookkeeping: deadpool_postgres::Pool,
     /// Kept to seal and open secret values (accounts, env, inline secrets).
     key: MasterKey,
     /// What timestamps and leases go by.
@@ -69,18 +80,11 @@ impl Postgres {
     pub async fn connect(url: &str, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let (config, name) = parse_url(url)?;
         let listen_config = listen::config(&config);
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            NoTls,
-            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
-        );
-        let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Database { path: name.clone().into(), message: e.to_string() })?;
+        let mut unsynced = config.clone();
+        let options = unsynced.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        unsynced.options(format!("{options}-c synchronous_commit=off"));
+        let pool = new_pool(config, POOL_SIZE, &name)?;
+        let bookkeeping = new_pool(unsynced, BOOKKEEPING_POOL_SIZE, &name)?;
         {
             let mut client = pool_client(&pool, &name).await?;
             schema::migrate(&mut client, &name, clock.now_ms()).await?;
@@ -90,7 +94,7 @@ impl Postgres {
         let (signals, _) = broadcast::channel(listen::CAPACITY);
         let first = listen::open(&listen_config, &name, &signals).await?;
         let listener = listen::spawn(first, listen_config, name.clone(), signals.clone());
-        let store = Self { pool, key, clock, name, signals, _listener: listener };
+        let store = Self { pool, bookkeeping, key, clock, name, signals, _listener: listener };
         schema::check_key(&store, &store.key).await?;
         Ok(store)
     }
@@ -140,6 +144,12 @@ impl Postgres {
         pool_client(&self.pool, &self.name).await
     }
 
+    /// A connection for a worker's bookkeeping, whose commits do not wait
+    /// for the disk ([`Postgres::bookkeeping`]).
+    async fn bookkeeping_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        pool_client(&self.bookkeeping, &self.name).await
+    }
+
     /// `sql` prepared once per pooled connection and kept there: each later
     /// use is one round trip instead of two (prepare, then run), planned
     /// once. For the fixed statements of the trigger and run path only:
@@ -175,6 +185,26 @@ impl Postgres {
         let row = client.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(&db)?;
         Ok(row.get(0))
     }
+}
+
+/// A pool of at most `size` connections made with `config`.
+fn new_pool(
+    config: tokio_postgres::Config,
+    size: usize,
+    name: &str,
+) -> Result<deadpool_postgres::Pool, StoreError> {
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        NoTls,
+        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| StoreError::Database { path: name.into(), message: e.to_string() })
 }
 
 /// A connection from `pool`, errors naming the database as `name`.

@@ -4,6 +4,8 @@
 //! by the lease as on SQLite, and schedules fired by compare-and-set on
 //! their due time, so one node fires each tick. Wake-ups for other nodes
 //! go out with `pg_notify` in the same transaction (delivered at commit).
+//! Accepting an event waits for the disk; a worker's claims and later
+//! writes do not (`Postgres::bookkeeping`), as on SQLite.
 
 use super::Postgres;
 use crate::store::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
@@ -61,7 +63,7 @@ impl Postgres {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<Claimed>, StoreError> {
-        let client = self.client().await?;
+        let client = self.bookkeeping_client().await?;
         let now = self.clock.now_ms();
         let until = until(now, lease);
         let sql = format!(
@@ -110,7 +112,7 @@ impl Postgres {
         let attempt = lease.attempt as i64;
         let mut all = values.to_vec();
         all.extend([&lease.run as &(dyn tokio_postgres::types::ToSql + Sync), &lease.owner, &attempt]);
-        let client = self.client().await?;
+        let client = self.bookkeeping_client().await?;
         let update = self.prepared(&client, &sql).await?;
         let rows = client.query(&update, &all).await.map_err(self.db())?;
         Ok(!rows.is_empty())

@@ -231,6 +231,25 @@ async fn a_url_asking_for_tls_is_refused_in_one_line() {
 }
 
 #[tokio::test]
+async fn only_a_workers_bookkeeping_commits_without_waiting_for_the_disk() {
+    let Some(db) = TestDatabase::fresh().await else { return };
+    let store = connect(&db, 1).await.unwrap();
+    // Where each connection's setting comes from: `client` is a setting
+    // the connection asked for; anything else is the server's own.
+    let source = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'";
+    let client = store.client().await.unwrap();
+    let main: (String, String) = client.query_one(source, &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_ne!(
+        main.1, "client",
+        "accepting events, deploys and settings wait for the server's disk: {main:?}"
+    );
+    let bookkeeping = store.bookkeeping_client().await.unwrap();
+    let unsynced: (String, String) =
+        bookkeeping.query_one(source, &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(unsynced, ("off".to_string(), "client".to_string()));
+}
+
+#[tokio::test]
 async fn settings_are_kept_and_init_meta_keeps_the_first_value() {
     let Some(db) = TestDatabase::fresh().await else { return };
     let store = connect(&db, 7).await.unwrap();
