@@ -632,10 +632,22 @@ impl Store {
     /// The environment of a step of `workflow` (`None`: a lone step):
     /// global variables, overridden by the workflow's.
     pub fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
+        let rows = self.sealed_env_for(workflow)?;
+        self.open_env(&rows)
+    }
+
+    /// Opens the rows [`Store::sealed_env_for`] read: the environment.
+    pub fn open_env(&self, rows: &[EnvRead]) -> Result<StoredEnv, StoreError> {
+        merge_env(&self.key, rows.iter().cloned())
+    }
+
+    /// The rows behind [`Store::env_for`] as stored, secret values sealed:
+    /// what may be kept in memory.
+    pub fn sealed_env_for(&self, workflow: Option<&str>) -> Result<Vec<EnvRead>, StoreError> {
         let db = self.db();
         let mut statement = self.conn.prepare_cached("SELECT workflow, name, secret, plain, sealed FROM env WHERE workflow = '' OR workflow = ?1 ORDER BY workflow = '' DESC, name")
             .map_err(&db)?;
-        let rows = statement
+        statement
             .query_map([workflow.unwrap_or("")], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -647,8 +659,13 @@ impl Store {
             })
             .map_err(&db)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(&db)?;
-        merge_env(&self.key, rows)
+            .map_err(&db)
+    }
+
+    /// Changes when another connection (another process: the CLI beside
+    /// `serve`) commits; this connection's own commits leave it.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(self.db())
     }
 
     /// A value of the store's own settings.

@@ -6,6 +6,7 @@
 //! deployed version never changes is read once.
 //! Moving calls to `spawn_blocking` later stays in this file.
 
+use super::EnvRead;
 use super::runs::{Claimed, Lease, NewRun, Run, RunOutcome, RunStatus};
 use super::service::SealedInline;
 use super::*;
@@ -32,6 +33,24 @@ pub struct Sqlite {
     /// data directory, the CLI deploys through it), through this store:
     /// each deploy and delete empties it.
     endpoints: Mutex<EndpointCache>,
+    /// Each environment's rows (secret values sealed) by workflow, as
+    /// every run reads them. The CLI sets variables beside `serve`, so what
+    /// is kept goes with the writer's `PRAGMA data_version` as last read
+    /// (at every claim: a run claimed after another process's commit sees
+    /// it), and this store's own `set_env` and `unset_env` empty it.
+    env: Mutex<EnvCache>,
+    /// The writer connection's data version at its last claim.
+    others_version: std::sync::atomic::AtomicI64,
+}
+
+/// [`Sqlite::env`].
+#[derive(Default)]
+struct EnvCache {
+    /// The data version the entries were read under.
+    version: i64,
+    /// How many of this store's own writes emptied it.
+    emptied: u64,
+    rows: HashMap<Option<String>, Arc<Vec<EnvRead>>>,
 }
 
 /// [`Sqlite::endpoints`]: what was found, and how many deploys and deletes
@@ -98,11 +117,14 @@ impl Sqlite {
     /// database for reads.
     pub fn new(store: Store) -> Result<Self, StoreError> {
         let reader = store.reopen()?;
+        let version = store.data_version()?;
         Ok(Self {
             writer: Mutex::new(store),
             reader: Mutex::new(reader),
             versions: VersionCache::default(),
             endpoints: Mutex::default(),
+            env: Mutex::default(),
+            others_version: std::sync::atomic::AtomicI64::new(version),
         })
     }
 
@@ -119,6 +141,21 @@ impl Sqlite {
     /// The reader connection, for one short read (never across an await).
     fn read(&self) -> MutexGuard<'_, Store> {
         lock(&self.reader)
+    }
+
+    /// Takes note of other processes' commits the writer has seen (after
+    /// a claim, with the writer still held).
+    fn note_others(&self, writer: &Store) {
+        if let Ok(version) = writer.data_version() {
+            self.others_version.store(version, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Forgets every environment: this store changed one.
+    fn env_changed(&self) {
+        let mut env = lock(&self.env);
+        env.emptied += 1;
+        env.rows.clear();
     }
 
     /// Forgets every endpoint's workflow: one was deployed or deleted
@@ -271,7 +308,10 @@ impl RunQueue for Sqlite {
         self.lock().next_retry_ms()
     }
     async fn claim_run(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
-        self.lock().claim_run(owner, lease)
+        let writer = self.lock();
+        let claimed = writer.claim_run(owner, lease);
+        self.note_others(&writer);
+        claimed
     }
     async fn claim_run_by_id(
         &self,
@@ -301,7 +341,10 @@ impl RunQueue for Sqlite {
         owner: &str,
         lease: Duration,
     ) -> Result<(bool, Option<Claimed>), StoreError> {
-        self.lock().finish_and_claim(ended, owner, lease)
+        let writer = self.lock();
+        let ended = writer.finish_and_claim(ended, owner, lease);
+        self.note_others(&writer);
+        ended
     }
     async fn retry_run(
         &self,
@@ -393,16 +436,44 @@ impl EnvVars for Sqlite {
         secret: bool,
         workflow: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.lock().set_env(name, value, secret, workflow)
+        let set = self.lock().set_env(name, value, secret, workflow);
+        self.env_changed();
+        set
     }
     async fn unset_env(&self, name: &str, workflow: Option<&str>) -> Result<(), StoreError> {
-        self.lock().unset_env(name, workflow)
+        let unset = self.lock().unset_env(name, workflow);
+        self.env_changed();
+        unset
     }
     async fn list_env(&self) -> Result<Vec<EnvSummary>, StoreError> {
         self.lock().list_env()
     }
     async fn env_for(&self, workflow: Option<&str>) -> Result<StoredEnv, StoreError> {
-        self.read().env_for(workflow)
+        let key = workflow.map(str::to_string);
+        let version = self.others_version.load(std::sync::atomic::Ordering::SeqCst);
+        let kept = {
+            let mut env = lock(&self.env);
+            if env.version != version {
+                env.version = version;
+                env.rows.clear();
+            }
+            env.rows.get(&key).cloned().ok_or(env.emptied)
+        };
+        let rows = match kept {
+            Ok(rows) => rows,
+            Err(emptied) => {
+                let rows = Arc::new(self.read().sealed_env_for(workflow)?);
+                let mut env = lock(&self.env);
+                if env.emptied == emptied && env.version == version {
+                    if env.rows.len() >= VERSIONS_KEPT {
+                        env.rows.clear();
+                    }
+                    env.rows.insert(key, rows.clone());
+                }
+                rows
+            }
+        };
+        self.read().open_env(&rows)
     }
 }
 
@@ -472,6 +543,37 @@ mod tests {
         assert_eq!((found.version, found.definition.as_str()), (2, "second"), "a deploy is seen at once");
         assert!(store.delete_workflow("w").await.unwrap());
         assert!(store.workflow_by_endpoint(endpoint).await.unwrap().is_none(), "a delete is seen at once");
+    }
+
+    #[tokio::test]
+    async fn an_environment_is_read_once_until_this_store_or_another_process_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        store.set_env("GREETING", "hello", false, Some("w")).await.unwrap();
+        let greeting =
+            |env: StoredEnv| env.0.into_iter().find(|(name, _)| name == "GREETING").map(|(_, v)| v);
+        assert_eq!(greeting(store.env_for(Some("w")).await.unwrap()).as_deref(), Some("hello"));
+        // Kept: a change through this store's own connection that did not
+        // go through it is not read (versions of other processes only).
+        store.lock().conn.execute("UPDATE env SET plain = 'changed'", []).unwrap();
+        assert_eq!(greeting(store.env_for(Some("w")).await.unwrap()).as_deref(), Some("hello"));
+        // This store's own write is seen at once.
+        store.set_env("GREETING", "hi", false, Some("w")).await.unwrap();
+        assert_eq!(greeting(store.env_for(Some("w")).await.unwrap()).as_deref(), Some("hi"));
+        // Another process (the CLI) sets it: the next claim takes note, so
+        // a run claimed after the change sees it.
+        let cli = Store::open(dir.path()).unwrap();
+        cli.set_env("GREETING", "from the cli", false, Some("w")).unwrap();
+        assert!(store.claim_run("serve", Duration::from_secs(30)).await.unwrap().is_none());
+        assert_eq!(greeting(store.env_for(Some("w")).await.unwrap()).as_deref(), Some("from the cli"));
+        // Secret values are kept sealed.
+        store.set_env("TOKEN", "s3cr3t-value", true, Some("w")).await.unwrap();
+        store.env_for(Some("w")).await.unwrap();
+        let kept = lock(&store.env).rows.get(&Some("w".to_string())).cloned().unwrap();
+        let clear = |bytes: &[u8]| bytes.windows(6).any(|w| w == b"s3cr3t");
+        assert!(kept.iter().all(|(_, _, _, plain, sealed)| {
+            !plain.as_deref().is_some_and(|p| clear(p.as_bytes())) && !sealed.as_deref().is_some_and(clear)
+        }));
     }
 
     #[tokio::test]
