@@ -32,7 +32,7 @@ pub struct Sqlite {
     /// trigger looks it up. Workflows are written only by `serve` (one per
     /// data directory, the CLI deploys through it), through this store:
     /// each deploy and delete empties it.
-    endpoints: Mutex<EndpointCache>,
+    endpoints: Mutex<Kept<String, WorkflowRecord>>,
     /// Each environment's rows (secret values sealed) by workflow, as
     /// every run reads them. The CLI sets variables beside `serve`, so what
     /// is kept goes with the writer's `PRAGMA data_version` as last read
@@ -43,73 +43,94 @@ pub struct Sqlite {
     others_version: std::sync::atomic::AtomicI64,
 }
 
-/// [`Sqlite::env`].
+/// [`Sqlite::env`]: the rows, and the data version they were read under.
 #[derive(Default)]
 struct EnvCache {
-    /// The data version the entries were read under.
     version: i64,
-    /// How many of this store's own writes emptied it.
-    emptied: u64,
-    rows: HashMap<Option<String>, Arc<Vec<EnvRead>>>,
+    rows: Kept<Option<String>, Arc<Vec<EnvRead>>>,
 }
 
-/// [`Sqlite::endpoints`]: what was found, and how many deploys and deletes
-/// emptied it (a lookup that read before one of them keeps nothing).
-#[derive(Default)]
-struct EndpointCache {
+/// What one of [`Sqlite`]'s caches found, and how many times it was emptied:
+/// a read that began before an emptying keeps nothing (it may have read
+/// what the change replaced).
+struct Kept<K, V> {
     emptied: u64,
-    records: HashMap<String, WorkflowRecord>,
+    entries: HashMap<K, V>,
+}
+
+impl<K, V> Default for Kept<K, V> {
+    fn default() -> Self {
+        Self { emptied: 0, entries: HashMap::new() }
+    }
+}
+
+/// Entries a cache keeps at most before it starts over (each a few KiB).
+const KEPT_AT_MOST: usize = 4096;
+
+impl<K: std::hash::Hash + Eq, V: Clone> Kept<K, V> {
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.entries.get(key).cloned()
+    }
+
+    /// Keeps what a read begun when [`Kept::emptied`] said `since` found,
+    /// unless the cache was emptied meanwhile.
+    fn keep(&mut self, since: u64, key: K, value: V) {
+        if self.emptied != since {
+            return;
+        }
+        if self.entries.len() >= KEPT_AT_MOST {
+            self.entries.clear();
+        }
+        self.entries.insert(key, value);
+    }
+
+    fn empty(&mut self) {
+        self.emptied += 1;
+        self.entries.clear();
+    }
 }
 
 /// A deployed version's record and its inline secrets (sealed: opened for
 /// each run, never kept in clear) by workflow name and version. Versions
 /// are never rewritten or removed (a deleted workflow's stay, marked), so
-/// an entry is never stale; only what was found is kept.
+/// an entry is never stale (never emptied); only what was found is kept.
 #[derive(Default)]
 struct VersionCache {
-    records: Mutex<HashMap<VersionKey, WorkflowRecord>>,
-    secrets: Mutex<HashMap<VersionKey, Arc<Vec<SealedInline>>>>,
+    records: Mutex<Kept<VersionKey, WorkflowRecord>>,
+    secrets: Mutex<Kept<VersionKey, Arc<Vec<SealedInline>>>>,
 }
 
 /// A workflow's name and version.
 type VersionKey = (String, u64);
 
-/// Entries kept at most before a cache starts over (each a few KiB).
-const VERSIONS_KEPT: usize = 4096;
-
 impl VersionCache {
     fn record(&self, name: &str, version: u64) -> Option<WorkflowRecord> {
-        lock(&self.records).get(&(name.to_string(), version)).cloned()
+        lock(&self.records).get(&(name.to_string(), version))
     }
 
     fn keep_record(&self, record: &WorkflowRecord) {
-        keep(&self.records, (record.name.clone(), record.version), record.clone());
+        lock(&self.records).keep(0, (record.name.clone(), record.version), record.clone());
     }
 
     fn secrets(&self, name: &str, version: u64) -> Option<Arc<Vec<SealedInline>>> {
-        lock(&self.secrets).get(&(name.to_string(), version)).cloned()
+        lock(&self.secrets).get(&(name.to_string(), version))
     }
 
     /// Keeps a version's sealed secrets if the version is known to exist:
     /// none found for a version not deployed yet is not final.
     fn keep_secrets(&self, name: &str, version: u64, sealed: Arc<Vec<SealedInline>>) {
         let key = (name.to_string(), version);
-        if lock(&self.records).contains_key(&key) {
-            keep(&self.secrets, key, sealed);
+        if lock(&self.records).get(&key).is_some() {
+            lock(&self.secrets).keep(0, key, sealed);
         }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn keep<V>(map: &Mutex<HashMap<VersionKey, V>>, key: VersionKey, value: V) {
-    let mut map = lock(map);
-    if map.len() >= VERSIONS_KEPT {
-        map.clear();
-    }
-    map.insert(key, value);
 }
 
 impl Sqlite {
@@ -153,17 +174,13 @@ impl Sqlite {
 
     /// Forgets every environment: this store changed one.
     fn env_changed(&self) {
-        let mut env = lock(&self.env);
-        env.emptied += 1;
-        env.rows.clear();
+        lock(&self.env).rows.empty();
     }
 
     /// Forgets every endpoint's workflow: one was deployed or deleted
     /// (called once the change is committed).
     fn workflows_changed(&self) {
-        let mut endpoints = lock(&self.endpoints);
-        endpoints.emptied += 1;
-        endpoints.records.clear();
+        lock(&self.endpoints).empty();
     }
 }
 
@@ -226,23 +243,17 @@ impl Deployments for Sqlite {
         self.lock().workflows()
     }
     async fn workflow_by_endpoint(&self, endpoint: &str) -> Result<Option<WorkflowRecord>, StoreError> {
-        let emptied = {
+        let since = {
             let endpoints = lock(&self.endpoints);
-            if let Some(record) = endpoints.records.get(endpoint) {
-                return Ok(Some(record.clone()));
+            if let Some(record) = endpoints.get(endpoint) {
+                return Ok(Some(record));
             }
             endpoints.emptied
         };
         let record = self.read().workflow_by_endpoint(endpoint)?;
         // None found is not kept: unknown endpoints are anyone's to try.
         if let Some(record) = &record {
-            let mut endpoints = lock(&self.endpoints);
-            if endpoints.emptied == emptied {
-                if endpoints.records.len() >= VERSIONS_KEPT {
-                    endpoints.records.clear();
-                }
-                endpoints.records.insert(endpoint.to_string(), record.clone());
-            }
+            lock(&self.endpoints).keep(since, endpoint.to_string(), record.clone());
         }
         Ok(record)
     }
@@ -453,23 +464,18 @@ impl EnvVars for Sqlite {
         let version = self.others_version.load(std::sync::atomic::Ordering::SeqCst);
         let kept = {
             let mut env = lock(&self.env);
+            // Another process committed since these rows were read.
             if env.version != version {
                 env.version = version;
-                env.rows.clear();
+                env.rows.empty();
             }
-            env.rows.get(&key).cloned().ok_or(env.emptied)
+            env.rows.get(&key).ok_or(env.rows.emptied)
         };
         let rows = match kept {
             Ok(rows) => rows,
-            Err(emptied) => {
+            Err(since) => {
                 let rows = Arc::new(self.read().sealed_env_for(workflow)?);
-                let mut env = lock(&self.env);
-                if env.emptied == emptied && env.version == version {
-                    if env.rows.len() >= VERSIONS_KEPT {
-                        env.rows.clear();
-                    }
-                    env.rows.insert(key, rows.clone());
-                }
+                lock(&self.env).rows.keep(since, key, rows.clone());
                 rows
             }
         };
@@ -569,7 +575,7 @@ mod tests {
         // Secret values are kept sealed.
         store.set_env("TOKEN", "s3cr3t-value", true, Some("w")).await.unwrap();
         store.env_for(Some("w")).await.unwrap();
-        let kept = lock(&store.env).rows.get(&Some("w".to_string())).cloned().unwrap();
+        let kept = lock(&store.env).rows.get(&Some("w".to_string())).unwrap();
         let clear = |bytes: &[u8]| bytes.windows(6).any(|w| w == b"s3cr3t");
         assert!(kept.iter().all(|(_, _, _, plain, sealed)| {
             !plain.as_deref().is_some_and(|p| clear(p.as_bytes())) && !sealed.as_deref().is_some_and(clear)
