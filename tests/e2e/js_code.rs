@@ -127,6 +127,24 @@ async fn a_step_that_is_not_async_returns_throws_and_hands_back_thenables_like_a
 
     let thrown = run_js(&runtime, "sync_step", json!({ "throw": true }), &[]).await;
     let error = thrown.result.as_ref().unwrap_err().to_string();
-    assert!(error.contains("TypeError: sync boom (at sync_step.mjs:4:"), "{error}");
-    assert!(log_text(&thrown).contains("sync_step.mjs:4:"), "the stack in the step's log");
+    assert!(error.contains("TypeError: sync boom (at sync_step.mjs:5:"), "{error}");
+    assert!(log_text(&thrown).contains("sync_step.mjs:5:"), "the stack in the step's log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_json_cannot_hold_fails_the_step_with_a_clear_error_not_a_trap() {
+    let slack = StandIn::start(&["slack.com"]).await;
+    let runtime = runtime(&slack);
+
+    for (event, expected) in [
+        (json!({ "bigint": true }), "TypeError: BigInt value can't be serialized in JSON"),
+        (json!({ "later_bigint": true }), "TypeError: BigInt value can't be serialized in JSON"),
+        (json!({ "function": true }), "TypeError: the step returned a function, which is not JSON"),
+    ] {
+        let outcome = run_js(&runtime, "sync_step", event.clone(), &[]).await;
+        let error = outcome.result.as_ref().unwrap_err().to_string();
+        assert!(error.starts_with(&format!("step `sync_step` failed: {expected}")), "{event}: {error}");
+    }
+    let returned = run_js(&runtime, "sync_step", json!({ "value": 6 }), &[]).await;
+    assert_eq!(returned.result.unwrap(), json!({ "sync": 6 }), "the same step returning data");
 }

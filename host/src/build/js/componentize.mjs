@@ -1,10 +1,13 @@
 // ---- stephost componentize driver (run by `stephost build` with node) ----
-// Runs componentize-js (StarlingMonkey) on the bundled step, with two
-// changes to its command line:
+// Runs componentize-js (StarlingMonkey) on the bundled step, with three
+// changes to what it does:
 // - Splicing the `stephost:step-js` world into the engine gives the same
 //   result for every step yet takes most of a build (5 of 8 s on 2 cores):
 //   it is cached, keyed by everything it reads (the engine, the features,
 //   the WIT files and the world).
+// - The generated bindings get two additions: the standard classes they
+//   use resolved at build time (`WARM_BINDINGS_GLOBAL`) and an `export_run`
+//   that is not `async` (`DIRECT_EXPORT_RUN`).
 // - A failure prints its whole cause (the user's exception while the
 //   module was loaded, with its location), never only node's stack frames:
 //   stdout gets `{"message": …}` and the driver exits with code 3.
@@ -70,11 +73,56 @@ const WARM_BINDINGS_GLOBAL = `
 }
 `;
 
+/**
+ * Appended to the generated bindings after `WARM_BINDINGS_GLOBAL`: the
+ * `export_run` the engine calls, in place of componentize-js's, which is an
+ * `async` function awaiting the step's `run` (a generator object, a promise
+ * made and settled, each with its captured stack, on every run). This one
+ * hands `run` a callback writing the result where componentize-js's would
+ * (the `result<string, string>` return area: tag, pointer, length) and
+ * returns `run`'s promise, or one settled at build time when the step
+ * returned at once (the engine only needs a promise to wait on).
+ */
+const DIRECT_EXPORT_RUN = `
+{
+  const settledAtBuild = Promise.resolve();
+  export_run = function export_run(area) {
+    const pending = run((ok, text) => {
+      const { ptr, len } = _utf8AllocateAndEncode(text, $realloc, $memory);
+      const view = dataView($memory);
+      view.setInt8(area, ok ? 0 : 1, true);
+      view.setUint32(area + 4, ptr, true);
+      view.setUint32(area + 8, len, true);
+    });
+    return pending ?? settledAtBuild;
+  };
+}
+`;
+
+/** What `DIRECT_EXPORT_RUN` replaces and uses, as componentize-js generates them. */
+const EXPORT_RUN_EXPECTS = [
+  'async function export_run(arg0) {',
+  'const hostRet0 = await run();',
+  'function _utf8AllocateAndEncode(s, realloc, memory) {',
+  'const dataView = mem =>',
+  'dataView($memory).setUint32(arg0 + 8, len1, true);',
+  'dataView($memory).setUint32(arg0 + 4, ptr1, true);',
+];
+
+/** The bindings with `export_run` replaced; throws if they are not the ones it was written for. */
+function withDirectExportRun(bindings) {
+  const missing = EXPORT_RUN_EXPECTS.filter((text) => !bindings.includes(text));
+  if (missing.length > 0) {
+    throw new Error(`componentize-js generated bindings stephost does not know (missing: ${missing.join(' | ')})`);
+  }
+  return bindings + WARM_BINDINGS_GLOBAL + DIRECT_EXPORT_RUN;
+}
+
 function cacheSplicing(splicer, version) {
   const splice = splicer.spliceBindings;
   splicer.spliceBindings = (...args) => {
     const spliced = cachedSplice(...args);
-    return { ...spliced, jsBindings: spliced.jsBindings + WARM_BINDINGS_GLOBAL };
+    return { ...spliced, jsBindings: withDirectExportRun(spliced.jsBindings) };
   };
   const cachedSplice = (engine, features, witWorld, witPath, worldName, debug) => {
     const hash = createHash('sha256');

@@ -58,18 +58,33 @@ const __stephostDollar = {
   },
 };
 
-// Not an `async` function: a step that returns at once (or a promise of its
-// own) costs no extra async frame and promise here, which SpiderMonkey
-// builds, with a captured stack, on every run. Failures still reach the
-// host as a rejected promise, as they did from the `async` form.
-export function run() {
+// Called by the bindings' `export_run` (`componentize.mjs`) with `settle`,
+// which writes the outcome (`ok`, the JSON text or the one-line error)
+// where the host reads it. Neither this nor `export_run` is an `async`
+// function, and a step that returns at once settles with no promise at
+// all: every promise SpiderMonkey builds records the stack where it was
+// made and where it settled, and every async frame is a generator object
+// of its own, a fifth of a trivial step's run when the bindings awaited an
+// async `run`. Returns the promise the engine's event loop drives to the
+// end, or nothing when the step is already settled.
+export function run(settle) {
+  const fail = (error) => settle(false, __stephostFailureText(error));
+  const succeed = (value) => {
+    let text;
+    try {
+      text = __stephostResult(value);
+    } catch (error) {
+      return fail(error);
+    }
+    settle(true, text);
+  };
+  let value;
   try {
     const step = __stephostDefault;
     const event = JSON.parse(__stephostEvent.get());
     const steps = __stephostReadSteps();
     steps.trigger = steps.trigger ?? { event };
     const auths = __stephostReadAuths();
-    let value;
     if (typeof step === 'function') {
       value = step(event, steps, auths);
     } else if (step && typeof step.run === 'function') {
@@ -81,21 +96,18 @@ export function run() {
     } else {
       throw new Error('the default export must be `async (event, steps, auths) => { … }` or `defineComponent({ … })`');
     }
-    if (typeof value?.then === 'function') {
-      return Promise.resolve(value).then(__stephostResult, __stephostFailure);
-    }
-    return Promise.resolve(__stephostResult(value));
+    if (typeof value?.then === 'function') return Promise.resolve(value).then(succeed, fail);
   } catch (error) {
-    return Promise.reject(__stephostFailureText(error));
+    return fail(error);
   }
+  return succeed(value);
 }
 
+/** The step's value as JSON text (`null` for `undefined`); throws what JSON throws (a BigInt, a cycle). */
 function __stephostResult(value) {
-  return JSON.stringify(value === undefined ? null : value);
-}
-
-function __stephostFailure(error) {
-  throw __stephostFailureText(error);
+  const text = JSON.stringify(value === undefined ? null : value);
+  if (text === undefined) throw new TypeError(`the step returned ${typeof value === 'function' ? 'a function' : 'a symbol'}, which is not JSON: return data (an object, array, string, number, boolean or null)`);
+  return text;
 }
 
 // The stack, in the user's file and lines, goes to the step's log; the
