@@ -348,7 +348,11 @@ async fn a_workflow_passes_data_between_rust_js_and_python_steps() {
     assert_eq!(response.body, br#"{"greeting":"hi Ada"}"#);
     let python = &outcome.steps[2];
     let value = python.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(value, &json!({ "from_js": "ADA", "from_rust": "Ada", "env": "hallo" }));
+    assert_eq!(
+        value,
+        &json!({ "from_js": "ADA", "from_rust": "Ada", "env": "hallo", "env_names": ["GREETING"] }),
+        "the step's environment is its own, none of componentize-py's"
+    );
     assert_eq!(python.exports, [("seen".to_string(), json!(["trigger", "hello", "mixed"]))]);
     let response = python.response.as_ref().expect("pd.respond");
     assert_eq!((response.status, response.body.as_slice()), (202, b"accepted".as_slice()));

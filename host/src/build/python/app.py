@@ -2,7 +2,6 @@
 # Pipedream's Python surface (`def handler(pd)`) over the stephost:step
 # imports; `print` is the step's log, `os.environ` its environment.
 import json
-import os
 import traceback
 
 import stephost_bundle
@@ -12,7 +11,6 @@ stephost_bundle.install()  # before anything else: every module importable at ru
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import auths as _auths
-from wit_world.imports import environment as _environment
 from wit_world.imports import event as _event
 from wit_world.imports import flow as _flow
 from wit_world.imports import steps as _steps
@@ -78,8 +76,10 @@ class Pd:
 class WitWorld(wit_world.WitWorld):
     def run(self) -> str:
         try:
-            os.environ.clear()
-            os.environ.update(dict(_environment.get_environment()))
+            # `os.environ` is the run's environment: componentize-py empties
+            # it before the snapshot and fills it from the host on the
+            # instance's first call (emptying it again here took a
+            # Python-level loop ending in a KeyError, a tenth of a run).
             handler = getattr(user_step, "handler", None)
             if not callable(handler):
                 raise TypeError("the step must define `def handler(pd):`")
