@@ -163,30 +163,53 @@ mod tests {
         use wasmtime::{Global, GlobalType, Instance, Module, Mutability, Store, Val, ValType};
         let engine = build_engine(1, None).unwrap();
         let count = 40;
+        // Slot 20 of the segment is a function the library imports (from
+        // the main module), the others its own.
+        let imported_at = 20;
         let funcs: String =
             (0..count).map(|i| format!("(func $f{i} (result i32) i32.const {i})\n")).collect();
-        let names: String = (0..count).map(|i| format!(" $f{i}")).collect();
+        let names: String = (0..count)
+            .map(|i| if i == imported_at { " $seven".to_string() } else { format!(" $f{i}") })
+            .collect();
         let library = format!(
             "(module (import \"env\" \"table\" (table 100 funcref)) \
-             (import \"env\" \"base\" (global $base i32)) {funcs} \
+             (import \"env\" \"base\" (global $base i32)) \
+             (import \"env\" \"seven\" (func $seven (result i32))) {funcs} \
              (elem (global.get $base) func{names}))"
         );
         let main = "(module (table (export \"table\") 100 funcref) (type $t (func (result i32))) \
+            (func (export \"seven\") (result i32) i32.const 7) \
             (func (export \"call\") (param i32) (result i32) local.get 0 call_indirect (type $t)))";
         let mut store = Store::new(&engine, ());
         store.set_epoch_deadline(u64::MAX / 2);
         let main = Instance::new_async(&mut store, &Module::new(&engine, main).unwrap(), &[]).await.unwrap();
         let table = main.get_table(&mut store, "table").unwrap();
-        let base =
-            Global::new(&mut store, GlobalType::new(ValType::I32, Mutability::Const), Val::I32(50)).unwrap();
+        let seven = main.get_func(&mut store, "seven").unwrap();
         let library = Module::new(&engine, &library).unwrap();
-        Instance::new_async(&mut store, &library, &[table.into(), base.into()]).await.unwrap();
+        let at = |store: &mut Store<()>, base: i32| {
+            Global::new(store, GlobalType::new(ValType::I32, Mutability::Const), Val::I32(base)).unwrap()
+        };
+        let base = at(&mut store, 50);
+        Instance::new_async(&mut store, &library, &[table.into(), base.into(), seven.into()]).await.unwrap();
         let call = main.get_typed_func::<i32, i32>(&mut store, "call").unwrap();
         for i in 0..count {
-            assert_eq!(call.call_async(&mut store, 50 + i).await.unwrap(), i, "slot {}", 50 + i);
+            let expected = if i == imported_at { 7 } else { i };
+            assert_eq!(call.call_async(&mut store, 50 + i).await.unwrap(), expected, "slot {}", 50 + i);
         }
         for empty in [0, 49, 50 + count] {
             assert!(call.call_async(&mut store, empty).await.is_err(), "slot {empty} holds a function");
+        }
+
+        // A segment running past the table's end fails the instantiation
+        // and writes nothing (slots 70..99 of 100 are in bounds).
+        let past_the_end = at(&mut store, 70);
+        let error =
+            Instance::new_async(&mut store, &library, &[table.into(), past_the_end.into(), seven.into()])
+                .await
+                .unwrap_err();
+        assert!(format!("{error:?}").contains("out of bounds table access"), "{error:?}");
+        for untouched in [90, 99] {
+            assert!(call.call_async(&mut store, untouched).await.is_err(), "slot {untouched} was written");
         }
     }
 }

@@ -1153,15 +1153,10 @@ fn table_init_funcs(
     let Some(funcs) = module.table_function_segments.get(segment as usize) else {
         bail_bug!("table_init_funcs: no active element segment {segment}");
     };
-    let mut refs = Vec::with_capacity(funcs.len());
-    for func in funcs.iter() {
-        refs.push(instance.as_mut().get_func_ref(registry, *func));
-    }
+    let mut refs = Vec::new();
+    instance.as_mut().segment_func_refs(registry, funcs, &mut refs);
     let (index, owner) = instance.defined_table_index_and_instance(TableIndex::from_u32(table));
-    let table = owner.get_defined_table(index);
-    for (i, func_ref) in refs.into_iter().enumerate() {
-        table.set_func(dst + i as u64, func_ref)?;
-    }
+    owner.get_defined_table(index).set_funcs(dst, &refs)?;
     Ok(())
 }
 

@@ -768,6 +768,20 @@ impl Table {
         Ok(())
     }
 
+    /// stephost patch: [`Self::set_func`] for `elems` at `dst..`, with one
+    /// bounds check (`table_init_funcs`).
+    pub fn set_funcs(&mut self, dst: u64, elems: &[Option<NonNull<VMFuncRef>>]) -> Result<(), Trap> {
+        let trap = Trap::TableOutOfBounds;
+        let start: usize = dst.try_into().map_err(|_| trap)?;
+        let (funcrefs, lazy_init) = self.funcrefs_mut();
+        let end = start.checked_add(elems.len()).ok_or(trap)?;
+        let slots = funcrefs.get_mut(start..end).ok_or(trap)?;
+        for (slot, elem) in slots.iter_mut().zip(elems) {
+            *slot = MaybeTaggedFuncRef::from(*elem, lazy_init);
+        }
+        Ok(())
+    }
+
     /// Same as [`Self::set_func`] except for GC references.
     pub fn set_gc_ref(
         &mut self,
